@@ -1,0 +1,40 @@
+/**
+ * Every error a client can see. The code is what GraphQL puts in
+ * `extensions.code`; README.md documents each one in its error table, and
+ * test/errors-documented.test.ts fails when a code here is missing there.
+ */
+export const errorCodes = {
+  BAD_USER_INPUT: 'A field is missing, malformed, too long, or out of range.',
+  NOT_FOUND: 'No virtual live or VOD resource has that id.',
+  INVALID_STATE: 'The operation does not fit the current state, e.g. deleting a running channel.',
+  PATH_OUTSIDE_MEDIA_ROOT: 'A VOD path is absolute, climbs out with `..`, or leads out through a symlink.',
+  MEDIA_UNREADABLE: 'The VOD file is missing, unreadable, or not a media file GStreamer can parse.',
+  MEDIA_UNSUPPORTED: 'The media can be neither copied nor transcoded into FLV.',
+  URL_NOT_ALLOWED: 'A URL is malformed or its scheme is not allowed in that place.',
+  RESOURCE_IN_USE: 'A VOD resource is still used by a virtual live.',
+  CAPACITY_EXHAUSTED: 'The worker pool has no room for another pipeline.',
+  START_FAILED: 'The pipeline could not start or its output never reached the origin.',
+  SHUTTING_DOWN: 'The service is stopping and takes no more mutations.',
+  INTERNAL_SERVER_ERROR: 'A fault inside the service; the log has the details.',
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** An error meant for the client, with a stable code. */
+export class VliveError extends Error {
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, field?: string) {
+    super(message);
+    this.name = 'VliveError';
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export const badInput = (field: string, message: string): VliveError =>
+  new VliveError('BAD_USER_INPUT', `${field}: ${message}`, field);
+
+export const notFound = (what: string, id: string): VliveError =>
+  new VliveError('NOT_FOUND', `${what} ${JSON.stringify(id)} does not exist`);
