@@ -1,0 +1,220 @@
+/**
+ * Test media made at test time with ffmpeg's lavfi sources, and ffmpeg /
+ * ffprobe as the independent publisher and receiver. ffmpeg is a test tool
+ * only; the product never runs it.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+export type TestVideoCodec = 'h264' | 'hevc';
+export type TestAudioCodec = 'aac' | 'mp3' | 'opus';
+
+export interface MakeMediaOptions {
+  /** Video length, seconds. Default 3. */
+  readonly seconds?: number;
+  /** Audio length, seconds; differs from `seconds` to make uneven tracks. Default `seconds`. */
+  readonly audioSeconds?: number;
+  /** Default 320. */
+  readonly width?: number;
+  /** Default 240. */
+  readonly height?: number;
+  /** Frames per second, or a fraction such as '30000/1001'; the GOP is about one second. Default 25. */
+  readonly fps?: number | `${number}/${number}`;
+  /** Default 'h264'; false for no video track. */
+  readonly video?: TestVideoCodec | false;
+  /** Default 'aac'; false for no audio track. */
+  readonly audio?: TestAudioCodec | false;
+  /** Hz. Default 48000 (44100 for mp3). */
+  readonly sampleRate?: number;
+  /** Default 2. */
+  readonly channels?: number;
+  /** Container, by file extension. Default 'mp4'. */
+  readonly container?: 'mp4' | 'mkv' | 'flv' | 'ts' | 'mov';
+  /** File name without extension. Default derived from the options. */
+  readonly name?: string;
+}
+
+interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command with an argument array (no shell) and a timeout. */
+export function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err === null) return resolve({ stdout, stderr });
+      const how = err.killed ? `timed out after ${timeoutMs} ms` : `failed: ${err.message.split('\n')[0] ?? ''}`;
+      reject(new Error(`${cmd} ${how}\n${stderr.slice(-2000)}`));
+    });
+  });
+}
+
+/**
+ * Writes a test file (testsrc2 pattern + sine tone) into `dir` and returns
+ * its path. H.264 is libx264, yuv420p, with a fixed one-second GOP.
+ */
+export async function makeMp4(dir: string, options: MakeMediaOptions = {}): Promise<string> {
+  const seconds = options.seconds ?? 3;
+  const audioSeconds = options.audioSeconds ?? seconds;
+  const width = options.width ?? 320;
+  const height = options.height ?? 240;
+  const fps = options.fps ?? 25;
+  const [num, den] = String(fps).split('/').map(Number);
+  const gop = String(Math.max(1, Math.round((num ?? 25) / (den ?? 1))));
+  const video = options.video ?? 'h264';
+  const audio = options.audio ?? 'aac';
+  const sampleRate = options.sampleRate ?? (audio === 'mp3' ? 44100 : 48000);
+  const channels = options.channels ?? 2;
+  const container = options.container ?? 'mp4';
+  if (video === false && audio === false) throw new Error('makeMp4 needs at least one track');
+  const name = options.name ?? `${video || 'novideo'}-${audio || 'noaudio'}-${width}x${height}-${String(fps).replace('/', '_')}-${seconds}s`;
+  const out = join(dir, `${name}.${container}`);
+
+  const args = ['-hide_banner', '-loglevel', 'error', '-y'];
+  if (video !== false) args.push('-f', 'lavfi', '-t', String(seconds), '-i', `testsrc2=size=${width}x${height}:rate=${fps}`);
+  if (audio !== false) args.push('-f', 'lavfi', '-t', String(audioSeconds), '-i', `sine=frequency=440:sample_rate=${sampleRate}`);
+  if (video === 'h264') {
+    args.push('-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p');
+    args.push('-g', gop, '-keyint_min', gop, '-sc_threshold', '0');
+  } else if (video === 'hevc') {
+    args.push('-c:v', 'libx265', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-x265-params', `log-level=error:keyint=${gop}:min-keyint=${gop}:scenecut=0`);
+    if (container === 'mp4' || container === 'mov') args.push('-tag:v', 'hvc1');
+  }
+  if (audio !== false) {
+    const codec = { aac: 'aac', mp3: 'libmp3lame', opus: 'libopus' }[audio];
+    args.push('-c:a', codec, '-ac', String(channels), '-b:a', '96k');
+  }
+  if (container === 'mp4' || container === 'mov') args.push('-movflags', '+faststart');
+  args.push(out);
+  await run('ffmpeg', args, 120_000);
+  return out;
+}
+
+export interface PacketStream {
+  readonly index: number;
+  readonly codecType: 'video' | 'audio' | string;
+  readonly codecName: string;
+  readonly profile: string | null;
+  readonly width: number | null;
+  readonly height: number | null;
+  /** Average frame rate, frames per second. */
+  readonly frameRate: number | null;
+  readonly sampleRate: number | null;
+  readonly channels: number | null;
+  /** DTS of each packet in arrival order, seconds; packets without DTS are skipped. */
+  readonly dts: number[];
+  /** Flags of each packet, e.g. "K_" for a keyframe; same order as `dts`. */
+  readonly keyframes: boolean[];
+}
+
+export interface PacketReport {
+  readonly streams: PacketStream[];
+  readonly video: PacketStream | null;
+  readonly audio: PacketStream | null;
+}
+
+interface FfprobeJson {
+  streams?: Array<{
+    index: number;
+    codec_type?: string;
+    codec_name?: string;
+    profile?: string;
+    width?: number;
+    height?: number;
+    avg_frame_rate?: string;
+    r_frame_rate?: string;
+    sample_rate?: string;
+    channels?: number;
+  }>;
+  packets?: Array<{ stream_index: number; dts_time?: string; flags?: string }>;
+}
+
+function fraction(text: string | undefined): number | null {
+  const m = /^(\d+)\/(\d+)$/.exec(text ?? '');
+  if (m === null) return null;
+  const den = Number(m[2]);
+  return den === 0 ? null : Number(m[1]) / den;
+}
+
+/**
+ * Reads `seconds` of a file or stream (rtmp://, http://…m3u8) with ffprobe
+ * and returns per-stream codec info and packet DTS lists. Gives up after
+ * `seconds` + `graceMs` of wall time.
+ */
+export async function probePackets(url: string, seconds: number, graceMs = 20_000): Promise<PacketReport> {
+  const args = [
+    '-v', 'error',
+    '-rw_timeout', String((seconds * 1000 + graceMs) * 1000),
+    '-read_intervals', `%+${seconds}`,
+    '-show_streams', '-show_packets',
+    '-show_entries', 'packet=stream_index,dts_time,flags',
+    '-of', 'json',
+    url,
+  ];
+  const { stdout } = await run('ffprobe', args, seconds * 1000 + graceMs);
+  const json = JSON.parse(stdout) as FfprobeJson;
+  const streams: PacketStream[] = (json.streams ?? []).map((s) => {
+    const packets = (json.packets ?? []).filter((p) => p.stream_index === s.index && p.dts_time !== undefined);
+    return {
+      index: s.index,
+      codecType: s.codec_type ?? 'unknown',
+      codecName: s.codec_name ?? 'unknown',
+      profile: s.profile ?? null,
+      width: s.width ?? null,
+      height: s.height ?? null,
+      frameRate: fraction(s.avg_frame_rate) ?? fraction(s.r_frame_rate),
+      sampleRate: s.sample_rate === undefined ? null : Number(s.sample_rate),
+      channels: s.channels ?? null,
+      dts: packets.map((p) => Number(p.dts_time)),
+      keyframes: packets.map((p) => (p.flags ?? '').includes('K')),
+    };
+  });
+  return {
+    streams,
+    video: streams.find((s) => s.codecType === 'video') ?? null,
+    audio: streams.find((s) => s.codecType === 'audio') ?? null,
+  };
+}
+
+export interface Publisher {
+  readonly process: ChildProcess;
+  /** Resolves with the exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL after 3 s; resolves once it has exited. */
+  stop(): Promise<void>;
+  /** Last stderr output, for assertion messages. */
+  stderr(): string;
+}
+
+/**
+ * Publishes a file in real time (`-re`) to an RTMP URL with
+ * `ffmpeg -c copy -f flv`, the reference for what a channel does.
+ */
+export function startPublisher(file: string, url: string, options: { loop?: boolean } = {}): Publisher {
+  const args = ['-hide_banner', '-loglevel', 'error', '-re'];
+  if (options.loop === true) args.push('-stream_loop', '-1');
+  args.push('-i', file, '-c', 'copy', '-f', 'flv', url);
+  const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let tail = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (c: string) => {
+    tail = (tail + c).slice(-4000);
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(null));
+  });
+  return {
+    process: child,
+    exited,
+    stderr: () => tail,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

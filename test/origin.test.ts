@@ -1,0 +1,290 @@
+/**
+ * The managed nginx-rtmp origin against real nginx, with ffmpeg as the
+ * publisher and ffprobe as the independent receiver.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { VliveError } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import { ExternalOrigin } from '../src/origin/external.js';
+import { httpGet } from '../src/origin/http.js';
+import { ManagedOrigin, type ManagedOriginOptions } from '../src/origin/nginx.js';
+import { processArgs } from '../src/origin/orphan.js';
+import { parseStat } from '../src/origin/stat.js';
+import { makeMp4, probePackets, startPublisher } from './helpers/media.js';
+import { freePorts } from './helpers/ports.js';
+
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+
+async function scratch(t: TestContext, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `vlive-${prefix}-`));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A started origin on fresh ports, stopped when the test ends. */
+async function startedOrigin(t: TestContext, extra: Partial<ManagedOriginOptions> = {}): Promise<ManagedOrigin> {
+  const [rtmpPort = 0, hlsPort = 0] = await freePorts(2);
+  const origin = new ManagedOrigin({ dataDir: await scratch(t, 'origin'), rtmpPort, hlsPort, logger: quiet, ...extra });
+  t.after(() => origin.stop());
+  await origin.start();
+  return origin;
+}
+
+/** Polls `check` until it returns a value, or fails after `timeoutMs`. */
+async function eventually<T>(what: string, timeoutMs: number, check: () => Promise<T | null>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check().catch(() => null);
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const alive = async (pid: number): Promise<boolean> => (await processArgs(pid)) !== null;
+
+/** Holds a port like a stranger would. Connections are dropped at once: an idle accepted socket would keep server.close() waiting forever. */
+function occupy(t: TestContext, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((socket) => socket.destroy());
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port }, () => resolve(server));
+    t.after(() => new Promise<void>((done) => server.close(() => done())));
+  });
+}
+
+describe('ManagedOrigin', () => {
+  let mediaDir = '';
+  let file = '';
+  before(async () => {
+    mediaDir = await mkdtemp(join(tmpdir(), 'vlive-origin-media-'));
+    file = await makeMp4(mediaDir, { seconds: 4, width: 320, height: 240, fps: 25 });
+  });
+  after(() => rm(mediaDir, { recursive: true, force: true }));
+
+  it('relays a publisher over RTMP and HLS, and notices when it leaves', async (t) => {
+    const origin = await startedOrigin(t);
+    const stream = 'ch_1-test';
+    assert.equal(await origin.isPublishing(stream), false);
+
+    const publisher = startPublisher(file, origin.publishUrl(stream), { loop: true });
+    t.after(() => publisher.stop());
+    await origin.waitForPublish(stream, 10_000);
+    assert.equal(await origin.isPublishing(stream), true);
+
+    const urls = origin.playUrls(stream);
+    assert.equal(urls.rtmp, `rtmp://127.0.0.1:${origin.rtmpPort}/live/${stream}`);
+    const rtmp = await probePackets(urls.rtmp, 3);
+    assert.equal(rtmp.video?.codecName, 'h264');
+    assert.equal(rtmp.video?.width, 320);
+    assert.equal(rtmp.audio?.codecName, 'aac');
+    assert.ok((rtmp.video?.dts.length ?? 0) > 25, `few video packets: ${rtmp.video?.dts.length}`);
+
+    assert.ok(urls.hls !== null);
+    const playlist = await eventually('an HLS playlist with a segment', 15_000, async () => {
+      const res = await httpGet(urls.hls ?? '', 2_000);
+      return res.status === 200 && res.body.includes('#EXTINF') ? res : null;
+    });
+    assert.match(playlist.body, /^#EXTM3U/);
+    const hls = await probePackets(urls.hls, 2);
+    assert.equal(hls.video?.codecName, 'h264');
+    assert.equal(hls.audio?.codecName, 'aac');
+
+    await publisher.stop();
+    await eventually('isPublishing to turn false', 10_000, async () => ((await origin.isPublishing(stream)) ? null : true));
+  });
+
+  it('serves the playlist with CORS and no-cache, and /stat', async (t) => {
+    const origin = await startedOrigin(t);
+    const stream = 'hdrs';
+    const publisher = startPublisher(file, origin.publishUrl(stream), { loop: true });
+    t.after(() => publisher.stop());
+    await origin.waitForPublish(stream, 10_000);
+    const m3u8 = origin.playUrls(stream).hls ?? '';
+    const headers = await eventually('the playlist', 15_000, () => headersOf(m3u8));
+    assert.equal(headers['access-control-allow-origin'], '*');
+    assert.equal(headers['cache-control'], 'no-cache');
+    assert.match(headers['content-type'] ?? '', /mpegurl/);
+    const stat = await httpGet(`http://127.0.0.1:${origin.hlsPort}/stat`, 2_000);
+    assert.match(stat.body, /<name>hdrs<\/name>/);
+  });
+
+  it('fails start naming VLIVE_RTMP_PORT when the RTMP port is taken', async (t) => {
+    const [rtmpPort = 0, hlsPort = 0] = await freePorts(2);
+    await occupy(t, rtmpPort);
+    const origin = new ManagedOrigin({ dataDir: await scratch(t, 'busy'), rtmpPort, hlsPort, logger: quiet });
+    t.after(() => origin.stop());
+    await assert.rejects(origin.start(), /RTMP port 127\.0\.0\.1:\d+ \(VLIVE_RTMP_PORT\) is already in use/);
+    assert.equal(origin.state, 'failed');
+    assert.equal(origin.pid, null);
+  });
+
+  it('fails start naming VLIVE_HLS_PORT when the HTTP port is taken', async (t) => {
+    const [rtmpPort = 0, hlsPort = 0] = await freePorts(2);
+    await occupy(t, hlsPort);
+    const origin = new ManagedOrigin({ dataDir: await scratch(t, 'busy'), rtmpPort, hlsPort, logger: quiet });
+    t.after(() => origin.stop());
+    await assert.rejects(origin.start(), (err: Error) => /VLIVE_HLS_PORT/.test(err.message) && !/VLIVE_RTMP_PORT/.test(err.message));
+  });
+
+  it('stop() ends nginx and start() works again on the same directory', async (t) => {
+    const origin = await startedOrigin(t);
+    const pid = origin.pid ?? 0;
+    assert.ok(await alive(pid));
+    await origin.stop();
+    assert.equal(origin.state, 'stopped');
+    assert.equal(await alive(pid), false);
+    await origin.start();
+    assert.equal(origin.state, 'running');
+    assert.notEqual(origin.pid, pid);
+  });
+
+  it('stop() during start() wins: start rejects and no nginx is left', async (t) => {
+    const [rtmpPort = 0, hlsPort = 0] = await freePorts(2);
+    const origin = new ManagedOrigin({ dataDir: await scratch(t, 'race'), rtmpPort, hlsPort, logger: quiet });
+    for (const delayMs of [0, 30]) {
+      const starting = origin.start();
+      await sleep(delayMs);
+      const pid = origin.pid;
+      await origin.stop();
+      await assert.rejects(starting, /stopped while starting/);
+      assert.equal(origin.state, 'stopped');
+      assert.equal(origin.pid, null);
+      if (pid !== null) assert.equal(await alive(pid), false);
+    }
+  });
+
+  it('dies with its parent: kill -9 of the node process leaves no nginx', async (t) => {
+    const [rtmpPort = 0, hlsPort = 0] = await freePorts(2);
+    const dataDir = await scratch(t, 'pdeath');
+    const moduleUrl = new URL('../src/origin/nginx.js', import.meta.url).href;
+    const script = `
+      import { ManagedOrigin } from ${JSON.stringify(moduleUrl)};
+      const origin = new ManagedOrigin(${JSON.stringify({ dataDir, rtmpPort, hlsPort })});
+      await origin.start();
+      process.stdout.write(JSON.stringify({ pid: origin.pid }) + '\\n');
+      setInterval(() => {}, 1 << 30);
+    `;
+    const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+    t.after(() => parent.kill('SIGKILL'));
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      parent.stdout.setEncoding('utf8');
+      parent.stdout.on('data', (c: string) => {
+        out += c;
+        if (out.includes('\n')) resolve(out);
+      });
+      parent.once('exit', (code) => reject(new Error(`fixture exited early with ${code}`)));
+    });
+    const { pid } = JSON.parse(line) as { pid: number };
+    const args = await processArgs(pid);
+    assert.ok(args?.some((a) => a.endsWith('nginx')), `pid ${pid} is not nginx: ${String(args)}`);
+
+    parent.kill('SIGKILL');
+    await eventually('nginx to die with its parent', 5_000, async () => ((await alive(pid)) ? null : true));
+    // And its ports are free again.
+    await occupy(t, rtmpPort);
+    await occupy(t, hlsPort);
+  });
+
+  it('kills an orphan nginx left by a previous run, but not a stranger with a reused pid', async (t) => {
+    const [rtmpPort = 0, hlsPort = 0] = await freePorts(2);
+    const dataDir = await scratch(t, 'orphan');
+    const first = new ManagedOrigin({ dataDir, rtmpPort, hlsPort, logger: quiet });
+    await first.start();
+    await first.stop();
+
+    // The "previous run": the same conf, started outside any supervisor.
+    const conf = first.paths.conf;
+    const orphan = spawn('nginx', ['-c', conf, '-p', `${first.paths.dir}/`, '-e', first.paths.errorLog], { stdio: 'ignore' });
+    t.after(() => orphan.kill('SIGKILL'));
+    const orphanPid = orphan.pid ?? 0;
+    await eventually('the orphan to write its pid file', 5_000, async () =>
+      Number(await readFile(first.paths.pid, 'utf8')) === orphanPid ? true : null,
+    );
+
+    const second = new ManagedOrigin({ dataDir, rtmpPort, hlsPort, logger: quiet });
+    t.after(() => second.stop());
+    await second.start();
+    assert.equal(await alive(orphanPid), false);
+    assert.notEqual(second.pid, orphanPid);
+    await second.stop();
+
+    // A pid file naming some other process must not get it killed.
+    const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
+    t.after(() => stranger.kill('SIGKILL'));
+    await writeFile(first.paths.pid, `${stranger.pid}\n`);
+    await second.start();
+    assert.equal(await alive(stranger.pid ?? 0), true);
+  });
+
+  it('waitForPublish fails with START_FAILED on timeout and honours abort', async (t) => {
+    const origin = await startedOrigin(t);
+    await assert.rejects(origin.waitForPublish('nobody', 300), (err: unknown) => err instanceof VliveError && err.code === 'START_FAILED');
+    const reason = new Error('channel stopped');
+    const controller = new AbortController();
+    const waiting = origin.waitForPublish('nobody', 10_000, controller.signal);
+    controller.abort(reason);
+    await assert.rejects(waiting, (err: unknown) => err === reason);
+  });
+
+  it('refuses stream names that are not ids', async (t) => {
+    const [rtmpPort = 0, hlsPort = 0] = await freePorts(2);
+    const origin = new ManagedOrigin({ dataDir: await scratch(t, 'names'), rtmpPort, hlsPort, logger: quiet });
+    for (const bad of ['', 'a/b', '../x', 'x y', 'a?b', 'é', 'x'.repeat(129)]) {
+      assert.throws(() => origin.publishUrl(bad), (err: unknown) => err instanceof VliveError && err.code === 'BAD_USER_INPUT', bad);
+    }
+  });
+});
+
+describe('parseStat', () => {
+  it('reads stream-level flags, not a client\'s, and only from the named application', () => {
+    const xml = `<rtmp><server>
+      <application><name>other</name><live><stream><name>s</name><publishing/><active/></stream></live></application>
+      <application><name>live</name><live>
+        <stream><name>on</name><bytes_in>50831</bytes_in>
+          <client><id>1</id><bytes_in>1</bytes_in><publishing/><active/></client>
+          <nclients>2</nclients><publishing/><active/></stream>
+        <stream><name>idle</name><bytes_in>0</bytes_in>
+          <client><id>2</id><flashver>&lt;publishing/&gt;</flashver><active/></client>
+          <nclients>1</nclients></stream>
+      </live></application></server></rtmp>`;
+    const streams = parseStat(xml, 'live');
+    assert.deepEqual(streams.get('on'), { name: 'on', publishing: true, active: true, bytesIn: 50831, clients: 2 });
+    assert.equal(streams.get('idle')?.publishing, false);
+    assert.equal(streams.has('s'), false);
+  });
+});
+
+describe('ExternalOrigin', () => {
+  it('appends stream names to the configured URLs and has nothing to run', async () => {
+    const origin = new ExternalOrigin({ rtmpBaseUrl: 'rtmp://origin.example:1935/live', hlsBaseUrl: 'https://cdn.example/hls/' });
+    await origin.start();
+    assert.equal(origin.publishUrl('abc'), 'rtmp://origin.example:1935/live/abc');
+    assert.deepEqual(origin.playUrls('abc'), { rtmp: 'rtmp://origin.example:1935/live/abc', hls: 'https://cdn.example/hls/abc.m3u8' });
+    assert.equal(await origin.isPublishing('abc'), true);
+    await origin.waitForPublish('abc', 1);
+    await origin.stop();
+    assert.equal(new ExternalOrigin({ rtmpBaseUrl: 'rtmp://o/live' }).playUrls('x').hls, null);
+    assert.throws(() => new ExternalOrigin({ rtmpBaseUrl: 'http://o/live' }), (e: unknown) => e instanceof VliveError && e.code === 'URL_NOT_ALLOWED');
+  });
+});
+
+function headersOf(url: string): Promise<Record<string, string> | null> {
+  return new Promise((resolve) => {
+    get(url, { agent: false }, (res) => {
+      res.resume();
+      const h: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h[k] = v;
+      resolve(res.statusCode === 200 ? h : null);
+    }).on('error', () => resolve(null));
+  });
+}

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { VliveError } from '../src/errors.js';
+import { MAX_URL_LENGTH, maskUrl, parsePushTarget, parseRtmpBase, parseSourceUrl } from '../src/media/urls.js';
+
+function rejects(fn: () => unknown, pattern: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof VliveError, `expected VliveError, got ${String(err)}`);
+    assert.equal(err.code, 'URL_NOT_ALLOWED');
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+describe('parseSourceUrl', () => {
+  it('accepts rtmp and rtmps URLs with app and stream', () => {
+    const a = parseSourceUrl('rtmp://cdn.example/live/abc123');
+    assert.deepEqual({ ...a }, { url: 'rtmp://cdn.example/live/abc123', scheme: 'rtmp', host: 'cdn.example', port: null });
+    const b = parseSourceUrl('rtmps://user:pw@10.0.0.5:4443/app/inst/key_1-2?token=x');
+    assert.equal(b.scheme, 'rtmps');
+    assert.equal(b.host, '10.0.0.5');
+    assert.equal(b.port, 4443);
+    assert.equal(parseSourceUrl('RTMP://[::1]:1935/live/s').scheme, 'rtmp');
+  });
+
+  it('says "not supported yet" for planned schemes and "not allowed" for others', () => {
+    rejects(() => parseSourceUrl('rtsp://cam.local/stream'), /rtsp:\/\/ is not supported yet/);
+    rejects(() => parseSourceUrl('srt://h:9000?streamid=x'), /not supported yet/);
+    rejects(() => parseSourceUrl('https://h/x.m3u8'), /not supported yet/);
+    rejects(() => parseSourceUrl('file:///etc/passwd'), /file:\/\/ is not allowed/);
+    rejects(() => parseSourceUrl('javascript:alert(1)'), /not allowed/);
+  });
+
+  it('rejects malformed URLs and missing hosts or stream names', () => {
+    rejects(() => parseSourceUrl(''), /required/);
+    rejects(() => parseSourceUrl('not a url'), /whitespace/);
+    rejects(() => parseSourceUrl('live/abc'), /not a valid absolute URL/);
+    rejects(() => parseSourceUrl('rtmp:///live/abc'), /no host/);
+    rejects(() => parseSourceUrl('rtmp:cdn/live/abc'), /no host/);
+    rejects(() => parseSourceUrl('rtmp://cdn.example/live'), /application and a stream name/);
+    rejects(() => parseSourceUrl('rtmp://cdn.example:99999/live/x'), /not a valid absolute URL/);
+    rejects(() => parseSourceUrl('rtmp://cdn.example/live/x#frag'), /fragment/);
+    rejects(() => parseSourceUrl(42), /required/);
+  });
+
+  it('rejects hostile strings', () => {
+    rejects(() => parseSourceUrl('rtmp://h/live/x ! filesink location=/tmp/p'), /U\+0020/);
+    rejects(() => parseSourceUrl('rtmp://h/live/x\n! filesink location=/tmp/p'), /U\+000A/);
+    rejects(() => parseSourceUrl('rtmp://h/live/x\r\n'), /control or whitespace/);
+    rejects(() => parseSourceUrl('rtmp://h/live/x\0'), /U\+0000/);
+    rejects(() => parseSourceUrl('rtmp://h/live/x\t'), /U\+0009/);
+    rejects(() => parseSourceUrl('rtmp://h/live/"x"'), /character "\\""/);
+    rejects(() => parseSourceUrl("rtmp://h/live/x'y"), /character "'"/);
+    rejects(() => parseSourceUrl('rtmp://h/live/x\\y'), /character/);
+    rejects(() => parseSourceUrl('rtmp://h/live/x`id`'), /character/);
+    rejects(() => parseSourceUrl('rtmp://h/live/x\u2028'), /U\+2028/);
+    rejects(() => parseSourceUrl('rtmp://h\u00a0/live/x'), /U\+00A0/);
+    rejects(() => parseSourceUrl('rtmp://hé/live/x'), /non-ASCII/);
+    rejects(() => parseSourceUrl(`rtmp://h/live/${'a'.repeat(MAX_URL_LENGTH)}`), /longer than 2048/);
+  });
+});
+
+describe('parsePushTarget', () => {
+  it('accepts rtmp(s) with a stream key, query included', () => {
+    assert.equal(parsePushTarget('rtmp://a.rtmp.youtube.com/live2/xxxx-yyyy').host, 'a.rtmp.youtube.com');
+    assert.equal(parsePushTarget('rtmps://live.example:443/app/key?backup=1').scheme, 'rtmps');
+  });
+
+  it('rejects anything that is not rtmp(s) or has no key', () => {
+    rejects(() => parsePushTarget('srt://h:9000'), /srt:\/\/ is not allowed here/);
+    rejects(() => parsePushTarget('http://h/live/x'), /not allowed/);
+    rejects(() => parsePushTarget('rtmp://h/live'), /application and a stream name/);
+    rejects(() => parsePushTarget('rtmp://h/live/x y'), /whitespace/);
+  });
+});
+
+describe('parseRtmpBase', () => {
+  it('takes an application URL without stream', () => {
+    assert.equal(parseRtmpBase('rtmp://origin:1935/live', 'rtmpBaseUrl').url, 'rtmp://origin:1935/live');
+    rejects(() => parseRtmpBase('rtmp://origin', 'rtmpBaseUrl'), /needs an application/);
+    rejects(() => parseRtmpBase('rtmp://origin/live/', 'rtmpBaseUrl'), /must not end/);
+  });
+});
+
+describe('maskUrl', () => {
+  it('masks the stream key, password and query', () => {
+    assert.equal(maskUrl('rtmp://cdn.example/live/abc123'), 'rtmp://cdn.example/live/***');
+    assert.equal(maskUrl('rtmp://cdn.example:1935/app/inst/abc123/'), 'rtmp://cdn.example:1935/app/inst/***');
+    assert.equal(maskUrl('rtmps://bob:s3cret@cdn.example/live/key?token=t'), 'rtmps://bob:***@cdn.example/live/***?***');
+    assert.equal(maskUrl('rtmp://cdn.example/live'), 'rtmp://cdn.example/live');
+    assert.equal(maskUrl('srt://h:9000?streamid=publish:key&passphrase=p'), 'srt://h:9000?***');
+    assert.equal(maskUrl('https://h/path/index.m3u8?sig=abc'), 'https://h/path/index.m3u8?***');
+  });
+
+  it('never leaks anything it cannot parse', () => {
+    assert.equal(maskUrl('garbage with key abc123'), '***');
+    assert.equal(maskUrl(''), '***');
+    assert.doesNotMatch(maskUrl('rtmp://h/live/abc123'), /abc123/);
+  });
+});
