@@ -20,6 +20,13 @@ export const errorCodes = {
 
 export type ErrorCode = keyof typeof errorCodes;
 
+/** Codes that GraphQL itself (Apollo) or the HTTP layer gives; documented beside ours. */
+export const protocolErrorCodes = {
+  GRAPHQL_PARSE_FAILED: 'The query is not valid GraphQL syntax.',
+  GRAPHQL_VALIDATION_FAILED: 'The query does not fit schema.graphql.',
+  BAD_REQUEST: 'The HTTP request is malformed: not JSON, too large, or without a query.',
+} as const;
+
 /** An error meant for the client, with a stable code. */
 export class VliveError extends Error {
   readonly code: ErrorCode;

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Sets up everything `npm start` and `npm test` need on a fresh Debian machine
+# with Node 20, as root: missing Debian packages, npm ci, the Prisma client,
+# and the TypeScript build. Safe to run again; it skips what is done.
+# Migrations are not run here: the service applies them itself at start.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-base-apps
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  nginx libnginx-mod-rtmp
+  util-linux
+  # Test and benchmark tools only, never in the media path: the independent receiver.
+  ffmpeg
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: these packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 1
+  fi
+  apt-get update -q
+  # The nginx package would start a system-wide nginx; the service runs its own.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f node_modules/.vlive-lock ] || [ "$(cat node_modules/.vlive-lock)" != "$lock_sum" ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund
+  echo "$lock_sum" > node_modules/.vlive-lock
+fi
+
+bash scripts/prisma-generate.sh
+echo "setup: building"
+npx tsc -p tsconfig.json

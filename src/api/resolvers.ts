@@ -1,0 +1,96 @@
+/**
+ * Resolvers for schema.graphql. They translate between GraphQL shapes and
+ * the domain, and mask stream keys on the way out; the rules live in the
+ * domain modules.
+ */
+import { GraphQLScalarType, Kind } from 'graphql';
+import type { VodResource } from '../generated/prisma-sqlite/client.js';
+import type { StatusChange } from '../channels/events.js';
+import { checkId, type CreateInput, type UpdateInput } from '../channels/input.js';
+import type { ChannelRecord } from '../channels/repository.js';
+import type { ChannelService } from '../channels/service.js';
+import { notFound } from '../errors.js';
+import { maskUrl } from '../media/urls.js';
+import type { VodRegistry } from '../media/registry.js';
+import { statusChanges } from './subscriptions.js';
+import type { StatusEvents } from '../channels/events.js';
+
+export interface WorkerView {
+  id: string;
+  pid: number | null;
+  state: string;
+  pipelines: number;
+  rssBytes: number;
+  restarts: number;
+  lastError: string | null;
+}
+
+export interface ApiDeps {
+  channels: ChannelService;
+  vods: VodRegistry;
+  events: StatusEvents;
+  workers: () => WorkerView[];
+}
+
+const DateTime = new GraphQLScalarType<Date | null, string>({
+  name: 'DateTime',
+  serialize: (v) => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString()),
+  parseValue: (v) => new Date(String(v)),
+  parseLiteral: (ast) => (ast.kind === Kind.STRING ? new Date(ast.value) : null),
+});
+
+function channelView(channels: ChannelService, rec: ChannelRecord) {
+  return {
+    ...rec,
+    sourceUrl: rec.sourceUrl === null ? null : maskUrl(rec.sourceUrl),
+    playUrls: channels.playUrls(rec.id),
+    pushTargets: rec.pushTargets.map((t) => ({ position: t.position, url: maskUrl(t.url) })),
+    worker: rec.workerId,
+  };
+}
+
+function vodView(v: VodResource) {
+  return v;
+}
+
+export function createResolvers(deps: ApiDeps) {
+  const { channels, vods } = deps;
+  const view = (rec: ChannelRecord) => channelView(channels, rec);
+  return {
+    DateTime,
+    Query: {
+      virtualLives: async () => (await channels.list()).map(view),
+      virtualLive: async (_: unknown, a: { id: string }) => {
+        const rec = await channels.get(checkId('id', a.id));
+        return rec ? view(rec) : null;
+      },
+      vodResources: async () => (await vods.list()).map(vodView),
+      workers: () => deps.workers().map((w) => ({ ...w, state: w.state.toUpperCase() })),
+    },
+    Mutation: {
+      registerVodResource: async (_: unknown, a: { input: { name: string; path: string } }) => vodView(await vods.register(a.input)),
+      createVirtualLive: async (_: unknown, a: { input: CreateInput }) => view(await channels.create(a.input)),
+      updateVirtualLive: async (_: unknown, a: { id: string; input: UpdateInput }) =>
+        view(await channels.update(checkId('id', a.id), a.input)),
+      deleteVirtualLive: (_: unknown, a: { id: string }) => channels.delete(checkId('id', a.id)),
+      startVirtualLive: async (_: unknown, a: { id: string }) => view(await channels.start(checkId('id', a.id))),
+      stopVirtualLive: async (_: unknown, a: { id: string }) => view(await channels.stop(checkId('id', a.id))),
+    },
+    Subscription: {
+      virtualLiveStatusChanged: {
+        subscribe: async (_: unknown, a: { id?: string | null }) => {
+          const id = a.id == null ? null : checkId('id', a.id);
+          if (id !== null && !(await channels.get(id))) throw notFound('virtual live', id);
+          return statusChanges(deps.events, id);
+        },
+        resolve: (change: StatusChange) => change,
+      },
+    },
+    StatusChange: {
+      virtualLive: async (change: StatusChange) => {
+        const rec = await channels.get(change.id);
+        return rec ? view(rec) : null;
+      },
+    },
+  };
+}

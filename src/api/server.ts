@@ -1,0 +1,153 @@
+/**
+ * The HTTP face of the service: GraphQL over HTTP (Apollo) and over
+ * WebSocket (graphql-ws) on one port at /graphql, plus a health check.
+ * Apollo runs without a web framework: a small handler feeds it requests.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer, HeaderMap } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import type { GraphQLFormattedError } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { Logger } from '../log.js';
+import { repoPath } from '../paths.js';
+import { formatError } from './errors.js';
+import { createResolvers, type ApiDeps } from './resolvers.js';
+
+/** Request bodies above this are refused before parsing. */
+const maxBodyBytes = 1 << 20;
+
+export interface ApiServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface ApiOptions {
+  host: string;
+  port: number;
+  log: Logger;
+  /** Extra GET routes (e.g. /metrics), answered before GraphQL. */
+  routes?: Record<string, (res: ServerResponse) => Promise<void> | void>;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBodyBytes) {
+        reject(new Error('body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<ApiServer> {
+  const typeDefs = readFileSync(repoPath('schema.graphql'), 'utf8');
+  const schema = makeExecutableSchema({ typeDefs, resolvers: createResolvers(deps) });
+  const format = formatError(opts.log);
+  const httpServer: Server = createServer();
+  const wss = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: maxBodyBytes });
+  const wsCleanup = useServer(
+    {
+      schema,
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => format(e.toJSON(), e)),
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        if (!result.errors) return undefined;
+        return {
+          data: result.data ?? null,
+          errors: result.errors.map((e): GraphQLFormattedError => format(e.toJSON(), e)),
+        };
+      },
+    },
+    wss,
+  );
+  const apollo = new ApolloServer({
+    schema,
+    formatError: format,
+    includeStacktraceInErrorResponses: false,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginLandingPageDisabled(),
+      { serverWillStart: async () => ({ drainServer: async () => wsCleanup.dispose() }) },
+    ],
+  });
+  await apollo.start();
+
+  httpServer.on('request', (req, res) => {
+    void handle(req, res).catch((err: unknown) => {
+      opts.log.error('http handler failed', { err: String(err) });
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal server error' });
+      else res.end();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method === 'GET' && url.pathname === '/healthz') return sendJson(res, 200, { ok: true });
+    const route = req.method === 'GET' ? opts.routes?.[url.pathname] : undefined;
+    if (route) return route(res);
+    if (url.pathname !== '/graphql') return sendJson(res, 404, { error: 'not found' });
+    let body: unknown = undefined;
+    if (req.method === 'POST') {
+      let text: string;
+      try {
+        text = await readBody(req);
+      } catch {
+        return sendJson(res, 413, { errors: [{ message: 'request body too large', extensions: { code: 'BAD_REQUEST' } }] });
+      }
+      try {
+        body = text === '' ? {} : JSON.parse(text);
+      } catch {
+        return sendJson(res, 400, { errors: [{ message: 'request body is not JSON', extensions: { code: 'BAD_REQUEST' } }] });
+      }
+    }
+    const headers = new HeaderMap();
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+    }
+    const result = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
+      context: async () => ({}),
+    });
+    for (const [k, v] of result.headers) res.setHeader(k, v);
+    res.statusCode = result.status ?? 200;
+    if (result.body.kind === 'complete') {
+      res.end(result.body.string);
+      return;
+    }
+    for await (const chunk of result.body.asyncIterator) res.write(chunk);
+    res.end();
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(opts.port, opts.host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  return {
+    port,
+    close: async () => {
+      await apollo.stop();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}

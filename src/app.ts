@@ -1,0 +1,118 @@
+/**
+ * The composition root: config → database → origin → pool → channels → API.
+ * main.ts runs it as the service; end-to-end tests run it in-process with
+ * real worker processes, a real origin and a scratch database.
+ */
+import { mkdir } from 'node:fs/promises';
+import { StatusEvents } from './channels/events.js';
+import { ChannelRepository } from './channels/repository.js';
+import { ChannelService } from './channels/service.js';
+import type { Config } from './config.js';
+import { openDatabase } from './db/client.js';
+import type { Logger } from './log.js';
+import { VodRegistry } from './media/registry.js';
+import { ExternalOrigin } from './origin/external.js';
+import { ManagedOrigin } from './origin/nginx.js';
+import type { Origin } from './origin/origin.js';
+import { fullJitterBackoff } from './pool/backoff.js';
+import { WorkerPool } from './pool/pool.js';
+import { startApiServer, type ApiServer } from './api/server.js';
+
+export interface App {
+  readonly config: Readonly<Config>;
+  readonly api: ApiServer;
+  readonly channels: ChannelService;
+  readonly vods: VodRegistry;
+  readonly pool: WorkerPool;
+  readonly origin: Origin;
+  /** Graceful stop: no more mutations, pipelines stopped, states persisted, children stopped. */
+  stop(): Promise<void>;
+}
+
+/** Reconnect delays: 0.5 s doubling to 30 s, full jitter (never a synchronized storm). */
+const reconnectBackoff = { baseMs: 500, capMs: 30_000 };
+
+export async function startApp(config: Readonly<Config>, log: Logger): Promise<App> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const unwind = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => log.error('stop step failed', { err: String(err) }));
+  };
+  try {
+    await mkdir(config.dataDir, { recursive: true });
+    await mkdir(config.mediaRoot, { recursive: true });
+    const db = await openDatabase(config.databaseUrl);
+    cleanups.push(() => db.close());
+
+    const origin: Origin =
+      config.externalOriginRtmpUrl !== null
+        ? new ExternalOrigin({
+            rtmpBaseUrl: config.externalOriginRtmpUrl,
+            ...(config.externalOriginHlsUrl !== null ? { hlsBaseUrl: config.externalOriginHlsUrl } : {}),
+          })
+        : new ManagedOrigin({
+            dataDir: config.dataDir,
+            rtmpPort: config.rtmpPort,
+            hlsPort: config.hlsPort,
+            stopGraceMs: config.stopGraceMs,
+            logger: log.child({ part: 'origin' }),
+            // nginx is a single process: if it dies, start it again; the channels'
+            // pipelines see their sink fail and reconnect by themselves.
+            onUnexpectedExit: (exit) => {
+              log.error('origin exited unexpectedly; restarting it', { exit: JSON.stringify(exit) });
+              setTimeout(() => {
+                origin.start().catch((err: unknown) => log.error('origin restart failed', { err: String(err) }));
+              }, 500);
+            },
+          });
+    await origin.start();
+    cleanups.push(() => origin.stop());
+
+    const pool = new WorkerPool({
+      size: config.workers,
+      maxPipelinesPerWorker: config.maxPipelinesPerWorker,
+      handshakeTimeoutMs: config.workerHandshakeTimeoutMs,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      stopGraceMs: config.stopGraceMs,
+      log: log.child({ part: 'pool' }),
+    });
+    await pool.start();
+    cleanups.push(() => pool.dispose());
+
+    const events = new StatusEvents();
+    const repo = new ChannelRepository(db.prisma);
+    const channels = new ChannelService({
+      config,
+      repo,
+      runner: pool,
+      origin,
+      events,
+      log: log.child({ part: 'channels' }),
+      retryDelayMs: (attempt) => fullJitterBackoff(attempt, reconnectBackoff),
+    });
+    pool.on('pipeline', (ev) => channels.onPipelineEvent(ev));
+    pool.on('workerLost', (ev) => channels.onWorkerLost(ev.channelIds, ev.reason));
+    cleanups.push(() => channels.shutdown());
+
+    const vods = new VodRegistry(db.prisma, config.mediaRoot);
+    const api = await startApiServer(
+      { channels, vods, events, workers: () => pool.workers() },
+      { host: config.httpHost, port: config.httpPort, log: log.child({ part: 'api' }) },
+    );
+    cleanups.push(() => api.close());
+
+    await channels.reconcile();
+    let stopping: Promise<void> | null = null;
+    return {
+      config,
+      api,
+      channels,
+      vods,
+      pool,
+      origin,
+      stop: () => (stopping ??= unwind()),
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Status changes leave the channel domain through this emitter; the API
+ * subscribes to it, so nothing in channels/ imports from api/.
+ */
+import { EventEmitter } from 'node:events';
+import type { LiveStatus } from './status.js';
+
+export interface StatusChange {
+  id: string;
+  status: LiveStatus;
+  previous: LiveStatus | null;
+  errorString: string | null;
+  at: Date;
+}
+
+export class StatusEvents {
+  readonly #emitter = new EventEmitter();
+
+  constructor() {
+    // Every subscription adds a listener; hundreds are normal, not a leak.
+    this.#emitter.setMaxListeners(0);
+  }
+
+  publish(change: StatusChange): void {
+    this.#emitter.emit('change', change);
+  }
+
+  subscribe(listener: (change: StatusChange) => void): () => void {
+    this.#emitter.on('change', listener);
+    return () => this.#emitter.off('change', listener);
+  }
+}

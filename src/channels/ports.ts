@@ -1,0 +1,25 @@
+/**
+ * What the channel domain needs from the pool and the origin. WorkerPool and
+ * the origins satisfy these structurally; tests and main wire the real ones.
+ */
+import type { PipelineSpec, PipelineState } from '../pool/ipc.js';
+
+export interface PipelineRunner {
+  startPipeline(spec: PipelineSpec): Promise<{ workerId: string }>;
+  stopPipeline(channelId: string): Promise<void>;
+  /** Pipeline slots of the ready workers, and how many are taken. */
+  capacity(): { total: number; used: number };
+}
+
+export interface PublishPoint {
+  publishUrl(stream: string): string;
+  playUrls(stream: string): { rtmp: string; hls: string | null };
+  waitForPublish(stream: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface PipelineEvent {
+  channelId: string;
+  workerId: string;
+  state: PipelineState;
+  error?: string;
+}

@@ -1,0 +1,330 @@
+/**
+ * The channel domain: create, update, delete, start and stop virtual lives,
+ * and keep running channels running. Start follows the seed's four steps:
+ * (a) validate and load the record, (b) build the runtime info (the pipeline
+ * spec) and persist the new status, (c) place it on a worker, (d) LIVING once
+ * the pipeline plays and the origin sees the publish, ERROR otherwise.
+ *
+ * Failure policy: a start requested by the operator that fails ends in ERROR
+ * and desiredState STOPPED, so nothing retries behind the operator's back.
+ * A channel that was LIVING and then lost its pipeline or worker goes
+ * RECONNECTING and is restarted with backoff for as long as it is wanted.
+ */
+import type { Config } from '../config.js';
+import { VliveError, notFound } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { PipelineSpec } from '../pool/ipc.js';
+import type { StatusEvents } from './events.js';
+import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } from './input.js';
+import { KeyedLock } from './lock.js';
+import type { PipelineEvent, PipelineRunner, PublishPoint } from './ports.js';
+import type { ChannelRecord, ChannelRepository, StatusWrite } from './repository.js';
+import { buildPipelineSpec } from './spec.js';
+import { assertTransition, isActive, isLiveStatus, type LiveStatus } from './status.js';
+
+export interface ChannelServiceDeps {
+  config: Pick<Config, 'mediaRoot' | 'startTimeoutMs'>;
+  repo: ChannelRepository;
+  runner: PipelineRunner;
+  origin: PublishPoint;
+  events: StatusEvents;
+  log: Logger;
+  /** Delay before reconnect attempt `attempt` (1-based), in ms. */
+  retryDelayMs: (attempt: number) => number;
+}
+
+/** In-process state of a channel this node runs; the database holds the rest. */
+interface Runtime {
+  workerId: string | null;
+  attempt: number;
+  /** Aborts a start or a reconnect wait in progress when the channel is stopped. */
+  abort: AbortController;
+  retryTimer: NodeJS.Timeout | null;
+  /** Resolvers of the current start, fed by pipeline events. */
+  waiter: { playing(): void; failed(reason: string): void } | null;
+}
+
+export class ChannelService {
+  readonly #lock = new KeyedLock();
+  readonly #runtime = new Map<string, Runtime>();
+  #accepting = true;
+
+  constructor(private readonly deps: ChannelServiceDeps) {}
+
+  list(): Promise<ChannelRecord[]> {
+    return this.deps.repo.list();
+  }
+
+  get(id: string): Promise<ChannelRecord | null> {
+    return this.deps.repo.get(id);
+  }
+
+  playUrls(id: string): { rtmp: string; hls: string | null } {
+    return this.deps.origin.playUrls(id);
+  }
+
+  async create(input: CreateInput): Promise<ChannelRecord> {
+    this.#assertAccepting();
+    const fields = await validateCreate(input, this.deps.repo);
+    const rec = await this.deps.repo.create(fields);
+    this.deps.log.info('channel created', { channel: rec.id });
+    return rec;
+  }
+
+  async update(id: string, input: UpdateInput): Promise<ChannelRecord> {
+    this.#assertAccepting();
+    return this.#lock.run(id, async () => {
+      const rec = await this.#load(id);
+      const fields = await validateUpdate(rec, input, this.deps.repo);
+      return this.deps.repo.update(id, fields);
+    });
+  }
+
+  async delete(id: string): Promise<string> {
+    this.#assertAccepting();
+    return this.#lock.run(id, async () => {
+      const rec = await this.#load(id);
+      if (isActive(rec.status as LiveStatus) || rec.desiredState === 'RUNNING') {
+        throw new VliveError('INVALID_STATE', `virtual live ${id} is ${rec.status}; stop it before deleting it`);
+      }
+      await this.deps.repo.delete(id);
+      this.deps.log.info('channel deleted', { channel: id });
+      return id;
+    });
+  }
+
+  async start(id: string): Promise<ChannelRecord> {
+    this.#assertAccepting();
+    return this.#lock.run(id, async () => {
+      // (a) validate the request and load the record.
+      const rec = await this.#load(id);
+      if (rec.desiredState === 'RUNNING' && isActive(rec.status as LiveStatus)) return rec;
+      const room = this.deps.runner.capacity();
+      if (room.used >= room.total) {
+        throw new VliveError('CAPACITY_EXHAUSTED', `all ${room.total} pipeline slots of the worker pool are in use`);
+      }
+      // (b) build the runtime info; bad media or URLs throw here, before anything changes.
+      const spec = await buildPipelineSpec(rec, this.deps.config.mediaRoot, this.deps.origin);
+      const runtime = this.#newRuntime(id);
+      await this.deps.repo.writeStatus(id, { status: rec.status as LiveStatus, desiredState: 'RUNNING', startCount: { increment: 1 } });
+      await this.#transition(id, 'STARTING', { errorString: null, workerId: null });
+      // (c) and (d).
+      const reason = await this.#launch(id, spec, runtime);
+      if (reason === null) return this.#load(id);
+      this.#dropRuntime(id);
+      if (runtime.abort.signal.aborted) return this.#load(id);
+      this.deps.log.warn('channel start failed', { channel: id, reason });
+      return this.#transition(id, 'ERROR', { errorString: reason, workerId: null, desiredState: 'STOPPED' });
+    });
+  }
+
+  async stop(id: string): Promise<ChannelRecord> {
+    this.#assertAccepting();
+    // Abort first so that a start or reconnect in progress gives up the lock quickly.
+    this.#runtime.get(id)?.abort.abort();
+    return this.#lock.run(id, () => this.#stopLocked(id, 'STOPPED'));
+  }
+
+  /** Feeds pipeline state changes from the pool. */
+  onPipelineEvent(ev: PipelineEvent): void {
+    const rt = this.#runtime.get(ev.channelId);
+    if (!rt || (rt.workerId !== null && rt.workerId !== ev.workerId)) return;
+    if (rt.waiter) {
+      if (ev.state === 'playing') rt.waiter.playing();
+      else if (ev.state === 'error') rt.waiter.failed(ev.error ?? 'the pipeline failed');
+      else if (ev.state === 'eos') rt.waiter.failed('the source ended before the channel went live');
+      return;
+    }
+    if (ev.state === 'error') {
+      this.#scheduleReconnect(ev.channelId, ev.error ?? 'the pipeline failed');
+    } else if (ev.state === 'eos') {
+      // A VOD channel without loop finished its file: the operator's run is over.
+      void this.#lock
+        .run(ev.channelId, () => this.#stopLocked(ev.channelId, 'STOPPED'))
+        .catch((err: unknown) => this.deps.log.error('stop after end of file failed', { channel: ev.channelId, err: String(err) }));
+    }
+  }
+
+  /** A worker died: its channels go RECONNECTING and are placed again at once. */
+  onWorkerLost(channelIds: readonly string[], reason: string): void {
+    for (const id of channelIds) {
+      const rt = this.#runtime.get(id);
+      if (!rt) continue;
+      rt.workerId = null;
+      if (rt.waiter) rt.waiter.failed(`worker lost: ${reason}`);
+      else this.#scheduleReconnect(id, `worker lost: ${reason}`, 0);
+    }
+  }
+
+  /**
+   * Brings observed state in line with desired state after a start of the
+   * service: channels wanted RUNNING are started again, channels wanted
+   * STOPPED but recorded as active (a crash left them) are marked STOPPED.
+   */
+  async reconcile(): Promise<void> {
+    for (const rec of await this.deps.repo.listStaleActive()) {
+      await this.#lock.run(rec.id, () => this.#transition(rec.id, 'STOPPED', { workerId: null, stoppedAt: new Date() }));
+    }
+    for (const rec of await this.deps.repo.listDesiredRunning()) {
+      if (this.#runtime.has(rec.id)) continue;
+      const status = rec.status as LiveStatus;
+      const rt = this.#newRuntime(rec.id);
+      void this.#lock.run(rec.id, async () => {
+        if (status === 'LIVING' || status === 'STARTING' || status === 'ERROR') {
+          await this.#transition(rec.id, status === 'ERROR' ? 'STARTING' : 'RECONNECTING', { workerId: null });
+        } else if (status === 'STOPPED') {
+          await this.#transition(rec.id, 'STARTING', { workerId: null });
+        }
+        await this.#reconnectLocked(rec.id, rt, 'service restarted');
+      });
+    }
+  }
+
+  /** Refuses further mutations (graceful shutdown) and stops all pipelines, keeping desired states. */
+  async shutdown(): Promise<void> {
+    this.#accepting = false;
+    const ids = [...this.#runtime.keys()];
+    for (const id of ids) this.#runtime.get(id)?.abort.abort();
+    await Promise.all(
+      ids.map((id) =>
+        this.#lock.run(id, async () => {
+          const rt = this.#runtime.get(id);
+          if (rt?.retryTimer) clearTimeout(rt.retryTimer);
+          this.#runtime.delete(id);
+          await this.deps.runner.stopPipeline(id).catch(() => undefined);
+          const rec = await this.deps.repo.get(id);
+          if (rec && isActive(rec.status as LiveStatus)) {
+            await this.#transition(id, 'STOPPED', { workerId: null, stoppedAt: new Date() });
+          }
+        }),
+      ),
+    );
+  }
+
+  async #stopLocked(id: string, _to: 'STOPPED'): Promise<ChannelRecord> {
+    const rec = await this.#load(id);
+    const rt = this.#runtime.get(id);
+    if (rt?.retryTimer) clearTimeout(rt.retryTimer);
+    this.#dropRuntime(id);
+    if (rec.desiredState !== 'STOPPED') await this.deps.repo.setDesired(id, 'STOPPED');
+    const status = rec.status as LiveStatus;
+    if (status === 'STOPPED') return this.#load(id);
+    await this.deps.runner.stopPipeline(id);
+    return this.#transition(id, 'STOPPED', { workerId: null, stoppedAt: new Date() });
+  }
+
+  /**
+   * Places the pipeline and waits until it plays and the origin sees the
+   * publish. Returns null on success, or the reason it failed.
+   */
+  async #launch(id: string, spec: PipelineSpec, rt: Runtime): Promise<string | null> {
+    const signal = rt.abort.signal;
+    let playing!: () => void;
+    let failed!: (reason: string) => void;
+    const played = new Promise<void>((resolve, reject) => {
+      playing = resolve;
+      failed = (reason) => reject(new Error(reason));
+    });
+    played.catch(() => undefined);
+    rt.waiter = { playing, failed };
+    const timeoutMs = this.deps.config.startTimeoutMs;
+    const timer = setTimeout(() => failed(`no media reached the origin within ${timeoutMs} ms`), timeoutMs);
+    const onAbort = (): void => failed('stopped');
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const { workerId } = await this.deps.runner.startPipeline(spec);
+      rt.workerId = workerId;
+      await this.deps.repo.writeStatus(id, { status: (await this.#load(id)).status as LiveStatus, workerId });
+      await Promise.all([played, this.deps.origin.waitForPublish(id, timeoutMs, signal)]);
+      rt.waiter = null;
+      rt.attempt = 0;
+      await this.#transition(id, 'LIVING', { errorString: null, startedAt: new Date() });
+      return null;
+    } catch (err) {
+      rt.waiter = null;
+      await this.deps.runner.stopPipeline(id).catch(() => undefined);
+      rt.workerId = null;
+      return err instanceof VliveError ? err.message : (err as Error).message;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #scheduleReconnect(id: string, reason: string, delayMs?: number): void {
+    const rt = this.#runtime.get(id);
+    if (!rt || rt.abort.signal.aborted || rt.retryTimer) return;
+    void this.#lock
+      .run(id, async () => {
+        const rec = await this.deps.repo.get(id);
+        if (!rec || rec.desiredState !== 'RUNNING') return;
+        if (rec.status !== 'RECONNECTING') {
+          await this.#transition(id, 'RECONNECTING', { errorString: reason, workerId: null, restartCount: { increment: 1 } });
+        }
+        await this.deps.runner.stopPipeline(id).catch(() => undefined);
+        rt.workerId = null;
+        rt.attempt += 1;
+        const wait = delayMs ?? this.deps.retryDelayMs(rt.attempt);
+        this.deps.log.warn('channel reconnecting', { channel: id, reason, attempt: rt.attempt, waitMs: wait });
+        rt.retryTimer = setTimeout(() => {
+          rt.retryTimer = null;
+          void this.#lock.run(id, () => this.#reconnectLocked(id, rt, reason));
+        }, wait);
+      })
+      .catch((err: unknown) => this.deps.log.error('reconnect scheduling failed', { channel: id, err: String(err) }));
+  }
+
+  async #reconnectLocked(id: string, rt: Runtime, reason: string): Promise<void> {
+    if (rt.abort.signal.aborted || this.#runtime.get(id) !== rt) return;
+    const rec = await this.deps.repo.get(id);
+    if (!rec || rec.desiredState !== 'RUNNING') return;
+    let failure: string | null;
+    try {
+      const spec = await buildPipelineSpec(rec, this.deps.config.mediaRoot, this.deps.origin);
+      failure = await this.#launch(id, spec, rt);
+    } catch (err) {
+      failure = (err as Error).message;
+    }
+    if (failure === null || rt.abort.signal.aborted) return;
+    const current = (await this.#load(id)).status as LiveStatus;
+    if (current !== 'RECONNECTING') await this.#transition(id, 'RECONNECTING', { errorString: failure });
+    else await this.deps.repo.writeStatus(id, { status: current, errorString: failure });
+    this.deps.log.warn('reconnect failed', { channel: id, reason: failure, after: reason });
+    this.#scheduleReconnect(id, failure);
+  }
+
+  async #transition(id: string, to: LiveStatus, extra: Omit<StatusWrite, 'status'> = {}): Promise<ChannelRecord> {
+    const before = await this.#load(id);
+    const from = before.status;
+    if (!isLiveStatus(from)) throw new Error(`corrupt status ${from} on channel ${id}`);
+    if (from !== to || to === 'RECONNECTING') assertTransition(from, to);
+    const rec = await this.deps.repo.writeStatus(id, { ...extra, status: to });
+    this.deps.events.publish({ id, status: to, previous: from, errorString: rec.errorString, at: new Date() });
+    this.deps.log.info('channel status', { channel: id, from, to, ...(rec.errorString ? { error: rec.errorString } : {}) });
+    return rec;
+  }
+
+  #newRuntime(id: string): Runtime {
+    this.#dropRuntime(id);
+    const rt: Runtime = { workerId: null, attempt: 0, abort: new AbortController(), retryTimer: null, waiter: null };
+    this.#runtime.set(id, rt);
+    return rt;
+  }
+
+  #dropRuntime(id: string): void {
+    const rt = this.#runtime.get(id);
+    if (!rt) return;
+    if (rt.retryTimer) clearTimeout(rt.retryTimer);
+    this.#runtime.delete(id);
+  }
+
+  async #load(id: string): Promise<ChannelRecord> {
+    const rec = await this.deps.repo.get(id);
+    if (!rec) throw notFound('virtual live', id);
+    return rec;
+  }
+
+  #assertAccepting(): void {
+    if (!this.#accepting) throw new VliveError('SHUTTING_DOWN', 'the service is shutting down');
+  }
+}

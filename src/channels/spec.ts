@@ -1,0 +1,34 @@
+/**
+ * Step (b) of a start: the seed's ChannelInfo becomes a PipelineSpec, the
+ * only thing a worker gets. Paths are confined and URLs checked again here,
+ * because the file or the rules may have changed since the record was saved.
+ */
+import { VliveError } from '../errors.js';
+import { resolveMediaPath } from '../media/paths.js';
+import { parsePushTarget, parseSourceUrl } from '../media/urls.js';
+import type { PipelineSpec } from '../pool/ipc.js';
+import type { PublishPoint } from './ports.js';
+import type { ChannelRecord } from './repository.js';
+
+export async function buildPipelineSpec(rec: ChannelRecord, mediaRoot: string, origin: PublishPoint): Promise<PipelineSpec> {
+  // Checked, then used exactly as given: a stream key must reach the server unaltered.
+  for (const t of rec.pushTargets) parsePushTarget(t.url);
+  const targets = [origin.publishUrl(rec.id), ...rec.pushTargets.map((t) => t.url)];
+  if (rec.sourceType === 'VOD') {
+    const vod = rec.vodResource;
+    if (!vod) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no VOD resource`);
+    const path = await resolveMediaPath(mediaRoot, vod.path);
+    return {
+      channelId: rec.id,
+      source: { kind: 'file', path, loop: rec.loop, hasVideo: vod.videoCodec !== null, hasAudio: vod.audioCodec !== null },
+      targets,
+    };
+  }
+  if (rec.sourceUrl === null) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no source URL`);
+  parseSourceUrl(rec.sourceUrl);
+  return {
+    channelId: rec.id,
+    source: { kind: 'rtmp', url: rec.sourceUrl, connectTimeoutMs: rec.connectTimeoutMs },
+    targets,
+  };
+}

@@ -1,0 +1,171 @@
+/**
+ * One validated config: defaults, then an optional JSON file (VLIVE_CONFIG),
+ * then the environment. Loaded once at start and frozen. A bad value stops
+ * start-up with a message that names the key.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+
+export interface Config {
+  /** GraphQL over HTTP and WebSocket at /graphql. Default 4000. */
+  readonly httpPort: number;
+  /** Default 127.0.0.1: the demo mode has no authentication, so it stays on loopback. */
+  readonly httpHost: string;
+  /** RTMP port of the managed origin. Default 1935. */
+  readonly rtmpPort: number;
+  /** HLS (HTTP) port of the managed origin. Default 8080. */
+  readonly hlsPort: number;
+  /** Database, origin files and generated demo media live here. Default ./data. */
+  readonly dataDir: string;
+  /** VOD paths are relative to this and confined to it. Default <dataDir>/media. */
+  readonly mediaRoot: string;
+  /** Worker processes in the pool. Default: the number of CPU cores. */
+  readonly workers: number;
+  /** Admission limit per worker. Default 200. */
+  readonly maxPipelinesPerWorker: number;
+  /** Default file:<dataDir>/vlive.db (SQLite). */
+  readonly databaseUrl: string;
+  /** When set, channels publish to this rtmp(s) base URL (…/app) and no nginx is started. */
+  readonly externalOriginRtmpUrl: string | null;
+  /** HLS base URL of the external origin, if it serves HLS. */
+  readonly externalOriginHlsUrl: string | null;
+  /** How long a start may take before the channel goes ERROR, in ms. Default 10000. */
+  readonly startTimeoutMs: number;
+  /** Worker start handshake limit, in ms. Default 10000. */
+  readonly workerHandshakeTimeoutMs: number;
+  /** Worker heartbeat period, in ms. Default 1000. */
+  readonly heartbeatIntervalMs: number;
+  /** Grace between SIGTERM and SIGKILL when stopping children, in ms. Default 3000. */
+  readonly stopGraceMs: number;
+}
+
+type Key = keyof Config;
+
+interface Field {
+  env: string;
+  kind: 'port' | 'positiveInt' | 'string' | 'path' | 'url' | 'host';
+  optional?: boolean;
+}
+
+const fields: Record<Key, Field> = {
+  httpPort: { env: 'VLIVE_HTTP_PORT', kind: 'port' },
+  httpHost: { env: 'VLIVE_HTTP_HOST', kind: 'host' },
+  rtmpPort: { env: 'VLIVE_RTMP_PORT', kind: 'port' },
+  hlsPort: { env: 'VLIVE_HLS_PORT', kind: 'port' },
+  dataDir: { env: 'VLIVE_DATA_DIR', kind: 'path' },
+  mediaRoot: { env: 'VLIVE_MEDIA_ROOT', kind: 'path' },
+  workers: { env: 'VLIVE_WORKERS', kind: 'positiveInt' },
+  maxPipelinesPerWorker: { env: 'VLIVE_MAX_PIPELINES_PER_WORKER', kind: 'positiveInt' },
+  databaseUrl: { env: 'DATABASE_URL', kind: 'string' },
+  externalOriginRtmpUrl: { env: 'VLIVE_ORIGIN_RTMP_URL', kind: 'url', optional: true },
+  externalOriginHlsUrl: { env: 'VLIVE_ORIGIN_HLS_URL', kind: 'url', optional: true },
+  startTimeoutMs: { env: 'VLIVE_START_TIMEOUT_MS', kind: 'positiveInt' },
+  workerHandshakeTimeoutMs: { env: 'VLIVE_WORKER_HANDSHAKE_TIMEOUT_MS', kind: 'positiveInt' },
+  heartbeatIntervalMs: { env: 'VLIVE_HEARTBEAT_INTERVAL_MS', kind: 'positiveInt' },
+  stopGraceMs: { env: 'VLIVE_STOP_GRACE_MS', kind: 'positiveInt' },
+};
+
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`config ${key}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function convert(key: string, field: Field, raw: unknown): unknown {
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof text !== 'string') throw new ConfigError(key, 'must be a string or a number');
+  switch (field.kind) {
+    case 'port':
+    case 'positiveInt': {
+      if (!/^\d+$/.test(text)) throw new ConfigError(key, `must be a whole number, got ${JSON.stringify(text)}`);
+      const n = Number(text);
+      const max = field.kind === 'port' ? 65535 : 1_000_000;
+      if (n < 1 || n > max) throw new ConfigError(key, `must be between 1 and ${max}, got ${n}`);
+      return n;
+    }
+    case 'path':
+      if (text === '' || text.includes('\0')) throw new ConfigError(key, 'must be a non-empty path');
+      return resolve(text);
+    case 'host':
+      if (!/^[A-Za-z0-9.:-]+$/.test(text)) throw new ConfigError(key, `not a host name or address: ${JSON.stringify(text)}`);
+      return text;
+    case 'url': {
+      let url: URL;
+      try {
+        url = new URL(text);
+      } catch {
+        throw new ConfigError(key, `not a URL: ${JSON.stringify(text)}`);
+      }
+      if (!['rtmp:', 'rtmps:', 'http:', 'https:'].includes(url.protocol)) {
+        throw new ConfigError(key, `scheme ${url.protocol} is not allowed`);
+      }
+      return text.replace(/\/+$/, '');
+    }
+    case 'string':
+      if (text === '') throw new ConfigError(key, 'must not be empty');
+      return text;
+  }
+}
+
+function readFileLayer(path: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError('VLIVE_CONFIG', `cannot read ${path}: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('VLIVE_CONFIG', `${path} must hold a JSON object`);
+  }
+  for (const k of Object.keys(parsed)) {
+    if (!(k in fields)) throw new ConfigError(k, `unknown key in ${path}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Builds the config from defaults, the optional file, and `env` (process.env by default). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const dataDir = resolve(env['VLIVE_DATA_DIR'] ?? 'data');
+  const defaults: Record<Key, unknown> = {
+    httpPort: 4000,
+    httpHost: '127.0.0.1',
+    rtmpPort: 1935,
+    hlsPort: 8080,
+    dataDir,
+    mediaRoot: resolve(dataDir, 'media'),
+    workers: availableParallelism(),
+    maxPipelinesPerWorker: 200,
+    databaseUrl: `file:${resolve(dataDir, 'vlive.db')}`,
+    externalOriginRtmpUrl: null,
+    externalOriginHlsUrl: null,
+    startTimeoutMs: 10_000,
+    workerHandshakeTimeoutMs: 10_000,
+    heartbeatIntervalMs: 1_000,
+    stopGraceMs: 3_000,
+  };
+  const file = env['VLIVE_CONFIG'] ? readFileLayer(env['VLIVE_CONFIG']) : {};
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(fields) as Key[]) {
+    const field = fields[key];
+    const fromEnv = env[field.env];
+    if (fromEnv !== undefined && fromEnv !== '') out[key] = convert(field.env, field, fromEnv);
+    else if (key in file) out[key] = convert(key, field, file[key]);
+    else out[key] = defaults[key];
+  }
+  // The media root follows a data dir given in the file when it was not set itself.
+  if (env['VLIVE_MEDIA_ROOT'] === undefined && !('mediaRoot' in file) && 'dataDir' in file) {
+    out['mediaRoot'] = resolve(out['dataDir'] as string, 'media');
+  }
+  if (env['DATABASE_URL'] === undefined && !('databaseUrl' in file) && 'dataDir' in file) {
+    out['databaseUrl'] = `file:${resolve(out['dataDir'] as string, 'vlive.db')}`;
+  }
+  if (out['externalOriginHlsUrl'] !== null && out['externalOriginRtmpUrl'] === null) {
+    throw new ConfigError('VLIVE_ORIGIN_HLS_URL', 'needs VLIVE_ORIGIN_RTMP_URL as well');
+  }
+  return Object.freeze(out as unknown as Config);
+}

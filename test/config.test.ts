@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+it('has embedded defaults', () => {
+  const c = loadConfig({ VLIVE_DATA_DIR: '/tmp/vlive-x' });
+  assert.equal(c.httpPort, 4000);
+  assert.equal(c.rtmpPort, 1935);
+  assert.equal(c.hlsPort, 8080);
+  assert.equal(c.httpHost, '127.0.0.1');
+  assert.equal(c.mediaRoot, '/tmp/vlive-x/media');
+  assert.equal(c.databaseUrl, 'file:/tmp/vlive-x/vlive.db');
+  assert.ok(c.workers >= 1);
+  assert.ok(Object.isFrozen(c));
+});
+
+it('layers env over the file over defaults', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vlive-cfg-'));
+  const file = join(dir, 'c.json');
+  await writeFile(file, JSON.stringify({ httpPort: 5000, rtmpPort: 2935, dataDir: dir }));
+  const c = loadConfig({ VLIVE_CONFIG: file, VLIVE_RTMP_PORT: '3935' });
+  assert.equal(c.httpPort, 5000);
+  assert.equal(c.rtmpPort, 3935);
+  assert.equal(c.mediaRoot, join(dir, 'media'));
+});
+
+it('names the key of a bad value', async () => {
+  for (const [env, key] of [
+    [{ VLIVE_HTTP_PORT: 'abc' }, 'VLIVE_HTTP_PORT'],
+    [{ VLIVE_RTMP_PORT: '70000' }, 'VLIVE_RTMP_PORT'],
+    [{ VLIVE_WORKERS: '0' }, 'VLIVE_WORKERS'],
+    [{ VLIVE_ORIGIN_RTMP_URL: 'not a url' }, 'VLIVE_ORIGIN_RTMP_URL'],
+  ] as const) {
+    assert.throws(
+      () => loadConfig(env),
+      (e: unknown) => e instanceof ConfigError && e.key === key && e.message.includes(key),
+    );
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'vlive-cfg-'));
+  await writeFile(join(dir, 'c.json'), JSON.stringify({ hlsPrt: 1 }));
+  assert.throws(() => loadConfig({ VLIVE_CONFIG: join(dir, 'c.json') }), /hlsPrt/);
+});

@@ -1,0 +1,43 @@
+/**
+ * Starts the whole service in-process for end-to-end tests: real worker
+ * processes, a real nginx-rtmp origin, a scratch SQLite database and media
+ * root, all on free ports. The disposer always runs from t.after.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { freePort } from './ports.js';
+
+export interface TestApp {
+  app: App;
+  url: string;
+  dir: string;
+  mediaRoot: string;
+  dispose(): Promise<void>;
+}
+
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const dir = await mkdtemp(join(tmpdir(), 'vlive-e2e-'));
+  const config = loadConfig({
+    VLIVE_DATA_DIR: dir,
+    VLIVE_HTTP_PORT: String(await freePort()),
+    VLIVE_RTMP_PORT: String(await freePort()),
+    VLIVE_HLS_PORT: String(await freePort()),
+    VLIVE_WORKERS: '2',
+    ...env,
+  });
+  const app = await startApp(config, createLogger({ proc: 'test-app' }));
+  return {
+    app,
+    url: `http://127.0.0.1:${app.api.port}/graphql`,
+    dir,
+    mediaRoot: config.mediaRoot,
+    dispose: async () => {
+      await app.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
