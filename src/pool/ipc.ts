@@ -29,7 +29,15 @@ export interface PipelineSpec {
   targets: string[];
 }
 
-/** Observed state of one pipeline inside a worker. */
+/**
+ * Observed state of one pipeline inside a worker.
+ * - starting: built and started; media has not reached target 0 yet.
+ * - playing: bytes flow to target 0 and the position advances.
+ * - error: failed, with a person-readable reason; GStreamer resources are already freed.
+ *   A live source whose stream ends is an error too (its publisher went away).
+ * - eos: a non-looping file played to its end; resources freed.
+ * - stopped: stopped on request; files, sockets and its bus thread are released.
+ */
 export type PipelineState = 'starting' | 'playing' | 'error' | 'eos' | 'stopped';
 
 export interface PipelineStats {
@@ -39,16 +47,33 @@ export interface PipelineStats {
   positionSeconds: number;
 }
 
+/** What a worker is told at its handshake; the supervisor owns these numbers. */
+export interface WorkerInit {
+  workerId: string;
+  /** How often the worker reports, milliseconds. */
+  heartbeatIntervalMs: number;
+  /** Pipelines this worker may host; it refuses more (its bus threads are sized for this). */
+  maxPipelines: number;
+  /** A pipeline that has not delivered media to its first target by then is failed, milliseconds. */
+  startTimeoutMs: number;
+}
+
 /** Supervisor → worker. */
 export type ParentCommand =
-  | { type: 'init'; workerId: string }
+  | ({ type: 'init' } & WorkerInit)
   | { type: 'start'; spec: PipelineSpec }
   | { type: 'stop'; channelId: string }
   | { type: 'shutdown' };
 
 /** Worker → supervisor. */
 export type ChildCommand =
-  | { type: 'initCompleted'; pid: number; gstVersion: string }
+  | {
+      type: 'initCompleted';
+      pid: number;
+      gstVersion: string;
+      /** The libuv threadpool size the worker really got (bus polling holds one thread per pipeline). */
+      threadpoolSize: number;
+    }
   | { type: 'initFailed'; error: string }
   | { type: 'pipeline'; channelId: string; state: PipelineState; error?: string }
   | { type: 'heartbeat'; rssBytes: number; pipelines: PipelineStats[] };
@@ -64,6 +89,10 @@ const pipelineStates: ReadonlySet<string> = new Set<PipelineState>([
   'eos',
   'stopped',
 ]);
+
+function isPositiveInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+}
 
 function isPipelineState(v: unknown): v is PipelineState {
   return typeof v === 'string' && pipelineStates.has(v);
@@ -101,7 +130,18 @@ export function parseParentCommand(v: unknown): ParentCommand | null {
   if (!isRecord(v)) return null;
   switch (v['type']) {
     case 'init':
-      return typeof v['workerId'] === 'string' ? { type: 'init', workerId: v['workerId'] } : null;
+      return typeof v['workerId'] === 'string' &&
+        isPositiveInt(v['heartbeatIntervalMs']) &&
+        isPositiveInt(v['maxPipelines']) &&
+        isPositiveInt(v['startTimeoutMs'])
+        ? {
+            type: 'init',
+            workerId: v['workerId'],
+            heartbeatIntervalMs: v['heartbeatIntervalMs'],
+            maxPipelines: v['maxPipelines'],
+            startTimeoutMs: v['startTimeoutMs'],
+          }
+        : null;
     case 'start':
       return isPipelineSpec(v['spec']) ? { type: 'start', spec: v['spec'] } : null;
     case 'stop':
@@ -127,8 +167,8 @@ export function parseChildCommand(v: unknown): ChildCommand | null {
   if (!isRecord(v)) return null;
   switch (v['type']) {
     case 'initCompleted':
-      return typeof v['pid'] === 'number' && typeof v['gstVersion'] === 'string'
-        ? { type: 'initCompleted', pid: v['pid'], gstVersion: v['gstVersion'] }
+      return isPositiveInt(v['pid']) && typeof v['gstVersion'] === 'string' && isPositiveInt(v['threadpoolSize'])
+        ? { type: 'initCompleted', pid: v['pid'], gstVersion: v['gstVersion'], threadpoolSize: v['threadpoolSize'] }
         : null;
     case 'initFailed':
       return typeof v['error'] === 'string' ? { type: 'initFailed', error: v['error'] } : null;

@@ -1,0 +1,110 @@
+/**
+ * The pipeline host: every channel pipeline of one worker process, keyed by
+ * channel id. It turns IPC commands into ChannelPipeline calls and pipeline
+ * state changes into IPC messages. It enforces the worker's own capacity,
+ * because each pipeline holds a libuv threadpool thread for its bus.
+ */
+import type { Logger } from '../log.js';
+import type { ChildCommand, PipelineSpec, PipelineStats } from '../pool/ipc.js';
+import { ChannelPipeline } from './channel-pipeline.js';
+import { planPipeline, PlanError } from './plan.js';
+import type { Templates } from './templates.js';
+
+export interface PipelineHostOptions {
+  readonly templates: Templates;
+  /** Pipelines this process may run at once. */
+  readonly maxPipelines: number;
+  /** Milliseconds a pipeline has to get media to target 0. */
+  readonly startTimeoutMs: number;
+  readonly log: Logger;
+  readonly send: (msg: ChildCommand) => void;
+}
+
+export class PipelineHost {
+  readonly #opts: PipelineHostOptions;
+  readonly #pipelines = new Map<string, ChannelPipeline>();
+  /** Pipelines that ended by themselves (eos, error) and are handing their bus thread back. */
+  readonly #draining = new Set<Promise<boolean>>();
+
+  constructor(opts: PipelineHostOptions) {
+    this.#opts = opts;
+  }
+
+  get size(): number {
+    return this.#pipelines.size;
+  }
+
+  stats(): PipelineStats[] {
+    return [...this.#pipelines.values()].map((p) => p.stats());
+  }
+
+  #report(channelId: string, state: PipelineStats['state'], error?: string): void {
+    this.#opts.send(error !== undefined ? { type: 'pipeline', channelId, state, error } : { type: 'pipeline', channelId, state });
+  }
+
+  start(spec: PipelineSpec): void {
+    const { channelId } = spec;
+    if (this.#pipelines.has(channelId)) {
+      // The supervisor never does this; answering 'error' would also wrongly
+      // fail the running one on its side, so only log it.
+      this.#opts.log.error('start for a channel that is already running here', { channel: channelId });
+      return;
+    }
+    if (this.#pipelines.size >= this.#opts.maxPipelines) {
+      this.#report(channelId, 'error', `worker is full: ${this.#opts.maxPipelines} pipelines`);
+      return;
+    }
+    let plan;
+    try {
+      plan = planPipeline(spec, this.#opts.templates);
+    } catch (err) {
+      if (!(err instanceof PlanError)) throw err;
+      this.#report(channelId, 'error', err.message);
+      return;
+    }
+    const pipeline: ChannelPipeline = new ChannelPipeline({
+      channelId,
+      plan,
+      startTimeoutMs: this.#opts.startTimeoutMs,
+      log: this.#opts.log,
+      onState: (state, error) => {
+        this.#report(channelId, state, error);
+        if ((state === 'eos' || state === 'error') && this.#pipelines.get(channelId) === pipeline) {
+          // GStreamer is already at NULL; forget it now so its slot is free,
+          // but keep waiting for the bus thread so shutdown can wait for it too.
+          this.#pipelines.delete(channelId);
+          const draining: Promise<boolean> = pipeline.stop().finally(() => this.#draining.delete(draining));
+          this.#draining.add(draining);
+        }
+      },
+    });
+    this.#pipelines.set(channelId, pipeline);
+    this.#opts.log.info('pipeline starting', { channel: channelId, template: plan.source, targets: plan.sinks.length, loop: plan.loop });
+    pipeline.start();
+  }
+
+  /**
+   * Stops and frees one pipeline; answers 'stopped' even for unknown ids, so
+   * stop is idempotent. Resolves false if its bus thread did not come back.
+   */
+  async stop(channelId: string): Promise<boolean> {
+    const pipeline = this.#pipelines.get(channelId);
+    if (pipeline === undefined) {
+      this.#report(channelId, 'stopped');
+      return true;
+    }
+    this.#pipelines.delete(channelId);
+    const released = await pipeline.stop();
+    this.#opts.log.info('pipeline stopped', { channel: channelId });
+    return released;
+  }
+
+  /**
+   * Stops everything and waits for every bus thread. Returns how many threads
+   * did not come back: process.exit() would then hang joining them.
+   */
+  async stopAll(): Promise<number> {
+    const results = await Promise.all([...[...this.#pipelines.keys()].map((id) => this.stop(id)), ...this.#draining]);
+    return results.filter((released) => !released).length;
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * The whole native surface of the worker: gstreamer-superficial 1.7.4, a
+ * CommonJS addon. Nothing else imports it. This module declares the part we
+ * use with opaque handles, turns the addon's throws into NativeError, and
+ * shapes bus messages into a closed union.
+ *
+ * Facts about the binding that the rest of the worker relies on (read from
+ * its Pipeline.cpp / GObjectWrap.cpp):
+ * - `new Pipeline(launch)` runs gst_parse_launch and throws a plain Error on a
+ *   syntax error or an unknown element.
+ * - `pollBus(cb)` runs gst_bus_timed_pop(bus, forever) on a libuv threadpool
+ *   thread and re-queues itself after each message until the pipeline state
+ *   is NULL. So every polled pipeline holds one threadpool thread, and a
+ *   stopped pipeline only gives it back after one more message is popped.
+ * - `seek(seconds, flags)` truncates seconds to an int32, uses no stop position.
+ * - Property writes turn JS numbers into G_TYPE_FLOAT and strings into
+ *   G_TYPE_STRING, then let GLib convert; enum-typed properties cannot be set
+ *   from a string, so enums belong in the (fixed) launch text.
+ * - Nothing is ever unreffed: a Pipeline object lives until the process ends.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+export type NativeErrorCode = 'LOAD_FAILED' | 'PARSE_FAILED' | 'NO_SUCH_ELEMENT' | 'PROPERTY_REJECTED' | 'BAD_ARGUMENT';
+
+export class NativeError extends Error {
+  readonly code: NativeErrorCode;
+  constructor(code: NativeErrorCode, message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = 'NativeError';
+    this.code = code;
+  }
+}
+
+/** GstSeekFlags values the binding passes through untouched. */
+export const SeekFlag = { NONE: 0, FLUSH: 1, ACCURATE: 2, KEY_UNIT: 4, SEGMENT: 8 } as const;
+
+/** GstState names as the binding reports them in state-changed messages. */
+export type GstState = 'GST_STATE_VOID_PENDING' | 'GST_STATE_NULL' | 'GST_STATE_READY' | 'GST_STATE_PAUSED' | 'GST_STATE_PLAYING';
+
+/** The bus messages the worker acts on; everything else arrives as 'other'. */
+export type BusMessage =
+  | { type: 'error'; source: string; message: string; debug: string | null }
+  | { type: 'warning'; source: string; debug: string | null }
+  | { type: 'eos'; source: string }
+  | { type: 'async-done'; source: string }
+  | { type: 'segment-done'; source: string }
+  | { type: 'state-changed'; source: string; oldState: GstState; newState: GstState }
+  | { type: 'other'; source: string; rawType: string };
+
+// The addon's own shapes. Kept private: callers only see the wrappers below.
+interface RawElement {
+  [property: string]: unknown;
+}
+interface RawPipeline {
+  play(): void;
+  pause(): void;
+  stop(): void;
+  seek(seconds: number, flags: number): boolean;
+  queryPosition(): number;
+  queryDuration(): number;
+  findChild(name: string): RawElement | undefined;
+  pollBus(cb: (msg: Record<string, unknown>) => void): void;
+  sendEOS(): void;
+  'auto-flush-bus': boolean;
+}
+interface RawAddon {
+  Pipeline: new (launch: string) => RawPipeline;
+}
+
+let addon: RawAddon | null = null;
+
+function load(): RawAddon {
+  if (addon !== null) return addon;
+  try {
+    const require = createRequire(import.meta.url);
+    addon = require('gstreamer-superficial') as RawAddon;
+    return addon;
+  } catch (err) {
+    throw new NativeError('LOAD_FAILED', `cannot load gstreamer-superficial: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Loads the addon (which runs gst_init) and reports the GStreamer version.
+ * The binding has no version call, so this reads the soname of the
+ * libgstreamer that is really mapped into this process: libgstreamer-1.0.so.0.MMmm.0
+ * encodes 1.MM.mm.
+ */
+export function initNative(): { gstVersion: string } {
+  load();
+  let gstVersion = 'unknown';
+  try {
+    const maps = readFileSync('/proc/self/maps', 'utf8');
+    const m = /libgstreamer-1\.0\.so\.0\.(\d+)\.\d+/.exec(maps);
+    if (m?.[1] !== undefined) {
+      const n = Number(m[1]);
+      gstVersion = `1.${Math.floor(n / 100)}.${n % 100}`;
+    }
+  } catch {
+    // Not Linux, or /proc unavailable: the version is informational only.
+  }
+  return { gstVersion };
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+const gstStates: ReadonlySet<string> = new Set<GstState>([
+  'GST_STATE_VOID_PENDING',
+  'GST_STATE_NULL',
+  'GST_STATE_READY',
+  'GST_STATE_PAUSED',
+  'GST_STATE_PLAYING',
+]);
+const asState = (v: unknown): GstState => (typeof v === 'string' && gstStates.has(v) ? (v as GstState) : 'GST_STATE_VOID_PENDING');
+
+function toBusMessage(raw: Record<string, unknown>): BusMessage {
+  const source = str(raw['_src_element_name']) ?? '?';
+  const type = str(raw['type']) ?? '?';
+  switch (type) {
+    case 'error':
+      return { type, source, message: str(raw['message']) ?? 'unknown error', debug: str(raw['debug']) };
+    case 'warning':
+      return { type, source, debug: str(raw['debug']) };
+    case 'eos':
+    case 'async-done':
+    case 'segment-done':
+      return { type, source };
+    case 'state-changed':
+      return { type, source, oldState: asState(raw['old-state']), newState: asState(raw['new-state']) };
+    default:
+      return { type: 'other', source, rawType: type };
+  }
+}
+
+/** An element found by name inside a Pipeline. */
+export class GstElement {
+  readonly #raw: RawElement;
+  readonly name: string;
+
+  /** @internal Only Pipeline creates these. */
+  constructor(raw: RawElement, name: string) {
+    this.#raw = raw;
+    this.name = name;
+  }
+
+  get(property: string): unknown {
+    return this.#raw[property];
+  }
+
+  /**
+   * Writes a GObject property. The binding silently ignores unknown property
+   * names, so this checks the name exists first.
+   */
+  set(property: string, value: string | number | boolean): void {
+    if (!(property in this.#raw)) {
+      throw new NativeError('PROPERTY_REJECTED', `element ${this.name} has no property ${property}`);
+    }
+    this.#raw[property] = value;
+  }
+}
+
+/** One GStreamer pipeline. Opaque: the raw addon object never leaves this module. */
+export class Pipeline {
+  readonly #raw: RawPipeline;
+  #polling = false;
+
+  private constructor(raw: RawPipeline) {
+    this.#raw = raw;
+  }
+
+  /**
+   * Parses a launch line. Callers build it only from fixed template text,
+   * generated element names and integers; user strings go in through
+   * GstElement.set after parsing, never through this text.
+   */
+  static parse(launch: string): Pipeline {
+    const { Pipeline: Ctor } = load();
+    let raw: RawPipeline;
+    try {
+      raw = new Ctor(launch);
+    } catch (err) {
+      throw new NativeError('PARSE_FAILED', `GStreamer could not build the pipeline: ${(err as Error).message}`, { cause: err });
+    }
+    // Keep messages posted while the pipeline goes to NULL on the bus: the
+    // poller needs one more message after stop() to notice NULL and give its
+    // threadpool thread back. With auto-flush the bus is emptied at NULL and
+    // a poller that had not popped yet would wait forever.
+    raw['auto-flush-bus'] = false;
+    return new Pipeline(raw);
+  }
+
+  element(name: string): GstElement {
+    const raw = this.#raw.findChild(name);
+    if (raw === undefined) throw new NativeError('NO_SUCH_ELEMENT', `the pipeline has no element named ${name}`);
+    return new GstElement(raw, name);
+  }
+
+  play(): void {
+    this.#raw.play();
+  }
+
+  pause(): void {
+    this.#raw.pause();
+  }
+
+  /** Sets the pipeline to NULL: streaming threads joined, sockets and files closed. */
+  stop(): void {
+    this.#raw.stop();
+  }
+
+  sendEOS(): void {
+    this.#raw.sendEOS();
+  }
+
+  /** Seeks to whole seconds; flags from SeekFlag. False when no element handled it. */
+  seek(seconds: number, flags: number): boolean {
+    if (!Number.isInteger(seconds) || seconds < 0 || seconds > 0x7fffffff) {
+      throw new NativeError('BAD_ARGUMENT', `seek takes whole non-negative seconds, got ${seconds}`);
+    }
+    return this.#raw.seek(seconds, flags);
+  }
+
+  /** Running stream position in seconds, or null while unknown. */
+  queryPosition(): number | null {
+    const p = this.#raw.queryPosition();
+    return Number.isFinite(p) && p >= 0 ? p : null;
+  }
+
+  queryDuration(): number | null {
+    const d = this.#raw.queryDuration();
+    return Number.isFinite(d) && d >= 0 ? d : null;
+  }
+
+  /**
+   * Starts delivering bus messages to `cb` on the main thread. Once per
+   * pipeline: each call would hold another threadpool thread.
+   */
+  pollBus(cb: (msg: BusMessage) => void): void {
+    if (this.#polling) throw new NativeError('BAD_ARGUMENT', 'pollBus may be called once per pipeline');
+    this.#polling = true;
+    this.#raw.pollBus((raw) => cb(toBusMessage(raw)));
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Turns a PipelineSpec into a plan: launch text rendered from templates with
+ * integers only, plus the user values (paths, URLs) as property assignments
+ * that the pipeline applies after parsing. Pure, so it is testable without
+ * GStreamer.
+ */
+import { isAbsolute } from 'node:path';
+import type { PipelineSpec } from '../pool/ipc.js';
+import { render, type TemplateName, type Templates } from './templates.js';
+
+/** One property write applied after parsing; `role` names it in error messages. */
+export interface PropertyAssignment {
+  readonly element: string;
+  readonly property: string;
+  readonly value: string | number;
+  readonly role: string;
+  /** How to confirm GStreamer took the value (rtmp2 elements silently fall back on a bad URL). */
+  readonly verify: 'readback' | 'rtmp-url' | 'none';
+}
+
+export interface PipelinePlan {
+  readonly source: TemplateName;
+  readonly launch: string;
+  readonly properties: readonly PropertyAssignment[];
+  /** Loop the file forever with segment seeks, in one publish session. */
+  readonly loop: boolean;
+  /** Live sources do not preroll; file pipelines do. */
+  readonly live: boolean;
+  /** One rtmp2sink per target, by target index; index 0 is the origin. */
+  readonly sinks: readonly string[];
+}
+
+/** Each target costs a queue, a sink and a socket; more than this is a mistake upstream. */
+export const maxTargets = 16;
+
+const rtmpUrl = /^rtmps?:\/\/[^/\s]+\/\S+/;
+
+export class PlanError extends Error {
+  override readonly name = 'PlanError';
+}
+
+function sourceTemplate(spec: PipelineSpec): TemplateName {
+  const src = spec.source;
+  if (src.kind === 'rtmp') return 'source-rtmp-av';
+  if (src.hasVideo && src.hasAudio) return 'source-file-av';
+  if (src.hasVideo) return 'source-file-video';
+  if (src.hasAudio) return 'source-file-audio';
+  throw new PlanError('the file has neither a video nor an audio track');
+}
+
+export function planPipeline(spec: PipelineSpec, templates: Templates): PipelinePlan {
+  if (spec.targets.length === 0) throw new PlanError('a pipeline needs at least one target');
+  if (spec.targets.length > maxTargets) throw new PlanError(`at most ${maxTargets} targets per pipeline, got ${spec.targets.length}`);
+  spec.targets.forEach((url, i) => {
+    if (!rtmpUrl.test(url)) throw new PlanError(`target ${i} is not an rtmp:// or rtmps:// URL with a path`);
+  });
+
+  const source = sourceTemplate(spec);
+  const properties: PropertyAssignment[] = [];
+  if (spec.source.kind === 'file') {
+    if (!isAbsolute(spec.source.path)) throw new PlanError('the source path must be absolute');
+    properties.push({ element: 'src', property: 'location', value: spec.source.path, role: 'source', verify: 'readback' });
+  } else {
+    if (!rtmpUrl.test(spec.source.url)) throw new PlanError('the source is not an rtmp:// or rtmps:// URL with a path');
+    properties.push({ element: 'src', property: 'location', value: spec.source.url, role: 'source', verify: 'rtmp-url' });
+    // rtmp2src's timeout is whole seconds; round up so a short timeout never becomes 0 (= none).
+    const seconds = Math.max(1, Math.ceil(spec.source.connectTimeoutMs / 1000));
+    properties.push({ element: 'src', property: 'timeout', value: seconds, role: 'source', verify: 'none' });
+  }
+
+  const sinks: string[] = [];
+  const parts = [render(templates[source])];
+  spec.targets.forEach((url, index) => {
+    parts.push(render(templates[index === 0 ? 'target-origin' : 'target-extra'], { index }));
+    const sink = `sink${index}`;
+    sinks.push(sink);
+    properties.push({ element: sink, property: 'location', value: url, role: `target ${index}`, verify: 'rtmp-url' });
+  });
+
+  return {
+    source,
+    launch: parts.join(' '),
+    properties,
+    loop: spec.source.kind === 'file' && spec.source.loop,
+    live: spec.source.kind === 'rtmp',
+    sinks,
+  };
+}
