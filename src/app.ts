@@ -33,15 +33,19 @@ export interface App {
 const reconnectBackoff = { baseMs: 500, capMs: 30_000 };
 
 export async function startApp(config: Readonly<Config>, log: Logger): Promise<App> {
-  const cleanups: (() => Promise<void>)[] = [];
+  let stopping: Promise<void> | null = null;
+  const cleanups: { name: string; fn: () => Promise<void> }[] = [];
   const unwind = async (): Promise<void> => {
-    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => log.error('stop step failed', { err: String(err) }));
+    for (const { name, fn } of cleanups.reverse()) {
+      log.debug('stopping', { step: name });
+      await fn().catch((err: unknown) => log.error('stop step failed', { step: name, err: String(err) }));
+    }
   };
   try {
     await mkdir(config.dataDir, { recursive: true });
     await mkdir(config.mediaRoot, { recursive: true });
     const db = await openDatabase(config.databaseUrl);
-    cleanups.push(() => db.close());
+    cleanups.push({ name: 'database', fn: () => db.close() });
 
     const origin: Origin =
       config.externalOriginRtmpUrl !== null
@@ -58,6 +62,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
             // nginx is a single process: if it dies, start it again; the channels'
             // pipelines see their sink fail and reconnect by themselves.
             onUnexpectedExit: (exit) => {
+              if (stopping) return;
               log.error('origin exited unexpectedly; restarting it', { exit: JSON.stringify(exit) });
               setTimeout(() => {
                 origin.start().catch((err: unknown) => log.error('origin restart failed', { err: String(err) }));
@@ -65,7 +70,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
             },
           });
     await origin.start();
-    cleanups.push(() => origin.stop());
+    cleanups.push({ name: 'origin', fn: () => origin.stop() });
 
     const pool = new WorkerPool({
       size: config.workers,
@@ -76,7 +81,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       log: log.child({ part: 'pool' }),
     });
     await pool.start();
-    cleanups.push(() => pool.dispose());
+    cleanups.push({ name: 'pool', fn: () => pool.dispose() });
 
     const events = new StatusEvents();
     const repo = new ChannelRepository(db.prisma);
@@ -87,21 +92,20 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       origin,
       events,
       log: log.child({ part: 'channels' }),
-      retryDelayMs: (attempt) => fullJitterBackoff(attempt, reconnectBackoff),
+      retryDelayMs: (attempt) => fullJitterBackoff(attempt - 1, reconnectBackoff),
     });
     pool.on('pipeline', (ev) => channels.onPipelineEvent(ev));
     pool.on('workerLost', (ev) => channels.onWorkerLost(ev.channelIds, ev.reason));
-    cleanups.push(() => channels.shutdown());
+    cleanups.push({ name: 'channels', fn: () => channels.shutdown() });
 
     const vods = new VodRegistry(db.prisma, config.mediaRoot);
     const api = await startApiServer(
       { channels, vods, events, workers: () => pool.workers() },
       { host: config.httpHost, port: config.httpPort, log: log.child({ part: 'api' }) },
     );
-    cleanups.push(() => api.close());
+    cleanups.push({ name: 'api', fn: () => api.close() });
 
     await channels.reconcile();
-    let stopping: Promise<void> | null = null;
     return {
       config,
       api,
@@ -109,10 +113,14 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       vods,
       pool,
       origin,
-      stop: () => (stopping ??= unwind()),
+      stop: () => {
+        stopping ??= unwind();
+        return stopping;
+      },
     };
   } catch (err) {
-    await unwind();
+    stopping = unwind();
+    await stopping;
     throw err;
   }
 }

@@ -81,6 +81,8 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
     schema,
     formatError: format,
     includeStacktraceInErrorResponses: false,
+    // main.ts owns the signals and stops the parts in order; Apollo must not race it.
+    stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
@@ -146,8 +148,11 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
   return {
     port,
     close: async () => {
+      opts.log.debug('api: stopping apollo');
       await apollo.stop();
+      opts.log.debug('api: closing websocket server');
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+      opts.log.debug('api: closed');
     },
   };
 }

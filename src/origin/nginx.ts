@@ -23,6 +23,9 @@ import { parseStat } from './stat.js';
 
 const HOST = '127.0.0.1';
 
+
+/** How old a shared /stat read may be before a new one is made. */
+const statMaxAgeMs = 40;
 export interface ManagedOriginOptions {
   /** The service's data directory; the origin lives in `<dataDir>/origin/`. */
   readonly dataDir: string;
@@ -162,13 +165,17 @@ export class ManagedOrigin implements Origin {
     await Promise.all([p.logs, p.temp, p.hls].map((d) => mkdir(d, { recursive: true })));
   }
 
+  #stat: { at: number; result: Promise<ReturnType<typeof parseStat>> } | null = null;
+
   #spawn(): Promise<NginxExit> {
     const p = this.paths;
     this.#stderrTail = '';
     const child = spawn(
       'setpriv',
       ['--pdeathsig', 'SIGKILL', '--', this.#nginxBin, '-c', p.conf, '-p', `${p.dir}/`, '-e', p.errorLog],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      // Its own process group: a Ctrl-C or a signal sent to the service's group must
+      // not reach nginx behind the service's back; the service stops it in order.
+      { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
     );
     this.#child = child;
     child.stderr?.setEncoding('utf8');
@@ -281,9 +288,27 @@ export class ManagedOrigin implements Origin {
   async isPublishing(stream: string): Promise<boolean> {
     assertStreamName(stream);
     if (this.#state !== 'running') throw new Error(`origin is ${this.#state}, not running`);
-    const res = await httpGet(`http://${HOST}:${this.hlsPort}/stat`, 2_000);
-    if (res.status !== 200) throw new Error(`origin /stat answered HTTP ${res.status}`);
-    return parseStat(res.body, RTMP_APP).get(stream)?.publishing ?? false;
+    return (await this.#publishers()).get(stream)?.publishing ?? false;
+  }
+
+  /**
+   * One /stat read shared by every caller within statMaxAgeMs: when hundreds
+   * of channels start together, each waiter polling nginx on its own would
+   * cost hundreds of requests and XML parses per second.
+   */
+  #publishers(): Promise<ReturnType<typeof parseStat>> {
+    const now = Date.now();
+    if (this.#stat && now - this.#stat.at < statMaxAgeMs) return this.#stat.result;
+    const result = (async () => {
+      const res = await httpGet(`http://${HOST}:${this.hlsPort}/stat`, 2_000);
+      if (res.status !== 200) throw new Error(`origin /stat answered HTTP ${res.status}`);
+      return parseStat(res.body, RTMP_APP);
+    })();
+    this.#stat = { at: now, result };
+    result.catch(() => {
+      if (this.#stat?.result === result) this.#stat = null;
+    });
+    return result;
   }
 
   async waitForPublish(stream: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
