@@ -1,0 +1,120 @@
+/**
+ * An independent receiver: ffprobe plays a channel from the origin's RTMP URL
+ * like any viewer, and prints every packet as it arrives (line-buffered by
+ * `stdbuf -oL`). Arrival times are taken here, when each line comes in; the
+ * judgement (stutter, DTS regressions) uses nothing from the code under test.
+ */
+import type { Readable } from 'node:stream';
+import { stutterReport, type StutterReport, type StutterSample } from '../src/metrics/stutter.js';
+import { spawnChild, type Child } from './children.js';
+import { median } from './stats.js';
+
+type Track = 'video' | 'audio';
+
+export interface TrackVerdict {
+  readonly packets: number;
+  /** Packets whose DTS did not move forward from the previous packet of the track. */
+  readonly dtsRegressions: number;
+  /** Forward DTS steps longer than the stutter tolerance (holes in the media timeline). */
+  readonly dtsGaps: number;
+  readonly stutter: StutterReport;
+}
+
+export interface ReceiverVerdict {
+  readonly stream: string;
+  /** Wall seconds from spawn to the first packet (connect, GOP cache, ffprobe's probing). */
+  readonly firstPacketSeconds: number | null;
+  /** Wall seconds judged, first packet to the end. */
+  readonly observedSeconds: number;
+  /**
+   * The stream's stutter: the worse of its two tracks. A receiver that got no
+   * video at all counts its whole listening time.
+   */
+  readonly stutterSeconds: number;
+  readonly stalls: number;
+  readonly video: TrackVerdict | null;
+  readonly audio: TrackVerdict | null;
+}
+
+export class Receiver {
+  readonly stream: string;
+  readonly #child: Child;
+  readonly #spawnedAt = performance.now() / 1000;
+  readonly #samples: Record<Track, StutterSample[]> = { video: [], audio: [] };
+  #partial = '';
+
+  /** ffprobe's pid (stdbuf and setpriv exec into it), for its CPU. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  constructor(stream: string, url: string) {
+    this.stream = stream;
+    this.#child = spawnChild(
+      'stdbuf',
+      ['-oL', 'ffprobe', '-v', 'quiet', '-show_entries', 'packet=codec_type,dts_time', '-of', 'compact=p=0:nk=1', url],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    const out = this.#child.process.stdout as Readable;
+    out.setEncoding('utf8');
+    out.on('data', (chunk: string) => this.#onData(chunk));
+  }
+
+  #onData(chunk: string): void {
+    const now = performance.now() / 1000;
+    const lines = (this.#partial + chunk).split('\n');
+    this.#partial = lines.pop() ?? '';
+    for (const line of lines) {
+      // compact, no keys, no section name: "video|12.345000"
+      const [kind, dts] = line.split('|');
+      if ((kind !== 'video' && kind !== 'audio') || dts === undefined || dts === 'N/A') continue;
+      const d = Number(dts);
+      if (Number.isFinite(d)) this.#samples[kind].push({ wallSeconds: now, dtsSeconds: d });
+    }
+  }
+
+  /** Stops listening without judging; for cleanup. */
+  async close(): Promise<void> {
+    await this.#child.stop(2_000);
+  }
+
+  /** Stops listening and judges what arrived. */
+  async finish(frameDurationSeconds: number): Promise<ReceiverVerdict> {
+    const end = performance.now() / 1000;
+    await this.#child.stop(2_000);
+    const judge = (samples: StutterSample[]): TrackVerdict | null => {
+      if (samples.length === 0) return null;
+      let regressions = 0;
+      let gaps = 0;
+      for (let i = 1; i < samples.length; i++) {
+        const step = (samples[i]?.dtsSeconds ?? 0) - (samples[i - 1]?.dtsSeconds ?? 0);
+        if (step <= 0) regressions++;
+        else if (step > 2 * frameDurationSeconds) gaps++;
+      }
+      // What one packet carries (a video frame, 1024 AAC samples): the typical DTS step of the track.
+      const steps = samples.slice(1).map((s, i) => s.dtsSeconds - (samples[i]?.dtsSeconds ?? 0)).filter((d) => d > 0);
+      const packetDurationSeconds = median(steps) ?? frameDurationSeconds;
+      return {
+        packets: samples.length,
+        dtsRegressions: regressions,
+        dtsGaps: gaps,
+        stutter: stutterReport(samples, frameDurationSeconds, { endWallSeconds: end, packetDurationSeconds }),
+      };
+    };
+    const video = judge(this.#samples.video);
+    const audio = judge(this.#samples.audio);
+    const first = [this.#samples.video[0], this.#samples.audio[0]]
+      .filter((s): s is StutterSample => s !== undefined)
+      .reduce<number | null>((m, s) => (m === null ? s.wallSeconds : Math.min(m, s.wallSeconds)), null);
+    const tracks = [video, audio].filter((t): t is TrackVerdict => t !== null);
+    return {
+      stream: this.stream,
+      firstPacketSeconds: first === null ? null : first - this.#spawnedAt,
+      observedSeconds: first === null ? 0 : end - first,
+      stutterSeconds: video === null ? end - this.#spawnedAt : Math.max(...tracks.map((t) => t.stutter.stutterSeconds)),
+      stalls: Math.max(0, ...tracks.map((t) => t.stutter.stalls)),
+      video,
+      audio,
+    };
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * What a step needs from either side of the comparison. Each side owns its
+ * processes and its origin for one step, from open to tearDown, so every
+ * step starts from a fresh, identical machine state.
+ */
+import type { Disposers } from '../children.js';
+import type { OriginWatch } from '../origin-watch.js';
+import type { SideName } from '../options.js';
+
+export interface StartOutcome {
+  readonly ok: boolean;
+  /** vlive: mutation sent → LIVING returned; ffmpeg: spawn → origin reports the publisher. */
+  readonly latencyMs: number;
+  readonly error?: string;
+}
+
+export interface SideRun {
+  readonly side: SideName;
+  /** The origin's HTTP port (/stat) and RTMP port, for the watch and the receivers. */
+  readonly hlsPort: number;
+  readonly rtmpPort: number;
+  /** Stream names at the origin, one per channel, in start order. */
+  readonly streams: readonly string[];
+  /** Starts channel `index`; never rejects. */
+  start(index: number, watch: OriginWatch): Promise<StartOutcome>;
+  /** The processes charged to the side: the service and its workers, or the ffmpeg processes. */
+  chargedPids(): Promise<{ role: string; pid: number }[]>;
+  /** The origin's nginx, reported apart. */
+  originPid(): Promise<number | null>;
+  /** Channels the side itself reports as running. */
+  running(): Promise<number>;
+  tearDown(): Promise<void>;
+}
+
+export interface SideContext {
+  /** The clip to loop, and the scratch dir of this step. */
+  readonly clipPath: string;
+  readonly dir: string;
+  readonly channels: number;
+  readonly startTimeoutMs: number;
+  /** A log file for the children's stderr. */
+  readonly logPath: string;
+  /**
+   * Where the side registers its tear-down the moment it has something to
+   * tear down, so Ctrl-C during set-up stops it too; `SideRun.tearDown` runs
+   * that same registered step.
+   */
+  readonly disposers: Disposers;
+}
