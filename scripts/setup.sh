@@ -11,9 +11,10 @@ packages=(
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   nginx libnginx-mod-rtmp
-  util-linux
-  # Test and benchmark tools only, never in the media path: the independent receiver.
-  ffmpeg
+  util-linux patch
+  # Test and benchmark tools only, never in the media path: the independent receiver,
+  # and a real Prometheus (with promtool) that scrapes the service in the tests.
+  ffmpeg prometheus
 )
 
 missing=()
@@ -43,6 +44,8 @@ if [ ! -f node_modules/.vlive-lock ] || [ "$(cat node_modules/.vlive-lock)" != "
   echo "$lock_sum" > node_modules/.vlive-lock
 fi
 
+# Fixes leaks in gstreamer-superficial (see patches/); safe to run again.
+bash scripts/patch-gstreamer.sh
 bash scripts/prisma-generate.sh
 echo "setup: building"
 npx tsc -p tsconfig.json

@@ -40,11 +40,38 @@ export interface PipelineSpec {
  */
 export type PipelineState = 'starting' | 'playing' | 'error' | 'eos' | 'stopped';
 
+/** Bytes and errors of one push target; index 0 is the origin. */
+export interface TargetStats {
+  index: number;
+  /** rtmp2sink's out-bytes-total: every byte written to the socket, RTMP framing included. */
+  bytesSent: number;
+  /** Bus errors and warnings posted by this target's queue or sink. */
+  errors: number;
+}
+
+/**
+ * One pipeline's numbers, measured inside the worker from the pipeline's own
+ * timing (sink position against the wall clock), without decoding. Counters
+ * start at 0 with each pipeline; the pool adds them up across restarts (see
+ * WorkerPool.channelCounters).
+ */
 export interface PipelineStats {
   channelId: string;
   state: PipelineState;
   /** Stream position in seconds, -1 while unknown. Rises across loops. */
   positionSeconds: number;
+  /** Output running time behind wall time since the pipeline started playing, seconds, >= 0. */
+  outputLagSeconds: number;
+  /** Cumulative seconds during which the channel stuttered: output behind real time by more than two frame durations, or no media delivered for longer than that. */
+  stutterSeconds: number;
+  /** Times the stall watchdog fired for this pipeline. */
+  stallEvents: number;
+  /** Loop (or playlist item) boundaries crossed so far. */
+  loopBoundaries: number;
+  /** Gap measured at each boundary crossed since the previous heartbeat, seconds (for a histogram). */
+  boundaryGapsSeconds: number[];
+  /** Per push target (index 0 = origin): bytes sent (rtmp2sink out-bytes-total) and errors seen. */
+  targets: TargetStats[];
 }
 
 /** What a worker is told at its handshake; the supervisor owns these numbers. */
@@ -56,6 +83,8 @@ export interface WorkerInit {
   maxPipelines: number;
   /** A pipeline that has not delivered media to its first target by then is failed, milliseconds. */
   startTimeoutMs: number;
+  /** A playing pipeline whose position or origin bytes have not advanced for this long is failed as stalled, milliseconds. */
+  stallTimeoutMs: number;
 }
 
 /** Supervisor → worker. */
@@ -75,8 +104,21 @@ export type ChildCommand =
       threadpoolSize: number;
     }
   | { type: 'initFailed'; error: string }
-  | { type: 'pipeline'; channelId: string; state: PipelineState; error?: string }
-  | { type: 'heartbeat'; rssBytes: number; pipelines: PipelineStats[] };
+  | {
+      type: 'pipeline';
+      channelId: string;
+      state: PipelineState;
+      error?: string;
+      /** On terminal states (error, eos, stopped): the pipeline's final numbers, so none are lost between heartbeats. */
+      stats?: PipelineStats;
+    }
+  | {
+      type: 'heartbeat';
+      rssBytes: number;
+      /** The frame duration the stutter tolerance (two frames) assumes, seconds; the worker does not decode, so it cannot know the real one. */
+      frameDurationSeconds: number;
+      pipelines: PipelineStats[];
+    };
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -133,13 +175,15 @@ export function parseParentCommand(v: unknown): ParentCommand | null {
       return typeof v['workerId'] === 'string' &&
         isPositiveInt(v['heartbeatIntervalMs']) &&
         isPositiveInt(v['maxPipelines']) &&
-        isPositiveInt(v['startTimeoutMs'])
+        isPositiveInt(v['startTimeoutMs']) &&
+        isPositiveInt(v['stallTimeoutMs'])
         ? {
             type: 'init',
             workerId: v['workerId'],
             heartbeatIntervalMs: v['heartbeatIntervalMs'],
             maxPipelines: v['maxPipelines'],
             startTimeoutMs: v['startTimeoutMs'],
+            stallTimeoutMs: v['stallTimeoutMs'],
           }
         : null;
     case 'start':
@@ -153,12 +197,28 @@ export function parseParentCommand(v: unknown): ParentCommand | null {
   }
 }
 
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isSeconds = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+function isTargetStats(v: unknown): v is TargetStats {
+  return isRecord(v) && isCount(v['index']) && isCount(v['bytesSent']) && isCount(v['errors']);
+}
+
 function isPipelineStats(v: unknown): v is PipelineStats {
   return (
     isRecord(v) &&
     typeof v['channelId'] === 'string' &&
     isPipelineState(v['state']) &&
-    typeof v['positionSeconds'] === 'number'
+    typeof v['positionSeconds'] === 'number' &&
+    Number.isFinite(v['positionSeconds']) &&
+    isSeconds(v['outputLagSeconds']) &&
+    isSeconds(v['stutterSeconds']) &&
+    isCount(v['stallEvents']) &&
+    isCount(v['loopBoundaries']) &&
+    Array.isArray(v['boundaryGapsSeconds']) &&
+    v['boundaryGapsSeconds'].every(isSeconds) &&
+    Array.isArray(v['targets']) &&
+    v['targets'].every(isTargetStats)
   );
 }
 
@@ -176,13 +236,19 @@ export function parseChildCommand(v: unknown): ChildCommand | null {
       if (typeof v['channelId'] !== 'string' || !isPipelineState(v['state'])) return null;
       const msg: ChildCommand = { type: 'pipeline', channelId: v['channelId'], state: v['state'] };
       if (typeof v['error'] === 'string') msg.error = v['error'];
+      if (v['stats'] !== undefined) {
+        if (!isPipelineStats(v['stats'])) return null;
+        msg.stats = v['stats'];
+      }
       return msg;
     }
     case 'heartbeat':
       return typeof v['rssBytes'] === 'number' &&
+        typeof v['frameDurationSeconds'] === 'number' &&
+        v['frameDurationSeconds'] > 0 &&
         Array.isArray(v['pipelines']) &&
         v['pipelines'].every(isPipelineStats)
-        ? { type: 'heartbeat', rssBytes: v['rssBytes'], pipelines: v['pipelines'] }
+        ? { type: 'heartbeat', rssBytes: v['rssBytes'], frameDurationSeconds: v['frameDurationSeconds'], pipelines: v['pipelines'] }
         : null;
     default:
       return null;

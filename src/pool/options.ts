@@ -24,6 +24,12 @@ export interface WorkerPoolOptions {
   log: Logger;
   /** Milliseconds a pipeline has inside its worker to get media to target 0, else 'error'. Default 20000. */
   pipelineStartTimeoutMs?: number;
+  /**
+   * Milliseconds a playing pipeline may go without media progress (position
+   * and origin bytes standing still) before its worker reports it as 'error'
+   * ("stalled: …"). Default 5000.
+   */
+  stallTimeoutMs?: number;
   /** Respawn delay for workers that die during start-up (crash-loop guard). Default 250 ms doubling to 30 s. */
   respawnBackoff?: BackoffOptions;
   /** Random source for the respawn jitter, in [0, 1). Default Math.random. */
@@ -52,6 +58,7 @@ export interface ResolvedPoolOptions {
   readonly workerScript: string;
   readonly log: Logger;
   readonly pipelineStartTimeoutMs: number;
+  readonly stallTimeoutMs: number;
   readonly respawnBackoff: BackoffOptions;
   readonly random: () => number;
   readonly env: Readonly<Record<string, string>>;
@@ -86,6 +93,7 @@ export function resolvePoolOptions(raw: WorkerPoolOptions): ResolvedPoolOptions 
     workerScript: raw.workerScript ?? defaultWorkerScript,
     log: raw.log,
     pipelineStartTimeoutMs: int('pipelineStartTimeoutMs', raw.pipelineStartTimeoutMs ?? 20_000, 1),
+    stallTimeoutMs: int('stallTimeoutMs', raw.stallTimeoutMs ?? 5000, 1),
     respawnBackoff: Object.freeze({ ...backoff }),
     random: raw.random ?? Math.random,
     env: Object.freeze({ ...raw.env }),

@@ -17,11 +17,13 @@
 import { EventEmitter } from 'node:events';
 import { VliveError } from '../errors.js';
 import { fullJitterBackoff } from './backoff.js';
+import { ChannelCounterBook, type ChannelCounters } from './counters.js';
 import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats } from './ipc.js';
 import { resolvePoolOptions, type ResolvedPoolOptions, type WorkerPoolOptions } from './options.js';
 import { WorkerHandle, type WorkerExit, type WorkerState } from './worker-handle.js';
 
 export type { WorkerPoolOptions } from './options.js';
+export type { ChannelCounters } from './counters.js';
 
 /** A slot's state: its worker's, or 'backoff' while a respawn waits out the crash-loop delay. */
 export type SlotState = WorkerState | 'backoff';
@@ -99,6 +101,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #placements = new Map<string, Placement>();
   readonly #starts = new Map<string, Waiter<{ workerId: string }>>();
   readonly #stops = new Map<string, Waiter<void>[]>();
+  readonly #counters = new ChannelCounterBook();
   #disposing: Promise<void> | null = null;
   #started = false;
 
@@ -145,7 +148,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       // starts: libuv reads it once, at the first use of the pool. See
       // busThreadMargin for why pipelines need one thread each.
       env: { ...process.env, ...o.env, UV_THREADPOOL_SIZE: String(o.threadpoolSize) },
-      init: { heartbeatIntervalMs: o.heartbeatIntervalMs, maxPipelines: o.maxPipelinesPerWorker, startTimeoutMs: o.pipelineStartTimeoutMs },
+      init: {
+        heartbeatIntervalMs: o.heartbeatIntervalMs,
+        maxPipelines: o.maxPipelinesPerWorker,
+        startTimeoutMs: o.pipelineStartTimeoutMs,
+        stallTimeoutMs: o.stallTimeoutMs,
+      },
       handshakeTimeoutMs: o.handshakeTimeoutMs,
       stopGraceMs: o.stopGraceMs,
       log: o.log,
@@ -166,10 +174,18 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   }
 
   #onMessage(handle: WorkerHandle, msg: ChildCommand): void {
-    if (msg.type !== 'pipeline') return; // heartbeats are kept by the handle
+    if (msg.type === 'heartbeat') {
+      // The handle keeps the snapshot; the book keeps what must add up across restarts.
+      for (const st of msg.pipelines) {
+        if (this.#placements.get(st.channelId)?.workerId === handle.id) this.#counters.running(st);
+      }
+      return;
+    }
+    if (msg.type !== 'pipeline') return;
     const { channelId, state } = msg;
     const placement = this.#placements.get(channelId);
     if (placement === undefined || placement.workerId !== handle.id) return; // stale: already re-placed or forgotten
+    if (msg.stats !== undefined) this.#counters.ended(msg.stats);
     const error = msg.error;
 
     const start = this.#starts.get(channelId);
@@ -206,6 +222,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const lost: string[] = [];
     for (const [channelId, p] of this.#placements) {
       if (p.workerId !== handle.id) continue;
+      // What its last heartbeat said is all that is known of it now.
+      this.#counters.lost(channelId);
       this.#placements.delete(channelId);
       this.#settleStops(channelId);
       const start = this.#starts.get(channelId);
@@ -340,6 +358,21 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         stats: h?.stats ?? [],
       };
     });
+  }
+
+  /**
+   * Totals of one channel over every pipeline it has had in this pool (they
+   * add up across restarts and worker losses, so they can back Prometheus
+   * counters): the ended pipelines' final numbers plus the running one's last
+   * heartbeat. Null for a channel that never had a pipeline here (or was forgotten).
+   */
+  channelCounters(channelId: string): ChannelCounters | null {
+    return this.#counters.get(channelId);
+  }
+
+  /** Drops a deleted channel's totals, so the book does not grow forever. */
+  forgetChannel(channelId: string): void {
+    this.#counters.forget(channelId);
   }
 
   /** Pipeline slots of the ready workers, and how many of those are taken. */

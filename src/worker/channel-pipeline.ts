@@ -5,10 +5,11 @@
  * reports every change through `onState`.
  */
 import type { Logger } from '../log.js';
-import type { PipelineState, PipelineStats } from '../pool/ipc.js';
+import type { PipelineState, PipelineStats, TargetStats } from '../pool/ipc.js';
 import { describeBusError, maskUrls } from './bus-errors.js';
 import { NativeError, Pipeline, SeekFlag, type BusMessage, type GstElement } from './native.js';
 import type { PipelinePlan } from './plan.js';
+import { BoundaryMeter, StutterMeter } from './stutter-meter.js';
 
 /**
  * prerolling  looping file: PAUSED requested, waiting for the first async-done
@@ -39,8 +40,16 @@ const reported: Readonly<Record<Phase, PipelineState>> = {
   stopped: 'stopped',
 };
 
-/** How often the start-up check samples position and sink byte counters. */
-const flowCheckMs = 200;
+/**
+ * Sink byte counters are read on every this-many samples. Each read copies
+ * the sink's stats structure through the binding (which leaked it until
+ * patches/gstreamer-superficial-1.7.4-leaks.patch), and a byte counter only
+ * needs to prove flow, not time it: position does the timing.
+ */
+export const bytesEverySamples = 5;
+/** How long a stop waits for RTMP connects in flight (see #settleConnects), and how often it looks. */
+const connectSettleMs = 1000;
+const connectPollMs = 5;
 /**
  * How long a stopped pipeline may take to hand its bus thread back. It only
  * needs one bus message, which set_state(NULL) posts itself, so this is a
@@ -52,6 +61,10 @@ export interface ChannelPipelineDeps {
   readonly channelId: string;
   readonly plan: PipelinePlan;
   readonly startTimeoutMs: number;
+  /** A playing pipeline whose position or origin bytes stand still this long fails as stalled. */
+  readonly stallTimeoutMs: number;
+  /** Frame duration the stutter tolerance assumes, seconds. */
+  readonly frameDurationSeconds: number;
   readonly log: Logger;
   /** Called on every change of the reported state, in order. */
   readonly onState: (state: PipelineState, error?: string) => void;
@@ -70,21 +83,37 @@ export class ChannelPipeline {
   readonly #deps: ChannelPipelineDeps;
   #phase: Phase;
   #pipeline: Pipeline | null = null;
-  #origin: GstElement | null = null;
+  /** By target index. */
+  #sinks: GstElement[] = [];
   #reachedPlaying = false;
   #lastBytes: number | null = null;
   #lastPosition: number | null = null;
   #loops = 0;
+  #samples = 0;
+  // Output timing, from the moment the pipeline is 'playing'.
+  #stutter: StutterMeter;
+  #boundaries: BoundaryMeter | null = null;
+  #targets: TargetStats[];
+  #stallEvents = 0;
+  /** Wall ms when the position / origin bytes last moved forward while playing. */
+  #positionMovedAt = 0;
+  #bytesMovedAt = 0;
+  #maxPosition = -1;
   #timers: NodeJS.Timeout[] = [];
   /** Set while GStreamer has the pipeline at NULL and its poller may still hold a thread. */
   #release: { promise: Promise<void>; resolve: () => void } | null = null;
   #inBusCallback = false;
   #polling = false;
+  /** stop() was called and waits for in-flight RTMP connects before halting. */
+  #stopping = false;
+  #connectsSettled = false;
 
   constructor(deps: ChannelPipelineDeps) {
     this.#deps = deps;
     this.channelId = deps.channelId;
     this.#phase = deps.plan.loop ? 'prerolling' : 'connecting';
+    this.#stutter = new StutterMeter(deps.frameDurationSeconds);
+    this.#targets = deps.plan.sinks.map((_, index) => ({ index, bytesSent: 0, errors: 0 }));
   }
 
   get phase(): Phase {
@@ -99,9 +128,22 @@ export class ChannelPipeline {
     return legal[this.#phase].length === 0;
   }
 
+  /**
+   * The numbers as of the last sample (no GStreamer call). Takes the boundary
+   * gaps measured since the previous call: each gap is reported once.
+   */
   stats(): PipelineStats {
-    const pos = this.terminal ? null : (this.#pipeline?.queryPosition() ?? null);
-    return { channelId: this.channelId, state: this.state, positionSeconds: pos ?? -1 };
+    return {
+      channelId: this.channelId,
+      state: this.state,
+      positionSeconds: this.terminal ? -1 : (this.#lastPosition ?? -1),
+      outputLagSeconds: this.#stutter.outputLagSeconds,
+      stutterSeconds: this.#stutter.stutterSeconds,
+      stallEvents: this.#stallEvents,
+      loopBoundaries: this.#boundaries?.crossed ?? 0,
+      boundaryGapsSeconds: this.#boundaries?.takeGaps() ?? [],
+      targets: this.#targets.map((t) => ({ ...t })),
+    };
   }
 
   /** The one place the phase changes. Illegal moves are bugs and throw. */
@@ -126,7 +168,7 @@ export class ChannelPipeline {
     try {
       pipeline = Pipeline.parse(plan.launch);
       this.#applyProperties(pipeline);
-      this.#origin = pipeline.element(plan.sinks[0] ?? 'sink0');
+      this.#sinks = plan.sinks.map((name) => pipeline.element(name));
     } catch (err) {
       const msg = err instanceof NativeError ? err.message : `cannot build the pipeline: ${(err as Error).message}`;
       this.#fail(maskUrls(msg));
@@ -149,7 +191,6 @@ export class ChannelPipeline {
           this.#fail(`no media reached target 0 within ${Math.round(this.#deps.startTimeoutMs / 1000)} s`);
         }
       }, this.#deps.startTimeoutMs),
-      setInterval(() => this.#checkFlow(), flowCheckMs),
     );
     if (plan.loop) {
       // Preroll first and do the flushing segment seek while PAUSED: a flush
@@ -186,13 +227,20 @@ export class ChannelPipeline {
       return;
     }
     if (this.terminal) return;
+    if (this.#stopping) {
+      // A stop is waiting for the sinks' connects; a failed one is settled too.
+      if (m.type === 'error') this.#connectsSettled = true;
+      return;
+    }
     const pipeline = this.#pipeline;
     if (pipeline === null) return;
     switch (m.type) {
       case 'error':
+        this.#countTargetError(m.source);
         this.#fail(describeBusError(m));
         return;
       case 'warning':
+        this.#countTargetError(m.source);
         this.#deps.log.debug('pipeline warning', { channel: this.channelId, source: m.source, debug: maskUrls(m.debug ?? '') });
         return;
       case 'async-done':
@@ -233,21 +281,85 @@ export class ChannelPipeline {
     }
   }
 
+  #countTargetError(source: string): void {
+    const m = /^(?:sink|queue)(\d+)$/.exec(source);
+    const t = m?.[1] !== undefined ? this.#targets[Number(m[1])] : undefined;
+    if (t !== undefined) t.errors += 1;
+  }
+
+  /**
+   * One measurement, driven by the host's single timer for all pipelines.
+   * Reads the position (and, every few samples, the sinks' byte counters),
+   * moves 'connecting' to 'playing' once media really flows, feeds the
+   * meters, and fires the stall watchdog.
+   */
+  sample(nowMs: number): void {
+    const pipeline = this.#pipeline;
+    if (this.terminal || this.#stopping || pipeline === null) return;
+    const pos = pipeline.queryPosition();
+    this.#samples += 1;
+    const readBytes = this.#samples % bytesEverySamples === 0 || this.#phase === 'connecting';
+    let originBytes: number | null = null;
+    if (readBytes) {
+      this.#sinks.forEach((sink, i) => {
+        const b = outBytes(sink);
+        const t = this.#targets[i];
+        if (b !== null && t !== undefined) t.bytesSent = b;
+        if (i === 0) originBytes = b;
+      });
+    }
+    if (this.#phase === 'connecting') this.#checkFlow(nowMs, pos, originBytes);
+    else if (this.#phase === 'playing') this.#measure(nowMs, pos, readBytes ? originBytes : undefined);
+    if (pos !== null) this.#lastPosition = pos;
+  }
+
   /**
    * 'playing' means media reaches target 0, not just that GStreamer says
    * PLAYING: the sink clock lets the position run ahead for about a second
    * while rtmp2sink still waits for its connection, so the sink's byte
    * counter has to grow as well (it stays 0 until the RTMP publish is up).
    */
-  #checkFlow(): void {
-    if (this.#phase !== 'connecting' || !this.#reachedPlaying || this.#pipeline === null || this.#origin === null) return;
-    const pos = this.#pipeline.queryPosition();
-    const bytes = outBytes(this.#origin);
+  #checkFlow(nowMs: number, pos: number | null, bytes: number | null): void {
+    if (!this.#reachedPlaying) return;
     const posAdvanced = pos !== null && this.#lastPosition !== null && pos > this.#lastPosition;
     const bytesAdvanced = bytes === null || (this.#lastBytes !== null && bytes > this.#lastBytes && this.#lastBytes > 0);
-    this.#lastPosition = pos;
     this.#lastBytes = bytes;
-    if (posAdvanced && bytesAdvanced) this.#to('playing');
+    if (!posAdvanced || !bytesAdvanced) return;
+    this.#positionMovedAt = nowMs;
+    this.#bytesMovedAt = nowMs;
+    this.#maxPosition = pos;
+    this.#stutter.sample(nowMs / 1000, pos);
+    const duration = this.#deps.plan.loop ? this.#pipeline?.queryDuration() : null;
+    if (duration !== null && duration !== undefined && duration > 0) this.#boundaries = new BoundaryMeter(duration);
+    this.#to('playing');
+  }
+
+  /**
+   * Stall watchdog: media progress needs both the position (output running
+   * time) and the origin's byte counter to move. Either standing still for
+   * stallTimeoutMs fails the pipeline; the channel layer restarts it. Bytes
+   * are read less often than the position, so their clock is coarser by
+   * bytesEverySamples samples, which the timeout dwarfs.
+   */
+  #measure(nowMs: number, pos: number | null, originBytes: number | null | undefined): void {
+    this.#stutter.sample(nowMs / 1000, pos);
+    if (pos !== null) {
+      this.#boundaries?.sample(pos, this.#stutter.outputLagSeconds);
+      if (pos > this.#maxPosition) {
+        this.#maxPosition = pos;
+        this.#positionMovedAt = nowMs;
+      }
+    }
+    if (originBytes !== undefined) {
+      // A sink without the stats property (older GStreamer) cannot prove a stall.
+      if (originBytes === null || this.#lastBytes === null || originBytes > this.#lastBytes) this.#bytesMovedAt = nowMs;
+      this.#lastBytes = originBytes;
+    }
+    const stillMs = nowMs - Math.min(this.#positionMovedAt, this.#bytesMovedAt);
+    if (stillMs > this.#deps.stallTimeoutMs) {
+      this.#stallEvents += 1;
+      this.#fail(`stalled: no media progress for ${Math.round(stillMs)} ms`);
+    }
   }
 
   #clearTimers(): void {
@@ -282,12 +394,32 @@ export class ChannelPipeline {
   }
 
   /**
+   * rtmp2sink (GStreamer 1.22) that goes to NULL while its RTMP connect is in
+   * flight never frees itself: the cancelled connect keeps a reference to the
+   * sink, its socket and its main context (one socket and one eventfd per
+   * stop; test/churn.test.ts measured it). So a stop first waits, briefly,
+   * until every sink has connected (its byte counter moved) or one failed.
+   * There is no event for that, so this polls the counter. A target that
+   * accepts TCP but never answers RTMP still leaks once the wait runs out.
+   */
+  async #settleConnects(): Promise<void> {
+    this.#stopping = true;
+    this.#clearTimers();
+    const deadline = performance.now() + connectSettleMs;
+    const pending = (): boolean => this.#sinks.some((sink) => outBytes(sink) === 0);
+    while (!this.#connectsSettled && performance.now() < deadline && pending()) {
+      await new Promise((r) => setTimeout(r, connectPollMs));
+    }
+  }
+
+  /**
    * Stops the pipeline and resolves once its bus thread is back in the
    * threadpool (or after a bounded wait, logged, if it is not). Safe to call
    * in any phase; a terminal pipeline only waits for the release. Resolves
    * false when the thread did not come back.
    */
   async stop(): Promise<boolean> {
+    if (!this.terminal && this.#release === null) await this.#settleConnects();
     this.#halt();
     const release = this.#release;
     let released = true;

@@ -5,10 +5,17 @@
  * because each pipeline holds a libuv threadpool thread for its bus.
  */
 import type { Logger } from '../log.js';
-import type { ChildCommand, PipelineSpec, PipelineStats } from '../pool/ipc.js';
+import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats } from '../pool/ipc.js';
 import { ChannelPipeline } from './channel-pipeline.js';
 import { planPipeline, PlanError } from './plan.js';
 import type { Templates } from './templates.js';
+
+/**
+ * How often every pipeline's position is sampled. The stutter tolerance is
+ * two frames (80 ms at 25 fps) and the heartbeat's 1 s would hide freezes of
+ * several hundred ms; a position query is a cheap synchronous call.
+ */
+export const sampleIntervalMs = 100;
 
 export interface PipelineHostOptions {
   readonly templates: Templates;
@@ -16,6 +23,10 @@ export interface PipelineHostOptions {
   readonly maxPipelines: number;
   /** Milliseconds a pipeline has to get media to target 0. */
   readonly startTimeoutMs: number;
+  /** Milliseconds a playing pipeline may make no media progress before it fails as stalled. */
+  readonly stallTimeoutMs: number;
+  /** Frame duration the stutter tolerance assumes, seconds. */
+  readonly frameDurationSeconds: number;
   readonly log: Logger;
   readonly send: (msg: ChildCommand) => void;
 }
@@ -25,9 +36,20 @@ export class PipelineHost {
   readonly #pipelines = new Map<string, ChannelPipeline>();
   /** Pipelines that ended by themselves (eos, error) and are handing their bus thread back. */
   readonly #draining = new Set<Promise<boolean>>();
+  /** One timer samples every pipeline; none runs while the host is empty. */
+  #sampler: NodeJS.Timeout | null = null;
 
   constructor(opts: PipelineHostOptions) {
     this.#opts = opts;
+  }
+
+  #sampleAll(): void {
+    const now = performance.now();
+    for (const p of [...this.#pipelines.values()]) p.sample(now);
+    if (this.#pipelines.size === 0 && this.#sampler !== null) {
+      clearInterval(this.#sampler);
+      this.#sampler = null;
+    }
   }
 
   get size(): number {
@@ -38,8 +60,11 @@ export class PipelineHost {
     return [...this.#pipelines.values()].map((p) => p.stats());
   }
 
-  #report(channelId: string, state: PipelineStats['state'], error?: string): void {
-    this.#opts.send(error !== undefined ? { type: 'pipeline', channelId, state, error } : { type: 'pipeline', channelId, state });
+  #report(channelId: string, state: PipelineState, error?: string, stats?: PipelineStats): void {
+    const msg: ChildCommand = { type: 'pipeline', channelId, state };
+    if (error !== undefined) msg.error = error;
+    if (stats !== undefined) msg.stats = stats;
+    this.#opts.send(msg);
   }
 
   start(spec: PipelineSpec): void {
@@ -66,9 +91,13 @@ export class PipelineHost {
       channelId,
       plan,
       startTimeoutMs: this.#opts.startTimeoutMs,
+      stallTimeoutMs: this.#opts.stallTimeoutMs,
+      frameDurationSeconds: this.#opts.frameDurationSeconds,
       log: this.#opts.log,
       onState: (state, error) => {
-        this.#report(channelId, state, error);
+        const terminal = state === 'error' || state === 'eos' || state === 'stopped';
+        // The final numbers ride on the terminal message: the next heartbeat will not list this pipeline.
+        this.#report(channelId, state, error, terminal ? pipeline.stats() : undefined);
         if ((state === 'eos' || state === 'error') && this.#pipelines.get(channelId) === pipeline) {
           // GStreamer is already at NULL; forget it now so its slot is free,
           // but keep waiting for the bus thread so shutdown can wait for it too.
@@ -79,6 +108,7 @@ export class PipelineHost {
       },
     });
     this.#pipelines.set(channelId, pipeline);
+    this.#sampler ??= setInterval(() => this.#sampleAll(), sampleIntervalMs);
     this.#opts.log.info('pipeline starting', { channel: channelId, template: plan.source, targets: plan.sinks.length, loop: plan.loop });
     pipeline.start();
   }

@@ -40,9 +40,17 @@ function threadpoolSize(): number {
   return Number.isInteger(n) && n > 0 ? Math.min(n, 1024) : 4;
 }
 
+/**
+ * The worker copies streams without decoding, so it cannot read the frame
+ * rate; the stutter tolerance (two frames) assumes 25 fps, the rate of the
+ * service's own test media and of most broadcast material. Reported in every
+ * heartbeat so a reader knows what "stutter" was measured against.
+ */
+const frameDurationSeconds = 1 / 25;
+
 function sendHeartbeat(): void {
   if (host === null) return;
-  send({ type: 'heartbeat', rssBytes: process.memoryUsage.rss(), pipelines: host.stats() });
+  send({ type: 'heartbeat', rssBytes: process.memoryUsage.rss(), frameDurationSeconds, pipelines: host.stats() });
 }
 
 function init(cmd: WorkerInit): void {
@@ -58,7 +66,7 @@ function init(cmd: WorkerInit): void {
     if (threads <= cmd.maxPipelines) {
       throw new Error(`UV_THREADPOOL_SIZE is ${threads}, too small for ${cmd.maxPipelines} pipelines (needs more than that)`);
     }
-    host = new PipelineHost({ templates, maxPipelines: cmd.maxPipelines, startTimeoutMs: cmd.startTimeoutMs, log: log.child({ worker: cmd.workerId }), send });
+    host = new PipelineHost({ templates, maxPipelines: cmd.maxPipelines, startTimeoutMs: cmd.startTimeoutMs, stallTimeoutMs: cmd.stallTimeoutMs, frameDurationSeconds, log: log.child({ worker: cmd.workerId }), send });
     heartbeat = setInterval(sendHeartbeat, cmd.heartbeatIntervalMs);
     send({ type: 'initCompleted', pid: process.pid, gstVersion, threadpoolSize: threads });
     log.info('worker ready', { worker: cmd.workerId, gstVersion, threads, maxPipelines: cmd.maxPipelines });

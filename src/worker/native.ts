@@ -16,7 +16,12 @@
  * - Property writes turn JS numbers into G_TYPE_FLOAT and strings into
  *   G_TYPE_STRING, then let GLib convert; enum-typed properties cannot be set
  *   from a string, so enums belong in the (fixed) launch text.
- * - Nothing is ever unreffed: a Pipeline object lives until the process ends.
+ * - Stock 1.7.4 never unrefs anything: a Pipeline lives until the process
+ *   ends, and every property read leaks a copy. scripts/patch-gstreamer.sh
+ *   applies patches/gstreamer-superficial-1.7.4-leaks.patch: the pipeline is
+ *   freed when its JS object is collected (after its bus poller has seen
+ *   NULL), property values are freed, element wrappers drop their reference.
+ *   V8 is told each pipeline weighs 4 MB so that it collects them promptly.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

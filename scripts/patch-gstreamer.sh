@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Fixes the leaks of gstreamer-superficial 1.7.4 (see
+# patches/gstreamer-superficial-1.7.4-leaks.patch): applies the patch to
+# node_modules/gstreamer-superficial and rebuilds the addon with npm's own
+# node-gyp, against the local Node headers, exactly as `npm ci` built it.
+# Offline. Safe to run again: it skips what is done. Run after `npm ci`
+# (which restores the stock sources).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkg=node_modules/gstreamer-superficial
+patch_file=patches/gstreamer-superficial-1.7.4-leaks.patch
+addon="$pkg/build/Release/gstreamer-superficial.node"
+
+version=$(node -p "require('./$pkg/package.json').version")
+if [ "$version" != 1.7.4 ]; then
+  echo "patch-gstreamer: $pkg is $version; $patch_file is for 1.7.4, update it" >&2
+  exit 1
+fi
+
+if grep -q 'vlive leak patch' "$pkg/Pipeline.cpp"; then
+  echo "patch-gstreamer: sources already patched"
+else
+  echo "patch-gstreamer: applying $patch_file"
+  patch -d "$pkg" -p1 --forward --quiet < "$patch_file"
+fi
+
+if [ ! -f "$addon" ] || [ -n "$(find "$pkg" -maxdepth 1 \( -name '*.cpp' -o -name '*.h' \) -newer "$addon")" ]; then
+  echo "patch-gstreamer: rebuilding the addon"
+  npm rebuild gstreamer-superficial --foreground-scripts --no-audit --no-fund
+fi

@@ -1,0 +1,166 @@
+/**
+ * Output timing of one pipeline, measured inside the worker without decoding.
+ * Pure: samples in, numbers out; the pipeline feeds it and tests drive it.
+ *
+ * A sample is (wall time, pipeline position). The position is what the sinks
+ * have rendered: GstBaseSink answers it from the clock but never beyond the
+ * last buffer it has seen, so a pipeline that receives nothing shows a
+ * position that stands still (checked on a live source whose publisher was
+ * SIGSTOPped), and one that runs in real time shows a position that moves
+ * with the wall clock.
+ *
+ * Stutter follows the one definition in src/metrics/stutter.ts, applied to
+ * these samples as if each were a packet arriving with DTS = position:
+ * lag = (wall - wall0) - media, a band [ref, ref + 2 frames] that follows lag
+ * down freely and up only at a cost, and every second it is pushed up is a
+ * second of stutter. That function judges a whole array at once; a channel
+ * runs for weeks, so this is the same rule kept as running state (test/
+ * stutter-meter.test.ts checks both give the same numbers).
+ *
+ * Resolution: samples come every ~100 ms, so a freeze that starts and ends
+ * between two samples (and is then caught up by the clock) is not seen. The
+ * tolerance is two frames (80 ms at 25 fps); freezes of a few hundred ms and
+ * more, which viewers notice, are.
+ */
+
+/** Same meaning as StutterOptions.resetSeconds in src/metrics/stutter.ts. */
+const defaultResetSeconds = 1;
+const EPSILON_SECONDS = 1e-9;
+
+export class StutterMeter {
+  readonly toleranceSeconds: number;
+  readonly #packetDuration: number;
+  readonly #resetSeconds: number;
+  #wall0: number | null = null;
+  #pos0 = 0;
+  #offset = 0;
+  #media = 0;
+  #lagAtMedia = 0;
+  #ref = 0;
+  #stutter = 0;
+  #lag = 0;
+  #lastWall = 0;
+
+  /**
+   * @param frameDurationSeconds nominal frame duration (1/fps); the tolerance is two of them,
+   *   and a sample's media is taken to keep playing for one more frame.
+   */
+  constructor(frameDurationSeconds: number, resetSeconds = defaultResetSeconds) {
+    if (!Number.isFinite(frameDurationSeconds) || frameDurationSeconds <= 0) {
+      throw new RangeError(`frameDurationSeconds must be a positive number, got ${frameDurationSeconds}`);
+    }
+    this.toleranceSeconds = 2 * frameDurationSeconds;
+    this.#packetDuration = frameDurationSeconds;
+    this.#resetSeconds = resetSeconds;
+  }
+
+  /** Total stall time so far, seconds. */
+  get stutterSeconds(): number {
+    return this.#stutter;
+  }
+
+  /** How far output runs behind wall time since the first sample, seconds, >= 0. */
+  get outputLagSeconds(): number {
+    return Math.max(0, this.#lag);
+  }
+
+  #judge(wall: number): void {
+    const wall0 = this.#wall0 ?? wall;
+    const lag = Math.max(this.#lagAtMedia, wall - wall0 - (this.#media + this.#packetDuration));
+    if (lag > this.#ref + this.toleranceSeconds + EPSILON_SECONDS) {
+      this.#stutter += lag - (this.#ref + this.toleranceSeconds);
+      this.#ref = lag - this.toleranceSeconds;
+    }
+  }
+
+  /**
+   * One observation. `positionSeconds` null means unknown (the query failed):
+   * no new media, so the wait is judged like silence. Wall time must not go back.
+   */
+  sample(wallSeconds: number, positionSeconds: number | null): void {
+    if (this.#wall0 === null) {
+      if (positionSeconds === null) return; // nothing to anchor on yet
+      this.#wall0 = wallSeconds;
+      this.#pos0 = positionSeconds;
+      this.#lastWall = wallSeconds;
+      this.#lag = 0;
+      return;
+    }
+    if (wallSeconds < this.#lastWall) throw new RangeError('samples must be in wall-clock order');
+    this.#lastWall = wallSeconds;
+    this.#judge(wallSeconds);
+    if (positionSeconds !== null) {
+      let at = positionSeconds - this.#pos0 + this.#offset;
+      if (at < this.#media - this.#resetSeconds) {
+        // A position that jumped back is a new timeline, not a rewind to replay.
+        this.#offset += this.#media - at;
+        at = this.#media;
+      }
+      if (at > this.#media) {
+        this.#media = at;
+        this.#lagAtMedia = wallSeconds - this.#wall0 - at;
+        this.#judge(wallSeconds);
+        if (this.#lagAtMedia < this.#ref) this.#ref = this.#lagAtMedia;
+      }
+    }
+    this.#lag = wallSeconds - this.#wall0 - this.#media;
+  }
+}
+
+/**
+ * Loop boundaries of a file looped with non-flushing segment seeks, and the
+ * gap each one cost.
+ *
+ * With a non-flushing segment seek each pass's running time starts where the
+ * previous one stopped, so output crosses boundary k when the position
+ * reaches k × segment length (the file's duration; the first pass starts at
+ * position 0). The gap is how much later than that running time the output
+ * got there: the output lag at the first sample at or past the boundary,
+ * minus the lag at the last sample taken at least `approachSeconds` before it
+ * (so a stall while the demuxer re-reads the file's head, which shows up as
+ * lag growing just before the crossing, is inside the window). 0 for a
+ * seamless loop. An estimate: it is as fine as the sampling period, and a
+ * stall elsewhere inside the window counts too.
+ */
+export class BoundaryMeter {
+  readonly #segmentSeconds: number;
+  readonly #approachSeconds: number;
+  #crossed = 0;
+  #lagBefore: number | null = null;
+  #gaps: number[] = [];
+
+  constructor(segmentSeconds: number, approachSeconds = 0.5) {
+    if (!Number.isFinite(segmentSeconds) || segmentSeconds <= 0) {
+      throw new RangeError(`segmentSeconds must be a positive number, got ${segmentSeconds}`);
+    }
+    this.#segmentSeconds = segmentSeconds;
+    this.#approachSeconds = approachSeconds;
+  }
+
+  get crossed(): number {
+    return this.#crossed;
+  }
+
+  /** One observation: the pipeline position and the output lag at the same instant. */
+  sample(positionSeconds: number, lagSeconds: number): void {
+    const next = (this.#crossed + 1) * this.#segmentSeconds;
+    if (positionSeconds >= next) {
+      // Several boundaries at once only if the segment is shorter than the sampling period.
+      const n = Math.floor(positionSeconds / this.#segmentSeconds) - this.#crossed;
+      const gap = Math.max(0, lagSeconds - (this.#lagBefore ?? lagSeconds));
+      this.#gaps.push(gap);
+      for (let i = 1; i < n; i++) this.#gaps.push(0);
+      this.#crossed += n;
+      this.#lagBefore = null;
+      return;
+    }
+    if (positionSeconds <= next - this.#approachSeconds || this.#lagBefore === null) this.#lagBefore = lagSeconds;
+  }
+
+  /** Gaps of the boundaries crossed since the last call, seconds. */
+  takeGaps(): number[] {
+    const out = this.#gaps;
+    this.#gaps = [];
+    return out;
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The stall watchdog and the stutter meter on real workers and real
+ * GStreamer. A live channel is starved on purpose: its upstream publisher is
+ * SIGSTOPped, so the RTMP connection stays up and nothing arrives. A looping
+ * file channel runs next to it, over the same time, as the healthy control.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { createLogger } from '../src/log.js';
+import { WorkerPool, type PipelineEvent } from '../src/pool/pool.js';
+import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
+import { freePort } from './helpers/ports.js';
+import { untilListening } from './helpers/rtmp-receiver.js';
+
+const log = createLogger({ test: 'watchdog' });
+/** Short, so the test is quick; the production default is 5000. */
+const stallTimeoutMs = 3000;
+
+let dir = '';
+let clip = '';
+let relay = '';
+let pool: WorkerPool;
+const disposers: Array<() => Promise<void> | void> = [];
+
+function waitPipeline(channelId: string, states: PipelineEvent['state'][], timeoutMs: number): Promise<PipelineEvent> {
+  return new Promise((resolve, reject) => {
+    const on = (ev: PipelineEvent): void => {
+      if (ev.channelId !== channelId || !states.includes(ev.state)) return;
+      done();
+      resolve(ev);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`channel ${channelId}: no ${states.join('/')} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const done = (): void => {
+      clearTimeout(timer);
+      pool.off('pipeline', on);
+    };
+    pool.on('pipeline', on);
+  });
+}
+
+/** The next heartbeat's stats of a channel that match `pred`. */
+function untilStats(channelId: string, pred: (s: NonNullable<ReturnType<typeof statsOf>>) => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tick = (): void => {
+      const s = statsOf(channelId);
+      if (s !== undefined && pred(s)) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`${what}: last stats ${JSON.stringify(s)}`));
+      setTimeout(tick, 100);
+    };
+    tick();
+  });
+}
+
+function statsOf(channelId: string) {
+  return pool.workers().flatMap((w) => w.stats).find((s) => s.channelId === channelId);
+}
+
+/** A throwaway nginx-rtmp relay: publishers push in, channels pull and push back. */
+async function startRelay(root: string): Promise<string> {
+  const port = await freePort();
+  await mkdir(join(root, 'logs'), { recursive: true });
+  const conf = join(root, 'nginx.conf');
+  await writeFile(
+    conf,
+    [
+      'load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;',
+      'daemon off;',
+      'master_process off;',
+      `pid ${join(root, 'nginx.pid')};`,
+      `error_log ${join(root, 'logs', 'error.log')} warn;`,
+      'events { worker_connections 64; }',
+      `rtmp { server { listen 127.0.0.1:${port}; application live { live on; record off; } } }`,
+    ].join('\n'),
+  );
+  const nginx = spawn('nginx', ['-c', conf, '-p', root], { stdio: 'ignore' });
+  disposers.push(() => {
+    nginx.kill('SIGKILL');
+  });
+  await untilListening(port, 5000, () => nginx.exitCode !== null);
+  return `rtmp://127.0.0.1:${port}/live`;
+}
+
+function publish(stream: string): Publisher {
+  const p = startPublisher(clip, `${relay}/${stream}`, { loop: true });
+  disposers.push(async () => {
+    // A stopped process ignores SIGTERM until it is continued.
+    p.process.kill('SIGCONT');
+    await p.stop();
+  });
+  return p;
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vlive-watchdog-test-'));
+  clip = await makeMp4(dir, { seconds: 2, width: 320, height: 180, fps: 25, name: 'clip' });
+  relay = await startRelay(join(dir, 'relay'));
+  pool = new WorkerPool({
+    size: 1,
+    maxPipelinesPerWorker: 4,
+    handshakeTimeoutMs: 10_000,
+    heartbeatIntervalMs: 500,
+    stopGraceMs: 2000,
+    pipelineStartTimeoutMs: 15_000,
+    stallTimeoutMs,
+    log,
+  });
+  await pool.start();
+});
+
+after(async () => {
+  await pool?.dispose();
+  for (const d of disposers.reverse()) await d();
+  if (dir !== '') await rm(dir, { recursive: true, force: true });
+});
+
+test('a starved live channel is reported stalled within the timeout; a healthy one next to it shows no stutter', async (t) => {
+  const publisher = publish('in');
+  const live = { channelId: 'starved', source: { kind: 'rtmp' as const, url: `${relay}/in`, connectTimeoutMs: 5000 }, targets: [`${relay}/starved-out`] };
+  const file = {
+    channelId: 'healthy',
+    source: { kind: 'file' as const, path: clip, loop: true, hasVideo: true, hasAudio: true },
+    targets: [`${relay}/healthy-out`],
+  };
+  const bothPlaying = Promise.all([waitPipeline('starved', ['playing'], 20_000), waitPipeline('healthy', ['playing'], 20_000)]);
+  await pool.startPipeline(live);
+  await pool.startPipeline(file);
+  await bothPlaying;
+  // Both have reported numbers while flowing: bytes to the origin, no stall.
+  await untilStats('starved', (s) => (s.targets[0]?.bytesSent ?? 0) > 0 && s.positionSeconds > 1, 10_000, 'starved channel flowing');
+  await untilStats('healthy', (s) => (s.targets[0]?.bytesSent ?? 0) > 0, 10_000, 'healthy channel flowing');
+  const healthyBefore = statsOf('healthy');
+  assert.ok(healthyBefore !== undefined);
+
+  const stalled = waitPipeline('starved', ['error', 'eos', 'stopped'], stallTimeoutMs + 10_000);
+  const stoppedAt = Date.now();
+  publisher.process.kill('SIGSTOP');
+  const ev = await stalled;
+  const tookMs = Date.now() - stoppedAt;
+  assert.equal(ev.state, 'error');
+  assert.match(ev.error ?? '', /^stalled: no media progress for \d+ ms$/);
+  assert.ok(tookMs <= stallTimeoutMs + 2000, `watchdog fired after ${tookMs} ms, limit ${stallTimeoutMs + 2000}`);
+
+  const starved = pool.channelCounters('starved');
+  assert.ok(starved !== null);
+  assert.equal(starved.stallEvents, 1);
+  assert.ok(starved.stutterSeconds > 1, `starved stutterSeconds ${starved.stutterSeconds}`);
+  assert.ok((starved.targets[0]?.bytesSent ?? 0) > 0);
+
+  // The healthy channel, judged over the same time, from a heartbeat taken after the stall.
+  await untilStats('healthy', (s) => s.positionSeconds > healthyBefore.positionSeconds + tookMs / 1000, 5_000, 'healthy heartbeat after the stall');
+  const healthy = statsOf('healthy');
+  assert.ok(healthy !== undefined);
+  assert.equal(healthy.state, 'playing');
+  assert.equal(healthy.stutterSeconds, 0, `healthy stutter: ${JSON.stringify(healthy)}`);
+  assert.equal(healthy.stallEvents, 0);
+  assert.ok(healthy.outputLagSeconds < 0.2, `healthy lag ${healthy.outputLagSeconds}`);
+  assert.ok(healthy.loopBoundaries >= 2, `a 2 s file crosses loop boundaries: ${healthy.loopBoundaries}`);
+  assert.ok((healthy.targets[0]?.bytesSent ?? 0) > (healthyBefore.targets[0]?.bytesSent ?? 0));
+  assert.deepEqual(healthy.targets.map((x) => x.errors), [0]);
+  t.diagnostic(`stall reported ${tookMs} ms after SIGSTOP; starved ${JSON.stringify(starved)}; healthy ${JSON.stringify(healthy)}`);
+
+  // The channel layer restarts a stalled channel; the supervisor's count adds up across restarts.
+  publisher.process.kill('SIGCONT');
+  const again = waitPipeline('starved', ['playing'], 20_000);
+  await pool.startPipeline(live);
+  await again;
+  const stalledAgain = waitPipeline('starved', ['error'], stallTimeoutMs + 10_000);
+  publisher.process.kill('SIGSTOP');
+  assert.match((await stalledAgain).error ?? '', /^stalled:/);
+  const total = pool.channelCounters('starved');
+  assert.ok(total !== null);
+  assert.equal(total.stallEvents, 2, JSON.stringify(total));
+  assert.equal(total.pipelines, 2);
+  assert.ok(total.stutterSeconds > starved.stutterSeconds);
+  assert.equal(pool.channelCounters('healthy')?.stallEvents, 0);
+  const gaps = pool.channelCounters('healthy')?.boundaryGapSecondsTotal ?? -1;
+  assert.ok(gaps >= 0 && gaps < 0.2, `healthy loop boundary gaps total ${gaps} s`);
+
+  await pool.stopPipeline('healthy');
+  const final = pool.channelCounters('healthy');
+  assert.ok(final !== null && final.pipelines === 1 && final.stutterSeconds === 0);
+});
