@@ -11,11 +11,13 @@ import type { Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import type { Logger } from './log.js';
 import { VodRegistry } from './media/registry.js';
+import { createMetrics } from './metrics/metrics.js';
 import { ExternalOrigin } from './origin/external.js';
 import { ManagedOrigin } from './origin/nginx.js';
 import type { Origin } from './origin/origin.js';
 import { fullJitterBackoff } from './pool/backoff.js';
 import { WorkerPool } from './pool/pool.js';
+import { loadTokens } from './api/auth.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 
 export interface App {
@@ -42,6 +44,8 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     }
   };
   try {
+    // Read first: a bad tokens file must stop start-up before anything runs.
+    const tokens = loadTokens(config.tokensFile);
     await mkdir(config.dataDir, { recursive: true });
     await mkdir(config.mediaRoot, { recursive: true });
     const db = await openDatabase(config.databaseUrl);
@@ -78,6 +82,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       handshakeTimeoutMs: config.workerHandshakeTimeoutMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       stopGraceMs: config.stopGraceMs,
+      stallTimeoutMs: config.stallTimeoutMs,
       log: log.child({ part: 'pool' }),
     });
     await pool.start();
@@ -98,10 +103,26 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     pool.on('workerLost', (ev) => channels.onWorkerLost(ev.channelIds, ev.reason));
     cleanups.push({ name: 'channels', fn: () => channels.shutdown() });
 
+    // Before reconcile places any channel: metrics read the idle workers' memory first.
+    const metrics = await createMetrics({
+      pool,
+      events,
+      channelStatuses: async () => (await channels.list()).map((c) => c.status),
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+    });
+    cleanups.push({ name: 'metrics', fn: async () => metrics.dispose() });
+
     const vods = new VodRegistry(db.prisma, config.mediaRoot);
     const api = await startApiServer(
       { channels, vods, events, workers: () => pool.workers() },
-      { host: config.httpHost, port: config.httpPort, log: log.child({ part: 'api' }) },
+      {
+        host: config.httpHost,
+        port: config.httpPort,
+        tokens,
+        log: log.child({ part: 'api' }),
+        routes: { '/metrics': (res) => metrics.route(res) },
+        plugins: [metrics.apolloPlugin()],
+      },
     );
     cleanups.push({ name: 'api', fn: () => api.close() });
 

@@ -38,6 +38,10 @@ export interface Config {
   readonly heartbeatIntervalMs: number;
   /** Grace between SIGTERM and SIGKILL when stopping children, in ms. Default 3000. */
   readonly stopGraceMs: number;
+  /** A playing pipeline with no media progress for this long is restarted, in ms. Default 5000. */
+  readonly stallTimeoutMs: number;
+  /** JSON file of hashed API tokens. Unset: demo mode (no authentication, loopback only). */
+  readonly tokensFile: string | null;
 }
 
 type Key = keyof Config;
@@ -64,6 +68,8 @@ const fields: Record<Key, Field> = {
   workerHandshakeTimeoutMs: { env: 'VLIVE_WORKER_HANDSHAKE_TIMEOUT_MS', kind: 'positiveInt' },
   heartbeatIntervalMs: { env: 'VLIVE_HEARTBEAT_INTERVAL_MS', kind: 'positiveInt' },
   stopGraceMs: { env: 'VLIVE_STOP_GRACE_MS', kind: 'positiveInt' },
+  stallTimeoutMs: { env: 'VLIVE_STALL_TIMEOUT_MS', kind: 'positiveInt' },
+  tokensFile: { env: 'VLIVE_TOKENS_FILE', kind: 'path', optional: true },
 };
 
 export class ConfigError extends Error {
@@ -147,6 +153,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     workerHandshakeTimeoutMs: 10_000,
     heartbeatIntervalMs: 1_000,
     stopGraceMs: 3_000,
+    stallTimeoutMs: 5_000,
+    tokensFile: null,
   };
   const file = env['VLIVE_CONFIG'] ? readFileLayer(env['VLIVE_CONFIG']) : {};
   const out: Record<string, unknown> = {};
@@ -166,6 +174,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   if (out['externalOriginHlsUrl'] !== null && out['externalOriginRtmpUrl'] === null) {
     throw new ConfigError('VLIVE_ORIGIN_HLS_URL', 'needs VLIVE_ORIGIN_RTMP_URL as well');
+  }
+  // Demo mode has no authentication, so it must not be reachable from elsewhere.
+  const loopback = ['127.0.0.1', '::1', 'localhost'];
+  if (out['tokensFile'] === null && !loopback.includes(out['httpHost'] as string)) {
+    throw new ConfigError('VLIVE_HTTP_HOST', `listening on ${String(out['httpHost'])} needs VLIVE_TOKENS_FILE; without tokens the API stays on loopback`);
   }
   return Object.freeze(out as unknown as Config);
 }

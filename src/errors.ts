@@ -15,6 +15,9 @@ export const errorCodes = {
   CAPACITY_EXHAUSTED: 'The worker pool has no room for another pipeline.',
   START_FAILED: 'The pipeline could not start or its output never reached the origin.',
   SHUTTING_DOWN: 'The service is stopping and takes no more mutations.',
+  UNAUTHENTICATED: 'No API token, or one that is not valid, was presented.',
+  FORBIDDEN: 'The token is valid but its role does not allow the operation (viewers cannot change anything).',
+  RATE_LIMITED: 'Too many starts or stops for one token, or too many subscriptions on one connection; retry later.',
   INTERNAL_SERVER_ERROR: 'A fault inside the service; the log has the details.',
 } as const;
 
@@ -25,6 +28,7 @@ export const protocolErrorCodes = {
   GRAPHQL_PARSE_FAILED: 'The query is not valid GraphQL syntax.',
   GRAPHQL_VALIDATION_FAILED: 'The query does not fit schema.graphql.',
   BAD_REQUEST: 'The HTTP request is malformed: not JSON, too large, or without a query.',
+  QUERY_TOO_COMPLEX: 'The query nests deeper or selects more fields than the API allows.',
 } as const;
 
 /** An error meant for the client, with a stable code. */

@@ -39,8 +39,10 @@ async function main(): Promise<void> {
 
   const base = `http://${config.httpHost}:${app.api.port}/graphql`;
   process.stdout.write(`vlive is up.\n  GraphQL (HTTP and WebSocket): ${base}\n`);
-  if (config.httpHost === '127.0.0.1') {
-    process.stdout.write('  Demo mode: no authentication, listening on loopback only.\n');
+  if (config.tokensFile === null) {
+    process.stdout.write('  Demo mode: no authentication (VLIVE_TOKENS_FILE is unset), listening on loopback only.\n');
+  } else {
+    process.stdout.write(`  Authentication: API tokens from ${config.tokensFile}.\n`);
   }
   if (process.argv.includes('--demo')) {
     const demo = await ensureDemoChannel(app, log);

@@ -33,6 +33,7 @@ it('names the key of a bad value', async () => {
     [{ VLIVE_RTMP_PORT: '70000' }, 'VLIVE_RTMP_PORT'],
     [{ VLIVE_WORKERS: '0' }, 'VLIVE_WORKERS'],
     [{ VLIVE_ORIGIN_RTMP_URL: 'not a url' }, 'VLIVE_ORIGIN_RTMP_URL'],
+    [{ VLIVE_HTTP_HOST: '0.0.0.0' }, 'VLIVE_HTTP_HOST'],
   ] as const) {
     assert.throws(
       () => loadConfig(env),

@@ -3,7 +3,7 @@
  * message; GraphQL's own validation errors keep Apollo's codes; anything else
  * is an internal fault whose details go to the log, not to the client.
  */
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { VliveError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -17,6 +17,12 @@ export function formatError(log: Logger) {
         message: original.message,
         extensions: { code: original.code, ...(original.field ? { field: original.field } : {}) },
       };
+    }
+    // Apollo files every validation failure under GRAPHQL_VALIDATION_FAILED; our
+    // cost rule's own code is more useful to a client, so it wins.
+    const inner = error instanceof GraphQLError ? error.originalError : undefined;
+    if (inner instanceof GraphQLError && inner.extensions['code'] === 'QUERY_TOO_COMPLEX') {
+      return { ...formatted, extensions: { code: 'QUERY_TOO_COMPLEX' } };
     }
     const code = formatted.extensions?.['code'];
     if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') {

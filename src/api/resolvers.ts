@@ -12,6 +12,8 @@ import type { ChannelService } from '../channels/service.js';
 import { notFound } from '../errors.js';
 import { maskUrl } from '../media/urls.js';
 import type { VodRegistry } from '../media/registry.js';
+import { requireOperator, type Principal } from './auth.js';
+import { apiLimits, RateLimiter } from './limits.js';
 import { statusChanges } from './subscriptions.js';
 import type { StatusEvents } from '../channels/events.js';
 
@@ -53,9 +55,24 @@ function vodView(v: VodResource) {
   return v;
 }
 
+/** What every resolver gets: who is asking. Queries only need a valid token. */
+export interface ApiContext {
+  principal: Principal;
+}
+
+/** Wraps a mutation resolver: operators only, and optionally rate limited per token. */
+function operatorOnly<A, R>(fn: (args: A, ctx: ApiContext) => R, limiter?: RateLimiter) {
+  return (_: unknown, args: A, ctx: ApiContext): R => {
+    requireOperator(ctx.principal);
+    limiter?.take(ctx.principal.name, 'starts and stops');
+    return fn(args, ctx);
+  };
+}
+
 export function createResolvers(deps: ApiDeps) {
   const { channels, vods } = deps;
   const view = (rec: ChannelRecord) => channelView(channels, rec);
+  const startStop = new RateLimiter(apiLimits.startStopPerWindow, apiLimits.startStopWindowMs);
   return {
     DateTime,
     Query: {
@@ -68,13 +85,14 @@ export function createResolvers(deps: ApiDeps) {
       workers: () => deps.workers().map((w) => ({ ...w, state: w.state.toUpperCase() })),
     },
     Mutation: {
-      registerVodResource: async (_: unknown, a: { input: { name: string; path: string } }) => vodView(await vods.register(a.input)),
-      createVirtualLive: async (_: unknown, a: { input: CreateInput }) => view(await channels.create(a.input)),
-      updateVirtualLive: async (_: unknown, a: { id: string; input: UpdateInput }) =>
+      registerVodResource: operatorOnly(async (a: { input: { name: string; path: string } }) => vodView(await vods.register(a.input))),
+      createVirtualLive: operatorOnly(async (a: { input: CreateInput }) => view(await channels.create(a.input))),
+      updateVirtualLive: operatorOnly(async (a: { id: string; input: UpdateInput }) =>
         view(await channels.update(checkId('id', a.id), a.input)),
-      deleteVirtualLive: (_: unknown, a: { id: string }) => channels.delete(checkId('id', a.id)),
-      startVirtualLive: async (_: unknown, a: { id: string }) => view(await channels.start(checkId('id', a.id))),
-      stopVirtualLive: async (_: unknown, a: { id: string }) => view(await channels.stop(checkId('id', a.id))),
+      ),
+      deleteVirtualLive: operatorOnly((a: { id: string }) => channels.delete(checkId('id', a.id))),
+      startVirtualLive: operatorOnly(async (a: { id: string }) => view(await channels.start(checkId('id', a.id))), startStop),
+      stopVirtualLive: operatorOnly(async (a: { id: string }) => view(await channels.stop(checkId('id', a.id))), startStop),
     },
     Subscription: {
       virtualLiveStatusChanged: {

@@ -6,16 +6,18 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer, HeaderMap } from '@apollo/server';
+import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, specifiedRules, validate, type GraphQLFormattedError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../log.js';
 import { repoPath } from '../paths.js';
+import { authenticate, type Principal, type TokenTable } from './auth.js';
 import { formatError } from './errors.js';
+import { apiLimits, queryCostRule } from './limits.js';
 import { createResolvers, type ApiDeps } from './resolvers.js';
 
 /** Request bodies above this are refused before parsing. */
@@ -30,8 +32,12 @@ export interface ApiOptions {
   host: string;
   port: number;
   log: Logger;
+  /** Hashed API tokens; null for demo mode (no authentication). */
+  tokens: TokenTable;
   /** Extra GET routes (e.g. /metrics), answered before GraphQL. */
   routes?: Record<string, (res: ServerResponse) => Promise<void> | void>;
+  /** Extra Apollo plugins (e.g. operation metrics). */
+  plugins?: ApolloServerPlugin<BaseContext>[];
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -63,9 +69,34 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
   const format = formatError(opts.log);
   const httpServer: Server = createServer();
   const wss = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: maxBodyBytes });
+  const wsPrincipals = new WeakMap<object, Principal>();
   const wsCleanup = useServer(
     {
       schema,
+      validate: (sch, doc) => validate(sch, doc, [...specifiedRules, queryCostRule]),
+      // The token comes in connectionParams ({ authorization: "Bearer …" }); a bad one closes the socket (4403).
+      onConnect: (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        const credential = params['authorization'] ?? params['Authorization'] ?? params['token'];
+        try {
+          wsPrincipals.set(ctx, authenticate(opts.tokens, typeof credential === 'string' ? credential : undefined));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      onSubscribe: (ctx) => {
+        // ctx.subscriptions already holds the one being subscribed.
+        if (Object.keys(ctx.subscriptions).length > apiLimits.maxSubscriptionsPerConnection) {
+          return [
+            new GraphQLError(`at most ${apiLimits.maxSubscriptionsPerConnection} subscriptions per connection`, {
+              extensions: { code: 'RATE_LIMITED' },
+            }),
+          ];
+        }
+        return undefined;
+      },
+      context: (ctx) => ({ principal: wsPrincipals.get(ctx) }),
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => format(e.toJSON(), e)),
       onNext: (_ctx, _id, _payload, _args, result) => {
         if (!result.errors) return undefined;
@@ -80,6 +111,7 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
   const apollo = new ApolloServer({
     schema,
     formatError: format,
+    validationRules: [queryCostRule],
     includeStacktraceInErrorResponses: false,
     // main.ts owns the signals and stops the parts in order; Apollo must not race it.
     stopOnTerminationSignals: false,
@@ -87,6 +119,7 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
       { serverWillStart: async () => ({ drainServer: async () => wsCleanup.dispose() }) },
+      ...(opts.plugins ?? []),
     ],
   });
   await apollo.start();
@@ -107,6 +140,13 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
     if (url.pathname !== '/graphql') return sendJson(res, 404, { error: 'not found' });
     let body: unknown = undefined;
     if (req.method === 'POST') {
+      // Refused on the declared length before reading a byte; the connection is
+      // closed after the answer so the rest of the upload is never read.
+      if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) {
+        res.setHeader('connection', 'close');
+        res.on('finish', () => req.destroy());
+        return sendJson(res, 413, { errors: [{ message: 'request body too large', extensions: { code: 'BAD_REQUEST' } }] });
+      }
       let text: string;
       try {
         text = await readBody(req);
@@ -125,7 +165,13 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
     }
     const result = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
-      context: async () => ({}),
+      context: async () => {
+        try {
+          return { principal: authenticate(opts.tokens, req.headers.authorization) };
+        } catch (err) {
+          throw new GraphQLError((err as Error).message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+        }
+      },
     });
     for (const [k, v] of result.headers) res.setHeader(k, v);
     res.statusCode = result.status ?? 200;

@@ -88,6 +88,7 @@ export class ChannelService {
         throw new VliveError('INVALID_STATE', `virtual live ${id} is ${rec.status}; stop it before deleting it`);
       }
       await this.deps.repo.delete(id);
+      this.deps.runner.forgetChannel(id);
       this.deps.log.info('channel deleted', { channel: id });
       return id;
     });
