@@ -4,6 +4,7 @@
  * real worker processes, a real origin and a scratch database.
  */
 import { mkdir } from 'node:fs/promises';
+import { Admission } from './channels/admission.js';
 import { StatusEvents } from './channels/events.js';
 import { ChannelRepository } from './channels/repository.js';
 import { ChannelService } from './channels/service.js';
@@ -33,6 +34,9 @@ export interface App {
 
 /** Reconnect delays: 0.5 s doubling to 30 s, full jitter (never a synchronized storm). */
 const reconnectBackoff = { baseMs: 500, capMs: 30_000 };
+
+/** How often the reconciler checks desired against observed state. */
+const reconcileIntervalMs = 5_000;
 
 export async function startApp(config: Readonly<Config>, log: Logger): Promise<App> {
   let stopping: Promise<void> | null = null;
@@ -88,6 +92,8 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     await pool.start();
     cleanups.push({ name: 'pool', fn: () => pool.dispose() });
 
+    const admission = new Admission({ cpuBudget: config.cpuBudget, workerMemoryBudgetBytes: config.workerMemoryBudgetBytes });
+    cleanups.push({ name: 'admission', fn: async () => admission.dispose() });
     const events = new StatusEvents();
     const repo = new ChannelRepository(db.prisma);
     const channels = new ChannelService({
@@ -97,6 +103,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       origin,
       events,
       log: log.child({ part: 'channels' }),
+      admission,
       retryDelayMs: (attempt) => fullJitterBackoff(attempt - 1, reconnectBackoff),
     });
     pool.on('pipeline', (ev) => channels.onPipelineEvent(ev));
@@ -127,6 +134,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     cleanups.push({ name: 'api', fn: () => api.close() });
 
     await channels.reconcile();
+    channels.startReconciler(reconcileIntervalMs);
     return {
       config,
       api,

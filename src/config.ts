@@ -40,6 +40,10 @@ export interface Config {
   readonly stopGraceMs: number;
   /** A playing pipeline with no media progress for this long is restarted, in ms. Default 5000. */
   readonly stallTimeoutMs: number;
+  /** Starts are refused while the machine's CPU is busier than this fraction. Default 0.9. */
+  readonly cpuBudget: number;
+  /** Starts are refused when every worker's RSS is at least this, in bytes. Default 2 GiB. */
+  readonly workerMemoryBudgetBytes: number;
   /** JSON file of hashed API tokens. Unset: demo mode (no authentication, loopback only). */
   readonly tokensFile: string | null;
 }
@@ -48,7 +52,7 @@ type Key = keyof Config;
 
 interface Field {
   env: string;
-  kind: 'port' | 'positiveInt' | 'string' | 'path' | 'url' | 'host';
+  kind: 'port' | 'positiveInt' | 'fraction' | 'string' | 'path' | 'url' | 'host';
   optional?: boolean;
 }
 
@@ -69,6 +73,8 @@ const fields: Record<Key, Field> = {
   heartbeatIntervalMs: { env: 'VLIVE_HEARTBEAT_INTERVAL_MS', kind: 'positiveInt' },
   stopGraceMs: { env: 'VLIVE_STOP_GRACE_MS', kind: 'positiveInt' },
   stallTimeoutMs: { env: 'VLIVE_STALL_TIMEOUT_MS', kind: 'positiveInt' },
+  cpuBudget: { env: 'VLIVE_CPU_BUDGET', kind: 'fraction' },
+  workerMemoryBudgetBytes: { env: 'VLIVE_WORKER_MEMORY_BUDGET_BYTES', kind: 'positiveInt' },
   tokensFile: { env: 'VLIVE_TOKENS_FILE', kind: 'path', optional: true },
 };
 
@@ -90,9 +96,14 @@ function convert(key: string, field: Field, raw: unknown): unknown {
     case 'positiveInt': {
       if (!/^\d+$/.test(text)) throw new ConfigError(key, `must be a whole number, got ${JSON.stringify(text)}`);
       const n = Number(text);
-      const max = field.kind === 'port' ? 65535 : 1_000_000;
+      const max = field.kind === 'port' ? 65535 : 2 ** 40;
       if (n < 1 || n > max) throw new ConfigError(key, `must be between 1 and ${max}, got ${n}`);
       return n;
+    }
+    case 'fraction': {
+      const f = Number(text);
+      if (!/^\d*\.?\d+$/.test(text) || !(f > 0 && f <= 1)) throw new ConfigError(key, `must be a number in (0, 1], got ${JSON.stringify(text)}`);
+      return f;
     }
     case 'path':
       if (text === '' || text.includes('\0')) throw new ConfigError(key, 'must be a non-empty path');
@@ -154,6 +165,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     heartbeatIntervalMs: 1_000,
     stopGraceMs: 3_000,
     stallTimeoutMs: 5_000,
+    cpuBudget: 0.9,
+    workerMemoryBudgetBytes: 2 * 2 ** 30,
     tokensFile: null,
   };
   const file = env['VLIVE_CONFIG'] ? readFileLayer(env['VLIVE_CONFIG']) : {};

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase } from '../src/db/client.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { collect, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
+import { collect, gql, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
 import { makeMp4 } from './helpers/media.js';
 import { freePort } from './helpers/ports.js';
 import { eventually, isAlive, spawnService } from './helpers/service.js';
@@ -54,13 +54,13 @@ describe('a worker killed with -9', () => {
   after(async () => t?.dispose());
 
   it('has its 20 channels LIVING again within 3 s, and the other worker is untouched', async () => {
-    const ids = await setupChannels(t.url, t.mediaRoot, 30);
+    const ids = await setupChannels(t.url, t.mediaRoot, 40);
     await startAll(t.url, ids);
     const channels = await gqlOk<{ virtualLives: { id: string; worker: string }[] }>(t.url, '{ virtualLives { id worker } }');
     const byWorker = new Map<string, string[]>();
     for (const c of channels.virtualLives) byWorker.set(c.worker, [...(byWorker.get(c.worker) ?? []), c.id]);
     const [victimId, victimChannels] = [...byWorker.entries()].sort((a, b) => b[1].length - a[1].length)[0] ?? ['', []];
-    assert.ok(victimChannels.length >= 15, `placement spreads 30 channels: ${victimChannels.length} on the busiest`);
+    assert.ok(victimChannels.length >= 20, `placement spreads 40 channels: ${victimChannels.length} on the busiest`);
     const workers = await gqlOk<{ workers: { id: string; pid: number }[] }>(t.url, '{ workers { id pid } }');
     const victimPid = workers.workers.find((w) => w.id === victimId)?.pid;
     assert.ok(victimPid);
@@ -93,7 +93,7 @@ describe('a worker killed with -9', () => {
       t.url,
       '{ virtualLives { status restartCount } workers { state } }',
     );
-    assert.equal(now.virtualLives.length, 30, 'nothing lost in the database');
+    assert.equal(now.virtualLives.length, 40, 'nothing lost in the database');
     assert.ok(now.virtualLives.every((c) => c.status === 'LIVING'));
     assert.equal(now.virtualLives.filter((c) => c.restartCount === 1).length, victimChannels.length);
     await eventually(
@@ -126,6 +126,33 @@ describe('admission control', () => {
   });
 });
 
+describe('admission control by CPU and memory budgets', () => {
+  for (const [env, why] of [
+    [{ VLIVE_CPU_BUDGET: '0.000001' }, /CPU budget is spent/],
+    [{ VLIVE_WORKER_MEMORY_BUDGET_BYTES: '1' }, /memory budget is spent/],
+  ] as const) {
+    it(`refuses a start when ${Object.keys(env)[0]} is spent, and starts nothing`, async () => {
+      const t = await startTestApp({ VLIVE_WORKERS: '1', ...env });
+      try {
+        const [id] = await setupChannels(t.url, t.mediaRoot, 1);
+        // Workers report memory by heartbeat; the CPU is sampled from the start.
+        await eventually(async () => (await gqlOk<{ workers: { rssBytes: number }[] }>(t.url, '{ workers { rssBytes } }')).workers.every((w) => w.rssBytes > 0), 5000, 'a heartbeat');
+        const r = await gql(t.url, startQ, { id });
+        assert.equal(r.errors?.[0]?.extensions?.code, 'CAPACITY_EXHAUSTED');
+        assert.match(r.errors?.[0]?.message ?? '', why);
+        const now = await gqlOk<{ virtualLives: { status: string; desiredState: string }[]; workers: { pipelines: number }[] }>(
+          t.url,
+          '{ virtualLives { status desiredState } workers { pipelines } }',
+        );
+        assert.deepEqual(now.virtualLives, [{ status: 'STOPPED', desiredState: 'STOPPED' }]);
+        assert.equal(now.workers[0]?.pipelines, 0);
+      } finally {
+        await t.dispose();
+      }
+    });
+  }
+});
+
 describe('the service process', () => {
   let dir: string;
   let env: Record<string, string>;
@@ -137,6 +164,7 @@ describe('the service process', () => {
       VLIVE_RTMP_PORT: String(await freePort()),
       VLIVE_HLS_PORT: String(await freePort()),
       VLIVE_WORKERS: '2',
+      VLIVE_CPU_BUDGET: '1',
       VLIVE_LOG_LEVEL: 'warn',
     };
   });

@@ -9,6 +9,8 @@ export interface PipelineRunner {
   stopPipeline(channelId: string): Promise<void>;
   /** Pipeline slots of the ready workers, and how many are taken. */
   capacity(): { total: number; used: number };
+  /** The workers' state and memory, for admission control. */
+  workers(): { state: string; rssBytes: number }[];
   /** Drops the pool's running totals of a deleted channel. */
   forgetChannel(channelId: string): void;
 }

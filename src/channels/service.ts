@@ -29,6 +29,8 @@ export interface ChannelServiceDeps {
   origin: PublishPoint;
   events: StatusEvents;
   log: Logger;
+  /** Refuses a start when the CPU or memory budget is spent (CAPACITY_EXHAUSTED). */
+  admission: { check(workers: readonly { state: string; rssBytes: number }[]): void };
   /** Delay before reconnect attempt `attempt` (1-based), in ms. */
   retryDelayMs: (attempt: number) => number;
 }
@@ -48,6 +50,7 @@ export class ChannelService {
   readonly #lock = new KeyedLock();
   readonly #runtime = new Map<string, Runtime>();
   #accepting = true;
+  #reconciler: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: ChannelServiceDeps) {}
 
@@ -104,6 +107,7 @@ export class ChannelService {
       if (room.used >= room.total) {
         throw new VliveError('CAPACITY_EXHAUSTED', `all ${room.total} pipeline slots of the worker pool are in use`);
       }
+      this.deps.admission.check(this.deps.runner.workers());
       // (b) build the runtime info; bad media or URLs throw here, before anything changes.
       const spec = await buildPipelineSpec(rec, this.deps.config.mediaRoot, this.deps.origin);
       const runtime = this.#newRuntime(id);
@@ -112,10 +116,14 @@ export class ChannelService {
       // (c) and (d).
       const reason = await this.#launch(id, spec, runtime);
       if (reason === null) return this.#load(id);
-      this.#dropRuntime(id);
-      if (runtime.abort.signal.aborted) return this.#load(id);
+      if (runtime.abort.signal.aborted) {
+        this.#dropRuntime(id);
+        return this.#load(id);
+      }
       this.deps.log.warn('channel start failed', { channel: id, reason });
-      return this.#transition(id, 'ERROR', { errorString: reason, workerId: null, desiredState: 'STOPPED' });
+      const failed = await this.#transition(id, 'ERROR', { errorString: reason, workerId: null, desiredState: 'STOPPED' });
+      this.#dropRuntime(id);
+      return failed;
     });
   }
 
@@ -164,26 +172,58 @@ export class ChannelService {
    */
   async reconcile(): Promise<void> {
     for (const rec of await this.deps.repo.listStaleActive()) {
-      await this.#lock.run(rec.id, () => this.#transition(rec.id, 'STOPPED', { workerId: null, stoppedAt: new Date() }));
+      if (this.#runtime.has(rec.id)) continue;
+      await this.#lock.run(rec.id, async () => {
+        // Checked again under the lock: a stop or start may have settled it meanwhile.
+        const now = await this.deps.repo.get(rec.id);
+        if (!now || now.desiredState !== 'STOPPED' || !isActive(now.status as LiveStatus) || this.#runtime.has(rec.id)) return;
+        await this.#transition(rec.id, 'STOPPED', { workerId: null, stoppedAt: new Date() });
+      });
     }
     for (const rec of await this.deps.repo.listDesiredRunning()) {
       if (this.#runtime.has(rec.id)) continue;
-      const status = rec.status as LiveStatus;
       const rt = this.#newRuntime(rec.id);
-      void this.#lock.run(rec.id, async () => {
-        if (status === 'LIVING' || status === 'STARTING' || status === 'ERROR') {
-          await this.#transition(rec.id, status === 'ERROR' ? 'STARTING' : 'RECONNECTING', { workerId: null });
-        } else if (status === 'STOPPED') {
-          await this.#transition(rec.id, 'STARTING', { workerId: null });
-        }
-        await this.#reconnectLocked(rec.id, rt, 'service restarted');
-      });
+      void this.#lock
+        .run(rec.id, async () => {
+          const now = await this.deps.repo.get(rec.id);
+          if (this.#runtime.get(rec.id) !== rt) return;
+          if (!now || now.desiredState !== 'RUNNING') {
+            this.#dropRuntime(rec.id);
+            return;
+          }
+          const status = now.status as LiveStatus;
+          if (status === 'LIVING' || status === 'STARTING') {
+            await this.#transition(rec.id, 'RECONNECTING', { workerId: null });
+          } else if (status === 'ERROR' || status === 'STOPPED') {
+            await this.#transition(rec.id, 'STARTING', { workerId: null });
+          }
+          await this.#reconnectLocked(rec.id, rt, 'reconciled: wanted RUNNING but not running');
+        })
+        .catch((err: unknown) => this.deps.log.error('reconcile failed', { channel: rec.id, err: String(err) }));
     }
+  }
+
+  /**
+   * Runs reconcile() every intervalMs, so that whatever slipped past the
+   * event-driven paths (a lost message, a crash in between) is put right.
+   * Safe to run again: it only acts on channels with no runtime here.
+   */
+  startReconciler(intervalMs: number): void {
+    let running = false;
+    this.#reconciler = setInterval(() => {
+      if (running || !this.#accepting) return;
+      running = true;
+      this.reconcile()
+        .catch((err: unknown) => this.deps.log.error('reconcile pass failed', { err: String(err) }))
+        .finally(() => (running = false));
+    }, intervalMs);
+    this.#reconciler.unref();
   }
 
   /** Refuses further mutations (graceful shutdown) and stops all pipelines, keeping desired states. */
   async shutdown(): Promise<void> {
     this.#accepting = false;
+    if (this.#reconciler) clearInterval(this.#reconciler);
     const ids = [...this.#runtime.keys()];
     for (const id of ids) this.#runtime.get(id)?.abort.abort();
     await Promise.all(
@@ -204,10 +244,8 @@ export class ChannelService {
 
   async #stopLocked(id: string, _to: 'STOPPED'): Promise<ChannelRecord> {
     const rec = await this.#load(id);
-    const rt = this.#runtime.get(id);
-    if (rt?.retryTimer) clearTimeout(rt.retryTimer);
-    this.#dropRuntime(id);
     if (rec.desiredState !== 'STOPPED') await this.deps.repo.setDesired(id, 'STOPPED');
+    this.#dropRuntime(id);
     const status = rec.status as LiveStatus;
     if (status === 'STOPPED') return this.#load(id);
     await this.deps.runner.stopPipeline(id);

@@ -27,6 +27,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     VLIVE_RTMP_PORT: String(await freePort()),
     VLIVE_HLS_PORT: String(await freePort()),
     VLIVE_WORKERS: '2',
+    // Tests share a small, busy machine; the CPU budget is tested on its own.
+    VLIVE_CPU_BUDGET: '1',
     ...env,
   });
   const app = await startApp(config, createLogger({ proc: 'test-app' }));

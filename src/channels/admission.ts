@@ -1,0 +1,89 @@
+/**
+ * Admission control beyond the pool's pipeline slots: a start is refused
+ * when the machine's CPU or a worker's memory budget is spent. Overload must
+ * be refused at the door; admitted, it would degrade every channel at once
+ * (the seed's original complaint about one FFmpeg per channel).
+ */
+import { readFile } from 'node:fs/promises';
+import { VliveError } from '../errors.js';
+
+export interface AdmissionOptions {
+  /** Refuse starts while the machine's CPU is busier than this fraction (0–1]. */
+  cpuBudget: number;
+  /** Refuse starts when no ready worker is below this RSS, in bytes. */
+  workerMemoryBudgetBytes: number;
+  /** CPU sampling period, in ms. */
+  sampleIntervalMs?: number;
+}
+
+export interface WorkerLoad {
+  state: string;
+  rssBytes: number;
+}
+
+interface CpuTimes {
+  busy: number;
+  total: number;
+}
+
+async function readCpuTimes(): Promise<CpuTimes | null> {
+  try {
+    const first = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0] ?? '';
+    const n = first.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+    const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = (n[3] ?? 0) + (n[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return null;
+  }
+}
+
+export class Admission {
+  #busy = 0;
+  #last: CpuTimes | null = null;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(private readonly opts: AdmissionOptions) {
+    this.#timer = setInterval(() => void this.#sample(), opts.sampleIntervalMs ?? 1000);
+    this.#timer.unref();
+    // Two quick samples, so the budget holds from the first start on.
+    void this.#sample();
+    setTimeout(() => void this.#sample(), 200).unref();
+  }
+
+  /** The machine's CPU busy fraction over the last sample period. */
+  get cpuBusy(): number {
+    return this.#busy;
+  }
+
+  /** Throws CAPACITY_EXHAUSTED, saying which budget is spent, when a start must be refused. */
+  check(workers: readonly WorkerLoad[]): void {
+    if (this.#busy > this.opts.cpuBudget) {
+      throw new VliveError(
+        'CAPACITY_EXHAUSTED',
+        `the CPU budget is spent: the machine is ${(this.#busy * 100).toFixed(0)} % busy, over the budget of ${(this.opts.cpuBudget * 100).toFixed(0)} % (VLIVE_CPU_BUDGET); another channel would make every channel stutter`,
+      );
+    }
+    const ready = workers.filter((w) => w.state === 'ready');
+    if (ready.length > 0 && ready.every((w) => w.rssBytes >= this.opts.workerMemoryBudgetBytes)) {
+      const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
+      throw new VliveError(
+        'CAPACITY_EXHAUSTED',
+        `the memory budget is spent: every worker uses at least ${mib(this.opts.workerMemoryBudgetBytes)} MiB (VLIVE_WORKER_MEMORY_BUDGET_BYTES)`,
+      );
+    }
+  }
+
+  dispose(): void {
+    clearInterval(this.#timer);
+  }
+
+  async #sample(): Promise<void> {
+    const now = await readCpuTimes();
+    if (now && this.#last && now.total > this.#last.total) {
+      this.#busy = (now.busy - this.#last.busy) / (now.total - this.#last.total);
+    }
+    this.#last = now;
+  }
+}
