@@ -35,9 +35,9 @@ export interface BenchOptions {
   readonly startConcurrency: number;
   /**
    * At most this many starts in any 10 s, both sides alike
-   * (BENCH_STARTS_PER_10S). Default 50: vlive's API refuses more than 60
-   * starts and stops per 10 s per token, and the baseline is paced the same
-   * so that both sides start under the same load.
+   * (BENCH_STARTS_PER_10S). Default 50, under vlive's API limit of 120
+   * starts and stops per 10 s per token; the baseline is paced the same so
+   * that both sides start under the same load.
    */
   readonly startsPer10s: number;
   /** One start may take this long before it counts as failed, ms (BENCH_START_TIMEOUT_MS). Default 30000. */
