@@ -27,6 +27,8 @@ export interface PipelineHostOptions {
   readonly stallTimeoutMs: number;
   /** Frame duration the stutter tolerance assumes, seconds. */
   readonly frameDurationSeconds: number;
+  /** Sampler period override (tests, bench/cpu-probe.ts). Default sampleIntervalMs. */
+  readonly sampleIntervalMs?: number;
   readonly log: Logger;
   readonly send: (msg: ChildCommand) => void;
 }
@@ -108,7 +110,7 @@ export class PipelineHost {
       },
     });
     this.#pipelines.set(channelId, pipeline);
-    this.#sampler ??= setInterval(() => this.#sampleAll(), sampleIntervalMs);
+    this.#sampler ??= setInterval(() => this.#sampleAll(), this.#opts.sampleIntervalMs ?? sampleIntervalMs);
     this.#opts.log.info('pipeline starting', { channel: channelId, template: plan.source, targets: plan.sinks.length, loop: plan.loop });
     pipeline.start();
   }

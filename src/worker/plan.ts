@@ -70,8 +70,12 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
 
   const sinks: string[] = [];
   const parts = [render(templates[source])];
+  // One target (the common case) links flvmux straight to its sink: a tee and
+  // a queue would only add a thread and per-buffer hand-offs (pipelines/target-only.gst).
+  const single = spec.targets.length === 1;
+  if (!single) parts.push(render(templates['fanout']));
   spec.targets.forEach((url, index) => {
-    parts.push(render(templates[index === 0 ? 'target-origin' : 'target-extra'], { index }));
+    parts.push(render(templates[single ? 'target-only' : index === 0 ? 'target-origin' : 'target-extra'], { index }));
     const sink = `sink${index}`;
     sinks.push(sink);
     properties.push({ element: sink, property: 'location', value: url, role: `target ${index}`, verify: 'rtmp-url' });

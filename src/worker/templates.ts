@@ -12,6 +12,8 @@ export const templateNames = [
   'source-file-video',
   'source-file-audio',
   'source-rtmp-av',
+  'fanout',
+  'target-only',
   'target-origin',
   'target-extra',
 ] as const;

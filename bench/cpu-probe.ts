@@ -1,0 +1,136 @@
+/**
+ * Quick CPU probe for the worker's pipelines, in one process and without the
+ * supervisor: N looping file channels pushed to a local nginx-rtmp, then the
+ * CPU this process burns over a steady window, from /proc/self/stat.
+ *
+ *   UV_THREADPOOL_SIZE=128 node dist/bench/cpu-probe.js [--channels 50] [--height 360]
+ *     [--warmup 10] [--window 20] [--sample-ms 100] [--templates DIR] [--targets 1] [--runs 1]
+ *
+ * --templates points at a copy of pipelines/ with edited .gst files, to
+ * compare launch-line variants without touching the real ones.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createLogger } from '../src/log.js';
+import { ManagedOrigin } from '../src/origin/nginx.js';
+import { PipelineHost } from '../src/worker/host.js';
+import { initNative } from '../src/worker/native.js';
+import { loadTemplates } from '../src/worker/templates.js';
+import { makeMp4 } from '../test/helpers/media.js';
+
+const { values } = parseArgs({
+  options: {
+    channels: { type: 'string', default: '50' },
+    height: { type: 'string', default: '360' },
+    warmup: { type: 'string', default: '10' },
+    window: { type: 'string', default: '20' },
+    'sample-ms': { type: 'string', default: '100' },
+    templates: { type: 'string' },
+    targets: { type: 'string', default: '1' },
+    runs: { type: 'string', default: '1' },
+    port: { type: 'string', default: '29411' },
+    media: { type: 'string' },
+  },
+});
+const n = Number(values.channels);
+const height = Number(values.height);
+const width = Math.round((height * 16) / 9 / 2) * 2;
+const ticks = 100; // USER_HZ
+
+function cpuTicks(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[11]) + Number(rest[12]); // utime, stime
+}
+/** CPU ticks by thread name (comm), digits folded so 'queue12:src' counts as 'queue#:src'. */
+function threadTicks(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    let f: string;
+    try {
+      f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const comm = f.slice(f.indexOf('(') + 1, f.lastIndexOf(')')).replace(/\d+/g, '#');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    out.set(comm, (out.get(comm) ?? 0) + Number(rest[11]) + Number(rest[12]));
+  }
+  return out;
+}
+function threads(): number {
+  return Number(/Threads:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
+}
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const dir = mkdtempSync(join(tmpdir(), 'vlive-cpu-probe-'));
+const log = createLogger({ part: 'probe' });
+const port = Number(values.port);
+const origin = new ManagedOrigin({ dataDir: dir, rtmpPort: port, hlsPort: port + 1, logger: log });
+try {
+  const file = values.media ?? (await makeMp4(dir, { seconds: 10, width, height, name: `probe-${height}` }));
+  await origin.start();
+  initNative();
+  const templates = loadTemplates(values.templates);
+  const states = new Map<string, string>();
+  for (let run = 0; run < Number(values.runs); run += 1) {
+    const host = new PipelineHost({
+      templates,
+      maxPipelines: n,
+      startTimeoutMs: 30_000,
+      stallTimeoutMs: 10_000,
+      frameDurationSeconds: 1 / 25,
+      sampleIntervalMs: Number(values['sample-ms']),
+      log,
+      send: (m) => {
+        if (m.type === 'pipeline') states.set(m.channelId, m.state);
+      },
+    });
+    for (let i = 0; i < n; i += 1) {
+      const targets = Array.from({ length: Number(values.targets) }, (_, t) => `rtmp://127.0.0.1:${port}/live/p${run}c${i}t${t}`);
+      host.start({ channelId: `c${i}`, source: { kind: 'file', path: file, loop: true, hasVideo: true, hasAudio: true }, targets });
+    }
+    await sleep(Number(values.warmup) * 1000);
+    const t0 = cpuTicks();
+    const th0 = threadTicks();
+    const w0 = performance.now();
+    await sleep(Number(values.window) * 1000);
+    const cpu = (cpuTicks() - t0) / ticks;
+    const wall = (performance.now() - w0) / 1000;
+    const byThread: Record<string, number> = {};
+    for (const [comm, t] of threadTicks()) {
+      const cores = (t - (th0.get(comm) ?? 0)) / ticks / wall;
+      if (cores >= 0.005) byThread[comm] = +cores.toFixed(3);
+    }
+    const stats = host.stats();
+    const playing = stats.filter((s) => s.state === 'playing').length;
+    const stutter = stats.reduce((a, s) => a + s.stutterSeconds, 0);
+    const maxLag = Math.max(...stats.map((s) => s.outputLagSeconds));
+    const loops = stats.reduce((a, s) => a + s.loopBoundaries, 0);
+    console.log(
+      JSON.stringify({
+        run,
+        channels: n,
+        height,
+        playing,
+        threads: threads(),
+        cores: +(cpu / wall).toFixed(3),
+        cpuSecPerChannelMin: +((cpu / n) * (60 / wall)).toFixed(3),
+        stutterSecondsTotal: +stutter.toFixed(2),
+        maxLagSeconds: +maxLag.toFixed(2),
+        loopBoundaries: loops,
+        errors: [...states.values()].filter((s) => s === 'error').length,
+        byThread,
+      }),
+    );
+    await host.stopAll();
+    states.clear();
+    await sleep(1000);
+  }
+} finally {
+  await origin.stop().catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(0);
