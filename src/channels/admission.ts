@@ -21,6 +21,9 @@ export interface WorkerLoad {
   rssBytes: number;
 }
 
+/** Time constant of the CPU smoothing, in ms. */
+const cpuWindowMs = 5_000;
+
 interface CpuTimes {
   busy: number;
   total: number;
@@ -42,6 +45,7 @@ async function readCpuTimes(): Promise<CpuTimes | null> {
 export class Admission {
   #busy = 0;
   #last: CpuTimes | null = null;
+  #lastAt = 0;
   readonly #timer: NodeJS.Timeout;
 
   constructor(private readonly opts: AdmissionOptions) {
@@ -52,7 +56,11 @@ export class Admission {
     setTimeout(() => void this.#sample(), 200).unref();
   }
 
-  /** The machine's CPU busy fraction over the last sample period. */
+  /**
+   * The machine's CPU busy fraction, smoothed over about cpuWindowMs: a
+   * moment's spike (the service starting, a batch of starts) must not shut
+   * the door, sustained load must.
+   */
   get cpuBusy(): number {
     return this.#busy;
   }
@@ -81,9 +89,14 @@ export class Admission {
 
   async #sample(): Promise<void> {
     const now = await readCpuTimes();
+    const at = Date.now();
     if (now && this.#last && now.total > this.#last.total) {
-      this.#busy = (now.busy - this.#last.busy) / (now.total - this.#last.total);
+      const busy = (now.busy - this.#last.busy) / (now.total - this.#last.total);
+      // Exponentially weighted, with the weight of each sample set by the time it covers.
+      const weight = 1 - Math.exp(-(at - this.#lastAt) / cpuWindowMs);
+      this.#busy += weight * (busy - this.#busy);
     }
     this.#last = now;
+    this.#lastAt = at;
   }
 }
