@@ -4,7 +4,6 @@
  * domain modules.
  */
 import { GraphQLScalarType, Kind } from 'graphql';
-import type { VodResource } from '../generated/prisma-sqlite/client.js';
 import type { StatusChange } from '../channels/events.js';
 import { checkId, type CreateInput, type UpdateInput } from '../channels/input.js';
 import type { ChannelRecord } from '../channels/repository.js';
@@ -51,10 +50,6 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
   };
 }
 
-function vodView(v: VodResource) {
-  return v;
-}
-
 /** What every resolver gets: who is asking. Queries only need a valid token. */
 export interface ApiContext {
   principal: Principal;
@@ -81,11 +76,11 @@ export function createResolvers(deps: ApiDeps) {
         const rec = await channels.get(checkId('id', a.id));
         return rec ? view(rec) : null;
       },
-      vodResources: async () => (await vods.list()).map(vodView),
+      vodResources: async () => vods.list(),
       workers: () => deps.workers().map((w) => ({ ...w, state: w.state.toUpperCase() })),
     },
     Mutation: {
-      registerVodResource: operatorOnly(async (a: { input: { name: string; path: string } }) => vodView(await vods.register(a.input))),
+      registerVodResource: operatorOnly(async (a: { input: { name: string; path: string } }) => vods.register(a.input)),
       createVirtualLive: operatorOnly(async (a: { input: CreateInput }) => view(await channels.create(a.input))),
       updateVirtualLive: operatorOnly(async (a: { id: string; input: UpdateInput }) =>
         view(await channels.update(checkId('id', a.id), a.input)),

@@ -85,6 +85,15 @@ export class ChannelRepository {
     return this.db.virtualLive.update({ where: { id }, data: write, include });
   }
 
+  /** The operator asked for a start: desired RUNNING, one more start counted. */
+  async markStartRequested(id: string): Promise<void> {
+    await this.db.virtualLive.update({ where: { id }, data: { desiredState: 'RUNNING', startCount: { increment: 1 } } });
+  }
+
+  async setWorker(id: string, workerId: string | null): Promise<void> {
+    await this.db.virtualLive.update({ where: { id }, data: { workerId } });
+  }
+
   setDesired(id: string, desiredState: DesiredState): Promise<ChannelRecord> {
     return this.db.virtualLive.update({ where: { id }, data: { desiredState }, include });
   }

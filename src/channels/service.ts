@@ -111,7 +111,7 @@ export class ChannelService {
       // (b) build the runtime info; bad media or URLs throw here, before anything changes.
       const spec = await buildPipelineSpec(rec, this.deps.config.mediaRoot, this.deps.origin);
       const runtime = this.#newRuntime(id);
-      await this.deps.repo.writeStatus(id, { status: rec.status as LiveStatus, desiredState: 'RUNNING', startCount: { increment: 1 } });
+      await this.deps.repo.markStartRequested(id);
       await this.#transition(id, 'STARTING', { errorString: null, workerId: null });
       // (c) and (d).
       const reason = await this.#launch(id, spec, runtime);
@@ -131,7 +131,7 @@ export class ChannelService {
     this.#assertAccepting();
     // Abort first so that a start or reconnect in progress gives up the lock quickly.
     this.#runtime.get(id)?.abort.abort();
-    return this.#lock.run(id, () => this.#stopLocked(id, 'STOPPED'));
+    return this.#lock.run(id, () => this.#stopLocked(id));
   }
 
   /** Feeds pipeline state changes from the pool. */
@@ -149,7 +149,7 @@ export class ChannelService {
     } else if (ev.state === 'eos') {
       // A VOD channel without loop finished its file: the operator's run is over.
       void this.#lock
-        .run(ev.channelId, () => this.#stopLocked(ev.channelId, 'STOPPED'))
+        .run(ev.channelId, () => this.#stopLocked(ev.channelId))
         .catch((err: unknown) => this.deps.log.error('stop after end of file failed', { channel: ev.channelId, err: String(err) }));
     }
   }
@@ -242,7 +242,7 @@ export class ChannelService {
     );
   }
 
-  async #stopLocked(id: string, _to: 'STOPPED'): Promise<ChannelRecord> {
+  async #stopLocked(id: string): Promise<ChannelRecord> {
     const rec = await this.#load(id);
     if (rec.desiredState !== 'STOPPED') await this.deps.repo.setDesired(id, 'STOPPED');
     this.#dropRuntime(id);
@@ -273,7 +273,7 @@ export class ChannelService {
     try {
       const { workerId } = await this.deps.runner.startPipeline(spec);
       rt.workerId = workerId;
-      await this.deps.repo.writeStatus(id, { status: (await this.#load(id)).status as LiveStatus, workerId });
+      await this.deps.repo.setWorker(id, workerId);
       await Promise.all([played, this.deps.origin.waitForPublish(id, timeoutMs, signal)]);
       rt.waiter = null;
       rt.attempt = 0;
