@@ -25,9 +25,8 @@
  *   Without the connect wait, patched: sockets and eventfds +0.9/cycle each.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -35,8 +34,7 @@ import { after, before, test } from 'node:test';
 import { createLogger } from '../src/log.js';
 import { WorkerPool } from '../src/pool/pool.js';
 import { makeMp4 } from './helpers/media.js';
-import { freePort } from './helpers/ports.js';
-import { untilListening } from './helpers/rtmp-receiver.js';
+import { startRelay as startRelayOrigin } from './helpers/relay.js';
 
 const log = createLogger({ test: 'churn' });
 
@@ -95,26 +93,9 @@ function bindingPatched(): boolean {
 }
 
 async function startRelay(root: string): Promise<string> {
-  const port = await freePort();
-  await mkdir(join(root, 'logs'), { recursive: true });
-  const conf = join(root, 'nginx.conf');
-  await writeFile(
-    conf,
-    [
-      'load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;',
-      'daemon off;',
-      'master_process off;',
-      `pid ${join(root, 'nginx.pid')};`,
-      `error_log ${join(root, 'logs', 'error.log')} warn;`,
-      // Room for the sockets leaked rtmp2sinks keep open (see the header).
-      'events { worker_connections 4096; }',
-      `rtmp { server { listen 127.0.0.1:${port}; application live { live on; record off; } } }`,
-    ].join('\n'),
-  );
-  const nginx = spawn('nginx', ['-c', conf, '-p', root], { stdio: 'ignore' });
-  disposers.push(() => nginx.kill('SIGKILL'));
-  await untilListening(port, 5000, () => nginx.exitCode !== null);
-  return `rtmp://127.0.0.1:${port}/live`;
+  const relay = await startRelayOrigin(root);
+  disposers.push(() => relay.stop());
+  return relay.url;
 }
 
 before(async () => {

@@ -5,16 +5,14 @@
  * file channel runs next to it, over the same time, as the healthy control.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLogger } from '../src/log.js';
 import { WorkerPool, type PipelineEvent } from '../src/pool/pool.js';
 import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
-import { freePort } from './helpers/ports.js';
-import { untilListening } from './helpers/rtmp-receiver.js';
+import { startRelay as startRelayOrigin } from './helpers/relay.js';
 
 const log = createLogger({ test: 'watchdog' });
 /** Short, so the test is quick; the production default is 5000. */
@@ -63,29 +61,10 @@ function statsOf(channelId: string) {
   return pool.workers().flatMap((w) => w.stats).find((s) => s.channelId === channelId);
 }
 
-/** A throwaway nginx-rtmp relay: publishers push in, channels pull and push back. */
 async function startRelay(root: string): Promise<string> {
-  const port = await freePort();
-  await mkdir(join(root, 'logs'), { recursive: true });
-  const conf = join(root, 'nginx.conf');
-  await writeFile(
-    conf,
-    [
-      'load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;',
-      'daemon off;',
-      'master_process off;',
-      `pid ${join(root, 'nginx.pid')};`,
-      `error_log ${join(root, 'logs', 'error.log')} warn;`,
-      'events { worker_connections 64; }',
-      `rtmp { server { listen 127.0.0.1:${port}; application live { live on; record off; } } }`,
-    ].join('\n'),
-  );
-  const nginx = spawn('nginx', ['-c', conf, '-p', root], { stdio: 'ignore' });
-  disposers.push(() => {
-    nginx.kill('SIGKILL');
-  });
-  await untilListening(port, 5000, () => nginx.exitCode !== null);
-  return `rtmp://127.0.0.1:${port}/live`;
+  const relay = await startRelayOrigin(root);
+  disposers.push(() => relay.stop());
+  return relay.url;
 }
 
 function publish(stream: string): Publisher {

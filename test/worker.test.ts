@@ -4,8 +4,7 @@
  * RTMP server). Media is generated here with ffmpeg lavfi, in a scratch dir.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +16,8 @@ import { planPipeline } from '../src/worker/plan.js';
 import { loadTemplates, render } from '../src/worker/templates.js';
 import { makeMp4, run, startPublisher } from './helpers/media.js';
 import { freePort } from './helpers/ports.js';
-import { RtmpReceiver, untilListening } from './helpers/rtmp-receiver.js';
+import { startRelay as startRelayOrigin } from './helpers/relay.js';
+import { RtmpReceiver } from './helpers/rtmp-receiver.js';
 
 const log = createLogger({ test: 'worker' });
 
@@ -269,32 +269,11 @@ test('stopped pipelines give their bus threads back', async (t) => {
   assert.match((await failed).error ?? '', /Resource not found/);
 });
 
-/**
- * A throwaway nginx-rtmp relay (publish in, play out) for the live-source
- * template: ffmpeg's own listen mode cannot serve a player.
- */
+/** A throwaway relay (publish in, play out) for the live-source template: ffmpeg's own listen mode cannot serve a player. */
 async function startRelay(t: TestContext, root: string): Promise<string> {
-  const port = await freePort();
-  await mkdir(join(root, 'logs'), { recursive: true });
-  const conf = join(root, 'nginx.conf');
-  await writeFile(
-    conf,
-    [
-      'load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;',
-      'daemon off;',
-      'master_process off;',
-      `pid ${join(root, 'nginx.pid')};`,
-      `error_log ${join(root, 'logs', 'error.log')} warn;`,
-      'events { worker_connections 64; }',
-      `rtmp { server { listen 127.0.0.1:${port}; application live { live on; record off; } } }`,
-    ].join('\n'),
-  );
-  const nginx = spawn('nginx', ['-c', conf, '-p', root], { stdio: 'ignore' });
-  t.after(() => {
-    nginx.kill('SIGKILL');
-  });
-  await untilListening(port, 5000, () => nginx.exitCode !== null);
-  return `rtmp://127.0.0.1:${port}/live`;
+  const relay = await startRelayOrigin(root);
+  t.after(() => relay.stop());
+  return relay.url;
 }
 
 test('an rtmp:// source is relayed; its publisher going away is an error', async (t) => {
