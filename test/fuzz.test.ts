@@ -7,22 +7,11 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
+import { seededRandom } from '../bench/stats.js';
 import { errorCodes, protocolErrorCodes } from '../src/errors.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { gql, gqlOk } from './helpers/gql.js';
 import { makeMp4 } from './helpers/media.js';
-
-/** A small deterministic generator (mulberry32), so a failure can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const hostile = [
   '', ' ', '..', '../../etc/passwd', '/etc/passwd', 'a/../../b', '\u0000', 'x\u0000y', '\n', '\r\n', '"', "'", '`', '\\', '$(id)', ';ls',
@@ -68,7 +57,8 @@ after(async () => t?.dispose());
 
 it('answers 2400 random and hostile mutations with data or coded errors only, and stays consistent', async () => {
   const seed = Number(process.env['FUZZ_SEED'] ?? Date.now() % 2 ** 31);
-  const r = rng(seed);
+  // Seeded, so a failure can be replayed with FUZZ_SEED.
+  const r = seededRandom(seed);
   const mutations: { query: string; vars: () => Record<string, unknown> }[] = [
     { query: 'mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }', vars: () => ({ i: { name: randomValue(r), path: randomValue(r) } }) },
     {
