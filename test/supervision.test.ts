@@ -8,10 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase } from '../src/db/client.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { startTestApp, testEnv, type TestApp } from './helpers/app.js';
 import { collect, gql, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
 import { makeMp4 } from './helpers/media.js';
-import { freePort } from './helpers/ports.js';
 import { eventually, isAlive, spawnService } from './helpers/service.js';
 
 interface Change {
@@ -158,15 +157,7 @@ describe('the service process', () => {
   let env: Record<string, string>;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vlive-svc-'));
-    env = {
-      VLIVE_DATA_DIR: dir,
-      VLIVE_HTTP_PORT: String(await freePort()),
-      VLIVE_RTMP_PORT: String(await freePort()),
-      VLIVE_HLS_PORT: String(await freePort()),
-      VLIVE_WORKERS: '2',
-      VLIVE_CPU_BUDGET: '1',
-      VLIVE_LOG_LEVEL: 'warn',
-    };
+    env = { ...(await testEnv(dir)), VLIVE_LOG_LEVEL: 'warn' };
   });
   after(async () => rm(dir, { recursive: true, force: true }));
 

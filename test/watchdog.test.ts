@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { createLogger } from '../src/log.js';
 import { WorkerPool, type PipelineEvent } from '../src/pool/pool.js';
 import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
+import { waitPipeline as waitPoolPipeline } from './helpers/pool.js';
 import { startRelay as startRelayOrigin } from './helpers/relay.js';
 
 const log = createLogger({ test: 'watchdog' });
@@ -25,22 +26,7 @@ let pool: WorkerPool;
 const disposers: Array<() => Promise<void> | void> = [];
 
 function waitPipeline(channelId: string, states: PipelineEvent['state'][], timeoutMs: number): Promise<PipelineEvent> {
-  return new Promise((resolve, reject) => {
-    const on = (ev: PipelineEvent): void => {
-      if (ev.channelId !== channelId || !states.includes(ev.state)) return;
-      done();
-      resolve(ev);
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`channel ${channelId}: no ${states.join('/')} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const done = (): void => {
-      clearTimeout(timer);
-      pool.off('pipeline', on);
-    };
-    pool.on('pipeline', on);
-  });
+  return waitPoolPipeline(pool, channelId, states, timeoutMs);
 }
 
 /** The next heartbeat's stats of a channel that match `pred`. */

@@ -11,34 +11,17 @@ import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { createLogger } from '../src/log.js';
 import type { PipelineSpec } from '../src/pool/ipc.js';
-import { WorkerPool, type PipelineEvent } from '../src/pool/pool.js';
+import { WorkerPool } from '../src/pool/pool.js';
 import { planPipeline } from '../src/worker/plan.js';
 import { loadTemplates, render } from '../src/worker/templates.js';
 import { makeMp4, run, startPublisher } from './helpers/media.js';
 import { freePort } from './helpers/ports.js';
+import { waitPipeline } from './helpers/pool.js';
 import { startRelay as startRelayOrigin } from './helpers/relay.js';
 import { RtmpReceiver } from './helpers/rtmp-receiver.js';
 
 const log = createLogger({ test: 'worker' });
 
-function waitPipeline(pool: WorkerPool, channelId: string, states: PipelineEvent['state'][], timeoutMs: number): Promise<PipelineEvent> {
-  return new Promise((resolve, reject) => {
-    const on = (ev: PipelineEvent): void => {
-      if (ev.channelId !== channelId || !states.includes(ev.state)) return;
-      done();
-      resolve(ev);
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`channel ${channelId}: no ${states.join('/')} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const done = (): void => {
-      clearTimeout(timer);
-      pool.off('pipeline', on);
-    };
-    pool.on('pipeline', on);
-  });
-}
 
 function fileSpec(channelId: string, path: string, target: string, opts: { loop?: boolean; video?: boolean; audio?: boolean } = {}): PipelineSpec {
   return {

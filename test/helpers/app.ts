@@ -19,9 +19,9 @@ export interface TestApp {
   dispose(): Promise<void>;
 }
 
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const dir = await mkdtemp(join(tmpdir(), 'vlive-e2e-'));
-  const config = loadConfig({
+/** The environment of a test service in `dir`: free ports, two workers, no CPU budget. */
+export async function testEnv(dir: string): Promise<Record<string, string>> {
+  return {
     VLIVE_DATA_DIR: dir,
     VLIVE_HTTP_PORT: String(await freePort()),
     VLIVE_RTMP_PORT: String(await freePort()),
@@ -29,6 +29,13 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     VLIVE_WORKERS: '2',
     // Tests share a small, busy machine; the CPU budget is tested on its own.
     VLIVE_CPU_BUDGET: '1',
+  };
+}
+
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const dir = await mkdtemp(join(tmpdir(), 'vlive-e2e-'));
+  const config = loadConfig({
+    ...(await testEnv(dir)),
     ...env,
   });
   const app = await startApp(config, createLogger({ proc: 'test-app' }));

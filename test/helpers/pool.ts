@@ -1,0 +1,22 @@
+/** Waiting on a WorkerPool's pipeline events, with a deadline instead of sleeps. */
+import type { PipelineEvent, WorkerPool } from '../../src/pool/pool.js';
+
+/** Resolves with the first event of `channelId` in one of `states`; rejects after timeoutMs. */
+export function waitPipeline(pool: WorkerPool, channelId: string, states: PipelineEvent['state'][], timeoutMs: number): Promise<PipelineEvent> {
+  return new Promise((resolve, reject) => {
+    const on = (ev: PipelineEvent): void => {
+      if (ev.channelId !== channelId || !states.includes(ev.state)) return;
+      done();
+      resolve(ev);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`channel ${channelId}: no ${states.join('/')} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const done = (): void => {
+      clearTimeout(timer);
+      pool.off('pipeline', on);
+    };
+    pool.on('pipeline', on);
+  });
+}
