@@ -90,7 +90,7 @@ try {
     });
     for (let i = 0; i < n; i += 1) {
       const targets = Array.from({ length: Number(values.targets) }, (_, t) => `rtmp://127.0.0.1:${port}/live/p${run}c${i}t${t}`);
-      host.start({ channelId: `c${i}`, source: { kind: 'file', path: file, loop: true, hasVideo: true, hasAudio: true }, targets });
+      host.start({ channelId: `c${i}`, source: { kind: 'vod', items: [{ id: 'clip', path: file }], loop: true }, targets });
     }
     await sleep(Number(values.warmup) * 1000);
     const t0 = cpuTicks();

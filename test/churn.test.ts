@@ -123,7 +123,7 @@ async function cycle(i: number): Promise<void> {
   const channelId = `churn-${i}`;
   await pool.startPipeline({
     channelId,
-    source: { kind: 'file', path: clip, loop: i % 2 === 0, hasVideo: true, hasAudio: true },
+    source: { kind: 'vod', items: [{ id: 'clip', path: clip }], loop: i % 2 === 0 },
     targets: [`${relay}/${channelId}`],
   });
   await pool.stopPipeline(channelId);

@@ -253,6 +253,7 @@ function stats(channelId: string, over: Partial<PipelineStats> = {}): PipelineSt
     stallEvents: 0,
     loopBoundaries: 0,
     boundaryGapsSeconds: [],
+    framesOut: 0,
     targets: [{ index: 0, bytesSent: 0, errors: 0 }],
     ...over,
   };

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { stutterReport } from '../src/metrics/stutter.js';
-import { BoundaryMeter, StutterMeter } from '../src/worker/stutter-meter.js';
+import { StutterMeter } from '../src/worker/stutter-meter.js';
 
 const frame = 0.04;
 
@@ -95,19 +95,4 @@ test('unknown positions count as no new media; wall time must not go back', () =
   assert.ok(m.stutterSeconds > 1.8, String(m.stutterSeconds));
   assert.throws(() => m.sample(2, 1), /wall-clock order/);
   assert.throws(() => new StutterMeter(0), /frameDurationSeconds/);
-});
-
-test('loop boundaries: each crossing of k × duration counts, with the lag it added as the gap', () => {
-  const b = new BoundaryMeter(2);
-  // Seamless first loop, then 0.3 s of lag added just before the second boundary.
-  for (let i = 0; i <= 60; i++) {
-    const pos = i / 10;
-    const lag = pos > 3.8 ? 0.3 : 0;
-    b.sample(pos, lag);
-  }
-  assert.equal(b.crossed, 3);
-  const gaps = b.takeGaps();
-  assert.equal(gaps.length, 3);
-  assert.ok(Math.abs((gaps[0] ?? -1) - 0) < 1e-9 && Math.abs((gaps[1] ?? -1) - 0.3) < 1e-9 && Math.abs(gaps[2] ?? -1) < 1e-9, JSON.stringify(gaps));
-  assert.deepEqual(b.takeGaps(), [], 'each gap is reported once');
 });

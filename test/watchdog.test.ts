@@ -91,7 +91,7 @@ test('a starved live channel is reported stalled within the timeout; a healthy o
   const live = { channelId: 'starved', source: { kind: 'rtmp' as const, url: `${relay}/in`, connectTimeoutMs: 5000 }, targets: [`${relay}/starved-out`] };
   const file = {
     channelId: 'healthy',
-    source: { kind: 'file' as const, path: clip, loop: true, hasVideo: true, hasAudio: true },
+    source: { kind: 'vod' as const, items: [{ id: 'clip', path: clip }], loop: true },
     targets: [`${relay}/healthy-out`],
   };
   const bothPlaying = Promise.all([waitPipeline('starved', ['playing'], 20_000), waitPipeline('healthy', ['playing'], 20_000)]);

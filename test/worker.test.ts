@@ -26,7 +26,7 @@ const log = createLogger({ test: 'worker' });
 function fileSpec(channelId: string, path: string, target: string, opts: { loop?: boolean; video?: boolean; audio?: boolean } = {}): PipelineSpec {
   return {
     channelId,
-    source: { kind: 'file', path, loop: opts.loop ?? false, hasVideo: opts.video ?? true, hasAudio: opts.audio ?? true },
+    source: { kind: 'vod', items: [{ id: 'media', path }], loop: opts.loop ?? false },
     targets: [target],
   };
 }
@@ -174,7 +174,7 @@ test('a looping 2 s file plays past 3 loops in one session with rising video DTS
   assert.ok(end.code !== null, 'receiver exited by itself');
 });
 
-test('video-only and audio-only files use their own templates', async (t) => {
+test('video-only and audio-only files play through the same VOD template', async (t) => {
   const [rv, ra] = await Promise.all([RtmpReceiver.start(), RtmpReceiver.start()]);
   t.after(() => Promise.all([rv.close(), ra.close()]));
   const ends = [waitPipeline(pool, 'v-only', ['eos', 'error'], 20_000), waitPipeline(pool, 'a-only', ['eos', 'error'], 20_000)];
@@ -210,14 +210,13 @@ test('a looping file with B-frames keeps playing with DTS that never go back', a
 
 test('a missing file gives state error with a readable reason', async () => {
   const missing = join(dir, 'no-such-file.mp4');
-  const failed = waitPipeline(pool, 'missing', ['error', 'playing'], 10_000);
-  // The sinks start (and connect) before the source: a refused target would
-  // report first, so the target here accepts and stays quiet.
-  await pool.startPipeline(fileSpec('missing', missing, blackholeUrl, { loop: true }));
-  const ev = await failed;
-  assert.equal(ev.state, 'error');
-  assert.match(ev.error ?? '', /^source: Resource not found: No such file/);
-  assert.ok(ev.error?.includes(missing), ev.error);
+  // The worker reads a VOD file's index before it builds anything, so the
+  // start itself is refused and no pipeline or socket is created.
+  await assert.rejects(pool.startPipeline(fileSpec('missing', missing, blackholeUrl, { loop: true })), (err: Error) => {
+    assert.match(err.message, /^source: no such file: /);
+    assert.ok(err.message.includes(missing), err.message);
+    return true;
+  });
   assert.equal(pool.workers()[0]?.pipelines, 0);
 });
 
@@ -248,8 +247,8 @@ test('stopped pipelines give their bus threads back', async (t) => {
     await stopped;
   }
   const failed = waitPipeline(small, 'after-cycles', ['error'], 5_000);
-  await small.startPipeline(fileSpec('after-cycles', join(dir, 'missing.mp4'), blackholeUrl));
-  assert.match((await failed).error ?? '', /Resource not found/);
+  await small.startPipeline(fileSpec('after-cycles', av2, `rtmp://127.0.0.1:${await freePort()}/live/x`));
+  assert.match((await failed).error ?? '', /Connection refused/);
 });
 
 /** A throwaway relay (publish in, play out) for the live-source template: ffmpeg's own listen mode cannot serve a player. */
@@ -284,19 +283,20 @@ test('user strings never reach launch text: they travel as properties', async (t
   const path = '/media/x ! fakesink name="a" ; {{index}}.mp4';
   const target = 'rtmp://h:1935/live/key!name=sink0 "x"';
   const plan = planPipeline(
-    { channelId: 'c', source: { kind: 'file', path, loop: true, hasVideo: true, hasAudio: true }, targets: [target, 'rtmps://h/app/k2'] },
+    { channelId: 'c', source: { kind: 'vod', items: [{ id: 'media', path }], loop: true }, targets: [target, 'rtmps://h/app/k2'] },
     templates,
   );
   assert.ok(!plan.launch.includes('fakesink') && !plan.launch.includes('key!') && !plan.launch.includes('/media'), plan.launch);
-  assert.match(plan.launch, /^[\w\s.!=_-]+$/, 'only template text, element names and integers');
+  assert.match(plan.launch, /^[\w\s.!=_/-]+$/, 'only template text, element names and integers');
+  // The VOD path never reaches GStreamer at all: the worker reads the file itself.
   assert.deepEqual(
     plan.properties.map((p) => [p.element, p.property, p.value]),
-    [['src', 'location', path], ['sink0', 'location', target], ['sink1', 'location', 'rtmps://h/app/k2']],
+    [['sink0', 'location', target], ['sink1', 'location', 'rtmps://h/app/k2']],
   );
   assert.throws(() => render('x name=sink{{index}}', { index: 1.5 }), /non-negative integer/);
   assert.throws(() => render('x name=sink{{index}}', {}), /no value/);
 
-  // And GStreamer really reads such a path through the property.
+  // And such a path really plays.
   const odd = join(dir, `odd ! name="x" 'y'.mp4`);
   await copyFile(video2, odd);
   const rx = await RtmpReceiver.start();

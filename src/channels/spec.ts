@@ -20,7 +20,7 @@ export async function buildPipelineSpec(rec: ChannelRecord, mediaRoot: string, o
     const path = await resolveMediaPath(mediaRoot, vod.path);
     return {
       channelId: rec.id,
-      source: { kind: 'file', path, loop: rec.loop, hasVideo: vod.videoCodec !== null, hasAudio: vod.audioCodec !== null },
+      source: { kind: 'vod', items: [{ id: vod.id, path }], loop: rec.loop },
       targets,
     };
   }

@@ -107,6 +107,25 @@ export function defaultMigrationsDir(): string {
 }
 
 /**
+ * Runs `op` again while SQLite answers "database is locked", up to `budgetMs`.
+ * Switching a fresh file to WAL needs an exclusive lock, and when several
+ * processes open the same new file at once SQLite returns SQLITE_BUSY at once
+ * to one of them (its busy handler would deadlock there) instead of waiting.
+ */
+async function retryWhileLocked<T>(budgetMs: number, op: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (;;) {
+    try {
+      return await op();
+    } catch (err) {
+      const locked = /SQLITE_BUSY|database is locked/.test(JSON.stringify((err as { cause?: unknown }).cause ?? '') + String(err));
+      if (!locked || Date.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 80));
+    }
+  }
+}
+
+/**
  * Opens the database at `databaseUrl`, creating the file and its folder when missing,
  * switches it to WAL, applies pending migrations, and returns a connected client.
  * Throws DatabaseUrlError for a URL it cannot use, MigrationError when the database
@@ -129,7 +148,7 @@ export async function openDatabase(databaseUrl: string, options: OpenDatabaseOpt
     // WAL is a property of the file, kept across connections: readers no longer
     // block the writer. It cannot be switched inside a transaction, so before
     // migrating.
-    const mode = await setup.queryRaw({ sql: 'PRAGMA journal_mode = WAL', args: [], argTypes: [] });
+    const mode = await retryWhileLocked(busyTimeoutMs, () => setup.queryRaw({ sql: 'PRAGMA journal_mode = WAL', args: [], argTypes: [] }));
     const journal = String(mode.rows[0]?.[0]).toLowerCase();
     if (journal !== 'wal') {
       throw new Error(`${file}: SQLite refused the WAL journal (it kept "${journal}"); is it on a network filesystem?`);

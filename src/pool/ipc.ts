@@ -5,15 +5,22 @@
  * validated at the receiving boundary by the parse functions below.
  */
 
+/** One playlist item: a registered VOD resource. */
+export interface VodItem {
+  /** The VOD resource id. */
+  id: string;
+  /** Absolute path inside the media root, MP4/MOV with H.264 and/or AAC/MP3. */
+  path: string;
+}
+
 /** What a pipeline reads. Paths and URLs arrive already validated and confined. */
 export type SourceSpec =
   | {
-      kind: 'file';
-      /** Absolute path inside the media root. */
-      path: string;
+      kind: 'vod';
+      /** The playlist, in order; one item for a plain VOD channel. */
+      items: VodItem[];
+      /** Wrap round at the end of the list. */
       loop: boolean;
-      hasVideo: boolean;
-      hasAudio: boolean;
     }
   | {
       kind: 'rtmp';
@@ -70,6 +77,8 @@ export interface PipelineStats {
   loopBoundaries: number;
   /** Gap measured at each boundary crossed since the previous heartbeat, seconds (for a histogram). */
   boundaryGapsSeconds: number[];
+  /** Video frames (audio frames for audio-only media) the sink has sent; null where the worker does not mux (live sources). */
+  framesOut: number | null;
   /** Per push target (index 0 = origin): bytes sent (rtmp2sink out-bytes-total) and errors seen. */
   targets: TargetStats[];
 }
@@ -92,6 +101,8 @@ export type ParentCommand =
   | ({ type: 'init' } & WorkerInit)
   | { type: 'start'; spec: PipelineSpec }
   | { type: 'stop'; channelId: string }
+  /** A running VOD channel's new playlist; it takes effect at the next item boundary. */
+  | { type: 'playlist'; channelId: string; items: VodItem[]; loop: boolean }
   | { type: 'shutdown' };
 
 /** Worker → supervisor. */
@@ -142,18 +153,19 @@ function isPipelineState(v: unknown): v is PipelineState {
 
 function isSourceSpec(v: unknown): v is SourceSpec {
   if (!isRecord(v)) return false;
-  if (v['kind'] === 'file') {
-    return (
-      typeof v['path'] === 'string' &&
-      typeof v['loop'] === 'boolean' &&
-      typeof v['hasVideo'] === 'boolean' &&
-      typeof v['hasAudio'] === 'boolean'
-    );
-  }
+  if (v['kind'] === 'vod') return isVodItems(v['items']) && typeof v['loop'] === 'boolean';
   if (v['kind'] === 'rtmp') {
     return typeof v['url'] === 'string' && typeof v['connectTimeoutMs'] === 'number';
   }
   return false;
+}
+
+function isVodItems(v: unknown): v is VodItem[] {
+  return (
+    Array.isArray(v) &&
+    v.length > 0 &&
+    v.every((i) => isRecord(i) && typeof i['id'] === 'string' && typeof i['path'] === 'string')
+  );
 }
 
 function isPipelineSpec(v: unknown): v is PipelineSpec {
@@ -190,6 +202,10 @@ export function parseParentCommand(v: unknown): ParentCommand | null {
       return isPipelineSpec(v['spec']) ? { type: 'start', spec: v['spec'] } : null;
     case 'stop':
       return typeof v['channelId'] === 'string' ? { type: 'stop', channelId: v['channelId'] } : null;
+    case 'playlist':
+      return typeof v['channelId'] === 'string' && isVodItems(v['items']) && typeof v['loop'] === 'boolean'
+        ? { type: 'playlist', channelId: v['channelId'], items: v['items'], loop: v['loop'] }
+        : null;
     case 'shutdown':
       return { type: 'shutdown' };
     default:
@@ -215,6 +231,7 @@ function isPipelineStats(v: unknown): v is PipelineStats {
     isSeconds(v['stutterSeconds']) &&
     isCount(v['stallEvents']) &&
     isCount(v['loopBoundaries']) &&
+    (v['framesOut'] === null || isCount(v['framesOut'])) &&
     Array.isArray(v['boundaryGapsSeconds']) &&
     v['boundaryGapsSeconds'].every(isSeconds) &&
     Array.isArray(v['targets']) &&

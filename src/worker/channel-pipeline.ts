@@ -1,28 +1,26 @@
 /**
  * One channel's GStreamer pipeline inside a worker, as a closed-union state
- * machine. It builds the pipeline from a plan, drives it to PLAYING, loops
- * files with segment seeks, watches that media really reaches target 0, and
- * reports every change through `onState`.
+ * machine. It builds the pipeline from a plan, drives it to PLAYING, feeds a
+ * VOD channel's FLV into it (vod-feeder.ts), watches that media really
+ * reaches target 0, and reports every change through `onState`.
  */
 import type { Logger } from '../log.js';
 import type { PipelineState, PipelineStats, TargetStats } from '../pool/ipc.js';
 import { describeBusError, maskUrls } from './bus-errors.js';
-import { NativeError, Pipeline, SeekFlag, type BusMessage, type GstElement } from './native.js';
+import { NativeError, Pipeline, type BusMessage, type GstElement } from './native.js';
 import type { PipelinePlan } from './plan.js';
-import { BoundaryMeter, StutterMeter } from './stutter-meter.js';
+import { StutterMeter } from './stutter-meter.js';
+import { VodFeeder } from './vod-feeder.js';
+import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 
 /**
- * prerolling  looping file: PAUSED requested, waiting for the first async-done
- * seeking     looping file: flushing segment seek issued in PAUSED, waiting for async-done
  * connecting  play() issued, waiting for PLAYING and bytes flowing to target 0
- * playing     media flows; a looping file re-seeks on every segment-done
+ * playing     media flows
  * eos | error | stopped   terminal: the GStreamer pipeline is at NULL
  */
-export type Phase = 'prerolling' | 'seeking' | 'connecting' | 'playing' | 'eos' | 'error' | 'stopped';
+export type Phase = 'connecting' | 'playing' | 'eos' | 'error' | 'stopped';
 
 const legal: Readonly<Record<Phase, readonly Phase[]>> = {
-  prerolling: ['seeking', 'error', 'stopped'],
-  seeking: ['connecting', 'error', 'stopped'],
   connecting: ['playing', 'eos', 'error', 'stopped'],
   playing: ['eos', 'error', 'stopped'],
   eos: [],
@@ -31,8 +29,6 @@ const legal: Readonly<Record<Phase, readonly Phase[]>> = {
 };
 
 const reported: Readonly<Record<Phase, PipelineState>> = {
-  prerolling: 'starting',
-  seeking: 'starting',
   connecting: 'starting',
   playing: 'playing',
   eos: 'eos',
@@ -56,10 +52,17 @@ const connectPollMs = 5;
  * guard against a binding surprise, not an expected wait.
  */
 const busReleaseTimeoutMs = 2000;
+/**
+ * A finished (non-looping) VOD channel ends this long after the sink reached
+ * its last tag, so the last frames leave the socket before the unpublish.
+ */
+const vodTailMs = 300;
 
 export interface ChannelPipelineDeps {
   readonly channelId: string;
   readonly plan: PipelinePlan;
+  /** The output timeline of a VOD channel (plan.vod); null for live sources. */
+  readonly vod: VodTimeline | null;
   readonly startTimeoutMs: number;
   /** A playing pipeline whose position or origin bytes stand still this long fails as stalled. */
   readonly stallTimeoutMs: number;
@@ -88,11 +91,12 @@ export class ChannelPipeline {
   #reachedPlaying = false;
   #lastBytes: number | null = null;
   #lastPosition: number | null = null;
-  #loops = 0;
   #samples = 0;
   // Output timing, from the moment the pipeline is 'playing'.
   #stutter: StutterMeter;
-  #boundaries: BoundaryMeter | null = null;
+  #feeder: VodFeeder | null = null;
+  /** Wall ms at which a finished VOD channel reports eos. */
+  #endAtMs: number | null = null;
   #targets: TargetStats[];
   #stallEvents = 0;
   /** Wall ms when the position / origin bytes last moved forward while playing. */
@@ -111,7 +115,7 @@ export class ChannelPipeline {
   constructor(deps: ChannelPipelineDeps) {
     this.#deps = deps;
     this.channelId = deps.channelId;
-    this.#phase = deps.plan.loop ? 'prerolling' : 'connecting';
+    this.#phase = 'connecting';
     this.#stutter = new StutterMeter(deps.frameDurationSeconds);
     this.#targets = deps.plan.sinks.map((_, index) => ({ index, bytesSent: 0, errors: 0 }));
   }
@@ -140,8 +144,9 @@ export class ChannelPipeline {
       outputLagSeconds: this.#stutter.outputLagSeconds,
       stutterSeconds: this.#stutter.stutterSeconds,
       stallEvents: this.#stallEvents,
-      loopBoundaries: this.#boundaries?.crossed ?? 0,
-      boundaryGapsSeconds: this.#boundaries?.takeGaps() ?? [],
+      loopBoundaries: this.#feeder?.boundaries ?? 0,
+      boundaryGapsSeconds: this.#feeder?.takeGaps() ?? [],
+      framesOut: this.#feeder?.framesOut ?? null,
       targets: this.#targets.map((t) => ({ ...t })),
     };
   }
@@ -169,6 +174,14 @@ export class ChannelPipeline {
       pipeline = Pipeline.parse(plan.launch);
       this.#applyProperties(pipeline);
       this.#sinks = plan.sinks.map((name) => pipeline.element(name));
+      if (plan.vod) {
+        if (this.#deps.vod === null) throw new Error('a VOD plan needs its timeline');
+        const appsrc = pipeline.element('mux');
+        this.#feeder = new VodFeeder({
+          timeline: this.#deps.vod,
+          push: (tag, timeMs) => appsrc.push(tag, BigInt(timeMs) * 1_000_000n),
+        });
+      }
     } catch (err) {
       const msg = err instanceof NativeError ? err.message : `cannot build the pipeline: ${(err as Error).message}`;
       this.#fail(maskUrls(msg));
@@ -187,21 +200,18 @@ export class ChannelPipeline {
     this.#polling = true;
     this.#timers.push(
       setTimeout(() => {
-        if (this.#phase === 'prerolling' || this.#phase === 'seeking' || this.#phase === 'connecting') {
+        if (this.#phase === 'connecting') {
           this.#fail(`no media reached target 0 within ${Math.round(this.#deps.startTimeoutMs / 1000)} s`);
         }
       }, this.#deps.startTimeoutMs),
     );
-    if (plan.loop) {
-      // Preroll first and do the flushing segment seek while PAUSED: a flush
-      // that reaches rtmp2sink while its render() waits for the connection
-      // makes it return FLOW_ERROR (1.22 race between unlock and unlock_stop;
-      // seen here on a single pipeline). In PAUSED the sinks sit in preroll
-      // and have not entered render() yet, so the flush is harmless there.
-      pipeline.pause();
-    } else {
-      pipeline.play();
-    }
+    pipeline.play();
+  }
+
+  /** A new playlist for a running VOD channel; it takes effect at the next item boundary. */
+  setItems(items: readonly ItemMedia[], loop: boolean): void {
+    if (this.#feeder === null) throw new Error('only a VOD channel has a playlist');
+    this.#feeder.setItems(items, loop);
   }
 
   #applyProperties(pipeline: Pipeline): void {
@@ -244,28 +254,7 @@ export class ChannelPipeline {
         this.#deps.log.debug('pipeline warning', { channel: this.channelId, source: m.source, debug: maskUrls(m.debug ?? '') });
         return;
       case 'async-done':
-        if (this.#phase === 'prerolling') {
-          if (!pipeline.seek(0, SeekFlag.FLUSH | SeekFlag.SEGMENT)) {
-            this.#fail('the source refused the segment seek needed for looping');
-            return;
-          }
-          this.#to('seeking');
-        } else if (this.#phase === 'seeking') {
-          this.#to('connecting');
-          pipeline.play();
-        }
-        return;
       case 'segment-done':
-        // End of one pass in segment mode. A NON-flushing seek queues the next
-        // pass behind the data already in flight; its segment's running time
-        // continues where this one ended, so timestamps keep rising at the
-        // receiver and the publish session stays open.
-        if (!pipeline.seek(0, SeekFlag.SEGMENT)) {
-          this.#fail('the loop seek at the end of the file failed');
-          return;
-        }
-        this.#loops += 1;
-        this.#deps.log.debug('pipeline looped', { channel: this.channelId, loops: this.#loops });
         return;
       case 'eos':
         // A file that ended is done; a live source that ended means its
@@ -274,7 +263,11 @@ export class ChannelPipeline {
         else this.#finish('eos');
         return;
       case 'state-changed':
-        if (/^pipeline\d+$/.test(m.source) && m.newState === 'GST_STATE_PLAYING') this.#reachedPlaying = true;
+        if (!/^pipeline\d+$/.test(m.source)) return;
+        // A live appsrc only starts once the pipeline is PAUSED, and the sink
+        // only lets the pipeline reach PLAYING once it has a buffer: feed now.
+        if (m.newState === 'GST_STATE_PAUSED') this.#feed(performance.now(), true);
+        if (m.newState === 'GST_STATE_PLAYING') this.#reachedPlaying = true;
         return;
       case 'other':
         return;
@@ -296,8 +289,20 @@ export class ChannelPipeline {
   sample(nowMs: number): void {
     const pipeline = this.#pipeline;
     if (this.terminal || this.#stopping || pipeline === null) return;
+    this.#feed(nowMs, false);
+    if (this.terminal) return;
     const pos = pipeline.queryPosition();
     this.#samples += 1;
+    const feeder = this.#feeder;
+    if (feeder !== null && pos !== null) {
+      feeder.observe(pos * 1000);
+      // The last tag is out: no more progress is expected, so no stall either.
+      if (feeder.ended && this.#endAtMs === null && pos * 1000 >= feeder.lastTimeMs) this.#endAtMs = nowMs + vodTailMs;
+    }
+    if (this.#endAtMs !== null) {
+      if (nowMs >= this.#endAtMs) this.#finish('eos');
+      return;
+    }
     const readBytes = this.#samples % bytesEverySamples === 0 || this.#phase === 'connecting';
     let originBytes: number | null = null;
     if (readBytes) {
@@ -311,6 +316,19 @@ export class ChannelPipeline {
     if (this.#phase === 'connecting') this.#checkFlow(nowMs, pos, originBytes);
     else if (this.#phase === 'playing') this.#measure(nowMs, pos, readBytes ? originBytes : undefined);
     if (pos !== null) this.#lastPosition = pos;
+  }
+
+  /** Pushes what the VOD feeder owes; a read or mux failure fails the pipeline. */
+  #feed(nowMs: number, begin: boolean): void {
+    const feeder = this.#feeder;
+    if (feeder === null || this.terminal || this.#stopping) return;
+    if (!begin && !feeder.started) return;
+    try {
+      if (begin) feeder.begin(nowMs);
+      else feeder.fill(nowMs);
+    } catch (err) {
+      this.#fail(`source: ${(err as Error).message}`);
+    }
   }
 
   /**
@@ -329,8 +347,6 @@ export class ChannelPipeline {
     this.#bytesMovedAt = nowMs;
     this.#maxPosition = pos;
     this.#stutter.sample(nowMs / 1000, pos);
-    const duration = this.#deps.plan.loop ? this.#pipeline?.queryDuration() : null;
-    if (duration !== null && duration !== undefined && duration > 0) this.#boundaries = new BoundaryMeter(duration);
     this.#to('playing');
   }
 
@@ -344,7 +360,6 @@ export class ChannelPipeline {
   #measure(nowMs: number, pos: number | null, originBytes: number | null | undefined): void {
     this.#stutter.sample(nowMs / 1000, pos);
     if (pos !== null) {
-      this.#boundaries?.sample(pos, this.#stutter.outputLagSeconds);
       if (pos > this.#maxPosition) {
         this.#maxPosition = pos;
         this.#positionMovedAt = nowMs;
@@ -370,6 +385,7 @@ export class ChannelPipeline {
   /** Sets GStreamer to NULL (closing files and sockets) and notes the bus thread must come back. */
   #halt(): void {
     this.#clearTimers();
+    this.#feeder?.close();
     const pipeline = this.#pipeline;
     if (pipeline === null || this.#release !== null) return;
     let resolve!: () => void;

@@ -6,9 +6,12 @@
  */
 import type { Logger } from '../log.js';
 import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats } from '../pool/ipc.js';
+import type { VodItem } from '../pool/ipc.js';
 import { ChannelPipeline } from './channel-pipeline.js';
-import { planPipeline, PlanError } from './plan.js';
+import { MediaCache } from './media-cache.js';
+import { planPipeline, PlanError, type PipelinePlan } from './plan.js';
 import type { Templates } from './templates.js';
+import { VodTimeline, type ItemMedia } from './vod-timeline.js';
 
 /**
  * How often every pipeline's position is sampled. The stutter tolerance is
@@ -40,6 +43,9 @@ export class PipelineHost {
   readonly #draining = new Set<Promise<boolean>>();
   /** One timer samples every pipeline; none runs while the host is empty. */
   #sampler: NodeJS.Timeout | null = null;
+  readonly #media = new MediaCache();
+  /** VOD channels whose media indexes are loading; a stop meanwhile cancels the start. */
+  readonly #loading = new Set<string>();
 
   constructor(opts: PipelineHostOptions) {
     this.#opts = opts;
@@ -77,7 +83,7 @@ export class PipelineHost {
       this.#opts.log.error('start for a channel that is already running here', { channel: channelId });
       return;
     }
-    if (this.#pipelines.size >= this.#opts.maxPipelines) {
+    if (this.#pipelines.size + this.#loading.size >= this.#opts.maxPipelines) {
       this.#report(channelId, 'error', `worker is full: ${this.#opts.maxPipelines} pipelines`);
       return;
     }
@@ -89,12 +95,44 @@ export class PipelineHost {
       this.#report(channelId, 'error', err.message);
       return;
     }
+    if (spec.source.kind !== 'vod') {
+      this.#launch(channelId, plan, null);
+      return;
+    }
+    // Reading the sample indexes is file I/O (milliseconds; shared once loaded): build the pipeline when they are in.
+    const { items, loop } = spec.source;
+    this.#loading.add(channelId);
+    this.#media.loadAll(items).then(
+      (media) => {
+        if (!this.#loading.delete(channelId)) return; // stopped while loading
+        let timeline: VodTimeline;
+        try {
+          timeline = new VodTimeline({ items: media, loop });
+        } catch (err) {
+          this.#report(channelId, 'error', `source: ${(err as Error).message}`);
+          return;
+        }
+        this.#launch(channelId, plan, timeline);
+      },
+      (err: unknown) => {
+        if (!this.#loading.delete(channelId)) return;
+        this.#report(channelId, 'error', `source: ${describeLoadError(err)}`);
+      },
+    );
+  }
+
+  #launch(channelId: string, plan: PipelinePlan, vod: VodTimeline | null): void {
+    const video = vod?.item.video ?? null;
+    // The stutter tolerance is two frames of the real video when the worker knows it.
+    const frameDurationSeconds =
+      video !== null && video.samples.count > 0 ? video.duration / video.timescale / video.samples.count : this.#opts.frameDurationSeconds;
     const pipeline: ChannelPipeline = new ChannelPipeline({
       channelId,
       plan,
+      vod,
       startTimeoutMs: this.#opts.startTimeoutMs,
       stallTimeoutMs: this.#opts.stallTimeoutMs,
-      frameDurationSeconds: this.#opts.frameDurationSeconds,
+      frameDurationSeconds,
       log: this.#opts.log,
       onState: (state, error) => {
         const terminal = state === 'error' || state === 'eos' || state === 'stopped';
@@ -111,8 +149,22 @@ export class PipelineHost {
     });
     this.#pipelines.set(channelId, pipeline);
     this.#sampler ??= setInterval(() => this.#sampleAll(), this.#opts.sampleIntervalMs ?? sampleIntervalMs);
-    this.#opts.log.info('pipeline starting', { channel: channelId, template: plan.source, targets: plan.sinks.length, loop: plan.loop });
+    this.#opts.log.info('pipeline starting', { channel: channelId, template: plan.source, targets: plan.sinks.length });
     pipeline.start();
+  }
+
+  /** A running VOD channel's new playlist. Errors are logged: the old list keeps playing. */
+  async setPlaylist(channelId: string, items: VodItem[], loop: boolean): Promise<void> {
+    let media: ItemMedia[];
+    try {
+      media = await this.#media.loadAll(items);
+      const pipeline = this.#pipelines.get(channelId);
+      if (pipeline === undefined) return;
+      pipeline.setItems(media, loop);
+      this.#opts.log.info('playlist replaced', { channel: channelId, items: items.length, loop });
+    } catch (err) {
+      this.#opts.log.warn('playlist not applied', { channel: channelId, err: (err as Error).message });
+    }
   }
 
   /**
@@ -122,6 +174,7 @@ export class PipelineHost {
   async stop(channelId: string): Promise<boolean> {
     const pipeline = this.#pipelines.get(channelId);
     if (pipeline === undefined) {
+      this.#loading.delete(channelId);
       this.#report(channelId, 'stopped');
       return true;
     }
@@ -139,4 +192,12 @@ export class PipelineHost {
     const results = await Promise.all([...[...this.#pipelines.keys()].map((id) => this.stop(id)), ...this.#draining]);
     return results.filter((released) => !released).length;
   }
+}
+
+/** A person-readable reason a VOD file could not be loaded (the path is the operator's own, not a secret). */
+function describeLoadError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT') return `no such file: ${e.path ?? ''}`;
+  if (e.code === 'EACCES') return `permission denied: ${e.path ?? ''}`;
+  return `cannot read the media: ${e.message}`;
 }

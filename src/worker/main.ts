@@ -111,6 +111,9 @@ process.on('message', (raw: unknown) => {
       if (host === null) send({ type: 'pipeline', channelId: cmd.channelId, state: 'stopped' });
       else void host.stop(cmd.channelId);
       return;
+    case 'playlist':
+      if (host !== null) void host.setPlaylist(cmd.channelId, cmd.items, cmd.loop);
+      return;
     case 'shutdown':
       void shutdown('shutdown requested');
       return;

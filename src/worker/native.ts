@@ -156,6 +156,19 @@ export class GstElement {
   }
 
   /**
+   * Pushes one buffer into an appsrc with its presentation time. The binding
+   * copies the bytes into a new GstBuffer and takes the time as 8 big-endian
+   * bytes of nanoseconds; it sets no DTS or duration.
+   */
+  push(data: Buffer, ptsNs: bigint): void {
+    const push = this.#raw['push'];
+    if (typeof push !== 'function') throw new NativeError('BAD_ARGUMENT', `element ${this.name} is not an appsrc`);
+    const pts = Buffer.allocUnsafe(8);
+    pts.writeBigUInt64BE(ptsNs);
+    (push as (this: RawElement, data: Buffer, pts: Buffer) => void).call(this.#raw, data, pts);
+  }
+
+  /**
    * Writes a GObject property. The binding silently ignores unknown property
    * names, so this checks the name exists first.
    */

@@ -22,9 +22,9 @@ export interface PipelinePlan {
   readonly source: TemplateName;
   readonly launch: string;
   readonly properties: readonly PropertyAssignment[];
-  /** Loop the file forever with segment seeks, in one publish session. */
-  readonly loop: boolean;
-  /** Live sources do not preroll; file pipelines do. */
+  /** The worker muxes FLV itself and pushes it into the appsrc `mux` (vod-feeder.ts). */
+  readonly vod: boolean;
+  /** A live source: its end is a failure to retry, not the end of the channel. */
   readonly live: boolean;
   /** One rtmp2sink per target, by target index; index 0 is the origin. */
   readonly sinks: readonly string[];
@@ -40,12 +40,7 @@ export class PlanError extends Error {
 }
 
 function sourceTemplate(spec: PipelineSpec): TemplateName {
-  const src = spec.source;
-  if (src.kind === 'rtmp') return 'source-rtmp-av';
-  if (src.hasVideo && src.hasAudio) return 'source-file-av';
-  if (src.hasVideo) return 'source-file-video';
-  if (src.hasAudio) return 'source-file-audio';
-  throw new PlanError('the file has neither a video nor an audio track');
+  return spec.source.kind === 'rtmp' ? 'source-rtmp-av' : 'source-vod';
 }
 
 export function planPipeline(spec: PipelineSpec, templates: Templates): PipelinePlan {
@@ -57,9 +52,10 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
 
   const source = sourceTemplate(spec);
   const properties: PropertyAssignment[] = [];
-  if (spec.source.kind === 'file') {
-    if (!isAbsolute(spec.source.path)) throw new PlanError('the source path must be absolute');
-    properties.push({ element: 'src', property: 'location', value: spec.source.path, role: 'source', verify: 'readback' });
+  if (spec.source.kind === 'vod') {
+    // The paths never reach GStreamer: the worker reads the files itself.
+    if (spec.source.items.length === 0) throw new PlanError('a VOD source needs at least one item');
+    if (spec.source.items.some((i) => !isAbsolute(i.path))) throw new PlanError('the source path must be absolute');
   } else {
     if (!rtmpUrl.test(spec.source.url)) throw new PlanError('the source is not an rtmp:// or rtmps:// URL with a path');
     properties.push({ element: 'src', property: 'location', value: spec.source.url, role: 'source', verify: 'rtmp-url' });
@@ -85,7 +81,7 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
     source,
     launch: parts.join(' '),
     properties,
-    loop: spec.source.kind === 'file' && spec.source.loop,
+    vod: spec.source.kind === 'vod',
     live: spec.source.kind === 'rtmp',
     sinks,
   };

@@ -8,9 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const templateNames = [
-  'source-file-av',
-  'source-file-video',
-  'source-file-audio',
+  'source-vod',
   'source-rtmp-av',
   'fanout',
   'target-only',

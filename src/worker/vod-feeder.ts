@@ -1,0 +1,229 @@
+/**
+ * Feeds a VOD channel's FLV into its pipeline's appsrc, paced by the wall
+ * clock: each call to fill() pushes every tag due within `leadMs`, read
+ * straight from the file into the tag buffer. rtmp2sink (sync=true) then
+ * holds each buffer until its running time, so the output is real-time while
+ * this side only has to stay ahead, at the host's sampling rate.
+ *
+ * Why JavaScript muxes here instead of qtdemux ! flvmux: only then is every
+ * timestamp ours (see vod-timeline.ts), and the pipeline shrinks to appsrc !
+ * rtmp2sink, two threads instead of five. Reads are synchronous preads of
+ * one sample each (a few KB, from the page cache in steady state).
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import {
+  aacSequenceHeader,
+  audioFlags,
+  audioTag,
+  avcSequenceHeader,
+  bodyOffset,
+  mp3PrefixBytes,
+  aacPrefixBytes,
+  metadataTag,
+  videoPrefixBytes,
+  videoTag,
+} from '../media/flv.js';
+import type { Mp4Track } from '../media/mp4.js';
+import type { ItemMedia, Step, TrackKind, VodTimeline } from './vod-timeline.js';
+
+/** How far ahead of the wall clock tags are pushed. Covers a late sampler tick with room to spare. */
+export const defaultLeadMs = 600;
+
+export interface FeederOptions {
+  readonly timeline: VodTimeline;
+  /** Hands one FLV tag to the pipeline with its presentation time. */
+  readonly push: (tag: Buffer, timeMs: number) => void;
+  readonly leadMs?: number;
+}
+
+export class VodFeeder {
+  readonly #timeline: VodTimeline;
+  readonly #push: FeederOptions['push'];
+  readonly #leadMs: number;
+  #startedAt: number | null = null;
+  /** A step taken from the timeline but not yet due. */
+  #held: Step | null = null;
+  #ended = false;
+  #lastTimeMs = 0;
+  readonly #fds = new Map<string, number>();
+  /** Frame times (ms) pushed but not yet passed by the sink: the frame-rate counter drains it. */
+  readonly #inFlight: number[] = [];
+  #inFlightHead = 0;
+  #framesOut = 0;
+  #boundaries = 0;
+  #gaps: number[] = [];
+  /** Which track's frames count as "frames out": video when there is one. */
+  readonly #frameTrack: TrackKind;
+
+  constructor(opts: FeederOptions) {
+    this.#timeline = opts.timeline;
+    this.#push = opts.push;
+    this.#leadMs = opts.leadMs ?? defaultLeadMs;
+    this.#frameTrack = opts.timeline.item.video !== null ? 'video' : 'audio';
+  }
+
+  get started(): boolean {
+    return this.#startedAt !== null;
+  }
+
+  /** The timeline is exhausted (non-looping list) and every tag has been pushed. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Output time of the last tag pushed, ms. */
+  get lastTimeMs(): number {
+    return this.#lastTimeMs;
+  }
+
+  get boundaries(): number {
+    return this.#boundaries;
+  }
+
+  /** Frames (video, or audio frames for audio-only) that the sink has passed. */
+  get framesOut(): number {
+    return this.#framesOut;
+  }
+
+  /** Gaps measured at boundaries since the last call; each is handed out once. */
+  takeGaps(): number[] {
+    const g = this.#gaps;
+    this.#gaps = [];
+    return g;
+  }
+
+  setItems(items: readonly ItemMedia[], loop: boolean): void {
+    this.#timeline.setItems(items, loop);
+  }
+
+  /** Pushes the stream's headers and the first `leadMs` of media. */
+  begin(nowMs: number): void {
+    if (this.#startedAt !== null) return;
+    this.#startedAt = nowMs;
+    const item = this.#timeline.item;
+    this.#push(metadataTag(metadata(item)), 0);
+    const avcC = this.#timeline.initialConfig('video');
+    if (item.video !== null && avcC !== null) this.#push(avcSequenceHeader(0, avcC), 0);
+    const asc = this.#timeline.initialConfig('audio');
+    if (item.audio?.codec === 'aac' && asc !== null) this.#push(aacSequenceHeader(0, asc), 0);
+    this.fill(nowMs);
+  }
+
+  /** Pushes everything due by now + lead. */
+  fill(nowMs: number): void {
+    if (this.#startedAt === null || this.#ended) return;
+    const dueMs = nowMs - this.#startedAt + this.#leadMs;
+    for (;;) {
+      const step = this.#held ?? this.#timeline.next();
+      this.#held = null;
+      if (step.kind === 'end') {
+        this.#ended = true;
+        this.#closeAll();
+        return;
+      }
+      if (step.kind === 'boundary') {
+        this.#boundaries += 1;
+        this.#gaps.push(step.gapSeconds);
+        this.#closeUnused(step.nextItem);
+        continue;
+      }
+      if (step.dtsMs > dueMs) {
+        this.#held = step;
+        return;
+      }
+      this.#emit(step);
+    }
+  }
+
+  /** Counts frames the sink has passed; `positionMs` is the sink's running time. */
+  observe(positionMs: number): void {
+    while (this.#inFlightHead < this.#inFlight.length && (this.#inFlight[this.#inFlightHead] ?? Infinity) <= positionMs) {
+      this.#inFlightHead += 1;
+      this.#framesOut += 1;
+    }
+    if (this.#inFlightHead > 1024) {
+      this.#inFlight.splice(0, this.#inFlightHead);
+      this.#inFlightHead = 0;
+    }
+  }
+
+  close(): void {
+    this.#closeAll();
+  }
+
+  #emit(step: Exclude<Step, { kind: 'end' } | { kind: 'boundary' }>): void {
+    if (step.kind === 'config') {
+      const tag = step.track === 'video' ? avcSequenceHeader(step.dtsMs, step.config) : aacSequenceHeader(step.dtsMs, step.config);
+      this.#push(tag, step.dtsMs);
+      return;
+    }
+    const track = step.track === 'video' ? step.item.video : step.item.audio;
+    if (track === null) throw new Error(`item ${step.item.id} lost its ${step.track} track`);
+    const s = track.samples;
+    const size = s.size[step.index] ?? 0;
+    let tag: Buffer;
+    let at: number;
+    if (step.track === 'video') {
+      tag = videoTag(step.dtsMs, step.ctsMs, step.keyframe, size);
+      at = bodyOffset + videoPrefixBytes;
+    } else {
+      const aac = track.codec === 'aac';
+      tag = audioTag(step.dtsMs, audioFlags(aac ? 'aac' : 'mp3', track.sampleRate, track.channels), aac, size);
+      at = bodyOffset + (aac ? aacPrefixBytes : mp3PrefixBytes);
+    }
+    const fd = this.#fd(step.item.path);
+    const got = readSync(fd, tag, at, size, s.offset[step.index] ?? 0);
+    if (got !== size) throw new Error(`${step.item.path}: short read of sample ${step.index} (${got} of ${size} bytes): the file changed`);
+    this.#push(tag, step.dtsMs);
+    this.#lastTimeMs = step.dtsMs;
+    if (step.track === this.#frameTrack) this.#inFlight.push(step.dtsMs);
+  }
+
+  #fd(path: string): number {
+    let fd = this.#fds.get(path);
+    if (fd === undefined) {
+      fd = openSync(path, 'r');
+      this.#fds.set(path, fd);
+    }
+    return fd;
+  }
+
+  #closeUnused(keep: ItemMedia): void {
+    for (const [path, fd] of this.#fds) {
+      if (path === keep.path) continue;
+      closeSync(fd);
+      this.#fds.delete(path);
+    }
+  }
+
+  #closeAll(): void {
+    for (const fd of this.#fds.values()) closeSync(fd);
+    this.#fds.clear();
+  }
+}
+
+function frameRate(t: Mp4Track): number {
+  const s = t.samples;
+  if (s.count < 2) return 0;
+  let total = 0;
+  for (let i = 0; i < s.count; i++) total += s.duration[i] ?? 0;
+  return total > 0 ? Math.round(((s.count * t.timescale) / total) * 1000) / 1000 : 0;
+}
+
+/** onMetaData for the first item: what players show before the first frame. */
+function metadata(item: ItemMedia): Record<string, number | boolean | string> {
+  const meta: Record<string, number | boolean | string> = { duration: 0, encoder: 'vlive' };
+  if (item.video !== null) {
+    meta['width'] = item.video.width;
+    meta['height'] = item.video.height;
+    meta['framerate'] = frameRate(item.video);
+    meta['videocodecid'] = 7;
+  }
+  if (item.audio !== null) {
+    meta['audiocodecid'] = item.audio.codec === 'aac' ? 10 : 2;
+    meta['audiosamplerate'] = item.audio.sampleRate;
+    meta['audiosamplesize'] = 16;
+    meta['stereo'] = item.audio.channels > 1;
+  }
+  return meta;
+}
