@@ -6,6 +6,7 @@
 import { GraphQLScalarType, Kind } from 'graphql';
 import type { StatusChange } from '../channels/events.js';
 import { checkId, type CreateInput, type UpdateInput } from '../channels/input.js';
+import { playlistOf } from '../channels/repository.js';
 import type { ChannelRecord } from '../channels/repository.js';
 import type { ChannelService } from '../channels/service.js';
 import { notFound } from '../errors.js';
@@ -46,6 +47,7 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
     sourceUrl: rec.sourceUrl === null ? null : maskUrl(rec.sourceUrl),
     playUrls: channels.playUrls(rec.id),
     pushTargets: rec.pushTargets.map((t) => ({ position: t.position, url: maskUrl(t.url) })),
+    playlist: playlistOf(rec),
     worker: rec.workerId,
   };
 }

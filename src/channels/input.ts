@@ -3,13 +3,17 @@
  * message names the field. Nothing is written before this passes.
  */
 import { badInput, notFound } from '../errors.js';
+import { checkCompatible } from '../media/compat.js';
 import { parsePushTarget, parseSourceUrl } from '../media/urls.js';
-import type { ChannelFields, ChannelRecord, ChannelRepository } from './repository.js';
+import { playlistOf, type ChannelFields, type ChannelRecord, type ChannelRepository } from './repository.js';
+import { isActive, type LiveStatus } from './status.js';
 
 export interface CreateInput {
   name: string;
   sourceType: string;
   vodResourceId?: string | null;
+  /** VOD resource ids in play order; the alternative to vodResourceId. */
+  playlist?: string[] | null;
   sourceUrl?: string | null;
   loop?: boolean | null;
   pushTargets?: string[] | null;
@@ -21,6 +25,7 @@ export type UpdateInput = Partial<Omit<CreateInput, 'sourceType'>>;
 export const limits = {
   nameMaxLength: 200,
   pushTargetsMax: 8,
+  playlistMax: 200,
   connectTimeoutMsMin: 100,
   connectTimeoutMsMax: 120_000,
   idMaxLength: 64,
@@ -55,10 +60,27 @@ function checkTimeout(ms: number): number {
   return ms;
 }
 
-async function checkVod(repo: ChannelRepository, id: string): Promise<string> {
-  checkId('vodResourceId', id);
-  if (!(await repo.getVod(id))) throw notFound('VOD resource', id);
-  return id;
+/**
+ * The VOD items an input names (vodResourceId or playlist, not both), checked
+ * to exist and to fit one publish session. Null when the input names none.
+ */
+async function checkItems(repo: ChannelRepository, input: UpdateInput): Promise<string[] | null> {
+  if (input.vodResourceId != null && input.playlist != null) throw badInput('playlist', 'give either vodResourceId or playlist, not both');
+  let ids: string[];
+  if (input.playlist != null) {
+    if (input.playlist.length === 0) throw badInput('playlist', 'must name at least one VOD resource');
+    if (input.playlist.length > limits.playlistMax) throw badInput('playlist', `at most ${limits.playlistMax} items`);
+    ids = input.playlist.map((id) => checkId('playlist', id));
+  } else if (input.vodResourceId != null) {
+    ids = [checkId('vodResourceId', input.vodResourceId)];
+  } else {
+    return null;
+  }
+  const found = await repo.getVods(ids);
+  const missing = ids.find((id) => !found.some((v) => v.id === id));
+  if (missing !== undefined) throw notFound('VOD resource', missing);
+  checkCompatible(found);
+  return ids;
 }
 
 export async function validateCreate(input: CreateInput, repo: ChannelRepository): Promise<ChannelFields> {
@@ -68,15 +90,16 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
   const loop = input.loop ?? true;
   if (input.sourceType === 'VOD') {
     if (input.sourceUrl != null) throw badInput('sourceUrl', 'must be empty for a VOD channel');
-    if (input.vodResourceId == null) throw badInput('vodResourceId', 'is required for a VOD channel');
-    const vodResourceId = await checkVod(repo, input.vodResourceId);
-    return { name, sourceType: 'VOD', vodResourceId, sourceUrl: null, loop, connectTimeoutMs, pushTargets };
+    const playlist = await checkItems(repo, input);
+    if (playlist === null) throw badInput('vodResourceId', 'is required for a VOD channel (or a playlist)');
+    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist };
   }
   if (input.sourceType === 'ONLINE') {
     if (input.vodResourceId != null) throw badInput('vodResourceId', 'must be empty for an ONLINE channel');
+    if (input.playlist != null) throw badInput('playlist', 'must be empty for an ONLINE channel');
     if (input.sourceUrl == null) throw badInput('sourceUrl', 'is required for an ONLINE channel');
     parseSourceUrl(input.sourceUrl);
-    return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets };
+    return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [] };
   }
   throw badInput('sourceType', 'must be VOD or ONLINE');
 }
@@ -87,9 +110,18 @@ export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, rep
   if (input.loop != null) out.loop = input.loop;
   if (input.pushTargets != null) out.pushTargets = checkTargets(input.pushTargets);
   if (input.connectTimeoutMs != null) out.connectTimeoutMs = checkTimeout(input.connectTimeoutMs);
-  if (input.vodResourceId != null) {
-    if (rec.sourceType !== 'VOD') throw badInput('vodResourceId', 'only a VOD channel has a VOD resource');
-    out.vodResourceId = await checkVod(repo, input.vodResourceId);
+  if (input.vodResourceId != null || input.playlist != null) {
+    if (rec.sourceType !== 'VOD') throw badInput(input.playlist != null ? 'playlist' : 'vodResourceId', 'only a VOD channel has VOD resources');
+    const playlist = await checkItems(repo, input);
+    if (playlist !== null) {
+      // A running channel switches at its next item boundary, inside the
+      // publish session it has: the new items must fit what is on the wire.
+      if (isActive(rec.status as LiveStatus)) {
+        checkCompatible([...playlistOf(rec).slice(0, 1), ...(await repo.getVods(playlist))], 'the running channel');
+      }
+      out.playlist = playlist;
+      out.vodResourceId = playlist[0] ?? null;
+    }
   }
   if (input.sourceUrl != null) {
     if (rec.sourceType !== 'ONLINE') throw badInput('sourceUrl', 'only an ONLINE channel has a source URL');

@@ -2,11 +2,13 @@
  * What the channel domain needs from the pool and the origin. WorkerPool and
  * the origins satisfy these structurally; tests and main wire the real ones.
  */
-import type { PipelineSpec, PipelineState } from '../pool/ipc.js';
+import type { PipelineSpec, PipelineState, VodItem } from '../pool/ipc.js';
 
 export interface PipelineRunner {
   startPipeline(spec: PipelineSpec): Promise<{ workerId: string }>;
   stopPipeline(channelId: string): Promise<void>;
+  /** A running VOD channel's new playlist, applied at its next item boundary; false when it has no pipeline. */
+  updatePlaylist(channelId: string, items: VodItem[], loop: boolean): boolean;
   /** Pipeline slots of the ready workers, and how many are taken. */
   capacity(): { total: number; used: number };
   /** The workers' state and memory, for admission control. */

@@ -3,13 +3,27 @@
  * `writeStatus`, which the service calls only after the transition table
  * allowed the move.
  */
-import type { PrismaClient, PushTarget, VirtualLive, VodResource } from '../generated/prisma-sqlite/client.js';
+import type { PlaylistItem, PrismaClient, PushTarget, VirtualLive, VodResource } from '../generated/prisma-sqlite/client.js';
 import type { DesiredState, LiveStatus } from './status.js';
 
 export type Db = PrismaClient;
-export type ChannelRecord = VirtualLive & { pushTargets: PushTarget[]; vodResource: VodResource | null };
+export type ChannelRecord = VirtualLive & {
+  pushTargets: PushTarget[];
+  vodResource: VodResource | null;
+  playlistItems: (PlaylistItem & { vodResource: VodResource })[];
+};
 
-const include = { pushTargets: { orderBy: { position: 'asc' } }, vodResource: true } as const;
+const include = {
+  pushTargets: { orderBy: { position: 'asc' } },
+  vodResource: true,
+  playlistItems: { orderBy: { position: 'asc' }, include: { vodResource: true } },
+} as const;
+
+/** A VOD channel's items in order: its playlist, or its one resource (channels made before playlists). */
+export function playlistOf(rec: ChannelRecord): VodResource[] {
+  if (rec.playlistItems.length > 0) return rec.playlistItems.map((i) => i.vodResource);
+  return rec.vodResource === null ? [] : [rec.vodResource];
+}
 
 export interface ChannelFields {
   name: string;
@@ -19,6 +33,8 @@ export interface ChannelFields {
   loop: boolean;
   connectTimeoutMs: number;
   pushTargets: string[];
+  /** VOD resource ids in play order; vodResourceId is the first. Empty for ONLINE. */
+  playlist: string[];
 }
 
 export interface StatusWrite {
@@ -56,17 +72,27 @@ export class ChannelRepository {
   }
 
   create(fields: ChannelFields): Promise<ChannelRecord> {
-    const { pushTargets, ...rest } = fields;
+    const { pushTargets, playlist, ...rest } = fields;
     return this.db.virtualLive.create({
-      data: { ...rest, pushTargets: { create: pushTargets.map((url, i) => ({ url, position: i + 1 })) } },
+      data: {
+        ...rest,
+        pushTargets: { create: pushTargets.map((url, i) => ({ url, position: i + 1 })) },
+        playlistItems: { create: playlist.map((vodResourceId, position) => ({ vodResourceId, position })) },
+      },
       include,
     });
   }
 
-  /** Replaces the given fields; a new pushTargets list replaces the old one whole. */
+  /** Replaces the given fields; a new pushTargets or playlist replaces the old one whole. */
   update(id: string, fields: Partial<ChannelFields>): Promise<ChannelRecord> {
-    const { pushTargets, ...rest } = fields;
+    const { pushTargets, playlist, ...rest } = fields;
     return this.db.$transaction(async (tx) => {
+      if (playlist !== undefined) {
+        await tx.playlistItem.deleteMany({ where: { virtualLiveId: id } });
+        await tx.playlistItem.createMany({
+          data: playlist.map((vodResourceId, position) => ({ virtualLiveId: id, vodResourceId, position })),
+        });
+      }
       if (pushTargets !== undefined) {
         await tx.pushTarget.deleteMany({ where: { virtualLiveId: id } });
         await tx.pushTarget.createMany({
@@ -100,5 +126,12 @@ export class ChannelRepository {
 
   getVod(id: string): Promise<VodResource | null> {
     return this.db.vodResource.findUnique({ where: { id } });
+  }
+
+  /** The resources with these ids, in the order given (repeats allowed); missing ids are left out. */
+  async getVods(ids: readonly string[]): Promise<VodResource[]> {
+    const found = await this.db.vodResource.findMany({ where: { id: { in: [...new Set(ids)] } } });
+    const byId = new Map(found.map((v) => [v.id, v]));
+    return ids.flatMap((id) => byId.get(id) ?? []);
   }
 }

@@ -19,7 +19,7 @@ import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } fr
 import { KeyedLock } from './lock.js';
 import type { PipelineEvent, PipelineRunner, PublishPoint } from './ports.js';
 import type { ChannelRecord, ChannelRepository, StatusWrite } from './repository.js';
-import { buildPipelineSpec } from './spec.js';
+import { buildPipelineSpec, vodItems } from './spec.js';
 import { assertTransition, isActive, isLiveStatus, type LiveStatus } from './status.js';
 
 export interface ChannelServiceDeps {
@@ -79,7 +79,14 @@ export class ChannelService {
     return this.#lock.run(id, async () => {
       const rec = await this.#load(id);
       const fields = await validateUpdate(rec, input, this.deps.repo);
-      return this.deps.repo.update(id, fields);
+      const updated = await this.deps.repo.update(id, fields);
+      // Playlist and loop edits reach a running VOD channel now, at its next
+      // item boundary; every other field waits for the next start.
+      if (updated.sourceType === 'VOD' && (fields.playlist !== undefined || fields.loop !== undefined) && isActive(updated.status as LiveStatus)) {
+        const items = await vodItems(updated, this.deps.config.mediaRoot);
+        if (this.deps.runner.updatePlaylist(id, items, updated.loop)) this.deps.log.info('playlist sent to the running channel', { channel: id, items: items.length });
+      }
+      return updated;
     });
   }
 

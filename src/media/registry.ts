@@ -1,13 +1,15 @@
 /**
  * VOD resources: a file under the media root, confined and probed before it
- * is accepted. Until transcoding lands (issue: seamless loops), only media
- * that copies into FLV as it is can be registered.
+ * is accepted. The worker muxes FLV itself from MP4/MOV files with H.264
+ * and/or AAC/MP3 tracks; the registry reads such a file's sample index once
+ * here, so a file the worker could not play is refused now, not at start.
  */
 import { stat } from 'node:fs/promises';
 import type { PrismaClient, VodResource } from '../generated/prisma-sqlite/client.js';
 import { VliveError } from '../errors.js';
 import { checkName } from '../channels/input.js';
 import { resolveMediaPath } from './paths.js';
+import { Mp4Error, readMp4, trackSeconds } from './mp4.js';
 import { probeMedia } from './probe.js';
 
 export class VodRegistry {
@@ -28,13 +30,14 @@ export class VodRegistry {
     const name = checkName(input.name);
     const abs = await resolveMediaPath(this.mediaRoot, input.path);
     const probe = await probeMedia(abs);
-    if (!probe.copyable) {
-      const codecs = [probe.video?.codec, probe.audio?.codec].filter((c) => c != null).join(' + ');
+    const codecs = [probe.video?.codec, probe.audio?.codec].filter((c) => c != null).join(' + ');
+    if (!probe.copyable || probe.container !== 'mp4') {
       throw new VliveError(
         'MEDIA_UNSUPPORTED',
-        `${input.path} holds ${codecs || 'no audio or video'}; only H.264 video with AAC or MP3 audio can be published without transcoding`,
+        `${input.path} holds ${codecs || 'no audio or video'} in ${probe.container ?? 'no container'}; only MP4/MOV files with H.264 video and AAC or MP3 audio can be published without transcoding`,
       );
     }
+    const tracks = await mp4Tracks(abs, input.path);
     const { size } = await stat(abs);
     return this.db.vodResource.create({
       data: {
@@ -51,8 +54,24 @@ export class VodRegistry {
         audioCodec: probe.audio?.codec ?? null,
         audioSampleRate: probe.audio?.sampleRate ?? null,
         audioChannels: probe.audio?.channels ?? null,
+        videoDurationSeconds: tracks.videoSeconds,
+        audioDurationSeconds: tracks.audioSeconds,
         copyable: probe.copyable,
       },
     });
+  }
+}
+
+/** Per-track play lengths from the MP4 index, which the worker will read the same way. */
+async function mp4Tracks(abs: string, shown: string): Promise<{ videoSeconds: number | null; audioSeconds: number | null }> {
+  try {
+    const file = await readMp4(abs);
+    const video = file.tracks.find((t) => t.kind === 'video' && t.codec === 'h264');
+    const audio = file.tracks.find((t) => t.kind === 'audio' && (t.codec === 'aac' || t.codec === 'mp3'));
+    if (video === undefined && audio === undefined) throw new Mp4Error('no H.264, AAC or MP3 track');
+    return { videoSeconds: video ? trackSeconds(video) : null, audioSeconds: audio ? trackSeconds(audio) : null };
+  } catch (err) {
+    if (err instanceof Mp4Error) throw new VliveError('MEDIA_UNSUPPORTED', `${shown}: ${err.message}`);
+    throw err;
   }
 }

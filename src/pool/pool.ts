@@ -18,7 +18,7 @@ import { EventEmitter } from 'node:events';
 import { VliveError } from '../errors.js';
 import { fullJitterBackoff } from './backoff.js';
 import { ChannelCounterBook, type ChannelCounters } from './counters.js';
-import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats } from './ipc.js';
+import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats, VodItem } from './ipc.js';
 import { resolvePoolOptions, type ResolvedPoolOptions, type WorkerPoolOptions } from './options.js';
 import { WorkerHandle, type WorkerExit, type WorkerState } from './worker-handle.js';
 
@@ -341,6 +341,18 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       // A worker that is stopping or gone needs no command: its exit settles this.
       if (waiters.length === 1 && handle !== undefined && handle !== null) handle.send({ type: 'stop', channelId });
     });
+  }
+
+  /**
+   * Hands a running VOD channel its new playlist; the worker switches at the
+   * next item boundary. False when the channel has no pipeline (the next
+   * start reads the list from the database anyway).
+   */
+  updatePlaylist(channelId: string, items: VodItem[], loop: boolean): boolean {
+    const placement = this.#placements.get(channelId);
+    if (placement === undefined || placement.abandoned) return false;
+    const handle = this.#slots.map((s) => s.handle).find((h) => h?.id === placement.workerId);
+    return handle !== undefined && handle !== null && handle.send({ type: 'playlist', channelId, items, loop });
   }
 
   workers(): WorkerInfo[] {

@@ -32,6 +32,8 @@ export interface MakeMediaOptions {
   readonly container?: 'mp4' | 'mkv' | 'flv' | 'ts' | 'mov';
   /** File name without extension. Default derived from the options. */
   readonly name?: string;
+  /** Frequency of the sine tone, Hz: files that must differ in content use different tones. Default 440. */
+  readonly toneHz?: number;
 }
 
 interface RunResult {
@@ -73,7 +75,7 @@ export async function makeMp4(dir: string, options: MakeMediaOptions = {}): Prom
 
   const args = ['-hide_banner', '-loglevel', 'error', '-y'];
   if (video !== false) args.push('-f', 'lavfi', '-t', String(seconds), '-i', `testsrc2=size=${width}x${height}:rate=${fps}`);
-  if (audio !== false) args.push('-f', 'lavfi', '-t', String(audioSeconds), '-i', `sine=frequency=440:sample_rate=${sampleRate}`);
+  if (audio !== false) args.push('-f', 'lavfi', '-t', String(audioSeconds), '-i', `sine=frequency=${options.toneHz ?? 440}:sample_rate=${sampleRate}`);
   if (video === 'h264') {
     args.push('-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p');
     args.push('-g', gop, '-keyint_min', gop, '-sc_threshold', '0');
