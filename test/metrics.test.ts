@@ -245,8 +245,10 @@ describe('Prometheus metrics and dashboards', () => {
         if (!p.description) failures.push(`${file} "${p.title}": no description`);
         if (!p.targets?.length) failures.push(`${file} "${p.title}": no query`);
         for (const target of p.targets ?? []) {
-          // Channel panels for both kinds: a looping VOD and a live relay.
-          const channels = (target.expr ?? '').includes('$channel') ? [healthy, relay] : [''];
+          // Channel panels for both kinds: a looping VOD and a live relay;
+          // a panel whose description says "VOD channels only" for the VOD one.
+          const kinds = (p.description ?? '').includes('VOD channels only') ? [healthy] : [healthy, relay];
+          const channels = (target.expr ?? '').includes('$channel') ? kinds : [''];
           for (const channel of channels) {
             const expr = (target.expr ?? '')
               .replaceAll('$channel', channel)

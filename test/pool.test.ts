@@ -291,9 +291,9 @@ test('channel counters add up across pipeline restarts and worker losses', () =>
   // First pipeline: two heartbeats, then it stalls (final stats on the terminal message).
   book.running(stats('c', { stutterSeconds: 0.5, targets: [{ index: 0, bytesSent: 100, errors: 0 }], boundaryGapsSeconds: [0.01] }));
   book.running(stats('c', { stutterSeconds: 1, targets: [{ index: 0, bytesSent: 200, errors: 0 }] }));
-  book.ended(stats('c', { state: 'error', stutterSeconds: 3, stallEvents: 1, loopBoundaries: 2, targets: [{ index: 0, bytesSent: 250, errors: 1 }], boundaryGapsSeconds: [0.02] }));
+  book.ended(stats('c', { state: 'error', stutterSeconds: 3, stallEvents: 1, loopBoundaries: 2, framesOut: 100, targets: [{ index: 0, bytesSent: 250, errors: 1 }], boundaryGapsSeconds: [0.02] }));
   // Second pipeline runs, then its worker dies: its last heartbeat counts.
-  book.running(stats('c', { stutterSeconds: 0.25, loopBoundaries: 1, targets: [{ index: 0, bytesSent: 50, errors: 0 }, { index: 1, bytesSent: 10, errors: 2 }] }));
+  book.running(stats('c', { stutterSeconds: 0.25, loopBoundaries: 1, framesOut: 40, targets: [{ index: 0, bytesSent: 50, errors: 0 }, { index: 1, bytesSent: 10, errors: 2 }] }));
   const live = book.get('c');
   assert.ok(live !== null);
   assert.equal(live.stallEvents, 1);
@@ -306,6 +306,7 @@ test('channel counters add up across pipeline restarts and worker losses', () =>
     stutterSeconds: 5.25,
     stallEvents: 2,
     loopBoundaries: 3,
+    framesOut: 140,
     boundaryGapSecondsTotal: 0.03,
     targets: [
       { index: 0, bytesSent: 300, errors: 1 },

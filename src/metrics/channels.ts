@@ -31,6 +31,7 @@ interface Baseline {
   stutter: number;
   stalls: number;
   loops: number;
+  frames: number;
   targets: Map<number, { bytes: number; errors: number }>;
 }
 
@@ -46,6 +47,7 @@ export class ChannelMetrics {
   readonly #position: Gauge<'channel'>;
   readonly #outputBytes: Counter<'channel'>;
   readonly #loops: Counter<'channel'>;
+  readonly #frames: Counter<'channel'>;
   readonly #gaps: Histogram<'channel'>;
   readonly #reconnects: Counter<'channel'>;
   readonly #restarts: Counter<'channel'>;
@@ -99,13 +101,19 @@ export class ChannelMetrics {
     });
     this.#loops = new Counter({
       name: 'vlive_channel_loop_boundaries_total',
-      help: 'Times a looping VOD channel crossed from the end of its file back to the start.',
+      help: 'Item boundaries a VOD channel crossed: from the end of its file (or playlist item) to the start of the next one, in the same publish session.',
+      labelNames: channel,
+      registers,
+    });
+    this.#frames = new Counter({
+      name: 'vlive_channel_output_frames_total',
+      help: 'Video frames (audio frames for audio-only media) a VOD channel sent to its targets; frame rate out is rate(...). Live relays do not count frames (the worker does not parse their stream), so they have no series.',
       labelNames: channel,
       registers,
     });
     this.#gaps = new Histogram({
       name: 'vlive_channel_loop_boundary_gap_seconds',
-      help: 'Output gap at each loop boundary, seconds: how long the channel delivered no media while it went back to the start of its file.',
+      help: 'Largest gap in any track at each item boundary of a VOD channel, seconds: the silence or stillness between the end of one item and the start of the next (or the same file again). Exact, from the timestamps the worker writes.',
       labelNames: channel,
       buckets: gapBuckets,
       registers,
@@ -193,12 +201,13 @@ export class ChannelMetrics {
     for (const id of this.#active.keys()) {
       const now = this.#totals(id);
       if (now === null) continue;
-      const last = this.#appliedTotals.get(id) ?? { stutterSeconds: 0, stallEvents: 0, loopBoundaries: 0, targets: [] };
+      const last = this.#appliedTotals.get(id) ?? { stutterSeconds: 0, stallEvents: 0, loopBoundaries: 0, framesOut: 0, targets: [] };
       const labels = { channel: id };
       // The book never goes back; max() only guards against a forgotten and re-created entry.
       this.#stutter.inc(labels, Math.max(0, now.stutterSeconds - last.stutterSeconds));
       this.#stalls.inc(labels, Math.max(0, now.stallEvents - last.stallEvents));
       this.#loops.inc(labels, Math.max(0, now.loopBoundaries - last.loopBoundaries));
+      if (now.framesOut > 0) this.#frames.inc(labels, Math.max(0, now.framesOut - last.framesOut));
       for (const t of now.targets) {
         const before = last.targets.find((x) => x.index === t.index) ?? { bytesSent: 0, errors: 0 };
         const bytes = Math.max(0, t.bytesSent - before.bytesSent);
@@ -248,6 +257,10 @@ export class ChannelMetrics {
       this.#loops.inc(labels, increase(base.loops, m.loopBoundaries));
       base.loops = m.loopBoundaries;
     }
+    if (m.framesOut !== null) {
+      this.#frames.inc(labels, increase(base.frames, m.framesOut));
+      base.frames = m.framesOut;
+    }
     if (m.targets !== null) {
       for (const t of m.targets) {
         const tl = { channel: stats.channelId, target: String(t.index) };
@@ -265,7 +278,7 @@ export class ChannelMetrics {
   #remove(id: string): void {
     if (!this.#active.delete(id)) return;
     const labels = { channel: id };
-    for (const metric of [this.#stutter, this.#stalls, this.#outputBytes, this.#loops, this.#reconnects, this.#restarts]) metric.remove(labels);
+    for (const metric of [this.#stutter, this.#stalls, this.#outputBytes, this.#loops, this.#frames, this.#reconnects, this.#restarts]) metric.remove(labels);
     for (const metric of [this.#lag, this.#position, this.#memory]) metric.remove(labels);
     this.#gaps.remove(labels);
     this.#gapSeries.delete(id);
@@ -284,13 +297,14 @@ export interface CounterTotals {
   stutterSeconds: number;
   stallEvents: number;
   loopBoundaries: number;
+  framesOut: number;
   targets: { index: number; bytesSent: number; errors: number }[];
 }
 
 export type TotalsSource = (channelId: string) => CounterTotals | null;
 
 function freshBaseline(): Baseline {
-  return { workerId: null, stutter: 0, stalls: 0, loops: 0, targets: new Map() };
+  return { workerId: null, stutter: 0, stalls: 0, loops: 0, frames: 0, targets: new Map() };
 }
 
 /** Increase of a worker-side cumulative value; a drop means the worker counter restarted from zero. */

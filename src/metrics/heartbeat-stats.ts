@@ -18,6 +18,7 @@ export interface PipelineMeasurements {
   stutterSeconds: number | null;
   stallEvents: number | null;
   loopBoundaries: number | null;
+  framesOut: number | null;
   boundaryGapsSeconds: number[] | null;
   targets: TargetCounters[] | null;
 }
@@ -46,6 +47,7 @@ export function measurements(stats: PipelineStats): PipelineMeasurements {
     stutterSeconds: finite(s['stutterSeconds'], 0),
     stallEvents: finite(s['stallEvents'], 0),
     loopBoundaries: finite(s['loopBoundaries'], 0),
+    framesOut: finite(s['framesOut'], 0),
     boundaryGapsSeconds: Array.isArray(gaps) ? gaps.filter((g): g is number => finite(g, 0) !== null) : null,
     targets: Array.isArray(targets) ? targets.filter(isTarget) : null,
   };

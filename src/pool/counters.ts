@@ -18,6 +18,8 @@ export interface ChannelCounters {
   stutterSeconds: number;
   stallEvents: number;
   loopBoundaries: number;
+  /** Frames sent (VOD channels; 0 for live relays, which do not count them). */
+  framesOut: number;
   /** Sum of every boundary gap measured, seconds. */
   boundaryGapSecondsTotal: number;
   /** By target index (0 = origin), summed over pipelines. */
@@ -32,13 +34,14 @@ interface Entry {
 }
 
 function empty(): ChannelCounters {
-  return { pipelines: 0, stutterSeconds: 0, stallEvents: 0, loopBoundaries: 0, boundaryGapSecondsTotal: 0, targets: [] };
+  return { pipelines: 0, stutterSeconds: 0, stallEvents: 0, loopBoundaries: 0, framesOut: 0, boundaryGapSecondsTotal: 0, targets: [] };
 }
 
 function add(into: ChannelCounters, s: PipelineStats): void {
   into.stutterSeconds += s.stutterSeconds;
   into.stallEvents += s.stallEvents;
   into.loopBoundaries += s.loopBoundaries;
+  into.framesOut += s.framesOut ?? 0;
   for (const t of s.targets) {
     let acc = into.targets.find((x) => x.index === t.index);
     if (acc === undefined) {
