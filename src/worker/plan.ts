@@ -66,7 +66,7 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
 
   const sinks: string[] = [];
   const parts = [render(templates[source])];
-  // One target (the common case) links flvmux straight to its sink: a tee and
+  // One target (the common case) links `mux` straight to its sink: a tee and
   // a queue would only add a thread and per-buffer hand-offs (pipelines/target-only.gst).
   const single = spec.targets.length === 1;
   if (!single) parts.push(render(templates['fanout']));
