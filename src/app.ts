@@ -11,6 +11,7 @@ import { ChannelService } from './channels/service.js';
 import type { Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import type { Logger } from './log.js';
+import { MediaPreparer } from './media/preparer.js';
 import { VodRegistry } from './media/registry.js';
 import { createMetrics } from './metrics/metrics.js';
 import { ExternalOrigin } from './origin/external.js';
@@ -119,7 +120,10 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     });
     cleanups.push({ name: 'metrics', fn: async () => metrics.dispose() });
 
-    const vods = new VodRegistry(db.prisma, config.mediaRoot);
+    const preparer = new MediaPreparer(db.prisma, config, log.child({ part: 'preparer' }));
+    cleanups.push({ name: 'preparer', fn: () => preparer.close() });
+    await preparer.resumePending();
+    const vods = new VodRegistry(db.prisma, config.mediaRoot, preparer);
     const api = await startApiServer(
       { channels, vods, events, workers: () => pool.workers() },
       {

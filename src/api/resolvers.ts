@@ -11,7 +11,7 @@ import type { ChannelRecord } from '../channels/repository.js';
 import type { ChannelService } from '../channels/service.js';
 import { notFound } from '../errors.js';
 import { maskUrl } from '../media/urls.js';
-import type { VodRegistry } from '../media/registry.js';
+import type { TranscodeInput, VodRegistry } from '../media/registry.js';
 import { requireOperator, type Principal } from './auth.js';
 import { apiLimits, RateLimiter } from './limits.js';
 import { statusChanges } from './subscriptions.js';
@@ -82,7 +82,7 @@ export function createResolvers(deps: ApiDeps) {
       workers: () => deps.workers().map((w) => ({ ...w, state: w.state.toUpperCase() })),
     },
     Mutation: {
-      registerVodResource: operatorOnly(async (a: { input: { name: string; path: string } }) => vods.register(a.input)),
+      registerVodResource: operatorOnly(async (a: { input: { name: string; path: string; transcode?: TranscodeInput | null } }) => vods.register(a.input)),
       createVirtualLive: operatorOnly(async (a: { input: CreateInput }) => view(await channels.create(a.input))),
       updateVirtualLive: operatorOnly(async (a: { id: string; input: UpdateInput }) =>
         view(await channels.update(checkId('id', a.id), a.input)),

@@ -23,7 +23,7 @@ import { buildPipelineSpec, vodItems } from './spec.js';
 import { assertTransition, isActive, isLiveStatus, type LiveStatus } from './status.js';
 
 export interface ChannelServiceDeps {
-  config: Pick<Config, 'mediaRoot' | 'startTimeoutMs'>;
+  config: Pick<Config, 'mediaRoot' | 'dataDir' | 'startTimeoutMs'>;
   repo: ChannelRepository;
   runner: PipelineRunner;
   origin: PublishPoint;
@@ -83,7 +83,7 @@ export class ChannelService {
       // Playlist and loop edits reach a running VOD channel now, at its next
       // item boundary; every other field waits for the next start.
       if (updated.sourceType === 'VOD' && (fields.playlist !== undefined || fields.loop !== undefined) && isActive(updated.status as LiveStatus)) {
-        const items = await vodItems(updated, this.deps.config.mediaRoot);
+        const items = await vodItems(updated, this.deps.config);
         if (this.deps.runner.updatePlaylist(id, items, updated.loop)) this.deps.log.info('playlist sent to the running channel', { channel: id, items: items.length });
       }
       return updated;
@@ -116,7 +116,7 @@ export class ChannelService {
       }
       this.deps.admission.check(this.deps.runner.workers());
       // (b) build the runtime info; bad media or URLs throw here, before anything changes.
-      const spec = await buildPipelineSpec(rec, this.deps.config.mediaRoot, this.deps.origin);
+      const spec = await buildPipelineSpec(rec, this.deps.config, this.deps.origin);
       const runtime = this.#newRuntime(id);
       await this.deps.repo.markStartRequested(id);
       await this.#transition(id, 'STARTING', { errorString: null, workerId: null });
@@ -326,7 +326,7 @@ export class ChannelService {
     if (!rec || rec.desiredState !== 'RUNNING') return;
     let failure: string | null;
     try {
-      const spec = await buildPipelineSpec(rec, this.deps.config.mediaRoot, this.deps.origin);
+      const spec = await buildPipelineSpec(rec, this.deps.config, this.deps.origin);
       failure = await this.#launch(id, spec, rt);
     } catch (err) {
       failure = (err as Error).message;

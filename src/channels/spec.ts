@@ -3,6 +3,7 @@
  * only thing a worker gets. Paths are confined and URLs checked again here,
  * because the file or the rules may have changed since the record was saved.
  */
+import { join } from 'node:path';
 import { VliveError } from '../errors.js';
 import { resolveMediaPath } from '../media/paths.js';
 import { parsePushTarget, parseSourceUrl } from '../media/urls.js';
@@ -10,19 +11,34 @@ import type { PipelineSpec, VodItem } from '../pool/ipc.js';
 import type { PublishPoint } from './ports.js';
 import { playlistOf, type ChannelRecord } from './repository.js';
 
-/** A VOD channel's items with their confined absolute paths. */
-export async function vodItems(rec: ChannelRecord, mediaRoot: string): Promise<VodItem[]> {
-  const items = playlistOf(rec);
-  if (items.length === 0) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no VOD resource`);
-  return Promise.all(items.map(async (v) => ({ id: v.id, path: await resolveMediaPath(mediaRoot, v.path) })));
+/** Where media lives: registered files under mediaRoot, transcoded ones under dataDir. */
+export interface MediaPaths {
+  readonly mediaRoot: string;
+  readonly dataDir: string;
 }
 
-export async function buildPipelineSpec(rec: ChannelRecord, mediaRoot: string, origin: PublishPoint): Promise<PipelineSpec> {
+/** A VOD channel's items with their absolute paths: the prepared file when there is one, else the confined original. */
+export async function vodItems(rec: ChannelRecord, paths: MediaPaths): Promise<VodItem[]> {
+  const items = playlistOf(rec);
+  if (items.length === 0) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no VOD resource`);
+  return Promise.all(
+    items.map(async (v) => {
+      if (v.state !== 'READY') {
+        const why = v.state === 'FAILED' ? `could not be transcoded: ${v.prepareError ?? 'unknown error'}` : `is still being transcoded (${Math.round(v.prepareProgress * 100)} %)`;
+        throw new VliveError('MEDIA_NOT_READY', `VOD resource "${v.name}" ${why}`);
+      }
+      const path = v.preparedPath !== null ? join(paths.dataDir, v.preparedPath) : await resolveMediaPath(paths.mediaRoot, v.path);
+      return { id: v.id, path };
+    }),
+  );
+}
+
+export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, origin: PublishPoint): Promise<PipelineSpec> {
   // Checked, then used exactly as given: a stream key must reach the server unaltered.
   for (const t of rec.pushTargets) parsePushTarget(t.url);
   const targets = [origin.publishUrl(rec.id), ...rec.pushTargets.map((t) => t.url)];
   if (rec.sourceType === 'VOD') {
-    return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, mediaRoot), loop: rec.loop }, targets };
+    return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets };
   }
   if (rec.sourceUrl === null) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no source URL`);
   parseSourceUrl(rec.sourceUrl);
