@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fixes the leaks of gstreamer-superficial 1.7.4 (see
-# patches/gstreamer-superficial-1.7.4-leaks.patch): applies the patch to
+# patches/gstreamer-superficial-1.7.4-leaks.patch) and adds pad buffer
+# counters (patches/gstreamer-superficial-1.7.4-counters.patch): applies them to
 # node_modules/gstreamer-superficial and rebuilds the addon with npm's own
 # node-gyp, against the local Node headers, exactly as `npm ci` built it.
 # Offline. Safe to run again: it skips what is done. Run after `npm ci`
@@ -23,6 +24,14 @@ if grep -q 'vlive leak patch' "$pkg/Pipeline.cpp"; then
 else
   echo "patch-gstreamer: applying $patch_file"
   patch -d "$pkg" -p1 --forward --quiet < "$patch_file"
+fi
+
+# The second patch adds buffer counters on pads (frames out of live relays);
+# it applies on top of the first.
+counters_patch=patches/gstreamer-superficial-1.7.4-counters.patch
+if ! grep -q 'vlive counter patch' "$pkg/Pipeline.cpp"; then
+  echo "patch-gstreamer: applying $counters_patch"
+  patch -d "$pkg" -p1 --forward --quiet < "$counters_patch"
 fi
 
 if [ ! -f "$addon" ] || [ -n "$(find "$pkg" -maxdepth 1 \( -name '*.cpp' -o -name '*.h' \) -newer "$addon")" ]; then

@@ -107,7 +107,7 @@ export class ChannelMetrics {
     });
     this.#frames = new Counter({
       name: 'vlive_channel_output_frames_total',
-      help: 'Video frames (audio frames for audio-only media) a VOD channel sent to its targets; frame rate out is rate(...). Live relays do not count frames (the worker does not parse their stream), so they have no series.',
+      help: 'Video frames (audio frames for audio-only media) the channel sent; frame rate out is rate(...). VOD: frames the sink has passed; live relays: frames leaving the H.264 parser. Counted without decoding.',
       labelNames: channel,
       registers,
     });

@@ -95,6 +95,9 @@ export class ChannelPipeline {
   // Output timing, from the moment the pipeline is 'playing'.
   #stutter: StutterMeter;
   #feeder: VodFeeder | null = null;
+  /** A live relay whose video frames the binding counts; #relayFrames is the last count read. */
+  #countsFrames = false;
+  #relayFrames: number | null = null;
   /** Wall ms at which a finished VOD channel reports eos. */
   #endAtMs: number | null = null;
   #targets: TargetStats[];
@@ -146,7 +149,7 @@ export class ChannelPipeline {
       stallEvents: this.#stallEvents,
       loopBoundaries: this.#feeder?.boundaries ?? 0,
       boundaryGapsSeconds: this.#feeder?.takeGaps() ?? [],
-      framesOut: this.#feeder?.framesOut ?? null,
+      framesOut: this.#feeder?.framesOut ?? this.#relayFrames,
       targets: this.#targets.map((t) => ({ ...t })),
     };
   }
@@ -174,6 +177,8 @@ export class ChannelPipeline {
       pipeline = Pipeline.parse(plan.launch);
       this.#applyProperties(pipeline);
       this.#sinks = plan.sinks.map((name) => pipeline.element(name));
+      // A relay's frames are counted where they leave the parser (patched binding).
+      if (!plan.vod) this.#countsFrames = pipeline.countBuffers('vparse', 'src');
       if (plan.vod) {
         if (this.#deps.vod === null) throw new Error('a VOD plan needs its timeline');
         const appsrc = pipeline.element('mux');
@@ -306,6 +311,7 @@ export class ChannelPipeline {
     const readBytes = this.#samples % bytesEverySamples === 0 || this.#phase === 'connecting';
     let originBytes: number | null = null;
     if (readBytes) {
+      if (this.#countsFrames) this.#relayFrames = pipeline.bufferCount('vparse', 'src') ?? this.#relayFrames;
       this.#sinks.forEach((sink, i) => {
         const b = outBytes(sink);
         const t = this.#targets[i];
