@@ -29,6 +29,13 @@ fi
 # The second patch adds buffer counters on pads (frames out of live relays);
 # it applies on top of the first.
 counters_patch=patches/gstreamer-superficial-1.7.4-counters.patch
+if grep -q 'vlive counter patch' "$pkg/Pipeline.cpp" && ! grep -q '_structure_name' "$pkg/Pipeline.cpp"; then
+  # An older revision of the counters patch is applied: start again from the stock package.
+  echo "patch-gstreamer: an older counters patch is applied; reinstalling the stock package"
+  rm -rf "$pkg"
+  npm install --no-save --ignore-scripts --no-audit --no-fund gstreamer-superficial@1.7.4
+  patch -d "$pkg" -p1 --forward --quiet < "$patch_file"
+fi
 if ! grep -q 'vlive counter patch' "$pkg/Pipeline.cpp"; then
   echo "patch-gstreamer: applying $counters_patch"
   patch -d "$pkg" -p1 --forward --quiet < "$counters_patch"

@@ -4,6 +4,7 @@
  * real worker processes, a real origin and a scratch database.
  */
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Admission } from './channels/admission.js';
 import { StatusEvents } from './channels/events.js';
 import { ChannelRepository } from './channels/repository.js';
@@ -19,6 +20,7 @@ import { ManagedOrigin } from './origin/nginx.js';
 import type { Origin } from './origin/origin.js';
 import { fullJitterBackoff } from './pool/backoff.js';
 import { WorkerPool } from './pool/pool.js';
+import { startRetention } from './recording/sweeper.js';
 import { loadTokens } from './api/auth.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 
@@ -108,6 +110,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       retryDelayMs: (attempt) => fullJitterBackoff(attempt - 1, reconnectBackoff),
     });
     pool.on('pipeline', (ev) => channels.onPipelineEvent(ev));
+    pool.on('tap', (ev) => void channels.onTapEvent(ev));
     pool.on('workerLost', (ev) => channels.onWorkerLost(ev.channelIds, ev.reason));
     cleanups.push({ name: 'channels', fn: () => channels.shutdown() });
 
@@ -132,10 +135,14 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         tokens,
         log: log.child({ part: 'api' }),
         routes: { '/metrics': (res) => metrics.route(res) },
+        files: { '/recordings/': join(config.dataDir, 'recordings'), '/snapshots/': join(config.dataDir, 'snapshots') },
         plugins: [metrics.apolloPlugin()],
       },
     );
     cleanups.push({ name: 'api', fn: () => api.close() });
+
+    const retention = startRetention(db.prisma, config, log.child({ part: 'retention' }));
+    cleanups.push({ name: 'retention', fn: async () => retention.stop() });
 
     await channels.reconcile();
     channels.startReconciler(reconcileIntervalMs);

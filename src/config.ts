@@ -40,6 +40,12 @@ export interface Config {
   readonly stopGraceMs: number;
   /** A playing pipeline with no media progress for this long is restarted, in ms. Default 5000. */
   readonly stallTimeoutMs: number;
+  /** Recordings of one channel beyond this many bytes are deleted, oldest first. Default 20 GiB. */
+  readonly recordingChannelQuotaBytes: number;
+  /** Recordings of all channels beyond this many bytes are deleted, oldest first. Default 200 GiB. */
+  readonly recordingTotalQuotaBytes: number;
+  /** Snapshot files not refreshed for this long are deleted (the seed's cleanSnapDuration), seconds. Default 86400. */
+  readonly snapshotRetainSeconds: number;
   /** Starts are refused while the machine's CPU is busier than this fraction. Default 0.9. */
   readonly cpuBudget: number;
   /** Starts are refused when every worker's RSS is at least this, in bytes. Default 2 GiB. */
@@ -73,6 +79,9 @@ const fields: Record<Key, Field> = {
   heartbeatIntervalMs: { env: 'VLIVE_HEARTBEAT_INTERVAL_MS', kind: 'positiveInt' },
   stopGraceMs: { env: 'VLIVE_STOP_GRACE_MS', kind: 'positiveInt' },
   stallTimeoutMs: { env: 'VLIVE_STALL_TIMEOUT_MS', kind: 'positiveInt' },
+  recordingChannelQuotaBytes: { env: 'VLIVE_RECORDING_CHANNEL_QUOTA_BYTES', kind: 'positiveInt' },
+  recordingTotalQuotaBytes: { env: 'VLIVE_RECORDING_TOTAL_QUOTA_BYTES', kind: 'positiveInt' },
+  snapshotRetainSeconds: { env: 'VLIVE_SNAPSHOT_RETAIN_SECONDS', kind: 'positiveInt' },
   cpuBudget: { env: 'VLIVE_CPU_BUDGET', kind: 'fraction' },
   workerMemoryBudgetBytes: { env: 'VLIVE_WORKER_MEMORY_BUDGET_BYTES', kind: 'positiveInt' },
   tokensFile: { env: 'VLIVE_TOKENS_FILE', kind: 'path', optional: true },
@@ -165,6 +174,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     heartbeatIntervalMs: 1_000,
     stopGraceMs: 3_000,
     stallTimeoutMs: 5_000,
+    recordingChannelQuotaBytes: 20 * 2 ** 30,
+    recordingTotalQuotaBytes: 200 * 2 ** 30,
+    snapshotRetainSeconds: 86_400,
     cpuBudget: 0.9,
     workerMemoryBudgetBytes: 2 * 2 ** 30,
     tokensFile: null,

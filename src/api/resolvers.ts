@@ -7,6 +7,7 @@ import { GraphQLScalarType, Kind } from 'graphql';
 import type { StatusChange } from '../channels/events.js';
 import { checkId, type CreateInput, type UpdateInput } from '../channels/input.js';
 import { playlistOf } from '../channels/repository.js';
+import { isActive, type LiveStatus } from '../channels/status.js';
 import type { ChannelRecord } from '../channels/repository.js';
 import type { ChannelService } from '../channels/service.js';
 import { notFound } from '../errors.js';
@@ -49,7 +50,23 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
     pushTargets: rec.pushTargets.map((t) => ({ position: t.position, url: maskUrl(t.url) })),
     playlist: playlistOf(rec),
     worker: rec.workerId,
+    recording: { enabled: rec.recordingEnabled, segmentSeconds: rec.recordingSegmentSeconds, retainHours: rec.recordingRetainHours },
+    snapshot: { enabled: rec.snapshotEnabled, intervalSeconds: rec.snapshotIntervalSeconds },
+    snapUrl: rec.snapTakenAt === null ? null : `/snapshots/${rec.id}.jpg`,
+    snapStale: rec.snapshotEnabled && isActive(rec.status as LiveStatus) && isStale(rec.snapTakenAt, rec.startedAt, rec.snapshotIntervalSeconds),
+    warnings: channels.warningsOf(rec.id),
   };
+}
+
+/**
+ * snapTimeout: a snapshot is stale once it is older than two intervals plus
+ * 10 s (a keyframe may be a whole GOP away when the interval comes round),
+ * counted from the channel's start when none was taken since.
+ */
+function isStale(takenAt: Date | null, startedAt: Date | null, intervalSeconds: number): boolean {
+  const limitMs = (2 * intervalSeconds + 10) * 1000;
+  const since = Math.max(takenAt?.getTime() ?? 0, startedAt?.getTime() ?? 0);
+  return Date.now() - since > limitMs || (takenAt === null && startedAt === null);
 }
 
 /** What every resolver gets: who is asking. Queries only need a valid token. */
@@ -100,6 +117,10 @@ export function createResolvers(deps: ApiDeps) {
         },
         resolve: (change: StatusChange) => change,
       },
+    },
+    VirtualLive: {
+      recordings: async (v: { id: string }) =>
+        (await channels.recordings(v.id)).map((r) => ({ url: `/${r.path}`, startedAt: r.startedAt, durationSeconds: r.durationSeconds, sizeBytes: r.sizeBytes })),
     },
     StatusChange: {
       virtualLive: async (change: StatusChange) => {

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -16,6 +17,7 @@ import { WebSocketServer } from 'ws';
 import type { Logger } from '../log.js';
 import { repoPath } from '../paths.js';
 import { authenticate, type Principal, type TokenTable } from './auth.js';
+import { serveFile } from './files.js';
 import { formatError } from './errors.js';
 import { apiLimits, queryCostRule } from './limits.js';
 import { createResolvers, type ApiDeps } from './resolvers.js';
@@ -38,6 +40,12 @@ export interface ApiOptions {
   routes?: Record<string, (res: ServerResponse) => Promise<void> | void>;
   /** Extra Apollo plugins (e.g. operation metrics). */
   plugins?: ApolloServerPlugin<BaseContext>[];
+  /**
+   * URL prefix (starting and ending with "/", e.g. "/recordings/") → folder whose
+   * files it serves to GET and HEAD, with the authentication of GraphQL queries.
+   * The longest matching prefix wins. Default: none.
+   */
+  files?: Record<string, string>;
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -64,6 +72,14 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<ApiServer> {
+  const fileRoots = Object.entries(opts.files ?? {})
+    .map(([prefix, root]) => {
+      if (!prefix.startsWith('/') || !prefix.endsWith('/') || prefix.length < 3) {
+        throw new Error(`options.files key ${JSON.stringify(prefix)} must start and end with "/", as in "/recordings/"`);
+      }
+      return { prefix, root: resolve(root) };
+    })
+    .sort((a, b) => b.prefix.length - a.prefix.length);
   const typeDefs = readFileSync(repoPath('schema.graphql'), 'utf8');
   const schema = makeExecutableSchema({ typeDefs, resolvers: createResolvers(deps) });
   const format = formatError(opts.log);
@@ -137,6 +153,22 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
     if (req.method === 'GET' && url.pathname === '/healthz') return sendJson(res, 200, { ok: true });
     const route = req.method === 'GET' ? opts.routes?.[url.pathname] : undefined;
     if (route) return route(res);
+    const files = req.method === 'GET' || req.method === 'HEAD' ? fileRoots.find((f) => url.pathname.startsWith(f.prefix)) : undefined;
+    if (files) {
+      try {
+        authenticate(opts.tokens, req.headers.authorization);
+      } catch (err) {
+        res.setHeader('www-authenticate', 'Bearer');
+        return sendJson(res, 401, { error: (err as Error).message });
+      }
+      let rel: string;
+      try {
+        rel = decodeURIComponent(url.pathname.slice(files.prefix.length));
+      } catch {
+        return sendJson(res, 404, { error: 'not found' });
+      }
+      return serveFile(req, res, files.root, rel);
+    }
     if (url.pathname !== '/graphql') return sendJson(res, 404, { error: 'not found' });
     let body: unknown = undefined;
     if (req.method === 'POST') {

@@ -11,6 +11,12 @@ export interface StatusChange {
   previous: LiveStatus | null;
   errorString: string | null;
   at: Date;
+  /**
+   * The channel's current warnings (recording or snapshot faults; the live
+   * output is unaffected). An event whose status equals previous only says
+   * that the warnings changed.
+   */
+  warnings: string[];
 }
 
 export class StatusEvents {

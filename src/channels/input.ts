@@ -18,6 +18,19 @@ export interface CreateInput {
   loop?: boolean | null;
   pushTargets?: string[] | null;
   connectTimeoutMs?: number | null;
+  recording?: RecordingInput | null;
+  snapshot?: SnapshotInput | null;
+}
+
+export interface RecordingInput {
+  enabled?: boolean | null;
+  segmentSeconds?: number | null;
+  retainHours?: number | null;
+}
+
+export interface SnapshotInput {
+  enabled?: boolean | null;
+  intervalSeconds?: number | null;
 }
 
 export type UpdateInput = Partial<Omit<CreateInput, 'sourceType'>>;
@@ -29,7 +42,42 @@ export const limits = {
   connectTimeoutMsMin: 100,
   connectTimeoutMsMax: 120_000,
   idMaxLength: 64,
+  segmentSecondsMin: 2,
+  segmentSecondsMax: 3600,
+  retainHoursMin: 0.01,
+  retainHoursMax: 24 * 366,
+  snapshotIntervalMin: 1,
+  snapshotIntervalMax: 3600,
 } as const;
+
+function wholeIn(field: string, v: number, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw badInput(field, `must be a whole number from ${min} to ${max}`);
+  return v;
+}
+
+type TapFields = Partial<Pick<ChannelFields, 'recordingEnabled' | 'recordingSegmentSeconds' | 'recordingRetainHours' | 'snapshotEnabled' | 'snapshotIntervalSeconds'>>;
+
+/** Recording and snapshot settings; only the fields given are returned. */
+function checkTap(input: UpdateInput): TapFields {
+  const out: TapFields = {};
+  const r = input.recording;
+  if (r != null) {
+    if (r.enabled != null) out.recordingEnabled = r.enabled;
+    if (r.segmentSeconds != null) out.recordingSegmentSeconds = wholeIn('recording.segmentSeconds', r.segmentSeconds, limits.segmentSecondsMin, limits.segmentSecondsMax);
+    if (r.retainHours != null) {
+      if (!Number.isFinite(r.retainHours) || r.retainHours < limits.retainHoursMin || r.retainHours > limits.retainHoursMax) {
+        throw badInput('recording.retainHours', `must be from ${limits.retainHoursMin} to ${limits.retainHoursMax}`);
+      }
+      out.recordingRetainHours = r.retainHours;
+    }
+  }
+  const s = input.snapshot;
+  if (s != null) {
+    if (s.enabled != null) out.snapshotEnabled = s.enabled;
+    if (s.intervalSeconds != null) out.snapshotIntervalSeconds = wholeIn('snapshot.intervalSeconds', s.intervalSeconds, limits.snapshotIntervalMin, limits.snapshotIntervalMax);
+  }
+  return out;
+}
 
 export function checkName(name: string): string {
   const trimmed = name.trim();
@@ -92,20 +140,20 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
     if (input.sourceUrl != null) throw badInput('sourceUrl', 'must be empty for a VOD channel');
     const playlist = await checkItems(repo, input);
     if (playlist === null) throw badInput('vodResourceId', 'is required for a VOD channel (or a playlist)');
-    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist };
+    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input) };
   }
   if (input.sourceType === 'ONLINE') {
     if (input.vodResourceId != null) throw badInput('vodResourceId', 'must be empty for an ONLINE channel');
     if (input.playlist != null) throw badInput('playlist', 'must be empty for an ONLINE channel');
     if (input.sourceUrl == null) throw badInput('sourceUrl', 'is required for an ONLINE channel');
     parseSourceUrl(input.sourceUrl);
-    return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [] };
+    return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [], ...checkTap(input) };
   }
   throw badInput('sourceType', 'must be VOD or ONLINE');
 }
 
 export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, repo: ChannelRepository): Promise<Partial<ChannelFields>> {
-  const out: Partial<ChannelFields> = {};
+  const out: Partial<ChannelFields> = { ...checkTap(input) };
   if (input.name != null) out.name = checkName(input.name);
   if (input.loop != null) out.loop = input.loop;
   if (input.pushTargets != null) out.pushTargets = checkTargets(input.pushTargets);

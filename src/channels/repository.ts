@@ -3,7 +3,7 @@
  * `writeStatus`, which the service calls only after the transition table
  * allowed the move.
  */
-import type { PlaylistItem, PrismaClient, PushTarget, VirtualLive, VodResource } from '../generated/prisma-sqlite/client.js';
+import type { PlaylistItem, PrismaClient, PushTarget, Recording, VirtualLive, VodResource } from '../generated/prisma-sqlite/client.js';
 import type { DesiredState, LiveStatus } from './status.js';
 
 export type Db = PrismaClient;
@@ -35,6 +35,11 @@ export interface ChannelFields {
   pushTargets: string[];
   /** VOD resource ids in play order; vodResourceId is the first. Empty for ONLINE. */
   playlist: string[];
+  recordingEnabled?: boolean;
+  recordingSegmentSeconds?: number;
+  recordingRetainHours?: number;
+  snapshotEnabled?: boolean;
+  snapshotIntervalSeconds?: number;
 }
 
 export interface StatusWrite {
@@ -122,6 +127,19 @@ export class ChannelRepository {
 
   setDesired(id: string, desiredState: DesiredState): Promise<ChannelRecord> {
     return this.db.virtualLive.update({ where: { id }, data: { desiredState }, include });
+  }
+
+  async addRecording(data: { virtualLiveId: string; path: string; startedAt: Date; durationSeconds: number; sizeBytes: number }): Promise<void> {
+    await this.db.recording.create({ data });
+  }
+
+  async setSnapTakenAt(id: string, at: Date): Promise<void> {
+    await this.db.virtualLive.update({ where: { id }, data: { snapTakenAt: at } });
+  }
+
+  /** A channel's closed segments, oldest first. */
+  recordings(id: string): Promise<Recording[]> {
+    return this.db.recording.findMany({ where: { virtualLiveId: id }, orderBy: { startedAt: 'asc' } });
   }
 
   getVod(id: string): Promise<VodResource | null> {

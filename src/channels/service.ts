@@ -10,16 +10,20 @@
  * A channel that was LIVING and then lost its pipeline or worker goes
  * RECONNECTING and is restarted with backoff for as long as it is wanted.
  */
+import { rm } from 'node:fs/promises';
+import { isAbsolute, relative } from 'node:path';
 import type { Config } from '../config.js';
 import { VliveError, notFound } from '../errors.js';
+import type { Recording } from '../generated/prisma-sqlite/client.js';
 import type { Logger } from '../log.js';
-import type { PipelineSpec } from '../pool/ipc.js';
+import type { PipelineSpec, TapEvent } from '../pool/ipc.js';
+import { removeChannelRecordings } from '../recording/retention.js';
 import type { StatusEvents } from './events.js';
 import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } from './input.js';
 import { KeyedLock } from './lock.js';
 import type { PipelineEvent, PipelineRunner, PublishPoint } from './ports.js';
 import type { ChannelRecord, ChannelRepository, StatusWrite } from './repository.js';
-import { buildPipelineSpec, vodItems } from './spec.js';
+import { buildPipelineSpec, snapshotFile, vodItems } from './spec.js';
 import { assertTransition, isActive, isLiveStatus, type LiveStatus } from './status.js';
 
 export interface ChannelServiceDeps {
@@ -53,6 +57,10 @@ export class ChannelService {
   #reconciler: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: ChannelServiceDeps) {}
+
+  recordings(id: string): Promise<Recording[]> {
+    return this.deps.repo.recordings(id);
+  }
 
   list(): Promise<ChannelRecord[]> {
     return this.deps.repo.list();
@@ -99,6 +107,9 @@ export class ChannelService {
       }
       await this.deps.repo.delete(id);
       this.deps.runner.forgetChannel(id);
+      // Its recordings and snapshot go with it (their rows went with the channel's).
+      await removeChannelRecordings(this.deps.config.dataDir, id);
+      await rm(snapshotFile(this.deps.config.dataDir, id), { force: true });
       this.deps.log.info('channel deleted', { channel: id });
       return id;
     });
@@ -142,6 +153,42 @@ export class ChannelService {
   }
 
   /** Feeds pipeline state changes from the pool. */
+  /** Recording and snapshot faults of running channels, by part; kept in memory (they describe the present). */
+  readonly #warnings = new Map<string, Map<'recording' | 'snapshot', string>>();
+
+  warningsOf(id: string): string[] {
+    return [...(this.#warnings.get(id)?.values() ?? [])];
+  }
+
+  /** What a channel's tap reported: a closed segment, a snapshot, or a warning raised or cleared. */
+  async onTapEvent(ev: { channelId: string; event: TapEvent }): Promise<void> {
+    const { channelId: id, event } = ev;
+    try {
+      if (event.kind === 'segment') {
+        const rel = relative(this.deps.config.dataDir, event.path);
+        if (rel.startsWith('..') || isAbsolute(rel)) return;
+        await this.deps.repo.addRecording({ virtualLiveId: id, path: rel, startedAt: new Date(event.startedAtMs), durationSeconds: event.durationSeconds, sizeBytes: event.sizeBytes });
+      } else if (event.kind === 'snapshot') {
+        await this.deps.repo.setSnapTakenAt(id, new Date(event.takenAtMs));
+      } else {
+        const byPart = this.#warnings.get(id) ?? new Map<'recording' | 'snapshot', string>();
+        const before = byPart.get(event.part) ?? null;
+        if (before === event.message) return;
+        if (event.message === null) byPart.delete(event.part);
+        else byPart.set(event.part, event.message);
+        if (byPart.size === 0) this.#warnings.delete(id);
+        else this.#warnings.set(id, byPart);
+        const rec = await this.#load(id);
+        const status = rec.status as LiveStatus;
+        this.deps.events.publish({ id, status, previous: status, errorString: rec.errorString, at: new Date(), warnings: this.warningsOf(id) });
+        if (event.message !== null) this.deps.log.warn('channel warning', { channel: id, part: event.part, warning: event.message });
+      }
+    } catch (err) {
+      // The channel was deleted meanwhile, or the database is away: a tap event is not worth a crash.
+      this.deps.log.warn('tap event not recorded', { channel: id, kind: event.kind, err: String(err) });
+    }
+  }
+
   onPipelineEvent(ev: PipelineEvent): void {
     const rt = this.#runtime.get(ev.channelId);
     if (!rt || (rt.workerId !== null && rt.workerId !== ev.workerId)) return;
@@ -345,7 +392,9 @@ export class ChannelService {
     if (!isLiveStatus(from)) throw new Error(`corrupt status ${from} on channel ${id}`);
     if (from !== to || to === 'RECONNECTING') assertTransition(from, to);
     const rec = await this.deps.repo.writeStatus(id, { ...extra, status: to });
-    this.deps.events.publish({ id, status: to, previous: from, errorString: rec.errorString, at: new Date() });
+    // Warnings belong to a running tap; a channel that stops has none.
+    if (!isActive(to)) this.#warnings.delete(id);
+    this.deps.events.publish({ id, status: to, previous: from, errorString: rec.errorString, at: new Date(), warnings: this.warningsOf(id) });
     this.deps.log.info('channel status', { channel: id, from, to, ...(rec.errorString ? { error: rec.errorString } : {}) });
     return rec;
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { VliveError } from '../errors.js';
 import { resolveMediaPath } from '../media/paths.js';
 import { parsePushTarget, parseSourceUrl } from '../media/urls.js';
-import type { PipelineSpec, VodItem } from '../pool/ipc.js';
+import type { PipelineSpec, TapSpec, VodItem } from '../pool/ipc.js';
 import type { PublishPoint } from './ports.js';
 import { playlistOf, type ChannelRecord } from './repository.js';
 
@@ -33,12 +33,32 @@ export async function vodItems(rec: ChannelRecord, paths: MediaPaths): Promise<V
   );
 }
 
+/** Where a channel's recordings and its snapshot live under the data dir. */
+export const recordingsDir = (dataDir: string, channelId: string): string => join(dataDir, 'recordings', channelId);
+export const snapshotFile = (dataDir: string, channelId: string): string => join(dataDir, 'snapshots', `${channelId}.jpg`);
+
+/** The tap of a channel with recording or snapshots on; undefined otherwise. */
+function tapSpec(rec: ChannelRecord, dataDir: string, origin: PublishPoint): TapSpec | undefined {
+  if (!rec.recordingEnabled && !rec.snapshotEnabled) return undefined;
+  // A relay is H.264 + AAC (pipelines/source-rtmp-av.gst); a VOD channel has its first item's tracks.
+  const first = rec.sourceType === 'VOD' ? playlistOf(rec)[0] : undefined;
+  return {
+    url: origin.playUrls(rec.id).rtmp,
+    hasVideo: first === undefined || first.videoCodec !== null,
+    hasAudio: first === undefined || first.audioCodec !== null,
+    recording: rec.recordingEnabled ? { dir: recordingsDir(dataDir, rec.id), segmentSeconds: rec.recordingSegmentSeconds } : null,
+    snapshot: rec.snapshotEnabled ? { file: snapshotFile(dataDir, rec.id), intervalSeconds: rec.snapshotIntervalSeconds } : null,
+  };
+}
+
 export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, origin: PublishPoint): Promise<PipelineSpec> {
   // Checked, then used exactly as given: a stream key must reach the server unaltered.
   for (const t of rec.pushTargets) parsePushTarget(t.url);
   const targets = [origin.publishUrl(rec.id), ...rec.pushTargets.map((t) => t.url)];
+  const tap = tapSpec(rec, paths.dataDir, origin);
+  const withTap = tap === undefined ? {} : { tap };
   if (rec.sourceType === 'VOD') {
-    return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets };
+    return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets, ...withTap };
   }
   if (rec.sourceUrl === null) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no source URL`);
   parseSourceUrl(rec.sourceUrl);
@@ -46,5 +66,6 @@ export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, o
     channelId: rec.id,
     source: { kind: 'rtmp', url: rec.sourceUrl, connectTimeoutMs: rec.connectTimeoutMs },
     targets,
+    ...withTap,
   };
 }

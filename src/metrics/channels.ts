@@ -48,6 +48,7 @@ export class ChannelMetrics {
   readonly #outputBytes: Counter<'channel'>;
   readonly #loops: Counter<'channel'>;
   readonly #frames: Counter<'channel'>;
+  readonly #warnings: Gauge<'channel'>;
   readonly #gaps: Histogram<'channel'>;
   readonly #reconnects: Counter<'channel'>;
   readonly #restarts: Counter<'channel'>;
@@ -102,6 +103,12 @@ export class ChannelMetrics {
     this.#loops = new Counter({
       name: 'vlive_channel_loop_boundaries_total',
       help: 'Item boundaries a VOD channel crossed: from the end of its file (or playlist item) to the start of the next one, in the same publish session.',
+      labelNames: channel,
+      registers,
+    });
+    this.#warnings = new Gauge({
+      name: 'vlive_channel_warnings',
+      help: 'Recording or snapshot faults the channel has now (0, 1 or 2). The live output is not affected; the tap retries by itself.',
       labelNames: channel,
       registers,
     });
@@ -161,6 +168,9 @@ export class ChannelMetrics {
       this.#remove(id);
       return;
     }
+    this.#warnings.set({ channel: id }, change.warnings.length);
+    // Same status: only the warnings changed.
+    if (change.status === change.previous && change.status !== 'RECONNECTING') return;
     const known = this.#active.get(id);
     if (known === undefined) {
       // A channel started again continues the pool's totals; its new series start from 0.
@@ -279,7 +289,7 @@ export class ChannelMetrics {
     if (!this.#active.delete(id)) return;
     const labels = { channel: id };
     for (const metric of [this.#stutter, this.#stalls, this.#outputBytes, this.#loops, this.#frames, this.#reconnects, this.#restarts]) metric.remove(labels);
-    for (const metric of [this.#lag, this.#position, this.#memory]) metric.remove(labels);
+    for (const metric of [this.#lag, this.#position, this.#memory, this.#warnings]) metric.remove(labels);
     this.#gaps.remove(labels);
     this.#gapSeries.delete(id);
     // Every target index the channel ever reported, across its pipelines.

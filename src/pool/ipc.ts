@@ -28,13 +28,37 @@ export type SourceSpec =
       connectTimeoutMs: number;
     };
 
+/**
+ * Recording and snapshots of a channel: its output read back from the
+ * origin by a second pipeline, started once the channel plays.
+ */
+export interface TapSpec {
+  /** The channel's stream at the origin, rtmp://. */
+  url: string;
+  hasVideo: boolean;
+  hasAudio: boolean;
+  /** Segments go to `<dir>/<tap start ms>/seg-NNNNN.mp4`. */
+  recording: { dir: string; segmentSeconds: number } | null;
+  /** The latest JPEG replaces `file`. */
+  snapshot: { file: string; intervalSeconds: number } | null;
+}
+
 /** Everything a worker needs to run one channel's pull/push pipeline. */
 export interface PipelineSpec {
   channelId: string;
   source: SourceSpec;
   /** rtmp:// or rtmps:// URLs. Index 0 is the origin. */
   targets: string[];
+  /** Recording and snapshots, when the channel has either on. */
+  tap?: TapSpec;
 }
+
+/** What a channel's tap reports. */
+export type TapEvent =
+  | { kind: 'segment'; path: string; startedAtMs: number; durationSeconds: number; sizeBytes: number }
+  | { kind: 'snapshot'; takenAtMs: number }
+  /** A recording or snapshot fault (null message: the fault is over). The live output is not affected. */
+  | { kind: 'warning'; part: 'recording' | 'snapshot'; message: string | null };
 
 /**
  * Observed state of one pipeline inside a worker.
@@ -123,6 +147,7 @@ export type ChildCommand =
       /** On terminal states (error, eos, stopped): the pipeline's final numbers, so none are lost between heartbeats. */
       stats?: PipelineStats;
     }
+  | { type: 'tap'; channelId: string; event: TapEvent }
   | {
       type: 'heartbeat';
       rssBytes: number;
@@ -168,11 +193,39 @@ function isVodItems(v: unknown): v is VodItem[] {
   );
 }
 
+function isTapSpec(v: unknown): v is TapSpec {
+  if (!isRecord(v)) return false;
+  const rec = v['recording'];
+  const snap = v['snapshot'];
+  return (
+    typeof v['url'] === 'string' &&
+    typeof v['hasVideo'] === 'boolean' &&
+    typeof v['hasAudio'] === 'boolean' &&
+    (rec === null || (isRecord(rec) && typeof rec['dir'] === 'string' && isPositiveInt(rec['segmentSeconds']))) &&
+    (snap === null || (isRecord(snap) && typeof snap['file'] === 'string' && isPositiveInt(snap['intervalSeconds'])))
+  );
+}
+
+function isTapEvent(v: unknown): v is TapEvent {
+  if (!isRecord(v)) return false;
+  switch (v['kind']) {
+    case 'segment':
+      return typeof v['path'] === 'string' && isCount(v['startedAtMs']) && isSeconds(v['durationSeconds']) && isCount(v['sizeBytes']);
+    case 'snapshot':
+      return isCount(v['takenAtMs']);
+    case 'warning':
+      return (v['part'] === 'recording' || v['part'] === 'snapshot') && (v['message'] === null || typeof v['message'] === 'string');
+    default:
+      return false;
+  }
+}
+
 function isPipelineSpec(v: unknown): v is PipelineSpec {
   return (
     isRecord(v) &&
     typeof v['channelId'] === 'string' &&
     isSourceSpec(v['source']) &&
+    (v['tap'] === undefined || isTapSpec(v['tap'])) &&
     Array.isArray(v['targets']) &&
     v['targets'].length > 0 &&
     v['targets'].every((t) => typeof t === 'string')
@@ -259,6 +312,8 @@ export function parseChildCommand(v: unknown): ChildCommand | null {
       }
       return msg;
     }
+    case 'tap':
+      return typeof v['channelId'] === 'string' && isTapEvent(v['event']) ? { type: 'tap', channelId: v['channelId'], event: v['event'] } : null;
     case 'heartbeat':
       return typeof v['rssBytes'] === 'number' &&
         typeof v['frameDurationSeconds'] === 'number' &&

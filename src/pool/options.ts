@@ -47,7 +47,12 @@ export interface WorkerPoolOptions {
 export const busThreadMargin = 4;
 /** libuv's hard ceiling on UV_THREADPOOL_SIZE. */
 export const maxThreadpoolSize = 1024;
-export const maxPipelinesLimit = maxThreadpoolSize - busThreadMargin;
+/**
+ * Threads one channel may pin at worst: its pipeline's bus, its tap's bus
+ * (recording, snapshots), and the tap's pull of a keyframe for a snapshot.
+ */
+export const threadsPerChannel = 3;
+export const maxPipelinesLimit = Math.floor((maxThreadpoolSize - busThreadMargin) / threadsPerChannel);
 
 export interface ResolvedPoolOptions {
   readonly size: number;
@@ -97,6 +102,6 @@ export function resolvePoolOptions(raw: WorkerPoolOptions): ResolvedPoolOptions 
     respawnBackoff: Object.freeze({ ...backoff }),
     random: raw.random ?? Math.random,
     env: Object.freeze({ ...raw.env }),
-    threadpoolSize: Math.min(maxThreadpoolSize, maxPipelinesPerWorker + busThreadMargin),
+    threadpoolSize: Math.min(maxThreadpoolSize, threadsPerChannel * maxPipelinesPerWorker + busThreadMargin),
   });
 }

@@ -18,7 +18,7 @@ import { EventEmitter } from 'node:events';
 import { VliveError } from '../errors.js';
 import { fullJitterBackoff } from './backoff.js';
 import { ChannelCounterBook, type ChannelCounters } from './counters.js';
-import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats, VodItem } from './ipc.js';
+import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats, TapEvent, VodItem } from './ipc.js';
 import { resolvePoolOptions, type ResolvedPoolOptions, type WorkerPoolOptions } from './options.js';
 import { WorkerHandle, type WorkerExit, type WorkerState } from './worker-handle.js';
 
@@ -65,8 +65,15 @@ export interface WorkerStateEvent {
   reason?: string;
 }
 
+/** A channel's tap (recording, snapshots) reported something; see TapEvent. */
+export interface ChannelTapEvent {
+  channelId: string;
+  event: TapEvent;
+}
+
 export interface WorkerPoolEvents {
   pipeline: [PipelineEvent];
+  tap: [ChannelTapEvent];
   workerLost: [WorkerLostEvent];
   workerState: [WorkerStateEvent];
 }
@@ -179,6 +186,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       for (const st of msg.pipelines) {
         if (this.#placements.get(st.channelId)?.workerId === handle.id) this.#counters.running(st);
       }
+      return;
+    }
+    if (msg.type === 'tap') {
+      if (this.#placements.get(msg.channelId)?.workerId === handle.id) this.emit('tap', { channelId: msg.channelId, event: msg.event });
       return;
     }
     if (msg.type !== 'pipeline') return;

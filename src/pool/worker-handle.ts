@@ -188,6 +188,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
             this.emit('message', msg);
             return;
           case 'pipeline':
+          case 'tap':
             this.emit('message', msg);
             return;
         }

@@ -6,7 +6,9 @@
  */
 import type { Logger } from '../log.js';
 import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats } from '../pool/ipc.js';
-import type { VodItem } from '../pool/ipc.js';
+import type { TapSpec, VodItem } from '../pool/ipc.js';
+import { SnapshotDecoder } from './snapshot-decoder.js';
+import { TapPipeline } from './tap-pipeline.js';
 import { ChannelPipeline } from './channel-pipeline.js';
 import { MediaCache } from './media-cache.js';
 import { planPipeline, PlanError, type PipelinePlan } from './plan.js';
@@ -19,6 +21,9 @@ import { VodTimeline, type ItemMedia } from './vod-timeline.js';
  * several hundred ms; a position query is a cheap synchronous call.
  */
 export const sampleIntervalMs = 100;
+
+/** A failed tap (recording, snapshots) is started again after this long, while its channel plays. */
+export const tapRetryMs = 10_000;
 
 export interface PipelineHostOptions {
   readonly templates: Templates;
@@ -44,8 +49,11 @@ export class PipelineHost {
   /** One timer samples every pipeline; none runs while the host is empty. */
   #sampler: NodeJS.Timeout | null = null;
   readonly #media = new MediaCache();
+  #decoder: SnapshotDecoder | null = null;
   /** VOD channels whose media indexes are loading; a stop meanwhile cancels the start. */
   readonly #loading = new Set<string>();
+  /** Each channel's tap (recording, snapshots) while its pipeline plays, and its retry timer after a fault. */
+  readonly #taps = new Map<string, { tap: TapPipeline | null; retry: NodeJS.Timeout | null; warned: Set<'recording' | 'snapshot'> }>();
 
   constructor(opts: PipelineHostOptions) {
     this.#opts = opts;
@@ -95,8 +103,9 @@ export class PipelineHost {
       this.#report(channelId, 'error', err.message);
       return;
     }
+    const tap = spec.tap ?? null;
     if (spec.source.kind !== 'vod') {
-      this.#launch(channelId, plan, null);
+      this.#launch(channelId, plan, null, tap);
       return;
     }
     // Reading the sample indexes is file I/O (milliseconds; shared once loaded): build the pipeline when they are in.
@@ -112,7 +121,7 @@ export class PipelineHost {
           this.#report(channelId, 'error', `source: ${(err as Error).message}`);
           return;
         }
-        this.#launch(channelId, plan, timeline);
+        this.#launch(channelId, plan, timeline, tap);
       },
       (err: unknown) => {
         if (!this.#loading.delete(channelId)) return;
@@ -121,7 +130,7 @@ export class PipelineHost {
     );
   }
 
-  #launch(channelId: string, plan: PipelinePlan, vod: VodTimeline | null): void {
+  #launch(channelId: string, plan: PipelinePlan, vod: VodTimeline | null, tap: TapSpec | null): void {
     const video = vod?.item.video ?? null;
     // The stutter tolerance is two frames of the real video when the worker knows it.
     const frameDurationSeconds =
@@ -136,6 +145,8 @@ export class PipelineHost {
       log: this.#opts.log,
       onState: (state, error) => {
         const terminal = state === 'error' || state === 'eos' || state === 'stopped';
+        if (state === 'playing' && tap !== null) this.#startTap(channelId, tap);
+        if (terminal) void this.#stopTap(channelId);
         // The final numbers ride on the terminal message: the next heartbeat will not list this pipeline.
         this.#report(channelId, state, error, terminal ? pipeline.stats() : undefined);
         if ((state === 'eos' || state === 'error') && this.#pipelines.get(channelId) === pipeline) {
@@ -151,6 +162,43 @@ export class PipelineHost {
     this.#sampler ??= setInterval(() => this.#sampleAll(), this.#opts.sampleIntervalMs ?? sampleIntervalMs);
     this.#opts.log.info('pipeline starting', { channel: channelId, template: plan.source, targets: plan.sinks.length });
     pipeline.start();
+  }
+
+  /** Starts a channel's tap once its output is at the origin; a failed tap is retried after tapRetryMs. */
+  #startTap(channelId: string, spec: TapSpec): void {
+    const entry = this.#taps.get(channelId) ?? { tap: null, retry: null, warned: new Set<'recording' | 'snapshot'>() };
+    this.#taps.set(channelId, entry);
+    if (entry.tap !== null) return;
+    const tap: TapPipeline = new TapPipeline({
+      channelId,
+      spec,
+      templates: this.#opts.templates,
+      decoder: (this.#decoder ??= new SnapshotDecoder(this.#opts.templates)),
+      warned: entry.warned,
+      log: this.#opts.log,
+      onEvent: (event) => this.#opts.send({ type: 'tap', channelId, event }),
+      onFailed: (part, message) => {
+        const retryS = Math.round(tapRetryMs / 1000);
+        entry.warned.add(part);
+        this.#opts.send({ type: 'tap', channelId, event: { kind: 'warning', part, message: `${part}: ${message} (retrying in ${retryS} s)` } });
+        if (this.#taps.get(channelId) !== entry || entry.tap !== tap) return;
+        entry.tap = null;
+        entry.retry = setTimeout(() => {
+          entry.retry = null;
+          if (this.#taps.get(channelId) === entry && this.#pipelines.has(channelId)) this.#startTap(channelId, spec);
+        }, tapRetryMs);
+      },
+    });
+    entry.tap = tap;
+    tap.start();
+  }
+
+  async #stopTap(channelId: string): Promise<void> {
+    const entry = this.#taps.get(channelId);
+    if (entry === undefined) return;
+    this.#taps.delete(channelId);
+    if (entry.retry !== null) clearTimeout(entry.retry);
+    await entry.tap?.stop();
   }
 
   /** A running VOD channel's new playlist. Errors are logged: the old list keeps playing. */
@@ -179,6 +227,8 @@ export class PipelineHost {
       return true;
     }
     this.#pipelines.delete(channelId);
+    // The tap first: its last segment is finalised while the stream is still there.
+    await this.#stopTap(channelId);
     const released = await pipeline.stop();
     this.#opts.log.info('pipeline stopped', { channel: channelId });
     return released;

@@ -51,6 +51,8 @@ export type BusMessage =
   | { type: 'async-done'; source: string }
   | { type: 'segment-done'; source: string }
   | { type: 'state-changed'; source: string; oldState: GstState; newState: GstState }
+  /** An element message: `structure` is its structure's name (patched binding), `fields` its fields. */
+  | { type: 'element'; source: string; structure: string; fields: Readonly<Record<string, unknown>> }
   | { type: 'other'; source: string; rawType: string };
 
 // The addon's own shapes. Kept private: callers only see the wrappers below.
@@ -137,6 +139,8 @@ function toBusMessage(raw: Record<string, unknown>): BusMessage {
       return { type, source };
     case 'state-changed':
       return { type, source, oldState: asState(raw['old-state']), newState: asState(raw['new-state']) };
+    case 'element':
+      return { type, source, structure: str(raw['_structure_name']) ?? '?', fields: raw };
     default:
       return { type: 'other', source, rawType: type };
   }
@@ -168,6 +172,22 @@ export class GstElement {
     const pts = Buffer.allocUnsafe(8);
     pts.writeBigUInt64BE(ptsNs);
     (push as (this: RawElement, data: Buffer, pts: Buffer) => void).call(this.#raw, data, pts);
+  }
+
+  /**
+   * Pulls the next sample from an appsink (on a threadpool thread; resolves
+   * null at EOS or when the pipeline stops). `caps` holds the caps' fields,
+   * buffers (such as codec_data) as Buffers.
+   */
+  pull(): Promise<{ data: Buffer; caps: Readonly<Record<string, unknown>> } | null> {
+    const pull = this.#raw['pull'];
+    if (typeof pull !== 'function') return Promise.reject(new NativeError('BAD_ARGUMENT', `element ${this.name} is not an appsink`));
+    return new Promise((resolve) => {
+      (pull as (this: RawElement, cb: (buf: unknown, caps: unknown) => void) => void).call(this.#raw, (buf, caps) => {
+        if (!Buffer.isBuffer(buf)) return resolve(null);
+        resolve({ data: buf, caps: typeof caps === 'object' && caps !== null ? (caps as Record<string, unknown>) : {} });
+      });
+    });
   }
 
   /**

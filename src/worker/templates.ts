@@ -14,6 +14,14 @@ export const templateNames = [
   'target-only',
   'target-origin',
   'target-extra',
+  'tap-source',
+  'tap-video',
+  'tap-record',
+  'tap-record-video',
+  'tap-record-audio',
+  'tap-snapshot',
+  'tap-audio-drop',
+  'snapshot-decode',
 ] as const;
 
 export type TemplateName = (typeof templateNames)[number];
