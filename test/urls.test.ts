@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { VliveError } from '../src/errors.js';
-import { MAX_URL_LENGTH, maskUrl, parsePushTarget, parseRtmpBase, parseSourceUrl } from '../src/media/urls.js';
+import { MAX_URL_LENGTH, liveProtocolOf, maskUrl, parsePushTarget, parseRtmpBase, parseSourceUrl } from '../src/media/urls.js';
 
 function rejects(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (err: unknown) => {
@@ -24,11 +24,21 @@ describe('parseSourceUrl', () => {
   });
 
   it('says "not supported yet" for planned schemes and "not allowed" for others', () => {
-    rejects(() => parseSourceUrl('rtsp://cam.local/stream'), /rtsp:\/\/ is not supported yet/);
-    rejects(() => parseSourceUrl('srt://h:9000?streamid=x'), /not supported yet/);
-    rejects(() => parseSourceUrl('https://h/x.m3u8'), /not supported yet/);
+    rejects(() => parseSourceUrl('rtsps://cam.local/stream'), /rtsps:\/\/ is not supported yet/);
     rejects(() => parseSourceUrl('file:///etc/passwd'), /file:\/\/ is not allowed/);
     rejects(() => parseSourceUrl('javascript:alert(1)'), /not allowed/);
+  });
+
+  it('tells the live protocol from the URL', () => {
+    const of = (u: string): string => liveProtocolOf(parseSourceUrl(u));
+    assert.equal(of('rtmp://h/live/s'), 'rtmp');
+    assert.equal(of('rtmps://h/live/s'), 'rtmp');
+    assert.equal(of('rtsp://cam.local/stream'), 'rtsp');
+    assert.equal(of('srt://h:9000?streamid=x'), 'srt');
+    assert.equal(of('https://h/path/x.M3U8?token=1'), 'hls');
+    assert.equal(of('http://h/live/x.flv'), 'httpflv');
+    assert.equal(maskUrl('srt://h:9000?streamid=x&passphrase=secret'), 'srt://h:9000?***');
+    assert.equal(maskUrl('rtsp://user:pw@cam.local/stream'), 'rtsp://user:***@cam.local/stream');
   });
 
   it('rejects malformed URLs and missing hosts or stream names', () => {

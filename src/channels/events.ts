@@ -17,6 +17,10 @@ export interface StatusChange {
    * that the warnings changed.
    */
   warnings: string[];
+  /** Reconnect attempts since the channel was last LIVING. */
+  reconnectAttempts: number;
+  /** When the next reconnect attempt is due, while RECONNECTING. */
+  nextAttemptAt: Date | null;
 }
 
 export class StatusEvents {

@@ -20,6 +20,9 @@ export interface CreateInput {
   connectTimeoutMs?: number | null;
   recording?: RecordingInput | null;
   snapshot?: SnapshotInput | null;
+  rtspTransport?: string | null;
+  /** Give up after this many failed reconnect attempts; null (or absent) retries forever. */
+  maxReconnectAttempts?: number | null;
 }
 
 export interface RecordingInput {
@@ -48,7 +51,24 @@ export const limits = {
   retainHoursMax: 24 * 366,
   snapshotIntervalMin: 1,
   snapshotIntervalMax: 3600,
+  maxReconnectAttemptsMax: 1_000_000,
 } as const;
+
+type LiveFields = Partial<Pick<ChannelFields, 'rtspTransport' | 'maxReconnectAttempts'>>;
+
+/** Online-source settings; only the fields given are returned. */
+function checkLive(input: UpdateInput): LiveFields {
+  const out: LiveFields = {};
+  if (input.rtspTransport != null) {
+    if (input.rtspTransport !== 'TCP' && input.rtspTransport !== 'UDP') throw badInput('rtspTransport', 'must be TCP or UDP');
+    out.rtspTransport = input.rtspTransport;
+  }
+  if (input.maxReconnectAttempts !== undefined) {
+    out.maxReconnectAttempts =
+      input.maxReconnectAttempts === null ? null : wholeIn('maxReconnectAttempts', input.maxReconnectAttempts, 1, limits.maxReconnectAttemptsMax);
+  }
+  return out;
+}
 
 function wholeIn(field: string, v: number, min: number, max: number): number {
   if (!Number.isInteger(v) || v < min || v > max) throw badInput(field, `must be a whole number from ${min} to ${max}`);
@@ -140,20 +160,20 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
     if (input.sourceUrl != null) throw badInput('sourceUrl', 'must be empty for a VOD channel');
     const playlist = await checkItems(repo, input);
     if (playlist === null) throw badInput('vodResourceId', 'is required for a VOD channel (or a playlist)');
-    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input) };
+    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input), ...checkLive(input) };
   }
   if (input.sourceType === 'ONLINE') {
     if (input.vodResourceId != null) throw badInput('vodResourceId', 'must be empty for an ONLINE channel');
     if (input.playlist != null) throw badInput('playlist', 'must be empty for an ONLINE channel');
     if (input.sourceUrl == null) throw badInput('sourceUrl', 'is required for an ONLINE channel');
     parseSourceUrl(input.sourceUrl);
-    return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [], ...checkTap(input) };
+    return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [], ...checkTap(input), ...checkLive(input) };
   }
   throw badInput('sourceType', 'must be VOD or ONLINE');
 }
 
 export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, repo: ChannelRepository): Promise<Partial<ChannelFields>> {
-  const out: Partial<ChannelFields> = { ...checkTap(input) };
+  const out: Partial<ChannelFields> = { ...checkTap(input), ...checkLive(input) };
   if (input.name != null) out.name = checkName(input.name);
   if (input.loop != null) out.loop = input.loop;
   if (input.pushTargets != null) out.pushTargets = checkTargets(input.pushTargets);

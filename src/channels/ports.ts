@@ -13,6 +13,8 @@ export interface PipelineRunner {
   capacity(): { total: number; used: number };
   /** The workers' state and memory, for admission control. */
   workers(): { state: string; rssBytes: number }[];
+  /** Per-target totals over the channel's pipelines (bytes, errors, last error), by target index; null when unknown. */
+  channelCounters(channelId: string): { targets: { index: number; bytesSent: number; errors: number; lastError?: string }[] } | null;
   /** Drops the pool's running totals of a deleted channel. */
   forgetChannel(channelId: string): void;
 }

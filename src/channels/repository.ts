@@ -35,6 +35,8 @@ export interface ChannelFields {
   pushTargets: string[];
   /** VOD resource ids in play order; vodResourceId is the first. Empty for ONLINE. */
   playlist: string[];
+  rtspTransport?: 'TCP' | 'UDP';
+  maxReconnectAttempts?: number | null;
   recordingEnabled?: boolean;
   recordingSegmentSeconds?: number;
   recordingRetainHours?: number;
@@ -51,6 +53,8 @@ export interface StatusWrite {
   desiredState?: DesiredState;
   startCount?: { increment: number };
   restartCount?: { increment: number };
+  reconnectAttempts?: number;
+  nextAttemptAt?: Date | null;
 }
 
 export class ChannelRepository {

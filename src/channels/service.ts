@@ -58,6 +58,12 @@ export class ChannelService {
 
   constructor(private readonly deps: ChannelServiceDeps) {}
 
+  /** Bytes, errors and the last error of a channel's target `index` (0 = origin) over its pipelines. */
+  targetStats(id: string, index: number): { bytesSent: number; errors: number; lastError: string | null } {
+    const t = this.deps.runner.channelCounters(id)?.targets.find((x) => x.index === index);
+    return { bytesSent: t?.bytesSent ?? 0, errors: t?.errors ?? 0, lastError: t?.lastError ?? null };
+  }
+
   recordings(id: string): Promise<Recording[]> {
     return this.deps.repo.recordings(id);
   }
@@ -179,8 +185,7 @@ export class ChannelService {
         if (byPart.size === 0) this.#warnings.delete(id);
         else this.#warnings.set(id, byPart);
         const rec = await this.#load(id);
-        const status = rec.status as LiveStatus;
-        this.deps.events.publish({ id, status, previous: status, errorString: rec.errorString, at: new Date(), warnings: this.warningsOf(id) });
+        this.#publish(rec, rec.status as LiveStatus);
         if (event.message !== null) this.deps.log.warn('channel warning', { channel: id, part: event.part, warning: event.message });
       }
     } catch (err) {
@@ -331,7 +336,7 @@ export class ChannelService {
       await Promise.all([played, this.deps.origin.waitForPublish(id, timeoutMs, signal)]);
       rt.waiter = null;
       rt.attempt = 0;
-      await this.#transition(id, 'LIVING', { errorString: null, startedAt: new Date() });
+      await this.#transition(id, 'LIVING', { errorString: null, startedAt: new Date(), reconnectAttempts: 0, nextAttemptAt: null });
       return null;
     } catch (err) {
       rt.waiter = null;
@@ -357,7 +362,22 @@ export class ChannelService {
         await this.deps.runner.stopPipeline(id).catch(() => undefined);
         rt.workerId = null;
         rt.attempt += 1;
+        const max = rec.maxReconnectAttempts;
+        if (max !== null && rt.attempt > max) {
+          // The channel's own limit: give up, and keep it down (desired STOPPED).
+          const rec2 = await this.#transition(id, 'ERROR', {
+            errorString: `gave up after ${max} reconnect attempt${max === 1 ? '' : 's'}: ${reason}`,
+            desiredState: 'STOPPED',
+            stoppedAt: new Date(),
+            nextAttemptAt: null,
+          });
+          this.deps.log.warn('channel gave up reconnecting', { channel: id, attempts: max, reason: rec2.errorString });
+          return;
+        }
         const wait = delayMs ?? this.deps.retryDelayMs(rt.attempt);
+        // Visible in the API and the subscription: which attempt, and when.
+        const shown = await this.deps.repo.writeStatus(id, { status: 'RECONNECTING', reconnectAttempts: rt.attempt, nextAttemptAt: new Date(Date.now() + wait) });
+        this.#publish(shown, 'RECONNECTING');
         this.deps.log.warn('channel reconnecting', { channel: id, reason, attempt: rt.attempt, waitMs: wait });
         rt.retryTimer = setTimeout(() => {
           rt.retryTimer = null;
@@ -386,6 +406,20 @@ export class ChannelService {
     this.#scheduleReconnect(id, failure);
   }
 
+  /** One status event from the record as written; `previous` equal to its status means only details changed. */
+  #publish(rec: ChannelRecord, previous: LiveStatus): void {
+    this.deps.events.publish({
+      id: rec.id,
+      status: rec.status as LiveStatus,
+      previous,
+      errorString: rec.errorString,
+      at: new Date(),
+      warnings: this.warningsOf(rec.id),
+      reconnectAttempts: rec.reconnectAttempts,
+      nextAttemptAt: rec.nextAttemptAt,
+    });
+  }
+
   async #transition(id: string, to: LiveStatus, extra: Omit<StatusWrite, 'status'> = {}): Promise<ChannelRecord> {
     const before = await this.#load(id);
     const from = before.status;
@@ -394,7 +428,7 @@ export class ChannelService {
     const rec = await this.deps.repo.writeStatus(id, { ...extra, status: to });
     // Warnings belong to a running tap; a channel that stops has none.
     if (!isActive(to)) this.#warnings.delete(id);
-    this.deps.events.publish({ id, status: to, previous: from, errorString: rec.errorString, at: new Date(), warnings: this.warningsOf(id) });
+    this.#publish(rec, from);
     this.deps.log.info('channel status', { channel: id, from, to, ...(rec.errorString ? { error: rec.errorString } : {}) });
     return rec;
   }

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { VliveError } from '../errors.js';
 import { resolveMediaPath } from '../media/paths.js';
-import { parsePushTarget, parseSourceUrl } from '../media/urls.js';
+import { liveProtocolOf, parsePushTarget, parseSourceUrl } from '../media/urls.js';
 import type { PipelineSpec, TapSpec, VodItem } from '../pool/ipc.js';
 import type { PublishPoint } from './ports.js';
 import { playlistOf, type ChannelRecord } from './repository.js';
@@ -61,10 +61,16 @@ export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, o
     return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets, ...withTap };
   }
   if (rec.sourceUrl === null) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no source URL`);
-  parseSourceUrl(rec.sourceUrl);
+  const parsed = parseSourceUrl(rec.sourceUrl);
   return {
     channelId: rec.id,
-    source: { kind: 'rtmp', url: rec.sourceUrl, connectTimeoutMs: rec.connectTimeoutMs },
+    source: {
+      kind: 'live',
+      protocol: liveProtocolOf(parsed),
+      url: rec.sourceUrl,
+      connectTimeoutMs: rec.connectTimeoutMs,
+      rtspTransport: rec.rtspTransport === 'UDP' ? 'udp' : 'tcp',
+    },
     targets,
     ...withTap,
   };

@@ -5,6 +5,7 @@
  * here, once, and masked before anyone prints them.
  */
 import { VliveError } from '../errors.js';
+import type { LiveProtocol } from '../pool/ipc.js';
 
 /** Longest URL accepted anywhere, in characters. */
 export const MAX_URL_LENGTH = 2048;
@@ -17,10 +18,11 @@ export const MAX_URL_LENGTH = 2048;
 export const SOURCE_SCHEMES = {
   rtmp: true,
   rtmps: true,
-  rtsp: false,
-  srt: false,
-  http: false,
-  https: false,
+  rtsp: true,
+  rtsps: false,
+  srt: true,
+  http: true,
+  https: true,
 } as const satisfies Record<string, boolean>;
 
 export type KnownSourceScheme = keyof typeof SOURCE_SCHEMES;
@@ -115,6 +117,25 @@ export function parseSourceUrl(input: unknown, field = 'sourceUrl'): ParsedUrl<S
   const url = parseCommon(field, input, enabled, planned);
   if (url.protocol === 'rtmp:' || url.protocol === 'rtmps:') requireAppAndStream(field, url);
   return toParsed(input as string, url);
+}
+
+/**
+ * How a source URL is pulled: by scheme, and for http(s) by path: a path
+ * ending in .m3u8 is HLS, anything else HTTP-FLV (an endless FLV over HTTP).
+ */
+export function liveProtocolOf(source: ParsedUrl<SourceScheme>): LiveProtocol {
+  switch (source.scheme) {
+    case 'rtmp':
+    case 'rtmps':
+      return 'rtmp';
+    case 'rtsp':
+      return 'rtsp';
+    case 'srt':
+      return 'srt';
+    case 'http':
+    case 'https':
+      return new URL(source.url).pathname.toLowerCase().endsWith('.m3u8') ? 'hls' : 'httpflv';
+  }
 }
 
 /**

@@ -23,10 +23,17 @@ export type SourceSpec =
       loop: boolean;
     }
   | {
-      kind: 'rtmp';
+      kind: 'live';
+      protocol: LiveProtocol;
       url: string;
       connectTimeoutMs: number;
+      /** RTSP only: RTP interleaved over the RTSP connection, or over UDP. */
+      rtspTransport: 'tcp' | 'udp';
     };
+
+/** How a live source is pulled; src/media/urls.ts tells it from the URL. */
+export type LiveProtocol = 'rtmp' | 'rtsp' | 'hls' | 'httpflv' | 'srt';
+const liveProtocols: ReadonlySet<string> = new Set<LiveProtocol>(['rtmp', 'rtsp', 'hls', 'httpflv', 'srt']);
 
 /**
  * Recording and snapshots of a channel: its output read back from the
@@ -78,6 +85,8 @@ export interface TargetStats {
   bytesSent: number;
   /** Bus errors and warnings posted by this target's queue or sink. */
   errors: number;
+  /** The last of them, URLs masked. */
+  lastError?: string;
 }
 
 /**
@@ -179,8 +188,14 @@ function isPipelineState(v: unknown): v is PipelineState {
 function isSourceSpec(v: unknown): v is SourceSpec {
   if (!isRecord(v)) return false;
   if (v['kind'] === 'vod') return isVodItems(v['items']) && typeof v['loop'] === 'boolean';
-  if (v['kind'] === 'rtmp') {
-    return typeof v['url'] === 'string' && typeof v['connectTimeoutMs'] === 'number';
+  if (v['kind'] === 'live') {
+    return (
+      typeof v['protocol'] === 'string' &&
+      liveProtocols.has(v['protocol']) &&
+      typeof v['url'] === 'string' &&
+      typeof v['connectTimeoutMs'] === 'number' &&
+      (v['rtspTransport'] === 'tcp' || v['rtspTransport'] === 'udp')
+    );
   }
   return false;
 }

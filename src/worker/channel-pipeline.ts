@@ -251,11 +251,11 @@ export class ChannelPipeline {
     if (pipeline === null) return;
     switch (m.type) {
       case 'error':
-        this.#countTargetError(m.source);
+        this.#countTargetError(m.source, describeBusError(m));
         this.#fail(describeBusError(m));
         return;
       case 'warning':
-        this.#countTargetError(m.source);
+        this.#countTargetError(m.source, maskUrls(m.debug ?? 'warning'));
         this.#deps.log.debug('pipeline warning', { channel: this.channelId, source: m.source, debug: maskUrls(m.debug ?? '') });
         return;
       case 'async-done':
@@ -279,10 +279,12 @@ export class ChannelPipeline {
     }
   }
 
-  #countTargetError(source: string): void {
+  #countTargetError(source: string, text: string): void {
     const m = /^(?:sink|queue)(\d+)$/.exec(source);
     const t = m?.[1] !== undefined ? this.#targets[Number(m[1])] : undefined;
-    if (t !== undefined) t.errors += 1;
+    if (t === undefined) return;
+    t.errors += 1;
+    t.lastError = text.slice(0, 500);
   }
 
   /**

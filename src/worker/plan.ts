@@ -5,7 +5,7 @@
  * GStreamer.
  */
 import { isAbsolute } from 'node:path';
-import type { PipelineSpec } from '../pool/ipc.js';
+import type { LiveProtocol, PipelineSpec } from '../pool/ipc.js';
 import { render, type TemplateName, type Templates } from './templates.js';
 
 /** One property write applied after parsing; `role` names it in error messages. */
@@ -40,7 +40,48 @@ export class PlanError extends Error {
 }
 
 function sourceTemplate(spec: PipelineSpec): TemplateName {
-  return spec.source.kind === 'rtmp' ? 'source-rtmp-av' : 'source-vod';
+  const src = spec.source;
+  if (src.kind === 'vod') return 'source-vod';
+  switch (src.protocol) {
+    case 'rtmp':
+      return 'source-rtmp-av';
+    case 'rtsp':
+      return src.rtspTransport === 'udp' ? 'source-rtsp-udp' : 'source-rtsp-tcp';
+    case 'hls':
+      return 'source-hls';
+    case 'httpflv':
+      return 'source-httpflv';
+    case 'srt':
+      return 'source-srt';
+  }
+}
+
+/** A live source's URL rule per protocol (urls.ts checked it fully; this is the worker's own guard). */
+const liveUrl: Readonly<Record<LiveProtocol, RegExp>> = {
+  rtmp: rtmpUrl,
+  rtsp: /^rtsps?:\/\/[^/\s]+/,
+  hls: /^https?:\/\/[^/\s]+\/\S*\.m3u8(\?\S*)?$/,
+  httpflv: /^https?:\/\/[^/\s]+\/\S*/,
+  srt: /^srt:\/\/[^/\s]+/,
+};
+
+/** The live source's URL and connect timeout as properties of `src`, in each element's own unit. */
+function liveProperties(src: Extract<PipelineSpec['source'], { kind: 'live' }>): PropertyAssignment[] {
+  const ms = src.connectTimeoutMs;
+  // Whole seconds round up so a short timeout never becomes 0 (= none).
+  const seconds = Math.max(1, Math.ceil(ms / 1000));
+  const prop = (property: string, value: string | number, verify: PropertyAssignment['verify']): PropertyAssignment => ({ element: 'src', property, value, role: 'source', verify });
+  switch (src.protocol) {
+    case 'rtmp':
+      return [prop('location', src.url, 'rtmp-url'), prop('timeout', seconds, 'none')];
+    case 'rtsp':
+      return [prop('location', src.url, 'readback'), prop('tcp-timeout', ms * 1000, 'none'), prop('timeout', ms * 1000, 'none')];
+    case 'hls':
+    case 'httpflv':
+      return [prop('location', src.url, 'readback'), prop('timeout', seconds, 'none')];
+    case 'srt':
+      return [prop('uri', src.url, 'none'), prop('poll-timeout', ms, 'none')];
+  }
 }
 
 export function planPipeline(spec: PipelineSpec, templates: Templates): PipelinePlan {
@@ -57,11 +98,8 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
     if (spec.source.items.length === 0) throw new PlanError('a VOD source needs at least one item');
     if (spec.source.items.some((i) => !isAbsolute(i.path))) throw new PlanError('the source path must be absolute');
   } else {
-    if (!rtmpUrl.test(spec.source.url)) throw new PlanError('the source is not an rtmp:// or rtmps:// URL with a path');
-    properties.push({ element: 'src', property: 'location', value: spec.source.url, role: 'source', verify: 'rtmp-url' });
-    // rtmp2src's timeout is whole seconds; round up so a short timeout never becomes 0 (= none).
-    const seconds = Math.max(1, Math.ceil(spec.source.connectTimeoutMs / 1000));
-    properties.push({ element: 'src', property: 'timeout', value: seconds, role: 'source', verify: 'none' });
+    if (!liveUrl[spec.source.protocol].test(spec.source.url)) throw new PlanError(`the source is not a ${spec.source.protocol} URL`);
+    properties.push(...liveProperties(spec.source));
   }
 
   const sinks: string[] = [];
@@ -82,7 +120,7 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
     launch: parts.join(' '),
     properties,
     vod: spec.source.kind === 'vod',
-    live: spec.source.kind === 'rtmp',
+    live: spec.source.kind === 'live',
     sinks,
   };
 }

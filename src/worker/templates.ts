@@ -10,6 +10,11 @@ import { fileURLToPath } from 'node:url';
 export const templateNames = [
   'source-vod',
   'source-rtmp-av',
+  'source-rtsp-tcp',
+  'source-rtsp-udp',
+  'source-hls',
+  'source-httpflv',
+  'source-srt',
   'fanout',
   'target-only',
   'target-origin',
