@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Admission } from './channels/admission.js';
 import { StatusEvents } from './channels/events.js';
+import { ReconnectBudget } from './channels/reconnect-budget.js';
 import { ChannelRepository } from './channels/repository.js';
 import { ChannelService } from './channels/service.js';
 import type { Config } from './config.js';
@@ -36,7 +37,8 @@ export interface App {
 }
 
 /** Reconnect delays: 0.5 s doubling to 30 s, full jitter (never a synchronized storm). */
-const reconnectBackoff = { baseMs: 500, capMs: 30_000 };
+/** First reconnect delay ceiling; the cap is VLIVE_RECONNECT_MAX_DELAY_MS. */
+const reconnectBaseMs = 250;
 
 /** How often the reconciler checks desired against observed state. */
 const reconcileIntervalMs = 5_000;
@@ -99,6 +101,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     cleanups.push({ name: 'admission', fn: async () => admission.dispose() });
     const events = new StatusEvents();
     const repo = new ChannelRepository(db.prisma);
+    const reconnectBudget = new ReconnectBudget(config.reconnectsPerSecond, config.reconnectsPerSecond, Date.now());
     const channels = new ChannelService({
       config,
       repo,
@@ -107,7 +110,11 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       events,
       log: log.child({ part: 'channels' }),
       admission,
-      retryDelayMs: (attempt) => fullJitterBackoff(attempt - 1, reconnectBackoff),
+      // Full jitter per channel, then the service-wide budget: never a storm.
+      retryDelayMs: (attempt) => {
+        const delay = fullJitterBackoff(attempt - 1, { baseMs: Math.min(reconnectBaseMs, config.reconnectMaxDelayMs), capMs: config.reconnectMaxDelayMs });
+        return delay + reconnectBudget.reserve(Date.now() + delay);
+      },
     });
     pool.on('pipeline', (ev) => channels.onPipelineEvent(ev));
     pool.on('tap', (ev) => void channels.onTapEvent(ev));

@@ -40,6 +40,10 @@ export interface Config {
   readonly stopGraceMs: number;
   /** A playing pipeline with no media progress for this long is restarted, in ms. Default 5000. */
   readonly stallTimeoutMs: number;
+  /** Longest wait between two reconnect attempts of a channel, ms. Default 1000: a source that comes back is LIVING again within about 2 s. */
+  readonly reconnectMaxDelayMs: number;
+  /** Reconnect attempts the whole service makes per second at most (bursts of as many). Default 20. */
+  readonly reconnectsPerSecond: number;
   /** Recordings of one channel beyond this many bytes are deleted, oldest first. Default 20 GiB. */
   readonly recordingChannelQuotaBytes: number;
   /** Recordings of all channels beyond this many bytes are deleted, oldest first. Default 200 GiB. */
@@ -79,6 +83,8 @@ const fields: Record<Key, Field> = {
   heartbeatIntervalMs: { env: 'VLIVE_HEARTBEAT_INTERVAL_MS', kind: 'positiveInt' },
   stopGraceMs: { env: 'VLIVE_STOP_GRACE_MS', kind: 'positiveInt' },
   stallTimeoutMs: { env: 'VLIVE_STALL_TIMEOUT_MS', kind: 'positiveInt' },
+  reconnectMaxDelayMs: { env: 'VLIVE_RECONNECT_MAX_DELAY_MS', kind: 'positiveInt' },
+  reconnectsPerSecond: { env: 'VLIVE_RECONNECTS_PER_SECOND', kind: 'positiveInt' },
   recordingChannelQuotaBytes: { env: 'VLIVE_RECORDING_CHANNEL_QUOTA_BYTES', kind: 'positiveInt' },
   recordingTotalQuotaBytes: { env: 'VLIVE_RECORDING_TOTAL_QUOTA_BYTES', kind: 'positiveInt' },
   snapshotRetainSeconds: { env: 'VLIVE_SNAPSHOT_RETAIN_SECONDS', kind: 'positiveInt' },
@@ -174,6 +180,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     heartbeatIntervalMs: 1_000,
     stopGraceMs: 3_000,
     stallTimeoutMs: 5_000,
+    reconnectMaxDelayMs: 1_000,
+    reconnectsPerSecond: 20,
     recordingChannelQuotaBytes: 20 * 2 ** 30,
     recordingTotalQuotaBytes: 200 * 2 ** 30,
     snapshotRetainSeconds: 86_400,

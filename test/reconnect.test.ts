@@ -1,0 +1,105 @@
+/**
+ * A relayed RTMP source goes away for 10 s and comes back: the channel goes
+ * RECONNECTING with its attempts and next attempt time visible in the API
+ * and the subscription, and is LIVING again within 2 s of the source's
+ * return (VLIVE_RECONNECT_MAX_DELAY_MS defaults to 1 s). A channel with
+ * maxReconnectAttempts gives up and ends in ERROR.
+ */
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { collect, gqlOk, wsClient } from './helpers/gql.js';
+import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
+
+interface Change {
+  virtualLiveStatusChanged: { id: string; status: string; previous: string | null; reconnectAttempts: number; nextAttemptAt: string | null; at: string };
+}
+
+describe('reconnects of a live source', () => {
+  let t: TestApp;
+  let file = '';
+
+  before(async () => {
+    t = await startTestApp();
+    await mkdir(join(t.mediaRoot, 'src'), { recursive: true });
+    file = await makeMp4(join(t.mediaRoot, 'src'), { name: 'src', seconds: 4, width: 320, height: 240, fps: 25 });
+  });
+
+  after(async () => {
+    await t?.dispose();
+  });
+
+  const create = async (name: string, stream: string, extra: Record<string, unknown> = {}): Promise<string> =>
+    (
+      await gqlOk<{ createVirtualLive: { id: string } }>(t.url, `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`, {
+        i: { name, sourceType: 'ONLINE', sourceUrl: t.app.origin.publishUrl(stream), ...extra },
+      })
+    ).createVirtualLive.id;
+
+  it('is LIVING again within 2 s of the source coming back after 10 s, with its attempts shown on the way', async () => {
+    let publisher: Publisher = startPublisher(file, t.app.origin.publishUrl('upstream'), { loop: true });
+    await t.app.origin.waitForPublish('upstream', 10_000);
+    const id = await create('relay', 'upstream');
+    const client = wsClient(t.url);
+    const sub = collect<Change>(client, `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { id status previous reconnectAttempts nextAttemptAt at } }`, { id });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const started = await gqlOk<{ startVirtualLive: { status: string } }>(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status } }`, { id });
+      assert.equal(started.startVirtualLive.status, 'LIVING');
+
+      await publisher.stop();
+      await sub.until((e) => e.some((x) => x.virtualLiveStatusChanged.status === 'RECONNECTING'), 15_000);
+      await new Promise((r) => setTimeout(r, 8_000));
+      const during = await gqlOk<{ virtualLive: { status: string; reconnectAttempts: number; nextAttemptAt: string | null } }>(
+        t.url,
+        `query($id: ID!) { virtualLive(id: $id) { status reconnectAttempts nextAttemptAt } }`,
+        { id },
+      );
+      assert.equal(during.virtualLive.status, 'RECONNECTING');
+      // nginx-rtmp holds a play of a stream nobody publishes, so an attempt
+      // waits up to the start timeout for media; the one waiting when the
+      // source returns gets it at once.
+      assert.ok(during.virtualLive.reconnectAttempts >= 1, `attempts ${during.virtualLive.reconnectAttempts}`);
+      assert.ok(during.virtualLive.nextAttemptAt !== null);
+      const attemptsSeen = sub.events.filter((e) => e.virtualLiveStatusChanged.previous === 'RECONNECTING' && e.virtualLiveStatusChanged.status === 'RECONNECTING');
+      assert.ok(attemptsSeen.length >= 1 && attemptsSeen.every((e) => e.virtualLiveStatusChanged.reconnectAttempts >= 1 && e.virtualLiveStatusChanged.nextAttemptAt !== null), 'the subscription shows each attempt');
+
+      publisher = startPublisher(file, t.app.origin.publishUrl('upstream'), { loop: true });
+      await t.app.origin.waitForPublish('upstream', 10_000);
+      const back = Date.now();
+      await sub.until((e) => e.some((x) => x.virtualLiveStatusChanged.status === 'LIVING' && Date.parse(x.virtualLiveStatusChanged.at) >= back - 1000), 10_000);
+      const living = sub.events.map((e) => e.virtualLiveStatusChanged).filter((x) => x.status === 'LIVING').at(-1);
+      const tookMs = Date.parse(living?.at ?? '') - back;
+      console.log(`LIVING again ${tookMs} ms after the source was back`);
+      assert.ok(tookMs <= 2000, `LIVING ${tookMs} ms after the source came back`);
+      assert.equal(living?.reconnectAttempts, 0);
+      await publisher.stop();
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+    } finally {
+      sub.dispose();
+      await client.dispose();
+    }
+  });
+
+  it('gives up after maxReconnectAttempts and ends in ERROR', async () => {
+    const publisher = startPublisher(file, t.app.origin.publishUrl('upstream2'), { loop: true });
+    await t.app.origin.waitForPublish('upstream2', 10_000);
+    const id = await create('limited', 'upstream2', { maxReconnectAttempts: 2 });
+    assert.equal((await gqlOk<{ startVirtualLive: { status: string } }>(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status } }`, { id })).startVirtualLive.status, 'LIVING');
+    await publisher.stop();
+    const deadline = Date.now() + 40_000;
+    let last = { status: '', errorString: null as string | null, desiredState: '' };
+    while (Date.now() < deadline) {
+      last = (await gqlOk<{ virtualLive: typeof last }>(t.url, `query($id: ID!) { virtualLive(id: $id) { status errorString desiredState } }`, { id })).virtualLive;
+      if (last.status === 'ERROR') break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.equal(last.status, 'ERROR');
+    assert.match(last.errorString ?? '', /^gave up after 2 reconnect attempts: /);
+    assert.equal(last.desiredState, 'STOPPED');
+    const w = await gqlOk<{ workers: { pipelines: number }[] }>(t.url, `{ workers { pipelines } }`);
+    assert.equal(w.workers.reduce((n, x) => n + x.pipelines, 0), 0, 'nothing keeps running');
+  });
+});
