@@ -23,6 +23,12 @@ export interface WorkerLoad {
 
 /** Time constant of the CPU smoothing, in ms. */
 const cpuWindowMs = 5_000;
+/**
+ * What a start is assumed to cost, as a fraction of the machine, until the
+ * running channels say better: about 0.5 % of one core per channel in steady
+ * state (the benchmark) plus the start itself, on a 2-core machine.
+ */
+const defaultStartCost = 0.01;
 
 interface CpuTimes {
   busy: number;
@@ -44,6 +50,8 @@ async function readCpuTimes(): Promise<CpuTimes | null> {
 
 export class Admission {
   #busy = 0;
+  /** CPU reserved by recent starts that the smoothed load does not show yet: [fraction, at ms]. */
+  #reservations: [number, number][] = [];
   #last: CpuTimes | null = null;
   #lastAt = 0;
   readonly #timer: NodeJS.Timeout;
@@ -65,12 +73,32 @@ export class Admission {
     return this.#busy;
   }
 
-  /** Throws CAPACITY_EXHAUSTED, saying which budget is spent, when a start must be refused. */
-  check(workers: readonly WorkerLoad[]): void {
-    if (this.#busy > this.opts.cpuBudget) {
+  /**
+   * CPU that admitted starts will add but the smoothed load does not show
+   * yet. Each start reserves its expected cost, and the reservation fades
+   * with the same time constant as the smoothing picks the load up, so a
+   * burst of starts cannot get past the budget before the load shows.
+   */
+  reservedCpu(now = Date.now()): number {
+    this.#reservations = this.#reservations.filter(([, at]) => now - at < 6 * cpuWindowMs);
+    return this.#reservations.reduce((sum, [cost, at]) => sum + cost * Math.exp(-(now - at) / cpuWindowMs), 0);
+  }
+
+  /**
+   * Throws CAPACITY_EXHAUSTED, saying which budget is spent, when a start
+   * must be refused; otherwise reserves the start's expected CPU.
+   * `running` is the number of pipelines running now: the measured load per
+   * running channel is the expected cost of one more.
+   */
+  check(workers: readonly WorkerLoad[], running = 0): void {
+    // A budget of 1 (100 %) turns the CPU check off: nothing can be over it.
+    const reserved = this.opts.cpuBudget >= 1 ? 0 : this.reservedCpu();
+    const cost = this.opts.cpuBudget >= 1 ? 0 : running > 0 ? Math.max(defaultStartCost / 4, Math.min(this.#busy / running, 4 * defaultStartCost)) : defaultStartCost;
+    if (this.#busy + reserved + cost > this.opts.cpuBudget) {
+      const pct = (x: number): string => (x * 100).toFixed(0);
       throw new VliveError(
         'CAPACITY_EXHAUSTED',
-        `the CPU budget is spent: the machine is ${(this.#busy * 100).toFixed(0)} % busy, over the budget of ${(this.opts.cpuBudget * 100).toFixed(0)} % (VLIVE_CPU_BUDGET); another channel would make every channel stutter`,
+        `the CPU budget is spent: the machine is ${pct(this.#busy)} % busy and ${pct(reserved)} % more is on its way from channels just started, over the budget of ${pct(this.opts.cpuBudget)} % (VLIVE_CPU_BUDGET); another channel would make every channel stutter`,
       );
     }
     const ready = workers.filter((w) => w.state === 'ready');
@@ -81,6 +109,7 @@ export class Admission {
         `the memory budget is spent: every worker uses at least ${mib(this.opts.workerMemoryBudgetBytes)} MiB (VLIVE_WORKER_MEMORY_BUDGET_BYTES)`,
       );
     }
+    this.#reservations.push([cost, Date.now()]);
   }
 
   dispose(): void {

@@ -34,7 +34,7 @@ export interface ChannelServiceDeps {
   events: StatusEvents;
   log: Logger;
   /** Refuses a start when the CPU or memory budget is spent (CAPACITY_EXHAUSTED). */
-  admission: { check(workers: readonly { state: string; rssBytes: number }[]): void };
+  admission: { check(workers: readonly { state: string; rssBytes: number }[], running: number): void };
   /** Delay before reconnect attempt `attempt` (1-based), in ms. */
   retryDelayMs: (attempt: number) => number;
 }
@@ -131,7 +131,7 @@ export class ChannelService {
       if (room.used >= room.total) {
         throw new VliveError('CAPACITY_EXHAUSTED', `all ${room.total} pipeline slots of the worker pool are in use`);
       }
-      this.deps.admission.check(this.deps.runner.workers());
+      this.deps.admission.check(this.deps.runner.workers(), this.deps.runner.capacity().used);
       // (b) build the runtime info; bad media or URLs throw here, before anything changes.
       const spec = await buildPipelineSpec(rec, this.deps.config, this.deps.origin);
       const runtime = this.#newRuntime(id);
