@@ -283,15 +283,16 @@ test('user strings never reach launch text: they travel as properties', async (t
   const path = '/media/x ! fakesink name="a" ; {{index}}.mp4';
   const target = 'rtmp://h:1935/live/key!name=sink0 "x"';
   const plan = planPipeline(
-    { channelId: 'c', source: { kind: 'vod', items: [{ id: 'media', path }], loop: true }, targets: [target, 'rtmps://h/app/k2'] },
+    { channelId: 'c', source: { kind: 'vod', items: [{ id: 'media', path }], loop: true }, targets: [target, 'rtmps://h/app/k2'], forwardFrom: 'rtmp://127.0.0.1/live/c' },
     templates,
   );
   assert.ok(!plan.launch.includes('fakesink') && !plan.launch.includes('key!') && !plan.launch.includes('/media'), plan.launch);
   assert.match(plan.launch, /^[\w\s.!=_/-]+$/, 'only template text, element names and integers');
-  // The VOD path never reaches GStreamer at all: the worker reads the file itself.
+  // The VOD path never reaches GStreamer at all: the worker reads the file
+  // itself; the extra target is a forwarder of its own (forward-pipeline.ts).
   assert.deepEqual(
     plan.properties.map((p) => [p.element, p.property, p.value]),
-    [['sink0', 'location', target], ['sink1', 'location', 'rtmps://h/app/k2']],
+    [['sink0', 'location', target]],
   );
   assert.throws(() => render('x name=sink{{index}}', { index: 1.5 }), /non-negative integer/);
   assert.throws(() => render('x name=sink{{index}}', {}), /no value/);

@@ -47,7 +47,7 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
     ...rec,
     sourceUrl: rec.sourceUrl === null ? null : maskUrl(rec.sourceUrl),
     playUrls: channels.playUrls(rec.id),
-    pushTargets: rec.pushTargets.map((t) => ({ position: t.position, url: maskUrl(t.url), ...channels.targetStats(rec.id, t.position) })),
+    pushTargets: rec.pushTargets.map((t) => ({ position: t.position, url: maskUrl(t.url), ...channels.targetStats(rec.id, t.position, rec.status === 'LIVING') })),
     playlist: playlistOf(rec),
     worker: rec.workerId,
     recording: { enabled: rec.recordingEnabled, segmentSeconds: rec.recordingSegmentSeconds, retainHours: rec.recordingRetainHours },

@@ -14,7 +14,7 @@ export interface PipelineRunner {
   /** The workers' state and memory, for admission control. */
   workers(): { state: string; rssBytes: number }[];
   /** Per-target totals over the channel's pipelines (bytes, errors, last error), by target index; null when unknown. */
-  channelCounters(channelId: string): { targets: { index: number; bytesSent: number; errors: number; lastError?: string }[] } | null;
+  channelCounters(channelId: string): { targets: { index: number; bytesSent: number; errors: number; lastError?: string; state?: 'connecting' | 'up' | 'retrying' }[] } | null;
   /** Drops the pool's running totals of a deleted channel. */
   forgetChannel(channelId: string): void;
 }

@@ -59,9 +59,10 @@ export class ChannelService {
   constructor(private readonly deps: ChannelServiceDeps) {}
 
   /** Bytes, errors and the last error of a channel's target `index` (0 = origin) over its pipelines. */
-  targetStats(id: string, index: number): { bytesSent: number; errors: number; lastError: string | null } {
+  targetStats(id: string, index: number, running: boolean): { bytesSent: number; errors: number; lastError: string | null; status: string } {
     const t = this.deps.runner.channelCounters(id)?.targets.find((x) => x.index === index);
-    return { bytesSent: t?.bytesSent ?? 0, errors: t?.errors ?? 0, lastError: t?.lastError ?? null };
+    const status = !running ? 'STOPPED' : (t?.state ?? 'connecting').toUpperCase();
+    return { bytesSent: t?.bytesSent ?? 0, errors: t?.errors ?? 0, lastError: t?.lastError ?? null, status };
   }
 
   recordings(id: string): Promise<Recording[]> {

@@ -56,7 +56,7 @@ export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, o
   for (const t of rec.pushTargets) parsePushTarget(t.url);
   const targets = [origin.publishUrl(rec.id), ...rec.pushTargets.map((t) => t.url)];
   const tap = tapSpec(rec, paths.dataDir, origin);
-  const withTap = tap === undefined ? {} : { tap };
+  const withTap = { ...(tap === undefined ? {} : { tap }), ...(targets.length > 1 ? { forwardFrom: origin.playUrls(rec.id).rtmp } : {}) };
   if (rec.sourceType === 'VOD') {
     return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets, ...withTap };
   }

@@ -23,7 +23,7 @@ export interface ChannelCounters {
   /** Sum of every boundary gap measured, seconds. */
   boundaryGapSecondsTotal: number;
   /** By target index (0 = origin), summed over pipelines. */
-  targets: { index: number; bytesSent: number; errors: number; lastError?: string }[];
+  targets: { index: number; bytesSent: number; errors: number; lastError?: string; state?: 'connecting' | 'up' | 'retrying' }[];
 }
 
 interface Entry {
@@ -52,6 +52,7 @@ function add(into: ChannelCounters, s: PipelineStats): void {
     acc.bytesSent += t.bytesSent;
     acc.errors += t.errors;
     if (t.lastError !== undefined) acc.lastError = t.lastError;
+    if (t.state !== undefined) acc.state = t.state;
   }
 }
 

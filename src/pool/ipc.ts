@@ -56,6 +56,8 @@ export interface PipelineSpec {
   source: SourceSpec;
   /** rtmp:// or rtmps:// URLs. Index 0 is the origin. */
   targets: string[];
+  /** The channel's stream at the origin, which targets 1.. are forwarded from. */
+  forwardFrom?: string;
   /** Recording and snapshots, when the channel has either on. */
   tap?: TapSpec;
 }
@@ -87,6 +89,8 @@ export interface TargetStats {
   errors: number;
   /** The last of them, URLs masked. */
   lastError?: string;
+  /** Targets 1..: up (bytes flow), connecting, or retrying after a failure. */
+  state?: 'connecting' | 'up' | 'retrying';
 }
 
 /**
@@ -241,6 +245,7 @@ function isPipelineSpec(v: unknown): v is PipelineSpec {
     typeof v['channelId'] === 'string' &&
     isSourceSpec(v['source']) &&
     (v['tap'] === undefined || isTapSpec(v['tap'])) &&
+    (v['forwardFrom'] === undefined || typeof v['forwardFrom'] === 'string') &&
     Array.isArray(v['targets']) &&
     v['targets'].length > 0 &&
     v['targets'].every((t) => typeof t === 'string')

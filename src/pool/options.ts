@@ -48,10 +48,12 @@ export const busThreadMargin = 4;
 /** libuv's hard ceiling on UV_THREADPOOL_SIZE. */
 export const maxThreadpoolSize = 1024;
 /**
- * Threads one channel may pin at worst: its pipeline's bus, its tap's bus
- * (recording, snapshots), and the tap's pull of a keyframe for a snapshot.
+ * Threads one channel may pin: its pipeline's bus, its tap's bus
+ * (recording, snapshots), the tap's pull of a keyframe for a snapshot, and
+ * one forwarder's bus (an extra push target). Channels with more extra
+ * targets draw on the others' unused share.
  */
-export const threadsPerChannel = 3;
+export const threadsPerChannel = 4;
 export const maxPipelinesLimit = Math.floor((maxThreadpoolSize - busThreadMargin) / threadsPerChannel);
 
 export interface ResolvedPoolOptions {

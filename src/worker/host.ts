@@ -7,6 +7,7 @@
 import type { Logger } from '../log.js';
 import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats } from '../pool/ipc.js';
 import type { TapSpec, VodItem } from '../pool/ipc.js';
+import { ForwardPipeline } from './forward-pipeline.js';
 import { SnapshotDecoder } from './snapshot-decoder.js';
 import { TapPipeline } from './tap-pipeline.js';
 import { ChannelPipeline } from './channel-pipeline.js';
@@ -49,6 +50,8 @@ export class PipelineHost {
   /** One timer samples every pipeline; none runs while the host is empty. */
   #sampler: NodeJS.Timeout | null = null;
   readonly #media = new MediaCache();
+  /** Each channel's forwarders to targets 1.. (started when it plays). */
+  readonly #forwards = new Map<string, ForwardPipeline[]>();
   #decoder: SnapshotDecoder | null = null;
   /** VOD channels whose media indexes are loading; a stop meanwhile cancels the start. */
   readonly #loading = new Set<string>();
@@ -62,6 +65,7 @@ export class PipelineHost {
   #sampleAll(): void {
     const now = performance.now();
     for (const p of [...this.#pipelines.values()]) p.sample(now);
+    for (const fs of this.#forwards.values()) for (const f of fs) f.sample();
     if (this.#pipelines.size === 0 && this.#sampler !== null) {
       clearInterval(this.#sampler);
       this.#sampler = null;
@@ -73,7 +77,15 @@ export class PipelineHost {
   }
 
   stats(): PipelineStats[] {
-    return [...this.#pipelines.values()].map((p) => p.stats());
+    return [...this.#pipelines.entries()].map(([id, p]) => this.#statsOf(id, p));
+  }
+
+  /** A channel's numbers: its pipeline's, with targets 1.. from its forwarders. */
+  #statsOf(channelId: string, pipeline: ChannelPipeline): PipelineStats {
+    const s = pipeline.stats();
+    const forwards = this.#forwards.get(channelId);
+    if (forwards === undefined) return s;
+    return { ...s, targets: [...s.targets.filter((t) => t.index === 0), ...forwards.map((f) => f.stats())] };
   }
 
   #report(channelId: string, state: PipelineState, error?: string, stats?: PipelineStats): void {
@@ -104,8 +116,9 @@ export class PipelineHost {
       return;
     }
     const tap = spec.tap ?? null;
+    const extra = spec.forwardFrom !== undefined && spec.targets.length > 1 ? { from: spec.forwardFrom, to: spec.targets.slice(1) } : null;
     if (spec.source.kind !== 'vod') {
-      this.#launch(channelId, plan, null, tap);
+      this.#launch(channelId, plan, null, tap, extra);
       return;
     }
     // Reading the sample indexes is file I/O (milliseconds; shared once loaded): build the pipeline when they are in.
@@ -121,7 +134,7 @@ export class PipelineHost {
           this.#report(channelId, 'error', `source: ${(err as Error).message}`);
           return;
         }
-        this.#launch(channelId, plan, timeline, tap);
+        this.#launch(channelId, plan, timeline, tap, extra);
       },
       (err: unknown) => {
         if (!this.#loading.delete(channelId)) return;
@@ -130,7 +143,12 @@ export class PipelineHost {
     );
   }
 
-  #launch(channelId: string, plan: PipelinePlan, vod: VodTimeline | null, tap: TapSpec | null): void {
+  #launch(channelId: string, plan: PipelinePlan, vod: VodTimeline | null, tap: TapSpec | null, extra: { from: string; to: string[] } | null): void {
+    if (extra !== null) {
+      const log = this.#opts.log;
+      const templates = this.#opts.templates;
+      this.#forwards.set(channelId, extra.to.map((to, i) => new ForwardPipeline({ channelId, index: i + 1, from: extra.from, to, templates, log })));
+    }
     const video = vod?.item.video ?? null;
     // The stutter tolerance is two frames of the real video when the worker knows it.
     const frameDurationSeconds =
@@ -146,9 +164,13 @@ export class PipelineHost {
       onState: (state, error) => {
         const terminal = state === 'error' || state === 'eos' || state === 'stopped';
         if (state === 'playing' && tap !== null) this.#startTap(channelId, tap);
-        if (terminal) void this.#stopTap(channelId);
+        if (state === 'playing') this.#forwards.get(channelId)?.forEach((f) => f.start());
+        if (terminal) {
+          void this.#stopTap(channelId);
+          this.#stopForwards(channelId);
+        }
         // The final numbers ride on the terminal message: the next heartbeat will not list this pipeline.
-        this.#report(channelId, state, error, terminal ? pipeline.stats() : undefined);
+        this.#report(channelId, state, error, terminal ? this.#statsOf(channelId, pipeline) : undefined);
         if ((state === 'eos' || state === 'error') && this.#pipelines.get(channelId) === pipeline) {
           // GStreamer is already at NULL; forget it now so its slot is free,
           // but keep waiting for the bus thread so shutdown can wait for it too.
@@ -162,6 +184,11 @@ export class PipelineHost {
     this.#sampler ??= setInterval(() => this.#sampleAll(), this.#opts.sampleIntervalMs ?? sampleIntervalMs);
     this.#opts.log.info('pipeline starting', { channel: channelId, template: plan.source, targets: plan.sinks.length });
     pipeline.start();
+  }
+
+  #stopForwards(channelId: string): void {
+    this.#forwards.get(channelId)?.forEach((f) => f.stop());
+    this.#forwards.delete(channelId);
   }
 
   /** Starts a channel's tap once its output is at the origin; a failed tap is retried after tapRetryMs. */
@@ -229,6 +256,7 @@ export class PipelineHost {
     this.#pipelines.delete(channelId);
     // The tap first: its last segment is finalised while the stream is still there.
     await this.#stopTap(channelId);
+    this.#stopForwards(channelId);
     const released = await pipeline.stop();
     this.#opts.log.info('pipeline stopped', { channel: channelId });
     return released;

@@ -26,7 +26,7 @@ export interface PipelinePlan {
   readonly vod: boolean;
   /** A live source: its end is a failure to retry, not the end of the channel. */
   readonly live: boolean;
-  /** One rtmp2sink per target, by target index; index 0 is the origin. */
+  /** The rtmp2sink of target 0, the origin (other targets are forwarders). */
   readonly sinks: readonly string[];
 }
 
@@ -102,18 +102,15 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
     properties.push(...liveProperties(spec.source));
   }
 
-  const sinks: string[] = [];
-  const parts = [render(templates[source])];
-  // One target (the common case) links `mux` straight to its sink: a tee and
-  // a queue would only add a thread and per-buffer hand-offs (pipelines/target-only.gst).
-  const single = spec.targets.length === 1;
-  if (!single) parts.push(render(templates['fanout']));
-  spec.targets.forEach((url, index) => {
-    parts.push(render(templates[single ? 'target-only' : index === 0 ? 'target-origin' : 'target-extra'], { index }));
-    const sink = `sink${index}`;
-    sinks.push(sink);
-    properties.push({ element: sink, property: 'location', value: url, role: `target ${index}`, verify: 'rtmp-url' });
-  });
+  // The channel's pipeline publishes to target 0, the origin, only; every
+  // other target is a forwarder of its own reading from the origin
+  // (forward-pipeline.ts), so that a failing target cannot stop this one.
+  if (spec.targets.length > 1 && (spec.forwardFrom === undefined || !rtmpUrl.test(spec.forwardFrom))) {
+    throw new PlanError('extra targets need the origin URL to forward from');
+  }
+  const sinks = ['sink0'];
+  const parts = [render(templates[source]), render(templates['target-only'], { index: 0 })];
+  properties.push({ element: 'sink0', property: 'location', value: spec.targets[0] ?? '', role: 'target 0', verify: 'rtmp-url' });
 
   return {
     source,
