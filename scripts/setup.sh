@@ -15,6 +15,7 @@ packages=(
   # Test and benchmark tools only, never in the media path: the independent receiver,
   # and a real Prometheus (with promtool) that scrapes the service in the tests.
   ffmpeg prometheus
+  gir1.2-gst-rtsp-server-1.0 python3-gi  # the tests' RTSP source (test/fixtures/rtsp-server.py)
 )
 
 missing=()

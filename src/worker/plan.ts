@@ -77,6 +77,7 @@ function liveProperties(src: Extract<PipelineSpec['source'], { kind: 'live' }>):
     case 'rtsp':
       return [prop('location', src.url, 'readback'), prop('tcp-timeout', ms * 1000, 'none'), prop('timeout', ms * 1000, 'none')];
     case 'hls':
+      return [prop('uri', src.url, 'readback')];
     case 'httpflv':
       return [prop('location', src.url, 'readback'), prop('timeout', seconds, 'none')];
     case 'srt':
