@@ -190,9 +190,10 @@ describe('ManagedOrigin', () => {
 
     parent.kill('SIGKILL');
     await eventually('nginx to die with its parent', 5_000, async () => ((await alive(pid)) ? null : true));
-    // And its ports are free again.
-    await occupy(t, rtmpPort);
-    await occupy(t, hlsPort);
+    // And its ports are free again, once its worker processes (which the
+    // kernel does not signal) have noticed their master is gone.
+    await eventually('the RTMP port to be free', 5_000, () => occupy(t, rtmpPort));
+    await eventually('the HLS port to be free', 5_000, () => occupy(t, hlsPort));
   });
 
   it('kills an orphan nginx left by a previous run, but not a stranger with a reused pid', async (t) => {

@@ -14,7 +14,7 @@ import { makeMp4 } from './helpers/media.js';
 import { eventually, isAlive, spawnService } from './helpers/service.js';
 
 interface Change {
-  virtualLiveStatusChanged: { id: string; status: string; at: string };
+  virtualLiveStatusChanged: { id: string; status: string; previous: string | null; at: string };
 }
 
 async function setupChannels(url: string, mediaRoot: string, count: number): Promise<string[]> {
@@ -65,7 +65,7 @@ describe('a worker killed with -9', () => {
     assert.ok(victimPid);
 
     const client = wsClient(t.url);
-    const sub = collect<Change>(client, 'subscription { virtualLiveStatusChanged { id status at } }');
+    const sub = collect<Change>(client, 'subscription { virtualLiveStatusChanged { id status previous at } }');
     try {
       await new Promise((r) => setTimeout(r, 300));
       const killedAt = Date.now();
@@ -79,7 +79,10 @@ describe('a worker killed with -9', () => {
       );
       assert.ok(lastLiving - killedAt <= 3000, `all LIVING again ${lastLiving - killedAt} ms after the kill`);
       for (const id of victims) {
-        const seq = sub.events.filter((x) => x.virtualLiveStatusChanged.id === id).map((x) => x.virtualLiveStatusChanged.status);
+        // Transitions only: an event whose status equals previous reports a reconnect attempt's details.
+        const seq = sub.events
+          .filter((x) => x.virtualLiveStatusChanged.id === id && x.virtualLiveStatusChanged.status !== x.virtualLiveStatusChanged.previous)
+          .map((x) => x.virtualLiveStatusChanged.status);
         assert.deepEqual(seq, ['RECONNECTING', 'LIVING'], `channel ${id}`);
       }
       const bystanders = sub.events.filter((x) => !victims.has(x.virtualLiveStatusChanged.id));
