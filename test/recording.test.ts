@@ -40,18 +40,23 @@ function cpuSecondsOf(pid: number): Promise<number> {
 describe('recording and snapshots', () => {
   let t: TestApp;
   let vodId = '';
+  let longGopId = '';
   const mounted: string[] = [];
 
   before(async () => {
     t = await startTestApp();
     await mkdir(join(t.mediaRoot, 'rec'), { recursive: true });
     await makeMp4(join(t.mediaRoot, 'rec'), { name: 'clip', seconds: 2, width: 320, height: 240, fps: 25 });
-    const d = await gqlOk<{ registerVodResource: { id: string } }>(
-      t.url,
-      `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }`,
-      { i: { name: 'clip', path: 'rec/clip.mp4' } },
-    );
-    vodId = d.registerVodResource.id;
+    // Keyframes 3 s apart, as many encoders' defaults give: the recorder holds a whole GOP.
+    await makeMp4(join(t.mediaRoot, 'rec'), { name: 'long-gop', seconds: 6, gopSeconds: 3, width: 320, height: 240, fps: 25 });
+    const register = async (name: string): Promise<string> =>
+      (
+        await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }`, {
+          i: { name, path: `rec/${name}.mp4` },
+        })
+      ).registerVodResource.id;
+    vodId = await register('clip');
+    longGopId = await register('long-gop');
   });
 
   after(async () => {
@@ -62,11 +67,11 @@ describe('recording and snapshots', () => {
   const live = async (id: string): Promise<Live> =>
     (await gqlOk<{ virtualLive: Live }>(t.url, `query($id: ID!) { virtualLive(id: $id) { ${liveFields} } }`, { id })).virtualLive;
 
-  async function createAndStart(name: string, extra: Record<string, unknown>): Promise<Live> {
+  async function createAndStart(name: string, extra: Record<string, unknown>, vod = vodId): Promise<Live> {
     const c = await gqlOk<{ createVirtualLive: { id: string } }>(
       t.url,
       `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`,
-      { i: { name, sourceType: 'VOD', vodResourceId: vodId, ...extra } },
+      { i: { name, sourceType: 'VOD', vodResourceId: vod, ...extra } },
     );
     const s = await gqlOk<{ startVirtualLive: Live }>(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { ${liveFields} } }`, { id: c.createVirtualLive.id });
     assert.equal(s.startVirtualLive.status, 'LIVING');
@@ -115,6 +120,15 @@ describe('recording and snapshots', () => {
     // The segment open at the stop was finalised and listed too.
     const final = await live(ch.id);
     assert.ok(final.recordings.length > rec.recordings.length, 'the last segment is closed at the stop');
+  });
+
+  it('records and snapshots a stream whose keyframes are 3 s apart', async () => {
+    // With the queues' default 1 s this deadlocked: the recorder held a GOP of
+    // audio, the audio queue filled and blocked the demuxer's one thread.
+    const ch = await createAndStart('long gop', { recording: { enabled: true, segmentSeconds: 2 }, snapshot: { enabled: true, intervalSeconds: 1 } }, longGopId);
+    const got = await until('2 segments and a snapshot', () => live(ch.id), (v) => v.recordings.length >= 2 && v.snapTakenAt !== null, 30_000);
+    for (const seg of got.recordings) assert.ok(seg.durationSeconds >= 2.9 && seg.durationSeconds < 6.1, `a segment of ${seg.durationSeconds} s: cut at a keyframe`);
+    await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id: ch.id });
   });
 
   it('refreshes snapshots, decoding keyframes only; and shows their CPU cost', async () => {

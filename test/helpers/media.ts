@@ -32,6 +32,8 @@ export interface MakeMediaOptions {
   readonly container?: 'mp4' | 'mkv' | 'flv' | 'ts' | 'mov';
   /** File name without extension. Default derived from the options. */
   readonly name?: string;
+  /** Keyframe interval in seconds. Default 1. */
+  readonly gopSeconds?: number;
   /** Frequency of the sine tone, Hz: files that must differ in content use different tones. Default 440. */
   readonly toneHz?: number;
 }
@@ -63,7 +65,7 @@ export async function makeMp4(dir: string, options: MakeMediaOptions = {}): Prom
   const height = options.height ?? 240;
   const fps = options.fps ?? 25;
   const [num, den] = String(fps).split('/').map(Number);
-  const gop = String(Math.max(1, Math.round((num ?? 25) / (den ?? 1))));
+  const gop = String(Math.max(1, Math.round(((num ?? 25) / (den ?? 1)) * (options.gopSeconds ?? 1))));
   const video = options.video ?? 'h264';
   const audio = options.audio ?? 'aac';
   const sampleRate = options.sampleRate ?? (audio === 'mp3' ? 44100 : 48000);
