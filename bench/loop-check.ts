@@ -88,7 +88,7 @@ function markIndex(file: readonly ProbedPacket[]): number {
 }
 
 /** Receiver indexes where the file's mark packet and the one after it appear in a row. */
-function loopStarts(received: readonly ProbedPacket[], file: readonly ProbedPacket[]): number[] {
+export function loopStarts(received: readonly ProbedPacket[], file: readonly ProbedPacket[]): number[] {
   const m = markIndex(file);
   const a = file[m];
   const b = file[m + 1];

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { probeTracks, type ProbedPacket, type ProbedTracks } from '../bench/loop-check.js';
+import { loopStarts, probeTracks, type ProbedPacket, type ProbedTracks } from '../bench/loop-check.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { gqlErrorCode, gqlOk } from './helpers/gql.js';
 import { makeMp4 } from './helpers/media.js';
@@ -19,16 +19,9 @@ interface Vod {
   audioDurationSeconds: number | null;
 }
 
-/** Where in `received` the packets of `file` (first two at DTS >= 0, in a row) appear. */
+/** When (DTS, ms) the start of `file` appears in `received`, found by content as bench/loop-check.ts does. */
 function appearances(received: readonly ProbedPacket[], file: readonly ProbedPacket[]): number[] {
-  const m = Math.max(0, file.findIndex((p) => p.dtsMs >= 0));
-  const a = file[m]?.hash;
-  const b = file[m + 1]?.hash;
-  const out: number[] = [];
-  received.forEach((p, i) => {
-    if (p.hash === a && received[i + 1]?.hash === b) out.push(p.dtsMs);
-  });
-  return out;
+  return loopStarts(received, file).map((i) => received[i]?.dtsMs ?? 0);
 }
 
 function checkContinuous(tracks: ProbedTracks): void {

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { gql, gqlErrorCode, gqlOk } from './helpers/gql.js';
 import { makeMp4, probePackets } from './helpers/media.js';
+import { pollUntil } from './helpers/service.js';
 
 interface Vod {
   id: string;
@@ -44,17 +45,17 @@ describe('media that cannot be copied', () => {
   const register = (input: Record<string, unknown>) =>
     gql<{ registerVodResource: Vod }>(t.url, `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { ${vodFields} } }`, { i: input });
 
-  async function untilReady(id: string): Promise<Vod> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const d = await gqlOk<{ vodResources: Vod[] }>(t.url, `{ vodResources { ${vodFields} } }`);
-      const vod = d.vodResources.find((v) => v.id === id);
-      assert.ok(vod !== undefined);
-      if (vod.state !== 'PREPARING') return vod;
-      assert.ok(Date.now() < deadline, 'still PREPARING after 60 s');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  const untilReady = (id: string): Promise<Vod> =>
+    pollUntil(
+      async () => {
+        const vod = (await gqlOk<{ vodResources: Vod[] }>(t.url, `{ vodResources { ${vodFields} } }`)).vodResources.find((v) => v.id === id);
+        assert.ok(vod !== undefined);
+        return vod;
+      },
+      (vod) => vod.state !== 'PREPARING',
+      60_000,
+      'the end of PREPARING',
+    );
 
   it('transcodes HEVC + Opus in MKV once, then plays it as H.264 + AAC', async () => {
     const r = await register({ name: 'hevc', path: 'in/hevc-opus.mkv' });

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gqlOk, wsClient } from './helpers/gql.js';
 import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
+import { pollUntil } from './helpers/service.js';
 
 interface Change {
   virtualLiveStatusChanged: { id: string; status: string; previous: string | null; reconnectAttempts: number; nextAttemptAt: string | null; at: string };
@@ -89,13 +90,14 @@ describe('reconnects of a live source', () => {
     const id = await create('limited', 'upstream2', { maxReconnectAttempts: 2 });
     assert.equal((await gqlOk<{ startVirtualLive: { status: string } }>(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status } }`, { id })).startVirtualLive.status, 'LIVING');
     await publisher.stop();
-    const deadline = Date.now() + 40_000;
-    let last = { status: '', errorString: null as string | null, desiredState: '' };
-    while (Date.now() < deadline) {
-      last = (await gqlOk<{ virtualLive: typeof last }>(t.url, `query($id: ID!) { virtualLive(id: $id) { status errorString desiredState } }`, { id })).virtualLive;
-      if (last.status === 'ERROR') break;
-      await new Promise((r) => setTimeout(r, 300));
-    }
+    const last = await pollUntil(
+      async () =>
+        (await gqlOk<{ virtualLive: { status: string; errorString: string | null; desiredState: string } }>(t.url, `query($id: ID!) { virtualLive(id: $id) { status errorString desiredState } }`, { id }))
+          .virtualLive,
+      (v) => v.status === 'ERROR',
+      40_000,
+      'ERROR',
+    );
     assert.equal(last.status, 'ERROR');
     assert.match(last.errorString ?? '', /^gave up after 2 reconnect attempts: /);
     assert.equal(last.desiredState, 'STOPPED');

@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gqlOk, wsClient } from './helpers/gql.js';
 import { makeMp4, probePackets, run } from './helpers/media.js';
+import { pollUntil } from './helpers/service.js';
 
 const exec = promisify(execFile);
 
@@ -78,19 +79,9 @@ describe('recording and snapshots', () => {
     return s.startVirtualLive;
   }
 
-  async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await get();
-      if (ok(v)) return v;
-      if (Date.now() > deadline) assert.fail(`${what}: not reached in ${timeoutMs} ms: ${JSON.stringify(v)}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-
   it('records playable segments that follow each other within a frame, served with ranges', async () => {
     const ch = await createAndStart('recorded', { recording: { enabled: true, segmentSeconds: 2 } });
-    const rec = await until('3 segments', () => live(ch.id), (v) => v.recordings.length >= 3, 30_000);
+    const rec = await pollUntil(() => live(ch.id), (v) => v.recordings.length >= 3, 30_000, '3 segments');
     const base = new URL(t.url);
     const segs = rec.recordings.slice(0, 3);
     for (const [i, seg] of segs.entries()) {
@@ -126,7 +117,7 @@ describe('recording and snapshots', () => {
     // With the queues' default 1 s this deadlocked: the recorder held a GOP of
     // audio, the audio queue filled and blocked the demuxer's one thread.
     const ch = await createAndStart('long gop', { recording: { enabled: true, segmentSeconds: 2 }, snapshot: { enabled: true, intervalSeconds: 1 } }, longGopId);
-    const got = await until('2 segments and a snapshot', () => live(ch.id), (v) => v.recordings.length >= 2 && v.snapTakenAt !== null, 30_000);
+    const got = await pollUntil(() => live(ch.id), (v) => v.recordings.length >= 2 && v.snapTakenAt !== null, 30_000, '2 segments and a snapshot');
     for (const seg of got.recordings) assert.ok(seg.durationSeconds >= 2.9 && seg.durationSeconds < 6.1, `a segment of ${seg.durationSeconds} s: cut at a keyframe`);
     await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id: ch.id });
   });
@@ -142,7 +133,7 @@ describe('recording and snapshots', () => {
     await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id: plain.id });
 
     const ch = await createAndStart('snapshots', { snapshot: { enabled: true, intervalSeconds: 1 } });
-    const first = await until('a snapshot', () => live(ch.id), (v) => v.snapTakenAt !== null, 15_000);
+    const first = await pollUntil(() => live(ch.id), (v) => v.snapTakenAt !== null, 15_000, 'a snapshot');
     assert.equal(first.snapUrl, `/snapshots/${ch.id}.jpg`);
     assert.equal(first.snapStale, false);
     const s0 = await cpuSecondsOf(pidOf(ch.worker));
@@ -181,7 +172,7 @@ describe('recording and snapshots', () => {
     try {
       await new Promise((r) => setTimeout(r, 200));
       const ch = await createAndStart('disk full', { recording: { enabled: true, segmentSeconds: 60 } });
-      const warned = await until('a warning', () => live(ch.id), (v) => v.warnings.length > 0, 30_000);
+      const warned = await pollUntil(() => live(ch.id), (v) => v.warnings.length > 0, 30_000, 'a warning');
       assert.match(warned.warnings[0] ?? '', /^recording: /);
       assert.equal(warned.status, 'LIVING');
       assert.ok(

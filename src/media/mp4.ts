@@ -728,3 +728,8 @@ export async function readMp4(path: string): Promise<Mp4File> {
 export function trackSeconds(t: Mp4Track): number {
   return t.duration / t.timescale;
 }
+
+/** The average frame (sample) duration of a track, seconds; null for an empty track. */
+export function frameSeconds(t: Mp4Track): number | null {
+  return t.samples.count > 0 && t.duration > 0 ? trackSeconds(t) / t.samples.count : null;
+}

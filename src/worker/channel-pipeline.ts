@@ -9,6 +9,7 @@ import type { PipelineState, PipelineStats, TargetStats } from '../pool/ipc.js';
 import { describeBusError, maskUrls } from './bus-errors.js';
 import { NativeError, Pipeline, type BusMessage, type GstElement } from './native.js';
 import type { PipelinePlan } from './plan.js';
+import { outBytes, setRtmpLocation } from './rtmp2.js';
 import { StutterMeter } from './stutter-meter.js';
 import { VodFeeder } from './vod-feeder.js';
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
@@ -71,14 +72,6 @@ export interface ChannelPipelineDeps {
   readonly log: Logger;
   /** Called on every change of the reported state, in order. */
   readonly onState: (state: PipelineState, error?: string) => void;
-}
-
-function outBytes(sink: GstElement): number | null {
-  // The binding renders the boxed GstStructure as its string form.
-  const stats = sink.get('stats');
-  if (typeof stats !== 'string') return null;
-  const m = /out-bytes-total=\(guint64\)(\d+)/.exec(stats);
-  return m?.[1] !== undefined ? Number(m[1]) : null;
 }
 
 export class ChannelPipeline {
@@ -222,14 +215,13 @@ export class ChannelPipeline {
   #applyProperties(pipeline: Pipeline): void {
     for (const p of this.#deps.plan.properties) {
       const el = pipeline.element(p.element);
+      if (p.verify === 'rtmp-url' && typeof p.value === 'string') {
+        setRtmpLocation(el, p.value, p.role);
+        continue;
+      }
       el.set(p.property, p.value);
       if (p.verify === 'readback' && el.get(p.property) !== p.value) {
         throw new NativeError('PROPERTY_REJECTED', `${p.role}: GStreamer did not accept the ${p.property}`);
-      }
-      // rtmp2src/rtmp2sink keep a blank location (host null) when the URL
-      // does not parse, and would then connect to their defaults.
-      if (p.verify === 'rtmp-url' && (typeof el.get('host') !== 'string' || typeof el.get('stream') !== 'string')) {
-        throw new NativeError('PROPERTY_REJECTED', `${p.role}: GStreamer could not parse the RTMP URL`);
       }
     }
   }
@@ -257,9 +249,6 @@ export class ChannelPipeline {
       case 'warning':
         this.#countTargetError(m.source, maskUrls(m.debug ?? 'warning'));
         this.#deps.log.debug('pipeline warning', { channel: this.channelId, source: m.source, debug: maskUrls(m.debug ?? '') });
-        return;
-      case 'async-done':
-      case 'segment-done':
         return;
       case 'eos':
         // A file that ended is done; a live source that ended means its

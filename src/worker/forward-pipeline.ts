@@ -11,18 +11,12 @@ import type { Logger } from '../log.js';
 import type { TargetStats } from '../pool/ipc.js';
 import { fullJitterBackoff } from '../pool/backoff.js';
 import { describeBusError, maskUrls } from './bus-errors.js';
-import { NativeError, Pipeline, type GstElement } from './native.js';
+import { Pipeline, type GstElement } from './native.js';
+import { outBytes, setRtmpLocation } from './rtmp2.js';
 import { render, type Templates } from './templates.js';
 
 /** Retry delays of a failed forwarder: 0.5 s doubling to 10 s, full jitter. */
 const retryBackoff = { baseMs: 500, capMs: 10_000 };
-
-function outBytes(sink: GstElement): number | null {
-  const stats = sink.get('stats');
-  if (typeof stats !== 'string') return null;
-  const m = /out-bytes-total=\(guint64\)(\d+)/.exec(stats);
-  return m?.[1] !== undefined ? Number(m[1]) : null;
-}
 
 export interface ForwardDeps {
   readonly channelId: string;
@@ -60,13 +54,8 @@ export class ForwardPipeline {
       pipeline = Pipeline.parse(render(this.#deps.templates['forward']));
       const src = pipeline.element('src');
       const sink = pipeline.element('sink');
-      src.set('location', this.#deps.from);
-      sink.set('location', this.#deps.to);
-      for (const [el, what] of [[src, 'the origin'], [sink, `target ${this.#deps.index}`]] as const) {
-        if (typeof el.get('host') !== 'string' || typeof el.get('stream') !== 'string') {
-          throw new NativeError('PROPERTY_REJECTED', `GStreamer could not parse the URL of ${what}`);
-        }
-      }
+      setRtmpLocation(src, this.#deps.from, 'the origin');
+      setRtmpLocation(sink, this.#deps.to, `target ${this.#deps.index}`);
       this.#sink = sink;
     } catch (err) {
       this.#failed(maskUrls((err as Error).message));

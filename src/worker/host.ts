@@ -11,6 +11,7 @@ import { ForwardPipeline } from './forward-pipeline.js';
 import { SnapshotDecoder } from './snapshot-decoder.js';
 import { TapPipeline } from './tap-pipeline.js';
 import { ChannelPipeline } from './channel-pipeline.js';
+import { frameSeconds } from '../media/mp4.js';
 import { MediaCache } from './media-cache.js';
 import { planPipeline, PlanError, type PipelinePlan } from './plan.js';
 import type { Templates } from './templates.js';
@@ -151,8 +152,7 @@ export class PipelineHost {
     }
     const video = vod?.item.video ?? null;
     // The stutter tolerance is two frames of the real video when the worker knows it.
-    const frameDurationSeconds =
-      video !== null && video.samples.count > 0 ? video.duration / video.timescale / video.samples.count : this.#opts.frameDurationSeconds;
+    const frameDurationSeconds = (video !== null ? frameSeconds(video) : null) ?? this.#opts.frameDurationSeconds;
     const pipeline: ChannelPipeline = new ChannelPipeline({
       channelId,
       plan,

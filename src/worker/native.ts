@@ -12,7 +12,6 @@
  *   thread and re-queues itself after each message until the pipeline state
  *   is NULL. So every polled pipeline holds one threadpool thread, and a
  *   stopped pipeline only gives it back after one more message is popped.
- * - `seek(seconds, flags)` truncates seconds to an int32, uses no stop position.
  * - Property writes turn JS numbers into G_TYPE_FLOAT and strings into
  *   G_TYPE_STRING, then let GLib convert; enum-typed properties cannot be set
  *   from a string, so enums belong in the (fixed) launch text.
@@ -37,8 +36,6 @@ export class NativeError extends Error {
   }
 }
 
-/** GstSeekFlags values the binding passes through untouched. */
-export const SeekFlag = { NONE: 0, FLUSH: 1, ACCURATE: 2, KEY_UNIT: 4, SEGMENT: 8 } as const;
 
 /** GstState names as the binding reports them in state-changed messages. */
 export type GstState = 'GST_STATE_VOID_PENDING' | 'GST_STATE_NULL' | 'GST_STATE_READY' | 'GST_STATE_PAUSED' | 'GST_STATE_PLAYING';
@@ -48,8 +45,6 @@ export type BusMessage =
   | { type: 'error'; source: string; message: string; debug: string | null }
   | { type: 'warning'; source: string; debug: string | null }
   | { type: 'eos'; source: string }
-  | { type: 'async-done'; source: string }
-  | { type: 'segment-done'; source: string }
   | { type: 'state-changed'; source: string; oldState: GstState; newState: GstState }
   /** An element message: `structure` is its structure's name (patched binding), `fields` its fields. */
   | { type: 'element'; source: string; structure: string; fields: Readonly<Record<string, unknown>> }
@@ -63,7 +58,6 @@ interface RawPipeline {
   play(): void;
   pause(): void;
   stop(): void;
-  seek(seconds: number, flags: number): boolean;
   queryPosition(): number;
   queryDuration(): number;
   findChild(name: string): RawElement | undefined;
@@ -134,8 +128,6 @@ function toBusMessage(raw: Record<string, unknown>): BusMessage {
     case 'warning':
       return { type, source, debug: str(raw['debug']) };
     case 'eos':
-    case 'async-done':
-    case 'segment-done':
       return { type, source };
     case 'state-changed':
       return { type, source, oldState: asState(raw['old-state']), newState: asState(raw['new-state']) };
@@ -253,14 +245,6 @@ export class Pipeline {
 
   sendEOS(): void {
     this.#raw.sendEOS();
-  }
-
-  /** Seeks to whole seconds; flags from SeekFlag. False when no element handled it. */
-  seek(seconds: number, flags: number): boolean {
-    if (!Number.isInteger(seconds) || seconds < 0 || seconds > 0x7fffffff) {
-      throw new NativeError('BAD_ARGUMENT', `seek takes whole non-negative seconds, got ${seconds}`);
-    }
-    return this.#raw.seek(seconds, flags);
   }
 
   /** Running stream position in seconds, or null while unknown. */

@@ -20,7 +20,8 @@ import type { Logger } from '../log.js';
 import type { TapEvent, TapSpec } from '../pool/ipc.js';
 import { readMp4, trackSeconds } from '../media/mp4.js';
 import { describeBusError } from './bus-errors.js';
-import { NativeError, Pipeline, type BusMessage, type GstElement } from './native.js';
+import { Pipeline, type BusMessage, type GstElement } from './native.js';
+import { setRtmpLocation } from './rtmp2.js';
 import { keyframeCaps, type SnapshotDecoder } from './snapshot-decoder.js';
 import { render, type TemplateName, type Templates } from './templates.js';
 
@@ -81,9 +82,7 @@ export class TapPipeline {
     let pipeline: Pipeline;
     try {
       pipeline = Pipeline.parse(tapLaunch(spec, this.#deps.templates));
-      const src = pipeline.element('src');
-      src.set('location', spec.url);
-      if (typeof src.get('host') !== 'string') throw new NativeError('PROPERTY_REJECTED', 'tap: GStreamer could not parse the origin URL');
+      setRtmpLocation(pipeline.element('src'), spec.url, 'tap');
       if (spec.recording !== null) {
         const dir = join(spec.recording.dir, String(Date.now()));
         mkdirSync(dir, { recursive: true });

@@ -23,7 +23,7 @@ import {
   videoPrefixBytes,
   videoTag,
 } from '../media/flv.js';
-import type { Mp4Track } from '../media/mp4.js';
+import { frameSeconds, type Mp4Track } from '../media/mp4.js';
 import type { ItemMedia, Step, TrackKind, VodTimeline } from './vod-timeline.js';
 
 /** How far ahead of the wall clock tags are pushed. Covers a late sampler tick with room to spare. */
@@ -203,11 +203,8 @@ export class VodFeeder {
 }
 
 function frameRate(t: Mp4Track): number {
-  const s = t.samples;
-  if (s.count < 2) return 0;
-  let total = 0;
-  for (let i = 0; i < s.count; i++) total += s.duration[i] ?? 0;
-  return total > 0 ? Math.round(((s.count * t.timescale) / total) * 1000) / 1000 : 0;
+  const seconds = frameSeconds(t);
+  return seconds === null ? 0 : Math.round((1 / seconds) * 1000) / 1000;
 }
 
 /** onMetaData for the first item: what players show before the first frame. */

@@ -63,10 +63,16 @@ export async function isAlive(pid: number): Promise<boolean> {
 
 /** Polls until pred() is true, or throws after timeoutMs. For state outside our process only. */
 export async function eventually(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  await pollUntil(pred, (ok) => ok, timeoutMs, what);
+}
+
+/** Polls get() until ok() accepts its value, and returns it; throws after timeoutMs with the last value seen. */
+export async function pollUntil<T>(get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await pred()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    const v = await get();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${JSON.stringify(v)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
