@@ -56,9 +56,10 @@ export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, o
   for (const t of rec.pushTargets) parsePushTarget(t.url);
   const targets = [origin.publishUrl(rec.id), ...rec.pushTargets.map((t) => t.url)];
   const tap = tapSpec(rec, paths.dataDir, origin);
-  const withTap = { ...(tap === undefined ? {} : { tap }), ...(targets.length > 1 ? { forwardFrom: origin.playUrls(rec.id).rtmp } : {}) };
+  // What reads the channel back from the origin: its tap, and the forwarders of targets 1..
+  const readers = { ...(tap === undefined ? {} : { tap }), ...(targets.length > 1 ? { forwardFrom: origin.playUrls(rec.id).rtmp } : {}) };
   if (rec.sourceType === 'VOD') {
-    return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets, ...withTap };
+    return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets, ...readers };
   }
   if (rec.sourceUrl === null) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no source URL`);
   const parsed = parseSourceUrl(rec.sourceUrl);
@@ -72,6 +73,6 @@ export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, o
       rtspTransport: rec.rtspTransport === 'UDP' ? 'udp' : 'tcp',
     },
     targets,
-    ...withTap,
+    ...readers,
   };
 }

@@ -10,7 +10,7 @@ import type { TapSpec, VodItem } from '../pool/ipc.js';
 import { ForwardPipeline } from './forward-pipeline.js';
 import { SnapshotDecoder } from './snapshot-decoder.js';
 import { TapPipeline } from './tap-pipeline.js';
-import { ChannelPipeline } from './channel-pipeline.js';
+import { bytesEverySamples, ChannelPipeline } from './channel-pipeline.js';
 import { frameSeconds } from '../media/mp4.js';
 import { MediaCache } from './media-cache.js';
 import { planPipeline, PlanError, type PipelinePlan } from './plan.js';
@@ -54,6 +54,7 @@ export class PipelineHost {
   /** Each channel's forwarders to targets 1.. (started when it plays). */
   readonly #forwards = new Map<string, ForwardPipeline[]>();
   #decoder: SnapshotDecoder | null = null;
+  #samples = 0;
   /** VOD channels whose media indexes are loading; a stop meanwhile cancels the start. */
   readonly #loading = new Set<string>();
   /** Each channel's tap (recording, snapshots) while its pipeline plays, and its retry timer after a fault. */
@@ -66,7 +67,9 @@ export class PipelineHost {
   #sampleAll(): void {
     const now = performance.now();
     for (const p of [...this.#pipelines.values()]) p.sample(now);
-    for (const fs of this.#forwards.values()) for (const f of fs) f.sample();
+    // Byte counters only prove flow; read them as seldom as the channels' (see bytesEverySamples).
+    this.#samples += 1;
+    if (this.#samples % bytesEverySamples === 0) for (const fs of this.#forwards.values()) for (const f of fs) f.sample();
     if (this.#pipelines.size === 0 && this.#sampler !== null) {
       clearInterval(this.#sampler);
       this.#sampler = null;
