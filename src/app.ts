@@ -118,6 +118,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     });
     pool.on('pipeline', (ev) => channels.onPipelineEvent(ev));
     pool.on('tap', (ev) => void channels.onTapEvent(ev));
+    pool.on('source', (ev) => channels.onSourceEvent(ev));
     pool.on('workerLost', (ev) => channels.onWorkerLost(ev.channelIds, ev.reason));
     cleanups.push({ name: 'channels', fn: () => channels.shutdown() });
 

@@ -44,6 +44,8 @@ export interface Config {
   readonly reconnectMaxDelayMs: number;
   /** Reconnect attempts the whole service makes per second at most (bursts of as many). Default 20. */
   readonly reconnectsPerSecond: number;
+  /** While a channel plays its backup, how often its primary is tried beside it (it takes over once healthy), ms. Default 5000. */
+  readonly switchBackIntervalMs: number;
   /** Recordings of one channel beyond this many bytes are deleted, oldest first. Default 20 GiB. */
   readonly recordingChannelQuotaBytes: number;
   /** Recordings of all channels beyond this many bytes are deleted, oldest first. Default 200 GiB. */
@@ -85,6 +87,7 @@ const fields: Record<Key, Field> = {
   stallTimeoutMs: { env: 'VLIVE_STALL_TIMEOUT_MS', kind: 'positiveInt' },
   reconnectMaxDelayMs: { env: 'VLIVE_RECONNECT_MAX_DELAY_MS', kind: 'positiveInt' },
   reconnectsPerSecond: { env: 'VLIVE_RECONNECTS_PER_SECOND', kind: 'positiveInt' },
+  switchBackIntervalMs: { env: 'VLIVE_SWITCHBACK_INTERVAL_MS', kind: 'positiveInt' },
   recordingChannelQuotaBytes: { env: 'VLIVE_RECORDING_CHANNEL_QUOTA_BYTES', kind: 'positiveInt' },
   recordingTotalQuotaBytes: { env: 'VLIVE_RECORDING_TOTAL_QUOTA_BYTES', kind: 'positiveInt' },
   snapshotRetainSeconds: { env: 'VLIVE_SNAPSHOT_RETAIN_SECONDS', kind: 'positiveInt' },
@@ -182,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     stallTimeoutMs: 5_000,
     reconnectMaxDelayMs: 1_000,
     reconnectsPerSecond: 20,
+    switchBackIntervalMs: 5_000,
     recordingChannelQuotaBytes: 20 * 2 ** 30,
     recordingTotalQuotaBytes: 200 * 2 ** 30,
     snapshotRetainSeconds: 86_400,

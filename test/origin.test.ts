@@ -259,8 +259,9 @@ describe('parseStat', () => {
           <nclients>1</nclients></stream>
       </live></application></server></rtmp>`;
     const streams = parseStat(xml, 'live');
-    assert.deepEqual(streams.get('on'), { name: 'on', publishing: true, active: true, bytesIn: 50831, clients: 2 });
+    assert.deepEqual(streams.get('on'), { name: 'on', publishing: true, active: true, bytesIn: 50831, clients: 2, publisherId: '1' });
     assert.equal(streams.get('idle')?.publishing, false);
+    assert.equal(streams.get('idle')?.publisherId, null, 'a player is not the publisher');
     assert.equal(streams.has('s'), false);
   });
 });

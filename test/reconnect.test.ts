@@ -2,7 +2,10 @@
  * A relayed RTMP source goes away for 10 s and comes back: the channel goes
  * RECONNECTING with its attempts and next attempt time visible in the API
  * and the subscription, and is LIVING again within 2 s of the source's
- * return (VLIVE_RECONNECT_MAX_DELAY_MS defaults to 1 s). A channel with
+ * return (VLIVE_RECONNECT_MAX_DELAY_MS defaults to 1 s), in the same publish
+ * session: the origin sees one publisher connection throughout, and a push
+ * target that accepts only one (ffprobe -listen) gets the media from before
+ * and after, with DTS that never go back. A channel with
  * maxReconnectAttempts gives up and ends in ERROR.
  */
 import assert from 'node:assert/strict';
@@ -12,6 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gqlOk, wsClient } from './helpers/gql.js';
 import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
+import { parseStat } from '../src/origin/stat.js';
+import { RtmpReceiver } from './helpers/rtmp-receiver.js';
 import { pollUntil } from './helpers/service.js';
 
 interface Change {
@@ -39,18 +44,28 @@ describe('reconnects of a live source', () => {
       })
     ).createVirtualLive.id;
 
-  it('is LIVING again within 2 s of the source coming back after 10 s, with its attempts shown on the way', async () => {
+  const publisherAtOrigin = async (stream: string): Promise<string | null> => {
+    const res = await fetch(`http://127.0.0.1:${t.config.hlsPort}/stat`);
+    return parseStat(await res.text(), 'live').get(stream)?.publisherId ?? null;
+  };
+
+  it('is LIVING again within 2 s of the source coming back after 10 s, in the same publish session, with its attempts shown on the way', async () => {
     let publisher: Publisher = startPublisher(file, t.app.origin.publishUrl('upstream'), { loop: true });
     await t.app.origin.waitForPublish('upstream', 10_000);
-    const id = await create('relay', 'upstream');
+    const rx = await RtmpReceiver.start();
+    const id = await create('relay', 'upstream', { pushTargets: [rx.url] });
     const client = wsClient(t.url);
     const sub = collect<Change>(client, `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { id status previous reconnectAttempts nextAttemptAt at } }`, { id });
     try {
       await new Promise((r) => setTimeout(r, 200));
       const started = await gqlOk<{ startVirtualLive: { status: string } }>(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status } }`, { id });
       assert.equal(started.startVirtualLive.status, 'LIVING');
+      await rx.until((r) => r.dts('video').length >= 25, 15_000, 'video at the push target before the drop');
+      const session = await publisherAtOrigin(id);
+      assert.ok(session !== null, 'the channel publishes at the origin');
 
       await publisher.stop();
+      const droppedAt = Date.now();
       await sub.until((e) => e.some((x) => x.virtualLiveStatusChanged.status === 'RECONNECTING'), 15_000);
       await new Promise((r) => setTimeout(r, 8_000));
       const during = await gqlOk<{ virtualLive: { status: string; reconnectAttempts: number; nextAttemptAt: string | null } }>(
@@ -76,11 +91,24 @@ describe('reconnects of a live source', () => {
       console.log(`LIVING again ${tookMs} ms after the source was back`);
       assert.ok(tookMs <= 2000, `LIVING ${tookMs} ms after the source came back`);
       assert.equal(living?.reconnectAttempts, 0);
+
+      // One publish session throughout: the same connection at the origin,
+      // and the one-shot receiver behind it still getting media.
+      assert.equal(await publisherAtOrigin(id), session, 'the origin saw one publisher connection across the drop');
+      const before = rx.packets.filter((p) => p.kind === 'video').length;
+      await rx.until((r) => r.packets.filter((p) => p.kind === 'video').length >= before + 25, 10_000, 'video at the push target after the source came back');
+      const video = rx.dts('video');
+      const backwards = video.filter((d, i) => i > 0 && d < (video[i - 1] ?? 0)).length;
+      assert.equal(backwards, 0, 'video DTS never go back at the receiver');
+      const gap = Math.max(...video.map((d, i) => (i > 0 ? d - (video[i - 1] ?? d) : 0)));
+      console.log(`one publish session across a ${Math.round((back - droppedAt) / 1000)} s drop; largest DTS step ${gap.toFixed(2)} s`);
+      assert.ok(gap >= 5, `the 10 s without a source shows as a gap in time, not a pile-up (largest step ${gap} s)`);
       await publisher.stop();
       await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
     } finally {
       sub.dispose();
       await client.dispose();
+      await rx.close();
     }
   });
 

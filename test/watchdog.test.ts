@@ -1,7 +1,8 @@
 /**
  * The stall watchdog and the stutter meter on real workers and real
  * GStreamer. A live channel is starved on purpose: its upstream publisher is
- * SIGSTOPped, so the RTMP connection stays up and nothing arrives. A looping
+ * SIGSTOPped, so the RTMP connection stays up and nothing arrives; its
+ * source is reported stalled while its output keeps publishing. A looping
  * file channel runs next to it, over the same time, as the healthy control.
  */
 import assert from 'node:assert/strict';
@@ -10,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLogger } from '../src/log.js';
+import type { SourceEvent } from '../src/pool/ipc.js';
 import { WorkerPool, type PipelineEvent } from '../src/pool/pool.js';
 import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
-import { waitPipeline as waitPoolPipeline } from './helpers/pool.js';
+import { waitPipeline as waitPoolPipeline, waitSource } from './helpers/pool.js';
 import { startRelay as startRelayOrigin } from './helpers/relay.js';
 
 const log = createLogger({ test: 'watchdog' });
@@ -27,6 +29,10 @@ const disposers: Array<() => Promise<void> | void> = [];
 
 function waitPipeline(channelId: string, states: PipelineEvent['state'][], timeoutMs: number): Promise<PipelineEvent> {
   return waitPoolPipeline(pool, channelId, states, timeoutMs);
+}
+
+function sourceEvent(channelId: string, kind: SourceEvent['kind'], timeoutMs: number): Promise<SourceEvent> {
+  return waitSource(pool, channelId, kind, timeoutMs);
 }
 
 /** The next heartbeat's stats of a channel that match `pred`. */
@@ -88,7 +94,7 @@ after(async () => {
 
 test('a starved live channel is reported stalled within the timeout; a healthy one next to it shows no stutter', async (t) => {
   const publisher = publish('in');
-  const live = { channelId: 'starved', source: { kind: 'live' as const, protocol: 'rtmp' as const, url: `${relay}/in`, connectTimeoutMs: 5000, rtspTransport: 'tcp' as const }, targets: [`${relay}/starved-out`] };
+  const live = { channelId: 'starved', source: { kind: 'live' as const, label: 'primary' as const, protocol: 'rtmp' as const, url: `${relay}/in`, connectTimeoutMs: 5000, rtspTransport: 'tcp' as const }, targets: [`${relay}/starved-out`] };
   const file = {
     channelId: 'healthy',
     source: { kind: 'vod' as const, items: [{ id: 'clip', path: clip }], loop: true },
@@ -104,19 +110,20 @@ test('a starved live channel is reported stalled within the timeout; a healthy o
   const healthyBefore = statsOf('healthy');
   assert.ok(healthyBefore !== undefined);
 
-  const stalled = waitPipeline('starved', ['error', 'eos', 'stopped'], stallTimeoutMs + 10_000);
+  // A relay's output outlives its source: the stall is the source's, reported
+  // as a source event, and the output pipeline keeps its publish session.
+  const stalled = sourceEvent('starved', 'down', stallTimeoutMs + 10_000);
   const stoppedAt = Date.now();
   publisher.process.kill('SIGSTOP');
   const ev = await stalled;
   const tookMs = Date.now() - stoppedAt;
-  assert.equal(ev.state, 'error');
-  assert.match(ev.error ?? '', /^stalled: no media progress for \d+ ms$/);
+  assert.equal(ev.kind, 'down');
+  assert.match(ev.kind === 'down' ? ev.error : '', /^source stalled: no media for \d+ ms$/);
   assert.ok(tookMs <= stallTimeoutMs + 2000, `watchdog fired after ${tookMs} ms, limit ${stallTimeoutMs + 2000}`);
-
-  const starved = pool.channelCounters('starved');
-  assert.ok(starved !== null);
-  assert.equal(starved.stallEvents, 1);
-  assert.ok(starved.stutterSeconds > 1, `starved stutterSeconds ${starved.stutterSeconds}`);
+  await untilStats('starved', (s) => s.stallEvents === 1 && s.stutterSeconds > 1, 5_000, 'the stall counted in the heartbeat');
+  const starved = statsOf('starved');
+  assert.ok(starved !== undefined);
+  assert.equal(starved.state, 'playing', 'the output pipeline plays on without its source');
   assert.ok((starved.targets[0]?.bytesSent ?? 0) > 0);
 
   // The healthy channel, judged over the same time, from a heartbeat taken after the stall.
@@ -132,18 +139,20 @@ test('a starved live channel is reported stalled within the timeout; a healthy o
   assert.deepEqual(healthy.targets.map((x) => x.errors), [0]);
   t.diagnostic(`stall reported ${tookMs} ms after SIGSTOP; starved ${JSON.stringify(starved)}; healthy ${JSON.stringify(healthy)}`);
 
-  // The channel layer restarts a stalled channel; the supervisor's count adds up across restarts.
+  // The channel layer hands the output a new source; a second stall adds up in the same pipeline.
   publisher.process.kill('SIGCONT');
-  const again = waitPipeline('starved', ['playing'], 20_000);
-  await pool.startPipeline(live);
-  await again;
-  const stalledAgain = waitPipeline('starved', ['error'], stallTimeoutMs + 10_000);
+  const up = sourceEvent('starved', 'up', 20_000);
+  assert.equal(pool.setSource('starved', { ...live.source }, 'replace'), true);
+  await up;
+  const stalledAgain = sourceEvent('starved', 'down', stallTimeoutMs + 10_000);
   publisher.process.kill('SIGSTOP');
-  assert.match((await stalledAgain).error ?? '', /^stalled:/);
+  const again = await stalledAgain;
+  assert.match(again.kind === 'down' ? again.error : '', /^source stalled:/);
+  await untilStats('starved', (s) => s.stallEvents === 2, 5_000, 'two stalls counted');
   const total = pool.channelCounters('starved');
   assert.ok(total !== null);
   assert.equal(total.stallEvents, 2, JSON.stringify(total));
-  assert.equal(total.pipelines, 2);
+  assert.equal(total.pipelines, 1, 'one output pipeline throughout');
   assert.ok(total.stutterSeconds > starved.stutterSeconds);
   assert.equal(pool.channelCounters('healthy')?.stallEvents, 0);
   const gaps = pool.channelCounters('healthy')?.boundaryGapSecondsTotal ?? -1;

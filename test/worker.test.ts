@@ -16,7 +16,7 @@ import { planPipeline } from '../src/worker/plan.js';
 import { loadTemplates, render } from '../src/worker/templates.js';
 import { makeMp4, run, startPublisher } from './helpers/media.js';
 import { freePort } from './helpers/ports.js';
-import { waitPipeline } from './helpers/pool.js';
+import { waitPipeline, waitSource } from './helpers/pool.js';
 import { startRelay as startRelayOrigin } from './helpers/relay.js';
 import { RtmpReceiver } from './helpers/rtmp-receiver.js';
 
@@ -258,24 +258,31 @@ async function startRelay(t: TestContext, root: string): Promise<string> {
   return relay.url;
 }
 
-test('an rtmp:// source is relayed; its publisher going away is an error', async (t) => {
+test('an rtmp:// source is relayed; its publisher going away is a source event, and the output plays on', async (t) => {
   const relay = await startRelay(t, join(dir, 'relay'));
   const publisher = startPublisher(av4, `${relay}/in`, { loop: true });
   t.after(() => publisher.stop());
   const rx = await RtmpReceiver.start();
   t.after(() => rx.close());
   const playing = waitPipeline(pool, 'live', ['playing', 'error'], 15_000);
-  await pool.startPipeline({ channelId: 'live', source: { kind: 'live', protocol: 'rtmp', url: `${relay}/in`, connectTimeoutMs: 5000, rtspTransport: 'tcp' }, targets: [rx.url] });
+  await pool.startPipeline({ channelId: 'live', source: { kind: 'live', label: 'primary', protocol: 'rtmp', url: `${relay}/in`, connectTimeoutMs: 5000, rtspTransport: 'tcp' }, targets: [rx.url] });
   const ev = await playing;
   assert.equal(ev.state, 'playing', ev.error);
   await rx.until((r) => r.dts('video').length > 50 && r.dts('audio').length > 50, 15_000, 'audio and video packets');
   assert.deepEqual(nonIncreasing(rx.dts('video')).filter(([a, b]) => b < a), [], 'video DTS never goes back');
 
-  const ended = waitPipeline(pool, 'live', ['error', 'eos'], 15_000);
+  let pipelineEnded: string | null = null;
+  let rxEnded = false;
+  void rx.ended.then(() => (rxEnded = true));
+  void waitPipeline(pool, 'live', ['error', 'eos'], 15_000).then((e) => (pipelineEnded = e.state), () => undefined);
+  const down = waitSource(pool, 'live', 'down', 15_000);
   await publisher.stop();
-  const end = await ended;
-  assert.equal(end.state, 'error');
-  assert.match(end.error ?? '', /^source: the live stream ended/);
+  const ev2 = await down;
+  assert.match(ev2.kind === 'down' ? ev2.error : '', /^source: the live stream ended/);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(pipelineEnded, null, 'the output pipeline (its publish session) outlives its source');
+  assert.equal(rxEnded, false, 'the receiver still has its one connection');
+  await pool.stopPipeline('live');
 });
 
 test('user strings never reach launch text: they travel as properties', async (t) => {

@@ -46,6 +46,8 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
   return {
     ...rec,
     sourceUrl: rec.sourceUrl === null ? null : maskUrl(rec.sourceUrl),
+    backupUrl: rec.backupUrl === null ? null : maskUrl(rec.backupUrl),
+    slate: rec.slateVodResource,
     playUrls: channels.playUrls(rec.id),
     pushTargets: rec.pushTargets.map((t) => ({ position: t.position, url: maskUrl(t.url), ...channels.targetStats(rec.id, t.position, rec.status === 'LIVING') })),
     playlist: playlistOf(rec),

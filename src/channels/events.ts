@@ -21,6 +21,8 @@ export interface StatusChange {
   reconnectAttempts: number;
   /** When the next reconnect attempt is due, while RECONNECTING. */
   nextAttemptAt: Date | null;
+  /** What feeds the output: PRIMARY, BACKUP or SLATE. */
+  activeSource: string;
 }
 
 export class StatusEvents {

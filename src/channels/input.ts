@@ -23,6 +23,12 @@ export interface CreateInput {
   rtspTransport?: string | null;
   /** Give up after this many failed reconnect attempts; null (or absent) retries forever. */
   maxReconnectAttempts?: number | null;
+  /** ONLINE: a second source to fail over to; '' removes it on update. */
+  backupUrl?: string | null;
+  failoverAfterFailures?: number | null;
+  failoverAfterMs?: number | null;
+  /** A VOD resource shown while an ONLINE source is away; '' removes it on update. */
+  slateVodResourceId?: string | null;
 }
 
 export interface RecordingInput {
@@ -52,9 +58,12 @@ export const limits = {
   snapshotIntervalMin: 1,
   snapshotIntervalMax: 3600,
   maxReconnectAttemptsMax: 1_000_000,
+  failoverAfterFailuresMax: 1000,
+  failoverAfterMsMin: 1000,
+  failoverAfterMsMax: 3_600_000,
 } as const;
 
-type LiveFields = Partial<Pick<ChannelFields, 'rtspTransport' | 'maxReconnectAttempts'>>;
+type LiveFields = Partial<Pick<ChannelFields, 'rtspTransport' | 'maxReconnectAttempts' | 'backupUrl' | 'failoverAfterFailures' | 'failoverAfterMs'>>;
 
 /** Online-source settings; only the fields given are returned. */
 function checkLive(input: UpdateInput): LiveFields {
@@ -67,7 +76,28 @@ function checkLive(input: UpdateInput): LiveFields {
     out.maxReconnectAttempts =
       input.maxReconnectAttempts === null ? null : wholeIn('maxReconnectAttempts', input.maxReconnectAttempts, 1, limits.maxReconnectAttemptsMax);
   }
+  if (input.backupUrl != null) {
+    if (input.backupUrl !== '') parseSourceUrl(input.backupUrl, 'backupUrl');
+    out.backupUrl = input.backupUrl === '' ? null : input.backupUrl;
+  }
+  if (input.failoverAfterFailures != null) out.failoverAfterFailures = wholeIn('failoverAfterFailures', input.failoverAfterFailures, 1, limits.failoverAfterFailuresMax);
+  if (input.failoverAfterMs != null) out.failoverAfterMs = wholeIn('failoverAfterMs', input.failoverAfterMs, limits.failoverAfterMsMin, limits.failoverAfterMsMax);
   return out;
+}
+
+/**
+ * The slate: a VOD resource that can go into the same FLV session as a
+ * relayed H.264 stream (H.264 video, ready to play). '' removes it.
+ */
+async function checkSlate(repo: ChannelRepository, input: UpdateInput): Promise<{ slateVodResourceId?: string | null }> {
+  if (input.slateVodResourceId == null) return {};
+  if (input.slateVodResourceId === '') return { slateVodResourceId: null };
+  const id = checkId('slateVodResourceId', input.slateVodResourceId);
+  const vod = await repo.getVod(id);
+  if (vod === null) throw notFound('VOD resource', id);
+  const playable = vod.preparedPath !== null || vod.copyable;
+  if (!playable || (vod.preparedPath === null && vod.videoCodec !== 'h264')) throw badInput('slateVodResourceId', 'the slate needs H.264 video');
+  return { slateVodResourceId: id };
 }
 
 function wholeIn(field: string, v: number, min: number, max: number): number {
@@ -158,6 +188,8 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
   const loop = input.loop ?? true;
   if (input.sourceType === 'VOD') {
     if (input.sourceUrl != null) throw badInput('sourceUrl', 'must be empty for a VOD channel');
+    if (input.backupUrl != null) throw badInput('backupUrl', 'only an ONLINE channel has a backup URL');
+    if (input.slateVodResourceId != null) throw badInput('slateVodResourceId', 'only an ONLINE channel has a slate');
     const playlist = await checkItems(repo, input);
     if (playlist === null) throw badInput('vodResourceId', 'is required for a VOD channel (or a playlist)');
     return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input), ...checkLive(input) };
@@ -167,7 +199,8 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
     if (input.playlist != null) throw badInput('playlist', 'must be empty for an ONLINE channel');
     if (input.sourceUrl == null) throw badInput('sourceUrl', 'is required for an ONLINE channel');
     parseSourceUrl(input.sourceUrl);
-    return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [], ...checkTap(input), ...checkLive(input) };
+    const slate = await checkSlate(repo, input);
+    return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [], ...checkTap(input), ...checkLive(input), ...slate };
   }
   throw badInput('sourceType', 'must be VOD or ONLINE');
 }
@@ -191,6 +224,9 @@ export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, rep
       out.vodResourceId = playlist[0] ?? null;
     }
   }
+  if (rec.sourceType !== 'ONLINE' && input.backupUrl != null) throw badInput('backupUrl', 'only an ONLINE channel has a backup URL');
+  if (rec.sourceType !== 'ONLINE' && input.slateVodResourceId != null) throw badInput('slateVodResourceId', 'only an ONLINE channel has a slate');
+  Object.assign(out, await checkSlate(repo, input));
   if (input.sourceUrl != null) {
     if (rec.sourceType !== 'ONLINE') throw badInput('sourceUrl', 'only an ONLINE channel has a source URL');
     parseSourceUrl(input.sourceUrl);

@@ -10,12 +10,14 @@ export type Db = PrismaClient;
 export type ChannelRecord = VirtualLive & {
   pushTargets: PushTarget[];
   vodResource: VodResource | null;
+  slateVodResource: VodResource | null;
   playlistItems: (PlaylistItem & { vodResource: VodResource })[];
 };
 
 const include = {
   pushTargets: { orderBy: { position: 'asc' } },
   vodResource: true,
+  slateVodResource: true,
   playlistItems: { orderBy: { position: 'asc' }, include: { vodResource: true } },
 } as const;
 
@@ -37,6 +39,10 @@ export interface ChannelFields {
   playlist: string[];
   rtspTransport?: 'TCP' | 'UDP';
   maxReconnectAttempts?: number | null;
+  backupUrl?: string | null;
+  failoverAfterFailures?: number;
+  failoverAfterMs?: number;
+  slateVodResourceId?: string | null;
   recordingEnabled?: boolean;
   recordingSegmentSeconds?: number;
   recordingRetainHours?: number;
@@ -55,6 +61,7 @@ export interface StatusWrite {
   restartCount?: { increment: number };
   reconnectAttempts?: number;
   nextAttemptAt?: Date | null;
+  activeSource?: 'PRIMARY' | 'BACKUP' | 'SLATE';
 }
 
 export class ChannelRepository {

@@ -16,18 +16,18 @@ import type { Config } from '../config.js';
 import { VliveError, notFound } from '../errors.js';
 import type { Recording } from '../generated/prisma-sqlite/client.js';
 import type { Logger } from '../log.js';
-import type { PipelineSpec, TapEvent } from '../pool/ipc.js';
+import type { PipelineSpec, SourceLabel, TapEvent } from '../pool/ipc.js';
 import { removeChannelRecordings } from '../recording/retention.js';
 import type { StatusEvents } from './events.js';
 import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } from './input.js';
 import { KeyedLock } from './lock.js';
-import type { PipelineEvent, PipelineRunner, PublishPoint } from './ports.js';
+import type { PipelineEvent, PipelineRunner, PublishPoint, SourceChange } from './ports.js';
 import type { ChannelRecord, ChannelRepository, StatusWrite } from './repository.js';
-import { buildPipelineSpec, snapshotFile, vodItems } from './spec.js';
+import { buildPipelineSpec, liveSourceOf, snapshotFile, vodItems } from './spec.js';
 import { assertTransition, isActive, isLiveStatus, type LiveStatus } from './status.js';
 
 export interface ChannelServiceDeps {
-  config: Pick<Config, 'mediaRoot' | 'dataDir' | 'startTimeoutMs'>;
+  config: Pick<Config, 'mediaRoot' | 'dataDir' | 'startTimeoutMs' | 'switchBackIntervalMs'>;
   repo: ChannelRepository;
   runner: PipelineRunner;
   origin: PublishPoint;
@@ -48,7 +48,15 @@ interface Runtime {
   retryTimer: NodeJS.Timeout | null;
   /** Resolvers of the current start, fed by pipeline events. */
   waiter: { playing(): void; failed(reason: string): void } | null;
+  /**
+   * A relay's source while its output keeps the publish session: since when
+   * it is away (null while it plays), which source was tried last, and the
+   * timer of the next try of the primary beside the backup.
+   */
+  source: { lostAt: number | null; lastTried: SourceLabel; switchBack: NodeJS.Timeout | null };
 }
+
+const activeSourceOf = (label: SourceLabel): 'PRIMARY' | 'BACKUP' => (label === 'backup' ? 'BACKUP' : 'PRIMARY');
 
 export class ChannelService {
   readonly #lock = new KeyedLock();
@@ -138,8 +146,18 @@ export class ChannelService {
       const runtime = this.#newRuntime(id);
       await this.deps.repo.markStartRequested(id);
       await this.#transition(id, 'STARTING', { errorString: null, workerId: null });
-      // (c) and (d).
-      const reason = await this.#launch(id, spec, runtime);
+      // (c) and (d); a relay whose primary will not start tries its backup.
+      let reason = await this.#launch(id, spec, runtime, 'primary');
+      if (reason !== null && !runtime.abort.signal.aborted && rec.sourceType === 'ONLINE' && rec.backupUrl !== null) {
+        this.deps.log.warn('primary source failed at start; trying the backup', { channel: id, reason });
+        const backupReason = await this.#launch(id, await buildPipelineSpec(rec, this.deps.config, this.deps.origin, 'backup'), runtime, 'backup');
+        if (backupReason === null) {
+          this.#scheduleSwitchBack(id, runtime);
+          reason = null;
+        } else {
+          reason = `${reason}; backup: ${backupReason}`;
+        }
+      }
       if (reason === null) return this.#load(id);
       if (runtime.abort.signal.aborted) {
         this.#dropRuntime(id);
@@ -212,6 +230,146 @@ export class ChannelService {
         .run(ev.channelId, () => this.#stopLocked(ev.channelId))
         .catch((err: unknown) => this.deps.log.error('stop after end of file failed', { channel: ev.channelId, err: String(err) }));
     }
+  }
+
+  /**
+   * A relay's source changed while its output kept publishing: down (retry
+   * in place, failing over to the backup when due), up (LIVING again), or a
+   * try of the primary beside the backup that failed (try again later).
+   */
+  onSourceEvent(ev: SourceChange): void {
+    const id = ev.channelId;
+    const rt = this.#runtime.get(id);
+    if (!rt || rt.workerId !== ev.workerId || rt.waiter) return;
+    const { event } = ev;
+    if (event.kind === 'down') {
+      this.#sourceDown(id, rt, event.label, event.error, event.slate);
+      return;
+    }
+    if (event.kind === 'candidate-failed') {
+      this.deps.log.info('primary not healthy yet; staying on the backup', { channel: id, reason: event.error });
+      this.#scheduleSwitchBack(id, rt);
+      return;
+    }
+    void this.#lock
+      .run(id, async () => {
+        if (this.#runtime.get(id) !== rt || rt.abort.signal.aborted) return;
+        const rec = await this.deps.repo.get(id);
+        if (!rec || rec.desiredState !== 'RUNNING') return;
+        rt.attempt = 0;
+        rt.source.lostAt = null;
+        const activeSource = activeSourceOf(event.label);
+        if (rec.status !== 'LIVING') {
+          await this.#transition(id, 'LIVING', { errorString: null, reconnectAttempts: 0, nextAttemptAt: null, activeSource });
+        } else if (rec.activeSource !== activeSource) {
+          this.#publish(await this.deps.repo.writeStatus(id, { status: 'LIVING', activeSource }), 'LIVING');
+        }
+        this.deps.log.info('live source up', { channel: id, source: event.label });
+        if (event.label === 'backup') this.#scheduleSwitchBack(id, rt);
+        else this.#clearSwitchBack(rt);
+      })
+      .catch((err: unknown) => this.deps.log.error('source up not recorded', { channel: id, err: String(err) }));
+  }
+
+  /**
+   * The active source of a playing relay failed: RECONNECTING, and after the
+   * usual backoff the worker gets the next source in place of the lost one.
+   * The output pipeline, and so the publish session, stays.
+   */
+  #sourceDown(id: string, rt: Runtime, label: SourceLabel, reason: string, slate = false): void {
+    if (rt.abort.signal.aborted || rt.retryTimer) return;
+    void this.#lock
+      .run(id, async () => {
+        const rec = await this.deps.repo.get(id);
+        if (!rec || rec.desiredState !== 'RUNNING' || this.#runtime.get(id) !== rt) return;
+        this.#clearSwitchBack(rt);
+        rt.source.lostAt ??= Date.now();
+        rt.source.lastTried = label;
+        // FALLBACK, in effect: RECONNECTING with the slate filling the output (activeSource SLATE).
+        const shownSource = slate ? { activeSource: 'SLATE' as const } : {};
+        if (rec.status !== 'RECONNECTING') await this.#transition(id, 'RECONNECTING', { errorString: reason, restartCount: { increment: 1 }, ...shownSource });
+        else if (slate) await this.deps.repo.writeStatus(id, { status: 'RECONNECTING', ...shownSource });
+        rt.attempt += 1;
+        if (await this.#gaveUp(id, rec.maxReconnectAttempts, rt.attempt, reason)) return;
+        const next = this.#nextSource(rec, rt);
+        const wait = this.deps.retryDelayMs(rt.attempt);
+        const shown = await this.deps.repo.writeStatus(id, { status: 'RECONNECTING', errorString: reason, reconnectAttempts: rt.attempt, nextAttemptAt: new Date(Date.now() + wait) });
+        this.#publish(shown, 'RECONNECTING');
+        this.deps.log.warn('live source lost; publish session kept', { channel: id, source: label, reason, attempt: rt.attempt, next, waitMs: wait });
+        rt.retryTimer = setTimeout(() => {
+          rt.retryTimer = null;
+          void this.#lock.run(id, () => this.#trySource(id, rt, next));
+        }, wait);
+      })
+      .catch((err: unknown) => this.deps.log.error('source reconnect scheduling failed', { channel: id, err: String(err) }));
+  }
+
+  async #trySource(id: string, rt: Runtime, label: SourceLabel): Promise<void> {
+    if (rt.abort.signal.aborted || this.#runtime.get(id) !== rt) return;
+    const rec = await this.deps.repo.get(id);
+    if (!rec || rec.desiredState !== 'RUNNING') return;
+    rt.source.lastTried = label;
+    let sent: boolean;
+    try {
+      sent = this.deps.runner.setSource(id, liveSourceOf(rec, label), 'replace');
+    } catch (err) {
+      // The URL was edited into something unusable meanwhile: count it as a failed attempt.
+      this.#sourceDown(id, rt, label, (err as Error).message);
+      return;
+    }
+    // The pipeline itself is gone (its worker died meanwhile): a full restart.
+    if (!sent) this.#scheduleReconnect(id, 'the channel\'s pipeline is gone', 0);
+  }
+
+  /**
+   * Which source the next attempt pulls: the primary, until the failover is
+   * due (failoverAfterFailures failures, counting the loss, or
+   * failoverAfterMs away); from then on the backup and the primary take turns.
+   */
+  #nextSource(rec: ChannelRecord, rt: Runtime): SourceLabel {
+    if (rec.backupUrl === null) return 'primary';
+    const awayMs = Date.now() - (rt.source.lostAt ?? Date.now());
+    const due = rt.attempt >= rec.failoverAfterFailures || awayMs >= rec.failoverAfterMs;
+    if (!due) return 'primary';
+    return rt.source.lastTried === 'backup' ? 'primary' : 'backup';
+  }
+
+  /** While the backup plays, the primary is tried beside it now and then; it takes over once healthy (worker side). */
+  #scheduleSwitchBack(id: string, rt: Runtime): void {
+    if (rt.source.switchBack !== null || rt.abort.signal.aborted) return;
+    rt.source.switchBack = setTimeout(() => {
+      rt.source.switchBack = null;
+      void this.#lock
+        .run(id, async () => {
+          if (this.#runtime.get(id) !== rt || rt.abort.signal.aborted) return;
+          const rec = await this.deps.repo.get(id);
+          if (!rec || rec.desiredState !== 'RUNNING' || rec.status !== 'LIVING' || rec.activeSource !== 'BACKUP') return;
+          if (!this.deps.runner.setSource(id, liveSourceOf(rec, 'primary'), 'candidate')) return;
+          this.deps.log.info('trying the primary beside the backup', { channel: id });
+        })
+        .catch((err: unknown) => this.deps.log.error('switch-back try failed', { channel: id, err: String(err) }));
+    }, this.deps.config.switchBackIntervalMs);
+  }
+
+  #clearSwitchBack(rt: Runtime): void {
+    if (rt.source.switchBack !== null) clearTimeout(rt.source.switchBack);
+    rt.source.switchBack = null;
+  }
+
+  /** The channel's own limit of reconnect attempts: past it, ERROR and desired STOPPED. True when it gave up. */
+  async #gaveUp(id: string, max: number | null, attempt: number, reason: string): Promise<boolean> {
+    if (max === null || attempt <= max) return false;
+    await this.deps.runner.stopPipeline(id).catch(() => undefined);
+    const rec = await this.#transition(id, 'ERROR', {
+      errorString: `gave up after ${max} reconnect attempt${max === 1 ? '' : 's'}: ${reason}`,
+      desiredState: 'STOPPED',
+      stoppedAt: new Date(),
+      nextAttemptAt: null,
+      workerId: null,
+    });
+    this.#dropRuntime(id);
+    this.deps.log.warn('channel gave up reconnecting', { channel: id, attempts: max, reason: rec.errorString });
+    return true;
   }
 
   /** A worker died: its channels go RECONNECTING and are placed again at once. */
@@ -316,7 +474,7 @@ export class ChannelService {
    * Places the pipeline and waits until it plays and the origin sees the
    * publish. Returns null on success, or the reason it failed.
    */
-  async #launch(id: string, spec: PipelineSpec, rt: Runtime): Promise<string | null> {
+  async #launch(id: string, spec: PipelineSpec, rt: Runtime, label: SourceLabel = 'primary'): Promise<string | null> {
     const signal = rt.abort.signal;
     let playing!: () => void;
     let failed!: (reason: string) => void;
@@ -337,7 +495,8 @@ export class ChannelService {
       await Promise.all([played, this.deps.origin.waitForPublish(id, timeoutMs, signal)]);
       rt.waiter = null;
       rt.attempt = 0;
-      await this.#transition(id, 'LIVING', { errorString: null, startedAt: new Date(), reconnectAttempts: 0, nextAttemptAt: null });
+      rt.source.lostAt = null;
+      await this.#transition(id, 'LIVING', { errorString: null, startedAt: new Date(), reconnectAttempts: 0, nextAttemptAt: null, activeSource: activeSourceOf(label) });
       return null;
     } catch (err) {
       rt.waiter = null;
@@ -363,18 +522,8 @@ export class ChannelService {
         await this.deps.runner.stopPipeline(id).catch(() => undefined);
         rt.workerId = null;
         rt.attempt += 1;
-        const max = rec.maxReconnectAttempts;
-        if (max !== null && rt.attempt > max) {
-          // The channel's own limit: give up, and keep it down (desired STOPPED).
-          const rec2 = await this.#transition(id, 'ERROR', {
-            errorString: `gave up after ${max} reconnect attempt${max === 1 ? '' : 's'}: ${reason}`,
-            desiredState: 'STOPPED',
-            stoppedAt: new Date(),
-            nextAttemptAt: null,
-          });
-          this.deps.log.warn('channel gave up reconnecting', { channel: id, attempts: max, reason: rec2.errorString });
-          return;
-        }
+        this.#clearSwitchBack(rt);
+        if (await this.#gaveUp(id, rec.maxReconnectAttempts, rt.attempt, reason)) return;
         const wait = delayMs ?? this.deps.retryDelayMs(rt.attempt);
         // Visible in the API and the subscription: which attempt, and when.
         const shown = await this.deps.repo.writeStatus(id, { status: 'RECONNECTING', reconnectAttempts: rt.attempt, nextAttemptAt: new Date(Date.now() + wait) });
@@ -418,6 +567,7 @@ export class ChannelService {
       warnings: this.warningsOf(rec.id),
       reconnectAttempts: rec.reconnectAttempts,
       nextAttemptAt: rec.nextAttemptAt,
+      activeSource: rec.activeSource,
     });
   }
 
@@ -436,7 +586,7 @@ export class ChannelService {
 
   #newRuntime(id: string): Runtime {
     this.#dropRuntime(id);
-    const rt: Runtime = { workerId: null, attempt: 0, abort: new AbortController(), retryTimer: null, waiter: null };
+    const rt: Runtime = { workerId: null, attempt: 0, abort: new AbortController(), retryTimer: null, waiter: null, source: { lostAt: null, lastTried: 'primary', switchBack: null } };
     this.#runtime.set(id, rt);
     return rt;
   }
@@ -445,6 +595,7 @@ export class ChannelService {
     const rt = this.#runtime.get(id);
     if (!rt) return;
     if (rt.retryTimer) clearTimeout(rt.retryTimer);
+    this.#clearSwitchBack(rt);
     this.#runtime.delete(id);
   }
 

@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { VliveError } from '../errors.js';
 import { resolveMediaPath } from '../media/paths.js';
 import { liveProtocolOf, parsePushTarget, parseSourceUrl } from '../media/urls.js';
-import type { PipelineSpec, TapSpec, VodItem } from '../pool/ipc.js';
+import type { LiveSource, PipelineSpec, SourceLabel, TapSpec, VodItem } from '../pool/ipc.js';
 import type { PublishPoint } from './ports.js';
+import type { VodResource } from '../generated/prisma-sqlite/client.js';
 import { playlistOf, type ChannelRecord } from './repository.js';
 
 /** Where media lives: registered files under mediaRoot, transcoded ones under dataDir. */
@@ -21,16 +22,17 @@ export interface MediaPaths {
 export async function vodItems(rec: ChannelRecord, paths: MediaPaths): Promise<VodItem[]> {
   const items = playlistOf(rec);
   if (items.length === 0) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no VOD resource`);
-  return Promise.all(
-    items.map(async (v) => {
-      if (v.state !== 'READY') {
-        const why = v.state === 'FAILED' ? `could not be transcoded: ${v.prepareError ?? 'unknown error'}` : `is still being transcoded (${Math.round(v.prepareProgress * 100)} %)`;
-        throw new VliveError('MEDIA_NOT_READY', `VOD resource "${v.name}" ${why}`);
-      }
-      const path = v.preparedPath !== null ? join(paths.dataDir, v.preparedPath) : await resolveMediaPath(paths.mediaRoot, v.path);
-      return { id: v.id, path };
-    }),
-  );
+  return Promise.all(items.map((v) => vodItem(v, paths)));
+}
+
+/** One READY VOD resource with its absolute path (MEDIA_NOT_READY otherwise). */
+async function vodItem(v: VodResource, paths: MediaPaths): Promise<VodItem> {
+  if (v.state !== 'READY') {
+    const why = v.state === 'FAILED' ? `could not be transcoded: ${v.prepareError ?? 'unknown error'}` : `is still being transcoded (${Math.round(v.prepareProgress * 100)} %)`;
+    throw new VliveError('MEDIA_NOT_READY', `VOD resource "${v.name}" ${why}`);
+  }
+  const path = v.preparedPath !== null ? join(paths.dataDir, v.preparedPath) : await resolveMediaPath(paths.mediaRoot, v.path);
+  return { id: v.id, path };
 }
 
 /** Where a channel's recordings and its snapshot live under the data dir. */
@@ -51,7 +53,20 @@ function tapSpec(rec: ChannelRecord, dataDir: string, origin: PublishPoint): Tap
   };
 }
 
-export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, origin: PublishPoint): Promise<PipelineSpec> {
+/** An ONLINE channel's primary or backup source, as the worker pulls it. */
+export function liveSourceOf(rec: ChannelRecord, label: SourceLabel): LiveSource {
+  const url = label === 'backup' ? rec.backupUrl : rec.sourceUrl;
+  if (url === null) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no ${label === 'backup' ? 'backup' : 'source'} URL`);
+  return {
+    label,
+    protocol: liveProtocolOf(parseSourceUrl(url, label === 'backup' ? 'backupUrl' : 'sourceUrl')),
+    url,
+    connectTimeoutMs: rec.connectTimeoutMs,
+    rtspTransport: rec.rtspTransport === 'UDP' ? 'udp' : 'tcp',
+  };
+}
+
+export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, origin: PublishPoint, label: SourceLabel = 'primary'): Promise<PipelineSpec> {
   // Checked, then used exactly as given: a stream key must reach the server unaltered.
   for (const t of rec.pushTargets) parsePushTarget(t.url);
   const targets = [origin.publishUrl(rec.id), ...rec.pushTargets.map((t) => t.url)];
@@ -61,18 +76,6 @@ export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, o
   if (rec.sourceType === 'VOD') {
     return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets, ...readers };
   }
-  if (rec.sourceUrl === null) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no source URL`);
-  const parsed = parseSourceUrl(rec.sourceUrl);
-  return {
-    channelId: rec.id,
-    source: {
-      kind: 'live',
-      protocol: liveProtocolOf(parsed),
-      url: rec.sourceUrl,
-      connectTimeoutMs: rec.connectTimeoutMs,
-      rtspTransport: rec.rtspTransport === 'UDP' ? 'udp' : 'tcp',
-    },
-    targets,
-    ...readers,
-  };
+  const slate = rec.slateVodResource === null ? {} : { slate: await vodItem(rec.slateVodResource, paths) };
+  return { channelId: rec.id, source: { kind: 'live', ...liveSourceOf(rec, label) }, targets, ...readers, ...slate };
 }

@@ -114,7 +114,7 @@ export class ChannelMetrics {
     });
     this.#frames = new Counter({
       name: 'vlive_channel_output_frames_total',
-      help: 'Video frames (audio frames for audio-only media) the channel sent; frame rate out is rate(...). VOD: frames the sink has passed; live relays: frames leaving the H.264 parser. Counted without decoding.',
+      help: 'Video frames (audio frames for audio-only media) the channel sent; frame rate out is rate(...). Frames the sink has passed, VOD and relays alike (the worker relays a live source\'s FLV itself). Counted without decoding.',
       labelNames: channel,
       registers,
     });

@@ -14,6 +14,8 @@ export interface StreamStat {
   readonly bytesIn: number;
   /** Publisher and players together. */
   readonly clients: number;
+  /** nginx's id of the publishing connection: the same id across time means one publish session. */
+  readonly publisherId: string | null;
 }
 
 function blocks(xml: string, tag: string): string[] {
@@ -37,12 +39,14 @@ export function parseStat(xml: string, app: string): Map<string, StreamStat> {
       // Stream-level counters follow the stream's <name>; client blocks
       // carry their own, so drop them before reading the stream's.
       const own = stream.replace(/<client>[\s\S]*?<\/client>/g, '');
+      const publisher = blocks(stream, 'client').find((c) => c.includes('<publishing/>'));
       out.set(name, {
         name,
         publishing: own.includes('<publishing/>'),
         active: own.includes('<active/>'),
         bytesIn: Number(firstText(own, 'bytes_in') ?? 0),
         clients: Number(firstText(own, 'nclients') ?? 0),
+        publisherId: publisher === undefined ? null : firstText(publisher, 'id'),
       });
     }
   }

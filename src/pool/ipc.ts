@@ -22,14 +22,35 @@ export type SourceSpec =
       /** Wrap round at the end of the list. */
       loop: boolean;
     }
-  | {
-      kind: 'live';
-      protocol: LiveProtocol;
-      url: string;
-      connectTimeoutMs: number;
-      /** RTSP only: RTP interleaved over the RTSP connection, or over UDP. */
-      rtspTransport: 'tcp' | 'udp';
-    };
+  | ({ kind: 'live' } & LiveSource);
+
+/** Which of a channel's live sources: its URL, or the backup URL it fails over to. */
+export type SourceLabel = 'primary' | 'backup';
+
+/** One live URL and how to pull it. */
+export interface LiveSource {
+  label: SourceLabel;
+  protocol: LiveProtocol;
+  url: string;
+  connectTimeoutMs: number;
+  /** RTSP only: RTP interleaved over the RTSP connection, or over UDP. */
+  rtspTransport: 'tcp' | 'udp';
+}
+
+/**
+ * What a relaying channel's live source did, after the channel first played
+ * (before that, a failed source fails the pipeline). The output keeps its
+ * publish session through all of these.
+ * - up: the source's media reaches the output (after a reconnect or a switch).
+ * - down: the active source failed or stalled; the output waits for the next one.
+ * - candidate-failed: a source tried beside the active one (switch-back to
+ *   the primary) failed; the active one plays on.
+ */
+export type SourceEvent =
+  | { kind: 'up'; label: SourceLabel }
+  /** `slate`: the fallback slate now fills the output. */
+  | { kind: 'down'; label: SourceLabel; error: string; slate: boolean }
+  | { kind: 'candidate-failed'; label: SourceLabel; error: string };
 
 /** How a live source is pulled; src/media/urls.ts tells it from the URL. */
 export type LiveProtocol = 'rtmp' | 'rtsp' | 'hls' | 'httpflv' | 'srt';
@@ -60,6 +81,8 @@ export interface PipelineSpec {
   forwardFrom?: string;
   /** Recording and snapshots, when the channel has either on. */
   tap?: TapSpec;
+  /** A relay's fallback slate: published, looped, while its source is away. */
+  slate?: VodItem;
 }
 
 /** What a channel's tap reports. */
@@ -74,7 +97,8 @@ export type TapEvent =
  * - starting: built and started; media has not reached target 0 yet.
  * - playing: bytes flow to target 0 and the position advances.
  * - error: failed, with a person-readable reason; GStreamer resources are already freed.
- *   A live source whose stream ends is an error too (its publisher went away).
+ *   A live source that fails before the channel first played is an error too;
+ *   after that, its failures are SourceEvents and the pipeline plays on.
  * - eos: a non-looping file played to its end; resources freed.
  * - stopped: stopped on request; files, sockets and its bus thread are released.
  */
@@ -114,7 +138,7 @@ export interface PipelineStats {
   loopBoundaries: number;
   /** Gap measured at each boundary crossed since the previous heartbeat, seconds (for a histogram). */
   boundaryGapsSeconds: number[];
-  /** Video frames (audio frames for audio-only media) the sink has sent; null where the worker does not mux (live sources). */
+  /** Video frames (audio frames for audio-only media) the sink has sent; null before the worker knows. */
   framesOut: number | null;
   /** Per push target (index 0 = origin): bytes sent (rtmp2sink out-bytes-total) and errors seen. */
   targets: TargetStats[];
@@ -140,6 +164,13 @@ export type ParentCommand =
   | { type: 'stop'; channelId: string }
   /** A running VOD channel's new playlist; it takes effect at the next item boundary. */
   | { type: 'playlist'; channelId: string; items: VodItem[]; loop: boolean }
+  /**
+   * A running relay's next source. `replace`: in place of the active one (a
+   * reconnect, a failover). `candidate`: beside the active one, which it
+   * replaces at a keyframe once it has played healthily (a switch-back);
+   * with no active source it is a replace.
+   */
+  | { type: 'source'; channelId: string; source: LiveSource; mode: 'replace' | 'candidate' }
   | { type: 'shutdown' };
 
 /** Worker → supervisor. */
@@ -161,6 +192,7 @@ export type ChildCommand =
       stats?: PipelineStats;
     }
   | { type: 'tap'; channelId: string; event: TapEvent }
+  | { type: 'source'; channelId: string; event: SourceEvent }
   | {
       type: 'heartbeat';
       rssBytes: number;
@@ -192,16 +224,31 @@ function isPipelineState(v: unknown): v is PipelineState {
 function isSourceSpec(v: unknown): v is SourceSpec {
   if (!isRecord(v)) return false;
   if (v['kind'] === 'vod') return isVodItems(v['items']) && typeof v['loop'] === 'boolean';
-  if (v['kind'] === 'live') {
-    return (
-      typeof v['protocol'] === 'string' &&
+  if (v['kind'] === 'live') return isLiveSource(v);
+  return false;
+}
+
+function isLabel(v: unknown): v is SourceLabel {
+  return v === 'primary' || v === 'backup';
+}
+
+function isLiveSource(v: unknown): v is LiveSource {
+  return (
+    isRecord(v) &&
+    isLabel(v['label']) &&
+    typeof v['protocol'] === 'string' &&
       liveProtocols.has(v['protocol']) &&
       typeof v['url'] === 'string' &&
       typeof v['connectTimeoutMs'] === 'number' &&
-      (v['rtspTransport'] === 'tcp' || v['rtspTransport'] === 'udp')
-    );
-  }
-  return false;
+    (v['rtspTransport'] === 'tcp' || v['rtspTransport'] === 'udp')
+  );
+}
+
+function isSourceEvent(v: unknown): v is SourceEvent {
+  if (!isRecord(v) || !isLabel(v['label'])) return false;
+  if (v['kind'] === 'up') return true;
+  if (v['kind'] === 'down') return typeof v['error'] === 'string' && typeof v['slate'] === 'boolean';
+  return v['kind'] === 'candidate-failed' && typeof v['error'] === 'string';
 }
 
 function isVodItems(v: unknown): v is VodItem[] {
@@ -246,6 +293,7 @@ function isPipelineSpec(v: unknown): v is PipelineSpec {
     isSourceSpec(v['source']) &&
     (v['tap'] === undefined || isTapSpec(v['tap'])) &&
     (v['forwardFrom'] === undefined || typeof v['forwardFrom'] === 'string') &&
+    (v['slate'] === undefined || isVodItems([v['slate']])) &&
     Array.isArray(v['targets']) &&
     v['targets'].length > 0 &&
     v['targets'].every((t) => typeof t === 'string')
@@ -278,6 +326,10 @@ export function parseParentCommand(v: unknown): ParentCommand | null {
     case 'playlist':
       return typeof v['channelId'] === 'string' && isVodItems(v['items']) && typeof v['loop'] === 'boolean'
         ? { type: 'playlist', channelId: v['channelId'], items: v['items'], loop: v['loop'] }
+        : null;
+    case 'source':
+      return typeof v['channelId'] === 'string' && isLiveSource(v['source']) && (v['mode'] === 'replace' || v['mode'] === 'candidate')
+        ? { type: 'source', channelId: v['channelId'], source: v['source'], mode: v['mode'] }
         : null;
     case 'shutdown':
       return { type: 'shutdown' };
@@ -334,6 +386,8 @@ export function parseChildCommand(v: unknown): ChildCommand | null {
     }
     case 'tap':
       return typeof v['channelId'] === 'string' && isTapEvent(v['event']) ? { type: 'tap', channelId: v['channelId'], event: v['event'] } : null;
+    case 'source':
+      return typeof v['channelId'] === 'string' && isSourceEvent(v['event']) ? { type: 'source', channelId: v['channelId'], event: v['event'] } : null;
     case 'heartbeat':
       return typeof v['rssBytes'] === 'number' &&
         typeof v['frameDurationSeconds'] === 'number' &&

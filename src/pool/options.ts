@@ -48,12 +48,14 @@ export const busThreadMargin = 4;
 /** libuv's hard ceiling on UV_THREADPOOL_SIZE. */
 export const maxThreadpoolSize = 1024;
 /**
- * Threads one channel may pin: its pipeline's bus, its tap's bus
- * (recording, snapshots), the tap's pull of a keyframe for a snapshot, and
- * one forwarder's bus (an extra push target). Channels with more extra
- * targets draw on the others' unused share.
+ * Threads one channel may pin: its output pipeline's bus; a relay's source
+ * pipeline's bus and its appsink pull; its tap's bus (recording, snapshots)
+ * and the tap's pull of a keyframe for a snapshot. A forwarder's bus (an
+ * extra push target) and a second source tried beside the backup draw on
+ * the share of the many channels that use fewer (a VOD channel pins one).
+ * Five keeps the default 200 pipelines per worker under libuv's ceiling.
  */
-export const threadsPerChannel = 4;
+export const threadsPerChannel = 5;
 export const maxPipelinesLimit = Math.floor((maxThreadpoolSize - busThreadMargin) / threadsPerChannel);
 
 export interface ResolvedPoolOptions {

@@ -18,7 +18,7 @@ import { EventEmitter } from 'node:events';
 import { VliveError } from '../errors.js';
 import { fullJitterBackoff } from './backoff.js';
 import { ChannelCounterBook, type ChannelCounters } from './counters.js';
-import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats, TapEvent, VodItem } from './ipc.js';
+import type { ChildCommand, LiveSource, PipelineSpec, PipelineState, PipelineStats, SourceEvent, TapEvent, VodItem } from './ipc.js';
 import { resolvePoolOptions, type ResolvedPoolOptions, type WorkerPoolOptions } from './options.js';
 import { WorkerHandle, type WorkerExit, type WorkerState } from './worker-handle.js';
 
@@ -74,6 +74,7 @@ export interface ChannelTapEvent {
 export interface WorkerPoolEvents {
   pipeline: [PipelineEvent];
   tap: [ChannelTapEvent];
+  source: [{ channelId: string; workerId: string; event: SourceEvent }];
   workerLost: [WorkerLostEvent];
   workerState: [WorkerStateEvent];
 }
@@ -190,6 +191,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
     if (msg.type === 'tap') {
       if (this.#placements.get(msg.channelId)?.workerId === handle.id) this.emit('tap', { channelId: msg.channelId, event: msg.event });
+      return;
+    }
+    if (msg.type === 'source') {
+      if (this.#placements.get(msg.channelId)?.workerId === handle.id) this.emit('source', { channelId: msg.channelId, workerId: handle.id, event: msg.event });
       return;
     }
     if (msg.type !== 'pipeline') return;
@@ -364,6 +369,14 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     if (placement === undefined || placement.abandoned) return false;
     const handle = this.#slots.map((s) => s.handle).find((h) => h?.id === placement.workerId);
     return handle !== undefined && handle !== null && handle.send({ type: 'playlist', channelId, items, loop });
+  }
+
+  /** Hands a running relay its next source (see the 'source' command); false when it has no pipeline. */
+  setSource(channelId: string, source: LiveSource, mode: 'replace' | 'candidate'): boolean {
+    const placement = this.#placements.get(channelId);
+    if (placement === undefined || placement.abandoned) return false;
+    const handle = this.#slots.map((s) => s.handle).find((h) => h?.id === placement.workerId);
+    return handle !== undefined && handle !== null && handle.send({ type: 'source', channelId, source, mode });
   }
 
   workers(): WorkerInfo[] {

@@ -189,6 +189,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
             return;
           case 'pipeline':
           case 'tap':
+          case 'source':
             this.emit('message', msg);
             return;
         }

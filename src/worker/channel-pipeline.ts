@@ -1,11 +1,14 @@
 /**
- * One channel's GStreamer pipeline inside a worker, as a closed-union state
- * machine. It builds the pipeline from a plan, drives it to PLAYING, feeds a
- * VOD channel's FLV into it (vod-feeder.ts), watches that media really
- * reaches target 0, and reports every change through `onState`.
+ * One channel's output pipeline inside a worker, as a closed-union state
+ * machine. It builds the pipeline from a plan, drives it to PLAYING, feeds
+ * it FLV (a VOD channel's from vod-feeder.ts, a relay's from its live
+ * source through live-feeder.ts), watches that media really reaches target
+ * 0, and reports every change through `onState`.
  */
 import type { Logger } from '../log.js';
-import type { PipelineState, PipelineStats, TargetStats } from '../pool/ipc.js';
+import type { LiveSource, PipelineState, PipelineStats, SourceEvent, TargetStats } from '../pool/ipc.js';
+import { LiveFeeder } from './live-feeder.js';
+import type { Templates } from './templates.js';
 import { describeBusError, maskUrls } from './bus-errors.js';
 import { NativeError, Pipeline, type BusMessage, type GstElement } from './native.js';
 import type { PipelinePlan } from './plan.js';
@@ -64,6 +67,9 @@ export interface ChannelPipelineDeps {
   readonly plan: PipelinePlan;
   /** The output timeline of a VOD channel (plan.vod); null for live sources. */
   readonly vod: VodTimeline | null;
+  /** A relay's first source (plan.live) and its fallback slate's media; null for VOD. */
+  readonly live: { source: LiveSource; slate: readonly ItemMedia[] | null } | null;
+  readonly templates: Templates;
   readonly startTimeoutMs: number;
   /** A playing pipeline whose position or origin bytes stand still this long fails as stalled. */
   readonly stallTimeoutMs: number;
@@ -72,6 +78,8 @@ export interface ChannelPipelineDeps {
   readonly log: Logger;
   /** Called on every change of the reported state, in order. */
   readonly onState: (state: PipelineState, error?: string) => void;
+  /** A relay's source went down, came back, or a candidate failed; the output plays on. */
+  readonly onSource: (event: SourceEvent) => void;
 }
 
 export class ChannelPipeline {
@@ -88,9 +96,7 @@ export class ChannelPipeline {
   // Output timing, from the moment the pipeline is 'playing'.
   #stutter: StutterMeter;
   #feeder: VodFeeder | null = null;
-  /** A live relay whose video frames the binding counts; #relayFrames is the last count read. */
-  #countsFrames = false;
-  #relayFrames: number | null = null;
+  #live: LiveFeeder | null = null;
   /** Wall ms at which a finished VOD channel reports eos. */
   #endAtMs: number | null = null;
   #targets: TargetStats[];
@@ -139,10 +145,10 @@ export class ChannelPipeline {
       positionSeconds: this.terminal ? -1 : (this.#lastPosition ?? -1),
       outputLagSeconds: this.#stutter.outputLagSeconds,
       stutterSeconds: this.#stutter.stutterSeconds,
-      stallEvents: this.#stallEvents,
+      stallEvents: this.#stallEvents + (this.#live?.stallEvents ?? 0),
       loopBoundaries: this.#feeder?.boundaries ?? 0,
       boundaryGapsSeconds: this.#feeder?.takeGaps() ?? [],
-      framesOut: this.#feeder?.framesOut ?? this.#relayFrames,
+      framesOut: this.#feeder?.framesOut ?? this.#live?.framesOut ?? null,
       targets: this.#targets.map((t) => ({ ...t })),
     };
   }
@@ -170,14 +176,25 @@ export class ChannelPipeline {
       pipeline = Pipeline.parse(plan.launch);
       this.#applyProperties(pipeline);
       this.#sinks = plan.sinks.map((name) => pipeline.element(name));
-      // A relay's frames are counted where they leave the parser (patched binding).
-      if (!plan.vod) this.#countsFrames = pipeline.countBuffers('vparse', 'src');
+      const appsrc = pipeline.element('mux');
+      const push = (tag: Buffer, timeMs: number): void => appsrc.push(tag, BigInt(timeMs) * 1_000_000n);
       if (plan.vod) {
         if (this.#deps.vod === null) throw new Error('a VOD plan needs its timeline');
-        const appsrc = pipeline.element('mux');
-        this.#feeder = new VodFeeder({
-          timeline: this.#deps.vod,
-          push: (tag, timeMs) => appsrc.push(tag, BigInt(timeMs) * 1_000_000n),
+        this.#feeder = new VodFeeder({ timeline: this.#deps.vod, push });
+      } else {
+        if (this.#deps.live === null) throw new Error('a live plan needs its source');
+        this.#live = new LiveFeeder({
+          channelId: this.channelId,
+          initial: this.#deps.live.source,
+          slate: this.#deps.live.slate,
+          templates: this.#deps.templates,
+          stallTimeoutMs: this.#deps.stallTimeoutMs,
+          log: this.#deps.log,
+          push,
+          onEvent: (e) => {
+            if (!this.terminal && !this.#stopping) this.#deps.onSource(e);
+          },
+          onFatal: (reason) => this.#fail(reason),
         });
       }
     } catch (err) {
@@ -204,6 +221,13 @@ export class ChannelPipeline {
       }, this.#deps.startTimeoutMs),
     );
     pipeline.play();
+  }
+
+  /** A relay's next source (a reconnect, a failover, a switch back). False when this is not a running relay. */
+  setSource(source: LiveSource, mode: 'replace' | 'candidate'): boolean {
+    if (this.#live === null || this.terminal || this.#stopping) return false;
+    this.#live.setSource(source, mode, performance.now());
+    return true;
   }
 
   /** A new playlist for a running VOD channel; it takes effect at the next item boundary. */
@@ -251,16 +275,19 @@ export class ChannelPipeline {
         this.#deps.log.debug('pipeline warning', { channel: this.channelId, source: m.source, debug: maskUrls(m.debug ?? '') });
         return;
       case 'eos':
-        // A file that ended is done; a live source that ended means its
-        // publisher went away, which the channel layer should retry.
-        if (this.#deps.plan.live) this.#fail('source: the live stream ended');
+        // A file that ended is done. The output of a relay never ends by
+        // itself (its source's end is a source event): if it does, retry.
+        if (this.#deps.plan.live) this.#fail('output: the stream ended');
         else this.#finish('eos');
         return;
       case 'state-changed':
         if (!/^pipeline\d+$/.test(m.source)) return;
         // A live appsrc only starts once the pipeline is PAUSED, and the sink
         // only lets the pipeline reach PLAYING once it has a buffer: feed now.
-        if (m.newState === 'GST_STATE_PAUSED') this.#feed(performance.now(), true);
+        if (m.newState === 'GST_STATE_PAUSED') {
+          this.#feed(performance.now(), true);
+          this.#live?.begin(performance.now());
+        }
         if (m.newState === 'GST_STATE_PLAYING') this.#reachedPlaying = true;
         return;
       case 'other':
@@ -288,6 +315,8 @@ export class ChannelPipeline {
     this.#feed(nowMs, false);
     if (this.terminal) return;
     const pos = pipeline.queryPosition();
+    this.#live?.sample(nowMs, pos === null ? null : pos * 1000);
+    if (this.terminal) return;
     this.#samples += 1;
     const feeder = this.#feeder;
     if (feeder !== null && pos !== null) {
@@ -302,7 +331,6 @@ export class ChannelPipeline {
     const readBytes = this.#samples % bytesEverySamples === 0 || this.#phase === 'connecting';
     let originBytes: number | null = null;
     if (readBytes) {
-      if (this.#countsFrames) this.#relayFrames = pipeline.bufferCount('vparse', 'src') ?? this.#relayFrames;
       this.#sinks.forEach((sink, i) => {
         const b = outBytes(sink);
         const t = this.#targets[i];
@@ -367,6 +395,12 @@ export class ChannelPipeline {
       if (originBytes === null || this.#lastBytes === null || originBytes > this.#lastBytes) this.#bytesMovedAt = nowMs;
       this.#lastBytes = originBytes;
     }
+    // A relay waiting for its next source is not stalled: the source's own
+    // watchdogs (relay-source.ts) judge sources, and the channel layer retries.
+    if (this.#live !== null && !this.#live.flowing) {
+      this.#positionMovedAt = nowMs;
+      this.#bytesMovedAt = nowMs;
+    }
     const stillMs = nowMs - Math.min(this.#positionMovedAt, this.#bytesMovedAt);
     if (stillMs > this.#deps.stallTimeoutMs) {
       this.#stallEvents += 1;
@@ -383,6 +417,7 @@ export class ChannelPipeline {
   #halt(): void {
     this.#clearTimers();
     this.#feeder?.close();
+    this.#live?.close();
     const pipeline = this.#pipeline;
     if (pipeline === null || this.#release !== null) return;
     let resolve!: () => void;

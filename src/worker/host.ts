@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../log.js';
 import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats } from '../pool/ipc.js';
-import type { TapSpec, VodItem } from '../pool/ipc.js';
+import type { LiveSource, TapSpec, VodItem } from '../pool/ipc.js';
 import { ForwardPipeline } from './forward-pipeline.js';
 import { SnapshotDecoder } from './snapshot-decoder.js';
 import { TapPipeline } from './tap-pipeline.js';
@@ -122,7 +122,24 @@ export class PipelineHost {
     const tap = spec.tap ?? null;
     const extra = spec.forwardFrom !== undefined && spec.targets.length > 1 ? { from: spec.forwardFrom, to: spec.targets.slice(1) } : null;
     if (spec.source.kind !== 'vod') {
-      this.#launch(channelId, plan, null, tap, extra);
+      const { kind: _kind, ...source } = spec.source;
+      if (spec.slate === undefined) {
+        this.#launch(channelId, plan, { live: { source, slate: null } }, tap, extra);
+        return;
+      }
+      // The slate's index is read before the start, so that a lost source finds it ready.
+      this.#loading.add(channelId);
+      this.#media.loadAll([spec.slate]).then(
+        (slate) => {
+          if (this.#loading.delete(channelId)) this.#launch(channelId, plan, { live: { source, slate } }, tap, extra);
+        },
+        (err: unknown) => {
+          if (!this.#loading.delete(channelId)) return;
+          // A relay without its slate is still a relay: say so, and go on.
+          this.#opts.log.warn('slate not loaded; the channel runs without it', { channel: channelId, err: describeLoadError(err) });
+          this.#launch(channelId, plan, { live: { source, slate: null } }, tap, extra);
+        },
+      );
       return;
     }
     // Reading the sample indexes is file I/O (milliseconds; shared once loaded): build the pipeline when they are in.
@@ -138,7 +155,7 @@ export class PipelineHost {
           this.#report(channelId, 'error', `source: ${(err as Error).message}`);
           return;
         }
-        this.#launch(channelId, plan, timeline, tap, extra);
+        this.#launch(channelId, plan, { vod: timeline }, tap, extra);
       },
       (err: unknown) => {
         if (!this.#loading.delete(channelId)) return;
@@ -147,7 +164,14 @@ export class PipelineHost {
     );
   }
 
-  #launch(channelId: string, plan: PipelinePlan, vod: VodTimeline | null, tap: TapSpec | null, extra: { from: string; to: string[] } | null): void {
+  #launch(
+    channelId: string,
+    plan: PipelinePlan,
+    feed: { vod: VodTimeline } | { live: { source: LiveSource; slate: readonly ItemMedia[] | null } },
+    tap: TapSpec | null,
+    extra: { from: string; to: string[] } | null,
+  ): void {
+    const vod = 'vod' in feed ? feed.vod : null;
     if (extra !== null) {
       const log = this.#opts.log;
       const templates = this.#opts.templates;
@@ -160,6 +184,9 @@ export class PipelineHost {
       channelId,
       plan,
       vod,
+      live: 'live' in feed ? feed.live : null,
+      templates: this.#opts.templates,
+      onSource: (event) => this.#opts.send({ type: 'source', channelId, event }),
       startTimeoutMs: this.#opts.startTimeoutMs,
       stallTimeoutMs: this.#opts.stallTimeoutMs,
       frameDurationSeconds,
@@ -229,6 +256,12 @@ export class PipelineHost {
     this.#taps.delete(channelId);
     if (entry.retry !== null) clearTimeout(entry.retry);
     await entry.tap?.stop();
+  }
+
+  /** A running relay's next source; a channel that is not running (any more) is told by its state events. */
+  setSource(channelId: string, source: LiveSource, mode: 'replace' | 'candidate'): void {
+    const pipeline = this.#pipelines.get(channelId);
+    if (pipeline?.setSource(source, mode) !== true) this.#opts.log.warn('source change for a channel that is not relaying here', { channel: channelId });
   }
 
   /** A running VOD channel's new playlist. Errors are logged: the old list keeps playing. */

@@ -63,8 +63,6 @@ interface RawPipeline {
   findChild(name: string): RawElement | undefined;
   pollBus(cb: (msg: Record<string, unknown>) => void): void;
   sendEOS(): void;
-  countBuffers(element: string, pad: string): boolean;
-  bufferCount(element: string, pad: string): number;
   'auto-flush-bus': boolean;
 }
 interface RawAddon {
@@ -256,21 +254,6 @@ export class Pipeline {
   queryDuration(): number | null {
     const d = this.#raw.queryDuration();
     return Number.isFinite(d) && d >= 0 ? d : null;
-  }
-
-  /**
-   * Starts counting the buffers that pass a static pad (patched binding: a
-   * pad probe bumps an atomic counter; no JS runs per buffer). False when
-   * there is no such element or pad.
-   */
-  countBuffers(element: string, pad: string): boolean {
-    return this.#raw.countBuffers(element, pad);
-  }
-
-  /** Buffers counted on the pad so far, or null when it is not counted. */
-  bufferCount(element: string, pad: string): number | null {
-    const n = this.#raw.bufferCount(element, pad);
-    return Number.isFinite(n) && n >= 0 ? n : null;
   }
 
   /**

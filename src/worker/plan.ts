@@ -5,7 +5,7 @@
  * GStreamer.
  */
 import { isAbsolute } from 'node:path';
-import type { LiveProtocol, PipelineSpec } from '../pool/ipc.js';
+import type { LiveProtocol, LiveSource, PipelineSpec } from '../pool/ipc.js';
 import { render, type TemplateName, type Templates } from './templates.js';
 
 /** One property write applied after parsing; `role` names it in error messages. */
@@ -18,6 +18,19 @@ export interface PropertyAssignment {
   readonly verify: 'readback' | 'rtmp-url' | 'none';
 }
 
+/** A live source's own pipeline (relay-source.ts): the source template ending in an appsink. */
+export interface SourcePlan {
+  readonly source: TemplateName;
+  readonly launch: string;
+  readonly properties: readonly PropertyAssignment[];
+}
+
+/**
+ * The channel's output pipeline: an appsrc `mux` into target 0. The worker
+ * pushes FLV tags into it, muxed from the files (VOD) or relayed from the
+ * live source's pipeline, which is planned apart (`relay`) so that it can be
+ * replaced while the output keeps its publish session.
+ */
 export interface PipelinePlan {
   readonly source: TemplateName;
   readonly launch: string;
@@ -26,6 +39,8 @@ export interface PipelinePlan {
   readonly vod: boolean;
   /** A live source: its end is a failure to retry, not the end of the channel. */
   readonly live: boolean;
+  /** The live source's pipeline; null for VOD. */
+  readonly relay: SourcePlan | null;
   /** The rtmp2sink of target 0, the origin (other targets are forwarders). */
   readonly sinks: readonly string[];
 }
@@ -39,8 +54,7 @@ export class PlanError extends Error {
   override readonly name = 'PlanError';
 }
 
-function sourceTemplate(spec: PipelineSpec): TemplateName {
-  const src = spec.source;
+function sourceTemplate(src: PipelineSpec['source']): TemplateName {
   if (src.kind === 'vod') return 'source-vod';
   switch (src.protocol) {
     case 'rtmp':
@@ -66,7 +80,7 @@ const liveUrl: Readonly<Record<LiveProtocol, RegExp>> = {
 };
 
 /** The live source's URL and connect timeout as properties of `src`, in each element's own unit. */
-function liveProperties(src: Extract<PipelineSpec['source'], { kind: 'live' }>): PropertyAssignment[] {
+function liveProperties(src: LiveSource): PropertyAssignment[] {
   const ms = src.connectTimeoutMs;
   // Whole seconds round up so a short timeout never becomes 0 (= none).
   const seconds = Math.max(1, Math.ceil(ms / 1000));
@@ -85,6 +99,13 @@ function liveProperties(src: Extract<PipelineSpec['source'], { kind: 'live' }>):
   }
 }
 
+/** A live source's pipeline: its template, then the appsink that hands its FLV to the worker. */
+export function planLiveSource(src: LiveSource, templates: Templates): SourcePlan {
+  if (!liveUrl[src.protocol].test(src.url)) throw new PlanError(`the source is not a ${src.protocol} URL`);
+  const source = sourceTemplate({ kind: 'live', ...src });
+  return { source, launch: `${render(templates[source])} ${render(templates['relay-out'])}`, properties: liveProperties(src) };
+}
+
 export function planPipeline(spec: PipelineSpec, templates: Templates): PipelinePlan {
   if (spec.targets.length === 0) throw new PlanError('a pipeline needs at least one target');
   if (spec.targets.length > maxTargets) throw new PlanError(`at most ${maxTargets} targets per pipeline, got ${spec.targets.length}`);
@@ -92,15 +113,14 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
     if (!rtmpUrl.test(url)) throw new PlanError(`target ${i} is not an rtmp:// or rtmps:// URL with a path`);
   });
 
-  const source = sourceTemplate(spec);
   const properties: PropertyAssignment[] = [];
+  let relay: SourcePlan | null = null;
   if (spec.source.kind === 'vod') {
     // The paths never reach GStreamer: the worker reads the files itself.
     if (spec.source.items.length === 0) throw new PlanError('a VOD source needs at least one item');
     if (spec.source.items.some((i) => !isAbsolute(i.path))) throw new PlanError('the source path must be absolute');
   } else {
-    if (!liveUrl[spec.source.protocol].test(spec.source.url)) throw new PlanError(`the source is not a ${spec.source.protocol} URL`);
-    properties.push(...liveProperties(spec.source));
+    relay = planLiveSource(spec.source, templates);
   }
 
   // The channel's pipeline publishes to target 0, the origin, only; every
@@ -110,15 +130,17 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
     throw new PlanError('extra targets need the origin URL to forward from');
   }
   const sinks = ['sink0'];
-  const parts = [render(templates[source]), render(templates['target-only'], { index: 0 })];
+  // Both kinds publish from an appsrc the worker feeds (source-vod.gst).
+  const parts = [render(templates['source-vod']), render(templates['target-only'], { index: 0 })];
   properties.push({ element: 'sink0', property: 'location', value: spec.targets[0] ?? '', role: 'target 0', verify: 'rtmp-url' });
 
   return {
-    source,
+    source: relay?.source ?? 'source-vod',
     launch: parts.join(' '),
     properties,
     vod: spec.source.kind === 'vod',
     live: spec.source.kind === 'live',
+    relay,
     sinks,
   };
 }

@@ -15,6 +15,7 @@ export const templateNames = [
   'source-hls',
   'source-httpflv',
   'source-srt',
+  'relay-out',
   'target-only',
   'forward',
   'tap-source',

@@ -24,6 +24,7 @@ import {
   videoTag,
 } from '../media/flv.js';
 import { frameSeconds, type Mp4Track } from '../media/mp4.js';
+import { FrameCounter } from './frame-counter.js';
 import type { ItemMedia, Step, TrackKind, VodTimeline } from './vod-timeline.js';
 
 /** How far ahead of the wall clock tags are pushed. Covers a late sampler tick with room to spare. */
@@ -46,10 +47,7 @@ export class VodFeeder {
   #ended = false;
   #lastTimeMs = 0;
   readonly #fds = new Map<string, number>();
-  /** Frame times (ms) pushed but not yet passed by the sink: the frame-rate counter drains it. */
-  readonly #inFlight: number[] = [];
-  #inFlightHead = 0;
-  #framesOut = 0;
+  readonly #frames = new FrameCounter();
   #boundaries = 0;
   #gaps: number[] = [];
   /** Which track's frames count as "frames out": video when there is one. */
@@ -82,7 +80,7 @@ export class VodFeeder {
 
   /** Frames (video, or audio frames for audio-only) that the sink has passed. */
   get framesOut(): number {
-    return this.#framesOut;
+    return this.#frames.passed;
   }
 
   /** Gaps measured at boundaries since the last call; each is handed out once. */
@@ -96,8 +94,13 @@ export class VodFeeder {
     this.#timeline.setItems(items, loop);
   }
 
-  /** Pushes the stream's headers and the first `leadMs` of media. */
-  begin(nowMs: number): void {
+  /**
+   * Pushes the stream's headers and the first `leadMs` of media. Time 0 is
+   * `nowMs`; `fillNowMs` (default the same) is "now" for that first fill:
+   * a slate that starts behind other media uses it to lead the wall clock
+   * by no more than `leadMs` (live-feeder.ts).
+   */
+  begin(nowMs: number, fillNowMs = nowMs): void {
     if (this.#startedAt !== null) return;
     this.#startedAt = nowMs;
     const item = this.#timeline.item;
@@ -106,7 +109,7 @@ export class VodFeeder {
     if (item.video !== null && avcC !== null) this.#push(avcSequenceHeader(0, avcC), 0);
     const asc = this.#timeline.initialConfig('audio');
     if (item.audio?.codec === 'aac' && asc !== null) this.#push(aacSequenceHeader(0, asc), 0);
-    this.fill(nowMs);
+    this.fill(fillNowMs);
   }
 
   /** Pushes everything due by now + lead. */
@@ -137,14 +140,7 @@ export class VodFeeder {
 
   /** Counts frames the sink has passed; `positionMs` is the sink's running time. */
   observe(positionMs: number): void {
-    while (this.#inFlightHead < this.#inFlight.length && (this.#inFlight[this.#inFlightHead] ?? Infinity) <= positionMs) {
-      this.#inFlightHead += 1;
-      this.#framesOut += 1;
-    }
-    if (this.#inFlightHead > 1024) {
-      this.#inFlight.splice(0, this.#inFlightHead);
-      this.#inFlightHead = 0;
-    }
+    this.#frames.observe(positionMs);
   }
 
   close(): void {
@@ -176,7 +172,7 @@ export class VodFeeder {
     if (got !== size) throw new Error(`${step.item.path}: short read of sample ${step.index} (${got} of ${size} bytes): the file changed`);
     this.#push(tag, step.dtsMs);
     this.#lastTimeMs = step.dtsMs;
-    if (step.track === this.#frameTrack) this.#inFlight.push(step.dtsMs);
+    if (step.track === this.#frameTrack) this.#frames.pushed(step.dtsMs);
   }
 
   #fd(path: string): number {

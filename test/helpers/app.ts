@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApp, type App } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { freePort } from './ports.js';
 
@@ -16,6 +16,7 @@ export interface TestApp {
   url: string;
   dir: string;
   mediaRoot: string;
+  config: Config;
   dispose(): Promise<void>;
 }
 
@@ -44,6 +45,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     url: `http://127.0.0.1:${app.api.port}/graphql`,
     dir,
     mediaRoot: config.mediaRoot,
+    config,
     dispose: async () => {
       await app.stop();
       await rm(dir, { recursive: true, force: true });

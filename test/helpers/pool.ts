@@ -1,4 +1,5 @@
 /** Waiting on a WorkerPool's pipeline events, with a deadline instead of sleeps. */
+import type { SourceEvent } from '../../src/pool/ipc.js';
 import type { PipelineEvent, WorkerPool } from '../../src/pool/pool.js';
 
 /** Resolves with the first event of `channelId` in one of `states`; rejects after timeoutMs. */
@@ -18,5 +19,22 @@ export function waitPipeline(pool: WorkerPool, channelId: string, states: Pipeli
       pool.off('pipeline', on);
     };
     pool.on('pipeline', on);
+  });
+}
+
+/** The next source event of this kind from a relay's output (see SourceEvent). */
+export function waitSource(pool: WorkerPool, channelId: string, kind: SourceEvent['kind'], timeoutMs: number): Promise<SourceEvent> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      pool.off('source', on);
+      reject(new Error(`channel ${channelId}: no ${kind} source event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const on = (ev: { channelId: string; event: SourceEvent }): void => {
+      if (ev.channelId !== channelId || ev.event.kind !== kind) return;
+      clearTimeout(timer);
+      pool.off('source', on);
+      resolve(ev.event);
+    };
+    pool.on('source', on);
   });
 }

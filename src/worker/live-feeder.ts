@@ -1,0 +1,292 @@
+/**
+ * Feeds a relaying channel's output from its live source, through the
+ * worker: every FLV tag of the active RelaySource is re-stamped onto the
+ * output's own timeline and pushed into the output appsrc. The output
+ * pipeline, and so its publish session at the origin, outlives any source:
+ *
+ * - a source that fails after the channel played is reported `down`, and
+ *   the output waits, still published, for the next source the channel layer
+ *   sends (a reconnect, or the backup);
+ * - a `candidate` source (the primary coming back) runs beside the active
+ *   one and takes over at one of its keyframes once it has delivered
+ *   `healthyMs` of media, so a switch back costs no gap at all.
+ *
+ * - with a fallback slate (a VOD file), the output publishes the slate,
+ *   looped, from the moment the source is lost until the next one joins.
+ *
+ * Timestamps: each source joins at a keyframe (its first audio frame when
+ * it has no video) and is shifted so that this tag lands at the later of
+ * "just after the last tag out" and "now on the output's clock"; the slate
+ * starts the same way, on its first keyframe. So the output's DTS never go
+ * back, a switch is seamless, and a source that was away for 10 s without
+ * a slate leaves a 10 s gap in time, not a pile-up. Sequence headers are
+ * sent again only when they differ from the last sent.
+ */
+import { TAG_VIDEO, bodyOffset } from '../media/flv.js';
+import { tagKind, tagWithTime, type FlvTag } from '../media/flv-reader.js';
+import type { Logger } from '../log.js';
+import type { LiveSource, SourceEvent } from '../pool/ipc.js';
+import { FrameCounter } from './frame-counter.js';
+import { RelaySource } from './relay-source.js';
+import type { Templates } from './templates.js';
+import { VodFeeder } from './vod-feeder.js';
+import { VodTimeline, type ItemMedia } from './vod-timeline.js';
+
+/** A candidate must deliver this much media before it takes over, ms. */
+export const defaultHealthyMs = 3000;
+
+export interface LiveFeederOptions {
+  readonly channelId: string;
+  readonly initial: LiveSource;
+  readonly templates: Templates;
+  readonly stallTimeoutMs: number;
+  readonly healthyMs?: number;
+  /** The fallback slate's media (one file, looped); null for none. */
+  readonly slate: readonly ItemMedia[] | null;
+  readonly log: Logger;
+  /** Hands one FLV tag to the output with its time on the output's timeline, ms. */
+  readonly push: (tag: Buffer, timeMs: number) => void;
+  /** A source change after the channel first played. */
+  readonly onEvent: (event: SourceEvent) => void;
+  /** The first source failed before anything was output: the channel's start fails. */
+  readonly onFatal: (reason: string) => void;
+}
+
+type Track = 'video' | 'audio';
+
+/** One source's progress towards, and after, joining the output. */
+interface Joining {
+  readonly relay: RelaySource;
+  /** Source time → output time, once joined. */
+  offset: number | null;
+  sawVideoConfig: boolean;
+  /** The latest sequence headers seen, to send at the join if they changed. */
+  config: { video: FlvTag | null; audio: FlvTag | null };
+  /** Source time of the first media tag, for the health check of a candidate. */
+  firstMediaMs: number | null;
+}
+
+export class LiveFeeder {
+  readonly #opts: LiveFeederOptions;
+  readonly #healthyMs: number;
+  #active: Joining | null = null;
+  #candidate: Joining | null = null;
+  /** The slate while it fills the output; its times are shifted by `offset`. */
+  #slate: { feeder: VodFeeder; offset: number } | null = null;
+  #everUp = false;
+  #closed = false;
+  /** performance.now() when time 0 of the output was pushed. */
+  #outStart: number | null = null;
+  readonly #lastOut: Record<Track, number> = { video: -1, audio: -1 };
+  /** The sequence header bodies last sent, per track. */
+  readonly #sentConfig: Record<Track, Buffer | null> = { video: null, audio: null };
+  #metadataSent = false;
+  #stalls = 0;
+  readonly #frames = new FrameCounter();
+
+  constructor(opts: LiveFeederOptions) {
+    this.#opts = opts;
+    this.#healthyMs = opts.healthyMs ?? defaultHealthyMs;
+  }
+
+  /** Media reaches the output, from a source or the slate (false while waiting for the next source). */
+  get flowing(): boolean {
+    return this.#active?.offset != null || this.#slate !== null;
+  }
+
+  get framesOut(): number {
+    return this.#frames.passed;
+  }
+
+  /** Sources that stopped delivering media while connected (the stall watchdog of a relay's input). */
+  get stallEvents(): number {
+    return this.#stalls;
+  }
+
+  /** Starts the first source. */
+  begin(nowMs: number): void {
+    if (this.#active === null && !this.#closed) this.#active = this.#join(this.#opts.initial, nowMs);
+  }
+
+  /** The channel layer's next source (see the 'source' IPC command). */
+  setSource(source: LiveSource, mode: 'replace' | 'candidate', nowMs: number): void {
+    if (this.#closed) return;
+    this.#candidate?.relay.stop();
+    this.#candidate = null;
+    if (mode === 'candidate' && this.#active !== null) {
+      this.#candidate = this.#join(source, nowMs);
+      return;
+    }
+    this.#active?.relay.stop();
+    this.#active = this.#join(source, nowMs);
+  }
+
+  /** Source watchdogs, and frames the sink has passed (`positionMs`, its running time). */
+  sample(nowMs: number, positionMs: number | null): void {
+    this.#slate?.feeder.fill(nowMs);
+    this.#active?.relay.sample(nowMs);
+    this.#candidate?.relay.sample(nowMs);
+    if (positionMs !== null) this.#frames.observe(positionMs);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#stopSlate();
+    this.#active?.relay.stop();
+    this.#candidate?.relay.stop();
+    this.#active = null;
+    this.#candidate = null;
+  }
+
+  #join(source: LiveSource, nowMs: number): Joining {
+    const j: Joining = { relay: null as unknown as RelaySource, offset: null, sawVideoConfig: false, config: { video: null, audio: null }, firstMediaMs: null };
+    const relay = new RelaySource({
+      channelId: this.#opts.channelId,
+      source,
+      templates: this.#opts.templates,
+      stallTimeoutMs: this.#opts.stallTimeoutMs,
+      log: this.#opts.log,
+      onTag: (tag) => this.#onTag(j, tag),
+      onFail: (reason, stalled) => {
+        if (stalled) this.#stalls += 1;
+        this.#onFail(j, reason);
+      },
+    });
+    (j as { relay: RelaySource }).relay = relay;
+    relay.start(nowMs);
+    return j;
+  }
+
+  #onFail(j: Joining, reason: string): void {
+    if (this.#closed) return;
+    if (j === this.#candidate) {
+      this.#candidate = null;
+      this.#opts.onEvent({ kind: 'candidate-failed', label: j.relay.source.label, error: reason });
+    } else if (j === this.#active) {
+      this.#active = null;
+      if (!this.#everUp) this.#opts.onFatal(reason);
+      else this.#opts.onEvent({ kind: 'down', label: j.relay.source.label, error: reason, slate: this.#startSlate() });
+    }
+  }
+
+  #onTag(j: Joining, tag: FlvTag): void {
+    if (this.#closed || (j !== this.#active && j !== this.#candidate)) return;
+    const kind = tagKind(tag);
+    if (j.offset !== null) {
+      this.#forward(j, tag, kind);
+      return;
+    }
+    switch (kind) {
+      case 'script':
+        // Players take onMetaData from the first source only; a later one mid-stream confuses some.
+        if (!this.#metadataSent && j === this.#active) {
+          this.#metadataSent = true;
+          const at = Math.max(0, this.#lastOut.video, this.#lastOut.audio);
+          this.#push(tagWithTime(tag, at), at, null);
+        }
+        return;
+      case 'video-config':
+        j.sawVideoConfig = true;
+        j.config.video = tag;
+        return;
+      case 'audio-config':
+        j.config.audio = tag;
+        return;
+      default:
+        break;
+    }
+    j.firstMediaMs ??= tag.timeMs;
+    const joinsHere = kind === 'video-key' || (kind === 'audio' && !j.sawVideoConfig);
+    if (!joinsHere) return;
+    if (j === this.#candidate && tag.timeMs - j.firstMediaMs < this.#healthyMs) return;
+    this.#takeOver(j, tag, kind);
+  }
+
+  /** Where new media joins the output: just after the last tag out, and not before the output's clock. */
+  #joinTime(): number {
+    const now = this.#outStart === null ? 0 : Math.round(performance.now() - this.#outStart);
+    return Math.max(now, this.#lastOut.video + 1, this.#lastOut.audio + 1);
+  }
+
+  /** `j` joins the output at `tag` (a keyframe, or audio for audio-only sources). */
+  #takeOver(j: Joining, tag: FlvTag, kind: ReturnType<typeof tagKind>): void {
+    if (j === this.#candidate) {
+      this.#active?.relay.stop();
+      this.#active = j;
+      this.#candidate = null;
+    }
+    this.#stopSlate();
+    const base = this.#joinTime();
+    j.offset = base - tag.timeMs;
+    if (j.config.video !== null) this.#emit(j.config.video, 'video-config', base);
+    if (j.config.audio !== null) this.#emit(j.config.audio, 'audio-config', base);
+    this.#forward(j, tag, kind);
+    const label = j.relay.source.label;
+    if (this.#everUp) this.#opts.onEvent({ kind: 'up', label });
+    this.#everUp = true;
+    this.#opts.log.info('live source joined the output', { channel: this.#opts.channelId, source: label, atMs: base });
+  }
+
+  #forward(j: Joining, tag: FlvTag, kind: ReturnType<typeof tagKind>): void {
+    if (j !== this.#active || j.offset === null) return;
+    this.#emit(tag, kind, tag.timeMs + j.offset);
+  }
+
+  /** One tag into the output at `timeMs` (source or slate alike). */
+  #emit(tag: FlvTag, kind: ReturnType<typeof tagKind>, timeMs: number): void {
+    if (kind === 'script') return;
+    const track: Track = tag.type === TAG_VIDEO ? 'video' : 'audio';
+    if (kind === 'video-config' || kind === 'audio-config') {
+      // Only a real change (new SPS/PPS, new audio format) is worth a new header.
+      if (tag.body.equals(this.#sentConfig[track] ?? Buffer.alloc(0))) return;
+      this.#sentConfig[track] = Buffer.from(tag.body);
+    }
+    // Never back: a source's own jitter or a reordered tag is held at the last time out.
+    const t = Math.max(timeMs, this.#lastOut[track], 0);
+    this.#push(tagWithTime(tag, t), t, kind === 'video' || kind === 'video-key' ? t : null);
+    this.#lastOut[track] = t;
+  }
+
+  /**
+   * Starts the slate, if the channel has one, where the lost source left
+   * off. It leads the output's clock by at most the VOD feeder's lead, even
+   * when the media before it was ahead, so episodes do not add up. True
+   * when the slate now fills the output.
+   */
+  #startSlate(): boolean {
+    const items = this.#opts.slate;
+    if (items === null || items.length === 0 || this.#closed || this.#slate !== null) return this.#slate !== null;
+    const base = this.#joinTime();
+    const wallOut = this.#outStart === null ? 0 : performance.now() - this.#outStart;
+    const now = performance.now();
+    try {
+      const feeder = new VodFeeder({
+        timeline: new VodTimeline({ items, loop: true }),
+        push: (buf, t) => {
+          const tag: FlvTag = { type: buf[0] as FlvTag['type'], timeMs: t, body: buf.subarray(bodyOffset, buf.length - 4) };
+          this.#emit(tag, tagKind(tag), t + base);
+        },
+      });
+      this.#slate = { feeder, offset: base };
+      feeder.begin(now + (base - wallOut), now);
+    } catch (err) {
+      this.#slate?.feeder.close();
+      this.#slate = null;
+      this.#opts.log.warn('slate could not start', { channel: this.#opts.channelId, err: (err as Error).message });
+      return false;
+    }
+    this.#opts.log.info('slate fills the output', { channel: this.#opts.channelId, atMs: base });
+    return true;
+  }
+
+  #stopSlate(): void {
+    this.#slate?.feeder.close();
+    this.#slate = null;
+  }
+
+  #push(tag: Buffer, timeMs: number, frameAt: number | null): void {
+    this.#outStart ??= performance.now() - timeMs;
+    this.#opts.push(tag, timeMs);
+    if (frameAt !== null) this.#frames.pushed(frameAt);
+  }
+}

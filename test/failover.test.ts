@@ -1,0 +1,121 @@
+/**
+ * A relay with a backup URL: its primary publisher stops, the channel fails
+ * over to the backup after failoverAfterFailures failures, and once the
+ * primary publishes again it switches back, the primary running beside the
+ * backup until healthy and taking over at a keyframe. All of it in one
+ * publish session: the origin sees one publisher connection, and a push
+ * target that accepts only one connection (ffprobe -listen) receives the
+ * whole story with DTS that never go back and no gap at the switch back.
+ * Real parts only: nginx-rtmp, ffmpeg publishers, worker processes.
+ */
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseStat } from '../src/origin/stat.js';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { collect, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
+import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
+import { RtmpReceiver } from './helpers/rtmp-receiver.js';
+
+interface Change {
+  virtualLiveStatusChanged: { status: string; previous: string | null; activeSource: string; at: string };
+}
+
+describe('backup source: failover and switch back in one publish session', () => {
+  let t: TestApp;
+  let file = '';
+
+  before(async () => {
+    t = await startTestApp({ VLIVE_SWITCHBACK_INTERVAL_MS: '1000' });
+    await mkdir(join(t.mediaRoot, 'src'), { recursive: true });
+    // Keyframes every second: a switch waits for one.
+    file = await makeMp4(join(t.mediaRoot, 'src'), { name: 'src', seconds: 4, width: 320, height: 240, fps: 25, gopSeconds: 1 });
+  });
+
+  after(async () => {
+    await t?.dispose();
+  });
+
+  const publisherAtOrigin = async (stream: string): Promise<string | null> => {
+    const res = await fetch(`http://127.0.0.1:${t.config.hlsPort}/stat`);
+    return parseStat(await res.text(), 'live').get(stream)?.publisherId ?? null;
+  };
+
+  it('refuses a bad backup URL and a backup on a VOD channel, with codes', async () => {
+    const bad = `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`;
+    const code = await gqlErrorCode(t.url, bad, { i: { name: 'x', sourceType: 'ONLINE', sourceUrl: t.app.origin.publishUrl('a'), backupUrl: 'file:///etc/passwd' } });
+    assert.equal(code, 'URL_NOT_ALLOWED');
+    assert.equal(await gqlErrorCode(t.url, bad, { i: { name: 'x', sourceType: 'ONLINE', sourceUrl: t.app.origin.publishUrl('a'), failoverAfterFailures: 0 } }), 'BAD_USER_INPUT');
+    const list = await gqlOk<{ virtualLives: unknown[] }>(t.url, `{ virtualLives { id } }`);
+    assert.equal(list.virtualLives.length, 0, 'nothing was created');
+  });
+
+  it('fails over to the backup, then back to the primary once it is healthy, without an unpublish', async () => {
+    let primary: Publisher = startPublisher(file, t.app.origin.publishUrl('primary'), { loop: true });
+    const backup = startPublisher(file, t.app.origin.publishUrl('backup'), { loop: true });
+    await t.app.origin.waitForPublish('primary', 10_000);
+    await t.app.origin.waitForPublish('backup', 10_000);
+    const rx = await RtmpReceiver.start();
+    const { createVirtualLive: { id } } = await gqlOk<{ createVirtualLive: { id: string } }>(
+      t.url,
+      `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`,
+      {
+        i: {
+          name: 'with backup',
+          sourceType: 'ONLINE',
+          sourceUrl: t.app.origin.publishUrl('primary'),
+          backupUrl: t.app.origin.publishUrl('backup'),
+          failoverAfterFailures: 2,
+          connectTimeoutMs: 2000,
+          pushTargets: [rx.url],
+        },
+      },
+    );
+    const client = wsClient(t.url);
+    const sub = collect<Change>(client, `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { status previous activeSource at } }`, { id });
+    const view = async () =>
+      (await gqlOk<{ virtualLive: { status: string; activeSource: string; backupUrl: string } }>(t.url, `query($id: ID!) { virtualLive(id: $id) { status activeSource backupUrl } }`, { id })).virtualLive;
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      await gqlOk(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status } }`, { id });
+      const first = await view();
+      assert.deepEqual([first.status, first.activeSource], ['LIVING', 'PRIMARY']);
+      assert.ok(first.backupUrl.endsWith('/***') && !first.backupUrl.includes('backup'), `the backup's stream key is masked: ${first.backupUrl}`);
+      await rx.until((r) => r.dts('video').length >= 25, 15_000, 'video before the failover');
+      const session = await publisherAtOrigin(id);
+      assert.ok(session !== null);
+
+      await primary.stop();
+      await sub.until((e) => e.some((x) => x.virtualLiveStatusChanged.status === 'LIVING' && x.virtualLiveStatusChanged.activeSource === 'BACKUP'), 20_000);
+      assert.equal((await view()).activeSource, 'BACKUP');
+      const onBackupAt = rx.packets.length;
+      await rx.until((r) => r.packets.length > onBackupAt + 50, 10_000, 'media from the backup');
+
+      primary = startPublisher(file, t.app.origin.publishUrl('primary'), { loop: true });
+      await t.app.origin.waitForPublish('primary', 10_000);
+      const eventsBefore = sub.events.length;
+      await sub.until((e) => e.slice(eventsBefore).some((x) => x.virtualLiveStatusChanged.activeSource === 'PRIMARY'), 20_000);
+      const later = sub.events.slice(eventsBefore).map((e) => e.virtualLiveStatusChanged);
+      assert.ok(later.every((x) => x.status === 'LIVING'), `the switch back is no reconnect: ${JSON.stringify(later)}`);
+      const switchedAt = rx.packets.length;
+      await rx.until((r) => r.packets.length > switchedAt + 50, 10_000, 'media from the primary again');
+
+      assert.equal(await publisherAtOrigin(id), session, 'one publisher connection at the origin throughout');
+      const video = rx.dts('video');
+      assert.equal(video.filter((d, i) => i > 0 && d < (video[i - 1] ?? 0)).length, 0, 'video DTS never go back');
+      // From the backup on, the largest step between frames: the switch back made no gap.
+      const sinceBackup = rx.packets.slice(onBackupAt).flatMap((p) => (p.kind === 'video' && p.dts !== null ? [p.dts] : []));
+      const step = Math.max(...sinceBackup.map((d, i) => (i > 0 ? d - (sinceBackup[i - 1] ?? d) : 0)));
+      console.log(`switch back: largest video DTS step after the failover ${(step * 1000).toFixed(0)} ms`);
+      assert.ok(step < 0.25, `no gap at the switch back (largest step ${step} s)`);
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+    } finally {
+      sub.dispose();
+      await client.dispose();
+      await rx.close();
+      await primary.stop();
+      await backup.stop();
+    }
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * The fallback slate: a relay's source is dropped for 10 s while a receiver
+ * stays connected. The receiver sees the slate (a 10 fps file, so its frames
+ * are 100 ms apart where the 25 fps source's are 40 ms), then the source
+ * again, in one publish session (the origin keeps one publisher connection;
+ * the receiver, ffprobe -listen behind a push target, accepts only one),
+ * with DTS that never go back and no hole in time where the source was
+ * away. Real parts only: nginx-rtmp, ffmpeg publisher, worker processes.
+ */
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseStat } from '../src/origin/stat.js';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { collect, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
+import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
+import { RtmpReceiver, type ReceivedPacket } from './helpers/rtmp-receiver.js';
+
+interface Change {
+  virtualLiveStatusChanged: { status: string; activeSource: string; at: string };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+/** DTS steps between consecutive video packets that arrived in [fromMs, toMs) of the receiver's clock. */
+function videoSteps(packets: readonly ReceivedPacket[], fromMs: number, toMs: number): number[] {
+  const v = packets.filter((p) => p.kind === 'video' && p.dts !== null && p.atMs >= fromMs && p.atMs < toMs).map((p) => p.dts ?? 0);
+  return v.slice(1).map((d, i) => d - (v[i] ?? d));
+}
+
+describe('fallback slate while an online source is away', () => {
+  let t: TestApp;
+  let source = '';
+  let slateId = '';
+
+  before(async () => {
+    t = await startTestApp();
+    await mkdir(join(t.mediaRoot, 'media'), { recursive: true });
+    source = await makeMp4(join(t.mediaRoot, 'media'), { name: 'source', seconds: 4, width: 320, height: 240, fps: 25, gopSeconds: 1 });
+    await makeMp4(join(t.mediaRoot, 'media'), { name: 'slate', seconds: 3, width: 320, height: 240, fps: 10, gopSeconds: 1 });
+    const reg = await gqlOk<{ registerVodResource: { id: string; state: string } }>(
+      t.url,
+      `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id state } }`,
+      { i: { name: 'slate', path: 'media/slate.mp4' } },
+    );
+    assert.equal(reg.registerVodResource.state, 'READY');
+    slateId = reg.registerVodResource.id;
+  });
+
+  after(async () => {
+    await t?.dispose();
+  });
+
+  it('refuses a slate that does not exist, and a slate on a VOD channel', async () => {
+    const create = `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`;
+    assert.equal(await gqlErrorCode(t.url, create, { i: { name: 'x', sourceType: 'ONLINE', sourceUrl: t.app.origin.publishUrl('a'), slateVodResourceId: 'nope' } }), 'NOT_FOUND');
+    assert.equal(await gqlErrorCode(t.url, create, { i: { name: 'x', sourceType: 'VOD', vodResourceId: slateId, slateVodResourceId: slateId } }), 'BAD_USER_INPUT');
+  });
+
+  it('publishes the slate in the same session while the source is away, then the source again', async () => {
+    let publisher: Publisher = startPublisher(source, t.app.origin.publishUrl('upstream'), { loop: true });
+    await t.app.origin.waitForPublish('upstream', 10_000);
+    const rx = await RtmpReceiver.start();
+    const { createVirtualLive: { id } } = await gqlOk<{ createVirtualLive: { id: string } }>(
+      t.url,
+      `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`,
+      { i: { name: 'with slate', sourceType: 'ONLINE', sourceUrl: t.app.origin.publishUrl('upstream'), slateVodResourceId: slateId, connectTimeoutMs: 2000, pushTargets: [rx.url] } },
+    );
+    const client = wsClient(t.url);
+    const sub = collect<Change>(client, `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { status activeSource at } }`, { id });
+    const stat = async (): Promise<string | null> => parseStat(await (await fetch(`http://127.0.0.1:${t.config.hlsPort}/stat`)).text(), 'live').get(id)?.publisherId ?? null;
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      await gqlOk(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status } }`, { id });
+      await rx.until((r) => r.dts('video').length >= 50, 15_000, 'the source at the receiver');
+      const session = await stat();
+      assert.ok(session !== null);
+
+      await publisher.stop();
+      const droppedAt = rx.packets.at(-1)?.atMs ?? 0;
+      await sub.until((e) => e.some((x) => x.virtualLiveStatusChanged.activeSource === 'SLATE'), 10_000);
+      const fallback = (await gqlOk<{ virtualLive: { status: string; activeSource: string } }>(t.url, `query($id: ID!) { virtualLive(id: $id) { status activeSource } }`, { id })).virtualLive;
+      assert.deepEqual(fallback, { status: 'RECONNECTING', activeSource: 'SLATE' });
+      await new Promise((r) => setTimeout(r, 10_000));
+
+      publisher = startPublisher(source, t.app.origin.publishUrl('upstream'), { loop: true });
+      await t.app.origin.waitForPublish('upstream', 10_000);
+      const backAt = rx.packets.at(-1)?.atMs ?? 0;
+      await sub.until((e) => e.some((x) => x.virtualLiveStatusChanged.status === 'LIVING' && x.virtualLiveStatusChanged.activeSource === 'PRIMARY' && Date.parse(x.virtualLiveStatusChanged.at) > Date.now() - 15_000 && e.some((y) => y.virtualLiveStatusChanged.activeSource === 'SLATE')), 10_000);
+      const livingAt = rx.packets.at(-1)?.atMs ?? 0;
+      await rx.until((r) => (r.packets.at(-1)?.atMs ?? 0) > livingAt + 3000, 10_000, 'the source again at the receiver');
+
+      assert.equal(await stat(), session, 'one publisher connection at the origin throughout');
+      const video = rx.dts('video');
+      assert.equal(video.filter((d, i) => i > 0 && d < (video[i - 1] ?? 0)).length, 0, 'video DTS never go back');
+      const audio = rx.dts('audio');
+      assert.equal(audio.filter((d, i) => i > 0 && d < (audio[i - 1] ?? 0)).length, 0, 'audio DTS never go back');
+      // While the source was away the receiver got the slate: 10 fps, so 100 ms steps.
+      const during = videoSteps(rx.packets, droppedAt + 1500, backAt);
+      assert.ok(during.length >= 50, `slate frames during the drop: ${during.length}`);
+      assert.ok(Math.abs(median(during) - 0.1) < 0.01, `slate frame step ${median(during)} s`);
+      // Then the source again: 25 fps, 40 ms steps.
+      const afterBack = videoSteps(rx.packets, livingAt + 1000, Infinity);
+      assert.ok(afterBack.length >= 25 && Math.abs(median(afterBack) - 0.04) < 0.005, `source frame step ${median(afterBack)} s over ${afterBack.length}`);
+      // No hole in time: the slate filled the whole drop (a frame or two at each switch at most).
+      const largest = Math.max(...videoSteps(rx.packets, 0, Infinity));
+      console.log(`slate: ${during.length} slate frames in the drop; largest video DTS step ${(largest * 1000).toFixed(0)} ms`);
+      assert.ok(largest < 0.5, `largest video DTS step ${largest} s`);
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+    } finally {
+      sub.dispose();
+      await client.dispose();
+      await rx.close();
+      await publisher.stop();
+    }
+  });
+});
