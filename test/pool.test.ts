@@ -38,7 +38,7 @@ function makePool(t: TestContext, opts: Partial<WorkerPoolOptions>, real = false
 function spec(channelId: string, port = 9): PipelineSpec {
   return {
     channelId,
-    source: { kind: 'live', label: 'primary', protocol: 'rtmp', url: `rtmp://127.0.0.1:${port}/live/in`, connectTimeoutMs: 30_000, rtspTransport: 'tcp' },
+    source: { kind: 'live', label: 'primary', protocol: 'rtmp', url: `rtmp://127.0.0.1:${port}/live/in`, connectTimeoutMs: 30_000, rtspTransport: 'tcp', transcode: 'never' },
     targets: [`rtmp://127.0.0.1:${port}/live/out`],
   };
 }

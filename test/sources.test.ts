@@ -2,7 +2,8 @@
  * Online sources of every scheme, each pulled from a real peer on loopback:
  * GStreamer's RTSP server (RTP over TCP and over UDP), HLS from nginx-rtmp,
  * HTTP-FLV and SRT from ffmpeg. ffprobe judges the channel's output on the
- * origin. A source that accepts the connection and then stays silent must
+ * origin. A source with codecs FLV cannot carry is transcoded (AUTO), or
+ * refused (NEVER). A source that accepts the connection and then stays silent must
  * end the start in ERROR, leaving nothing running.
  */
 import assert from 'node:assert/strict';
@@ -74,9 +75,11 @@ describe('online sources of every scheme', () => {
   /**
    * Relays `input`'s source into a channel and judges its output: H.264
    * 320x240 and AAC, video DTS strictly increasing, at real-time pace. The
-   * channel is stopped whatever happens.
+   * channel is stopped whatever happens. `seconds`: how long to read; the
+   * origin starts a new player's video at a keyframe, so a longer GOP needs
+   * a longer read for the same count of video packets.
    */
-  async function relayAndJudge(name: string, input: Record<string, unknown>, peerStderr: () => string): Promise<void> {
+  async function relayAndJudge(name: string, input: Record<string, unknown>, peerStderr: () => string, seconds = PROBE_SECONDS): Promise<void> {
     const ch = await create(name, input);
     let judged = false;
     try {
@@ -84,7 +87,7 @@ describe('online sources of every scheme', () => {
       assert.equal(live.status, 'LIVING', `errorString: ${live.errorString}\npeer: ${peerStderr()}`);
 
       const w0 = performance.now();
-      const probe = await probePackets(live.playUrls.rtmp, PROBE_SECONDS);
+      const probe = await probePackets(live.playUrls.rtmp, seconds);
       const wall = (performance.now() - w0) / 1000;
       assert.equal(probe.video?.codecName, 'h264');
       assert.equal(probe.video?.width, 320);
@@ -92,7 +95,7 @@ describe('online sources of every scheme', () => {
       assert.equal(probe.audio?.codecName, 'aac');
       const dts = probe.video?.dts ?? [];
       // 25 fps for 4 s is 100 packets; fewer than 75 means the relay starves or drops.
-      assert.ok(dts.length >= 75, `too few video packets in ${PROBE_SECONDS} s: ${dts.length}`);
+      assert.ok(dts.length >= 75, `too few video packets in ${seconds} s: ${dts.length}`);
       for (let i = 1; i < dts.length; i++) {
         assert.ok((dts[i] ?? 0) > (dts[i - 1] ?? 0), `video DTS not strictly increasing at packet ${i}: ${dts[i - 1]} → ${dts[i]}`);
       }
@@ -159,6 +162,22 @@ describe('online sources of every scheme', () => {
       await relayAndJudge('srt', { sourceUrl: srt.url }, srt.stderr);
     } finally {
       await srt.stop();
+    }
+  });
+
+  it('transcodes a source whose codecs FLV cannot carry (H.265 + MP3 over RTSP) with transcode AUTO; NEVER refuses it', async () => {
+    const hevc = await makeMp4(t.dir, { name: 'hevc-mp3', seconds: 20, width: 320, height: 240, fps: 25, video: 'hevc', audio: 'mp3' });
+    const rtsp = await startRtspServer(hevc, 'hevc-mp3');
+    try {
+      const ch = await create('rtsp-hevc-copy', { sourceUrl: rtsp.url, transcode: 'NEVER', connectTimeoutMs: 5_000 });
+      const failed = await start(ch.id);
+      assert.equal(failed.status, 'ERROR');
+      assert.match(failed.errorString ?? '', /not-linked|not-negotiated/, `errorString: ${failed.errorString}`);
+      assert.equal(await pipelines(), 0);
+      // The transcode's keyframes are 2 s apart (the copies' sources 1 s).
+      await relayAndJudge('rtsp-hevc', { sourceUrl: rtsp.url }, rtsp.stderr, PROBE_SECONDS + 2);
+    } finally {
+      await rtsp.stop();
     }
   });
 

@@ -94,7 +94,7 @@ after(async () => {
 
 test('a starved live channel is reported stalled within the timeout; a healthy one next to it shows no stutter', async (t) => {
   const publisher = publish('in');
-  const live = { channelId: 'starved', source: { kind: 'live' as const, label: 'primary' as const, protocol: 'rtmp' as const, url: `${relay}/in`, connectTimeoutMs: 5000, rtspTransport: 'tcp' as const }, targets: [`${relay}/starved-out`] };
+  const live = { channelId: 'starved', source: { kind: 'live' as const, label: 'primary' as const, protocol: 'rtmp' as const, url: `${relay}/in`, connectTimeoutMs: 5000, rtspTransport: 'tcp' as const, transcode: 'never' as const }, targets: [`${relay}/starved-out`] };
   const file = {
     channelId: 'healthy',
     source: { kind: 'vod' as const, items: [{ id: 'clip', path: clip }], loop: true },

@@ -265,7 +265,7 @@ test('an rtmp:// source is relayed; its publisher going away is a source event, 
   const rx = await RtmpReceiver.start();
   t.after(() => rx.close());
   const playing = waitPipeline(pool, 'live', ['playing', 'error'], 15_000);
-  await pool.startPipeline({ channelId: 'live', source: { kind: 'live', label: 'primary', protocol: 'rtmp', url: `${relay}/in`, connectTimeoutMs: 5000, rtspTransport: 'tcp' }, targets: [rx.url] });
+  await pool.startPipeline({ channelId: 'live', source: { kind: 'live', label: 'primary', protocol: 'rtmp', url: `${relay}/in`, connectTimeoutMs: 5000, rtspTransport: 'tcp', transcode: 'never' }, targets: [rx.url] });
   const ev = await playing;
   assert.equal(ev.state, 'playing', ev.error);
   await rx.until((r) => r.dts('video').length > 50 && r.dts('audio').length > 50, 15_000, 'audio and video packets');

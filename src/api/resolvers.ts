@@ -48,6 +48,7 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
     sourceUrl: rec.sourceUrl === null ? null : maskUrl(rec.sourceUrl),
     backupUrl: rec.backupUrl === null ? null : maskUrl(rec.backupUrl),
     slate: rec.slateVodResource,
+    transcode: rec.liveTranscode,
     playUrls: channels.playUrls(rec.id),
     pushTargets: rec.pushTargets.map((t) => ({ position: t.position, url: maskUrl(t.url), ...channels.targetStats(rec.id, t.position, rec.status === 'LIVING') })),
     playlist: playlistOf(rec),

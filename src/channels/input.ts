@@ -23,6 +23,8 @@ export interface CreateInput {
   rtspTransport?: string | null;
   /** Give up after this many failed reconnect attempts; null (or absent) retries forever. */
   maxReconnectAttempts?: number | null;
+  /** ONLINE: AUTO, NEVER or ALWAYS (see schema.graphql). */
+  transcode?: string | null;
   /** ONLINE: a second source to fail over to; '' removes it on update. */
   backupUrl?: string | null;
   failoverAfterFailures?: number | null;
@@ -63,7 +65,7 @@ export const limits = {
   failoverAfterMsMax: 3_600_000,
 } as const;
 
-type LiveFields = Partial<Pick<ChannelFields, 'rtspTransport' | 'maxReconnectAttempts' | 'backupUrl' | 'failoverAfterFailures' | 'failoverAfterMs'>>;
+type LiveFields = Partial<Pick<ChannelFields, 'rtspTransport' | 'maxReconnectAttempts' | 'backupUrl' | 'failoverAfterFailures' | 'failoverAfterMs' | 'liveTranscode'>>;
 
 /** Online-source settings; only the fields given are returned. */
 function checkLive(input: UpdateInput): LiveFields {
@@ -75,6 +77,10 @@ function checkLive(input: UpdateInput): LiveFields {
   if (input.maxReconnectAttempts !== undefined) {
     out.maxReconnectAttempts =
       input.maxReconnectAttempts === null ? null : wholeIn('maxReconnectAttempts', input.maxReconnectAttempts, 1, limits.maxReconnectAttemptsMax);
+  }
+  if (input.transcode != null) {
+    if (input.transcode !== 'AUTO' && input.transcode !== 'NEVER' && input.transcode !== 'ALWAYS') throw badInput('transcode', 'must be AUTO, NEVER or ALWAYS');
+    out.liveTranscode = input.transcode;
   }
   if (input.backupUrl != null) {
     if (input.backupUrl !== '') parseSourceUrl(input.backupUrl, 'backupUrl');

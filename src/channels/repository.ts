@@ -40,6 +40,7 @@ export interface ChannelFields {
   rtspTransport?: 'TCP' | 'UDP';
   maxReconnectAttempts?: number | null;
   backupUrl?: string | null;
+  liveTranscode?: 'AUTO' | 'NEVER' | 'ALWAYS';
   failoverAfterFailures?: number;
   failoverAfterMs?: number;
   slateVodResourceId?: string | null;

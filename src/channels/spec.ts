@@ -63,6 +63,7 @@ export function liveSourceOf(rec: ChannelRecord, label: SourceLabel): LiveSource
     url,
     connectTimeoutMs: rec.connectTimeoutMs,
     rtspTransport: rec.rtspTransport === 'UDP' ? 'udp' : 'tcp',
+    transcode: rec.liveTranscode === 'ALWAYS' ? 'always' : rec.liveTranscode === 'NEVER' ? 'never' : 'auto',
   };
 }
 

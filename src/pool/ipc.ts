@@ -35,6 +35,8 @@ export interface LiveSource {
   connectTimeoutMs: number;
   /** RTSP only: RTP interleaved over the RTSP connection, or over UDP. */
   rtspTransport: 'tcp' | 'udp';
+  /** Copy (never), decode and encode to H.264 + AAC (always), or copy and transcode when the codecs need it (auto). */
+  transcode: 'auto' | 'never' | 'always';
 }
 
 /**
@@ -240,7 +242,8 @@ function isLiveSource(v: unknown): v is LiveSource {
       liveProtocols.has(v['protocol']) &&
       typeof v['url'] === 'string' &&
       typeof v['connectTimeoutMs'] === 'number' &&
-    (v['rtspTransport'] === 'tcp' || v['rtspTransport'] === 'udp')
+    (v['rtspTransport'] === 'tcp' || v['rtspTransport'] === 'udp') &&
+    (v['transcode'] === 'auto' || v['transcode'] === 'never' || v['transcode'] === 'always')
   );
 }
 

@@ -32,6 +32,13 @@ import type { Templates } from './templates.js';
 import { VodFeeder } from './vod-feeder.js';
 import { VodTimeline, type ItemMedia } from './vod-timeline.js';
 
+/**
+ * GStreamer's words for "these streams do not fit the remux template" (an
+ * H.265 pad offered to h264parse, MP3 to aacparse): the copy cannot work, a
+ * transcode can. Network failures never say this.
+ */
+const codecMismatch = /not-linked|not-negotiated|could not link|no suitable plugins/i;
+
 /** A candidate must deliver this much media before it takes over, ms. */
 export const defaultHealthyMs = 3000;
 
@@ -138,11 +145,12 @@ export class LiveFeeder {
     this.#candidate = null;
   }
 
-  #join(source: LiveSource, nowMs: number): Joining {
+  #join(source: LiveSource, nowMs: number, transcode = source.transcode === 'always'): Joining {
     const j: Joining = { relay: null as unknown as RelaySource, offset: null, sawVideoConfig: false, config: { video: null, audio: null }, firstMediaMs: null };
     const relay = new RelaySource({
       channelId: this.#opts.channelId,
       source,
+      transcode,
       templates: this.#opts.templates,
       stallTimeoutMs: this.#opts.stallTimeoutMs,
       log: this.#opts.log,
@@ -159,6 +167,16 @@ export class LiveFeeder {
 
   #onFail(j: Joining, reason: string): void {
     if (this.#closed) return;
+    // Copy first; a source whose codecs FLV cannot carry as they are fails to
+    // link before its first tag. With transcode AUTO it is pulled again, decoded.
+    if (j.relay.source.transcode === 'auto' && !j.relay.transcode && j.firstMediaMs === null && j.offset === null && codecMismatch.test(reason)) {
+      const again = this.#join(j.relay.source, performance.now(), true);
+      if (j === this.#active) this.#active = again;
+      else if (j === this.#candidate) this.#candidate = again;
+      else return again.relay.stop();
+      this.#opts.log.info('source codecs need a transcode; pulling it again, decoded', { channel: this.#opts.channelId, source: j.relay.source.label, reason });
+      return;
+    }
     if (j === this.#candidate) {
       this.#candidate = null;
       this.#opts.onEvent({ kind: 'candidate-failed', label: j.relay.source.label, error: reason });

@@ -99,11 +99,33 @@ function liveProperties(src: LiveSource): PropertyAssignment[] {
   }
 }
 
-/** A live source's pipeline: its template, then the appsink that hands its FLV to the worker. */
-export function planLiveSource(src: LiveSource, templates: Templates): SourcePlan {
+/**
+ * A live source's pipeline: its template, then the appsink that hands its
+ * FLV to the worker. `transcode`: decode whatever comes and encode H.264 +
+ * AAC (live-decode-*.gst, live-encode.gst) instead of remuxing.
+ */
+export function planLiveSource(src: LiveSource, templates: Templates, transcode: boolean): SourcePlan {
   if (!liveUrl[src.protocol].test(src.url)) throw new PlanError(`the source is not a ${src.protocol} URL`);
-  const source = sourceTemplate({ kind: 'live', ...src });
-  return { source, launch: `${render(templates[source])} ${render(templates['relay-out'])}`, properties: liveProperties(src) };
+  const out = render(templates['relay-out']);
+  if (!transcode) {
+    const source = sourceTemplate({ kind: 'live', ...src });
+    return { source, launch: `${render(templates[source])} ${out}`, properties: liveProperties(src) };
+  }
+  // rtmp2src has one output, which decodebin splits; every other scheme goes
+  // to uridecodebin, which picks its source element and can only be given the URL.
+  const head: TemplateName = src.protocol === 'rtmp' ? 'live-decode-rtmp' : 'live-decode-uri';
+  const properties = head === 'live-decode-rtmp' ? liveProperties(src) : [{ element: 'dec', property: 'uri', value: decodeUri(src), role: 'source', verify: 'readback' as const }];
+  return { source: head, launch: `${render(templates[head])} ${render(templates['live-encode'])} ${out}`, properties };
+}
+
+/**
+ * The URI uridecodebin gets. RTSP's transport rides on the scheme, which
+ * rtspsrc reads: rtspt:// is TCP only, rtspu:// UDP only (rtsps → rtspst,
+ * rtspsu). Only the scheme changes; the rest is the URL as given.
+ */
+function decodeUri(src: LiveSource): string {
+  if (src.protocol !== 'rtsp') return src.url;
+  return src.url.replace(/^rtsp(s?):\/\//i, (_m, tls: string) => `rtsp${tls}${src.rtspTransport === 'udp' ? 'u' : 't'}://`);
 }
 
 export function planPipeline(spec: PipelineSpec, templates: Templates): PipelinePlan {
@@ -120,7 +142,7 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
     if (spec.source.items.length === 0) throw new PlanError('a VOD source needs at least one item');
     if (spec.source.items.some((i) => !isAbsolute(i.path))) throw new PlanError('the source path must be absolute');
   } else {
-    relay = planLiveSource(spec.source, templates);
+    relay = planLiveSource(spec.source, templates, spec.source.transcode === 'always');
   }
 
   // The channel's pipeline publishes to target 0, the origin, only; every

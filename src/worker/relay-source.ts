@@ -20,6 +20,8 @@ import type { Templates } from './templates.js';
 export interface RelaySourceDeps {
   readonly channelId: string;
   readonly source: LiveSource;
+  /** Decode and encode instead of remuxing (see planLiveSource). */
+  readonly transcode: boolean;
   readonly templates: Templates;
   /** No tag for this long, once flowing, fails the source as stalled, ms. */
   readonly stallTimeoutMs: number;
@@ -31,6 +33,7 @@ export interface RelaySourceDeps {
 
 export class RelaySource {
   readonly source: LiveSource;
+  readonly transcode: boolean;
   readonly #deps: RelaySourceDeps;
   #pipeline: Pipeline | null = null;
   #done = false;
@@ -40,6 +43,7 @@ export class RelaySource {
   constructor(deps: RelaySourceDeps) {
     this.#deps = deps;
     this.source = deps.source;
+    this.transcode = deps.transcode;
   }
 
   get done(): boolean {
@@ -51,7 +55,7 @@ export class RelaySource {
     let pipeline: Pipeline;
     let out: GstElement;
     try {
-      const plan = planLiveSource(this.source, this.#deps.templates);
+      const plan = planLiveSource(this.source, this.#deps.templates, this.#deps.transcode);
       pipeline = Pipeline.parse(plan.launch);
       for (const p of plan.properties) {
         const el = pipeline.element(p.element);

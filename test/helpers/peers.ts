@@ -63,13 +63,14 @@ async function failStart(peer: Spawned, what: string, err: unknown): Promise<nev
 }
 
 /**
- * Serves `file` (MP4, H.264 + AAC) at rtsp://127.0.0.1:PORT/live, looped
- * forever without transcoding, over RTP on TCP or UDP as the client asks.
- * One shared stream for every client. Resolves once the server listens.
+ * Serves `file` (MP4, H.264 + AAC; or H.265 + MP3 with codecs 'hevc-mp3')
+ * at rtsp://127.0.0.1:PORT/live without transcoding, over RTP on TCP or
+ * UDP as the client asks, each client from the start of the file.
+ * Resolves once the server listens.
  */
-export async function startRtspServer(file: string): Promise<Peer> {
+export async function startRtspServer(file: string, codecs: 'h264-aac' | 'hevc-mp3' = 'h264-aac'): Promise<Peer> {
   // Port 0: the server binds first and reports the port, so no other process can take it in between.
-  const peer = spawnPeer(PYTHON, [repoPath('test', 'fixtures', 'rtsp-server.py'), '0', '/live', file]);
+  const peer = spawnPeer(PYTHON, [repoPath('test', 'fixtures', 'rtsp-server.py'), '0', '/live', file, codecs]);
   try {
     const port = await readyLine(peer, READY_TIMEOUT_MS);
     return { url: `rtsp://127.0.0.1:${port}/live`, stderr: peer.stderr, stop: peer.stop };

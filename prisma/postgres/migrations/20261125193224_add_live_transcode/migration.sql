@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "VirtualLive" ADD COLUMN     "liveTranscode" TEXT NOT NULL DEFAULT 'AUTO';
