@@ -5,16 +5,18 @@
  * again, in one publish session (the origin keeps one publisher connection;
  * the receiver, ffprobe -listen behind a push target, accepts only one),
  * with DTS that never go back and no hole in time where the source was
- * away. Real parts only: nginx-rtmp, ffmpeg publisher, worker processes.
+ * away. A playlist with a slate plays it in place of an item whose file is
+ * gone, with a warning, where one without a slate cannot start. Real parts
+ * only: nginx-rtmp, ffmpeg publisher, worker processes, ffprobe.
  */
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseStat } from '../src/origin/stat.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
-import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
+import { makeMp4, probePackets, startPublisher, type Publisher } from './helpers/media.js';
 import { RtmpReceiver, type ReceivedPacket } from './helpers/rtmp-receiver.js';
 
 interface Change {
@@ -52,10 +54,42 @@ describe('fallback slate while an online source is away', () => {
     await t?.dispose();
   });
 
-  it('refuses a slate that does not exist, and a slate on a VOD channel', async () => {
+  const register = async (name: string): Promise<string> =>
+    (await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }`, { i: { name, path: `media/${name}.mp4` } }))
+      .registerVodResource.id;
+
+  it('refuses a slate that does not exist, and one that does not fit a playlist', async () => {
     const create = `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`;
     assert.equal(await gqlErrorCode(t.url, create, { i: { name: 'x', sourceType: 'ONLINE', sourceUrl: t.app.origin.publishUrl('a'), slateVodResourceId: 'nope' } }), 'NOT_FOUND');
-    assert.equal(await gqlErrorCode(t.url, create, { i: { name: 'x', sourceType: 'VOD', vodResourceId: slateId, slateVodResourceId: slateId } }), 'BAD_USER_INPUT');
+    await makeMp4(join(t.mediaRoot, 'media'), { name: 'big', seconds: 1, width: 640, height: 360, fps: 25 });
+    const big = await register('big');
+    assert.equal(await gqlErrorCode(t.url, create, { i: { name: 'x', sourceType: 'VOD', vodResourceId: big, slateVodResourceId: slateId } }), 'INCOMPATIBLE_MEDIA');
+  });
+
+  it('plays the slate in place of a playlist item whose file is gone, with a warning', async () => {
+    await makeMp4(join(t.mediaRoot, 'media'), { name: 'first', seconds: 2, width: 320, height: 240, fps: 25, gopSeconds: 1 });
+    await makeMp4(join(t.mediaRoot, 'media'), { name: 'gone', seconds: 2, width: 320, height: 240, fps: 25, gopSeconds: 1 });
+    const playlist = [await register('first'), await register('gone')];
+    await rm(join(t.mediaRoot, 'media', 'gone.mp4'));
+    const create = async (extra: Record<string, unknown>) =>
+      (await gqlOk<{ createVirtualLive: { id: string } }>(t.url, `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`, { i: { name: 'list', sourceType: 'VOD', playlist, ...extra } }))
+        .createVirtualLive.id;
+    const start = `mutation($id: ID!) { startVirtualLive(id: $id) { status warnings playUrls { rtmp } } }`;
+    // Without a slate the missing file stops the start, as it always did.
+    assert.equal(await gqlErrorCode(t.url, start, { id: await create({}) }), 'MEDIA_UNREADABLE');
+
+    const id = await create({ slateVodResourceId: slateId });
+    const live = (await gqlOk<{ startVirtualLive: { status: string; warnings: string[]; playUrls: { rtmp: string } } }>(t.url, start, { id })).startVirtualLive;
+    assert.equal(live.status, 'LIVING');
+    assert.deepEqual(live.warnings, ['playlist: the slate plays in place of missing "gone"']);
+    // 2 s of the 25 fps item, then 3 s of the 10 fps slate, looped: both frame steps show.
+    const probe = await probePackets(live.playUrls.rtmp, 8);
+    const v = probe.video?.dts ?? [];
+    const steps = v.slice(1).map((d, i) => Math.round((d - (v[i] ?? d)) * 1000));
+    assert.ok(steps.filter((x) => x === 40).length >= 20, `frames of the item: ${steps.join(' ')}`);
+    assert.ok(steps.filter((x) => x === 100).length >= 10, `frames of the slate: ${steps.join(' ')}`);
+    assert.equal(steps.filter((x) => x <= 0).length, 0, 'DTS always rise');
+    await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
   });
 
   it('publishes the slate in the same session while the source is away, then the source again', async () => {

@@ -92,10 +92,11 @@ function checkLive(input: UpdateInput): LiveFields {
 }
 
 /**
- * The slate: a VOD resource that can go into the same FLV session as a
- * relayed H.264 stream (H.264 video, ready to play). '' removes it.
+ * The slate: a VOD resource that can go into the same FLV session as the
+ * channel's media: H.264 video for a relay; for a playlist, the same shape
+ * as its items (it plays in place of a missing one). '' removes it.
  */
-async function checkSlate(repo: ChannelRepository, input: UpdateInput): Promise<{ slateVodResourceId?: string | null }> {
+async function checkSlate(repo: ChannelRepository, input: UpdateInput, playlist: readonly string[] | null): Promise<{ slateVodResourceId?: string | null }> {
   if (input.slateVodResourceId == null) return {};
   if (input.slateVodResourceId === '') return { slateVodResourceId: null };
   const id = checkId('slateVodResourceId', input.slateVodResourceId);
@@ -103,6 +104,7 @@ async function checkSlate(repo: ChannelRepository, input: UpdateInput): Promise<
   if (vod === null) throw notFound('VOD resource', id);
   const playable = vod.preparedPath !== null || vod.copyable;
   if (!playable || (vod.preparedPath === null && vod.videoCodec !== 'h264')) throw badInput('slateVodResourceId', 'the slate needs H.264 video');
+  if (playlist !== null) checkCompatible([...(await repo.getVods(playlist.slice(0, 1))), vod], 'the slate');
   return { slateVodResourceId: id };
 }
 
@@ -195,17 +197,17 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
   if (input.sourceType === 'VOD') {
     if (input.sourceUrl != null) throw badInput('sourceUrl', 'must be empty for a VOD channel');
     if (input.backupUrl != null) throw badInput('backupUrl', 'only an ONLINE channel has a backup URL');
-    if (input.slateVodResourceId != null) throw badInput('slateVodResourceId', 'only an ONLINE channel has a slate');
     const playlist = await checkItems(repo, input);
     if (playlist === null) throw badInput('vodResourceId', 'is required for a VOD channel (or a playlist)');
-    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input), ...checkLive(input) };
+    const slate = await checkSlate(repo, input, playlist);
+    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input), ...checkLive(input), ...slate };
   }
   if (input.sourceType === 'ONLINE') {
     if (input.vodResourceId != null) throw badInput('vodResourceId', 'must be empty for an ONLINE channel');
     if (input.playlist != null) throw badInput('playlist', 'must be empty for an ONLINE channel');
     if (input.sourceUrl == null) throw badInput('sourceUrl', 'is required for an ONLINE channel');
     parseSourceUrl(input.sourceUrl);
-    const slate = await checkSlate(repo, input);
+    const slate = await checkSlate(repo, input, null);
     return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [], ...checkTap(input), ...checkLive(input), ...slate };
   }
   throw badInput('sourceType', 'must be VOD or ONLINE');
@@ -231,12 +233,14 @@ export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, rep
     }
   }
   if (rec.sourceType !== 'ONLINE' && input.backupUrl != null) throw badInput('backupUrl', 'only an ONLINE channel has a backup URL');
-  if (rec.sourceType !== 'ONLINE' && input.slateVodResourceId != null) throw badInput('slateVodResourceId', 'only an ONLINE channel has a slate');
-  Object.assign(out, await checkSlate(repo, input));
+
   if (input.sourceUrl != null) {
     if (rec.sourceType !== 'ONLINE') throw badInput('sourceUrl', 'only an ONLINE channel has a source URL');
     parseSourceUrl(input.sourceUrl);
     out.sourceUrl = input.sourceUrl;
   }
+  // A playlist's slate must fit its items (the new ones when they change too).
+  const items = rec.sourceType === 'VOD' ? (out.playlist ?? playlistOf(rec).map((v) => v.id)) : null;
+  Object.assign(out, await checkSlate(repo, input, items));
   return out;
 }

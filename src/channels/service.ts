@@ -23,7 +23,7 @@ import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } fr
 import { KeyedLock } from './lock.js';
 import type { PipelineEvent, PipelineRunner, PublishPoint, SourceChange } from './ports.js';
 import type { ChannelRecord, ChannelRepository, StatusWrite } from './repository.js';
-import { buildPipelineSpec, liveSourceOf, snapshotFile, vodItems } from './spec.js';
+import { buildPipelineSpec, liveSourceOf, missingItemNames, snapshotFile, vodItems } from './spec.js';
 import { assertTransition, isActive, isLiveStatus, type LiveStatus } from './status.js';
 
 export interface ChannelServiceDeps {
@@ -55,6 +55,9 @@ interface Runtime {
    */
   source: { lostAt: number | null; lastTried: SourceLabel; switchBack: NodeJS.Timeout | null };
 }
+
+/** What a warning is about: the tap's parts, or playlist items whose files are gone. */
+type WarningPart = 'recording' | 'snapshot' | 'playlist';
 
 const activeSourceOf = (label: SourceLabel): 'PRIMARY' | 'BACKUP' => (label === 'backup' ? 'BACKUP' : 'PRIMARY');
 
@@ -143,6 +146,7 @@ export class ChannelService {
       this.deps.admission.check(this.deps.runner.workers(), this.deps.runner.capacity().used);
       // (b) build the runtime info; bad media or URLs throw here, before anything changes.
       const spec = await buildPipelineSpec(rec, this.deps.config, this.deps.origin);
+      this.#noteMissingItems(rec, spec);
       const runtime = this.#newRuntime(id);
       await this.deps.repo.markStartRequested(id);
       await this.#transition(id, 'STARTING', { errorString: null, workerId: null });
@@ -179,7 +183,7 @@ export class ChannelService {
 
   /** Feeds pipeline state changes from the pool. */
   /** Recording and snapshot faults of running channels, by part; kept in memory (they describe the present). */
-  readonly #warnings = new Map<string, Map<'recording' | 'snapshot', string>>();
+  readonly #warnings = new Map<string, Map<WarningPart, string>>();
 
   warningsOf(id: string): string[] {
     return [...(this.#warnings.get(id)?.values() ?? [])];
@@ -196,7 +200,7 @@ export class ChannelService {
       } else if (event.kind === 'snapshot') {
         await this.deps.repo.setSnapTakenAt(id, new Date(event.takenAtMs));
       } else {
-        const byPart = this.#warnings.get(id) ?? new Map<'recording' | 'snapshot', string>();
+        const byPart = this.#warnings.get(id) ?? new Map<WarningPart, string>();
         const before = byPart.get(event.part) ?? null;
         if (before === event.message) return;
         if (event.message === null) byPart.delete(event.part);
@@ -211,6 +215,17 @@ export class ChannelService {
       // The channel was deleted meanwhile, or the database is away: a tap event is not worth a crash.
       this.deps.log.warn('tap event not recorded', { channel: id, kind: event.kind, err: String(err) });
     }
+  }
+
+  /** A playlist item whose file is gone plays the slate instead: a warning says which, while it lasts. */
+  #noteMissingItems(rec: ChannelRecord, spec: PipelineSpec): void {
+    const missing = spec.source.kind === 'vod' ? missingItemNames(rec, spec.source.items) : [];
+    const byPart = this.#warnings.get(rec.id) ?? new Map<WarningPart, string>();
+    if (missing.length === 0) byPart.delete('playlist');
+    else byPart.set('playlist', `playlist: the slate plays in place of missing ${missing.map((n) => JSON.stringify(n)).join(', ')}`);
+    if (byPart.size === 0) this.#warnings.delete(rec.id);
+    else this.#warnings.set(rec.id, byPart);
+    if (missing.length > 0) this.deps.log.warn('playlist items missing; the slate plays in their place', { channel: rec.id, items: missing });
   }
 
   onPipelineEvent(ev: PipelineEvent): void {
@@ -544,6 +559,7 @@ export class ChannelService {
     let failure: string | null;
     try {
       const spec = await buildPipelineSpec(rec, this.deps.config, this.deps.origin);
+      this.#noteMissingItems(rec, spec);
       failure = await this.#launch(id, spec, rt);
     } catch (err) {
       failure = (err as Error).message;

@@ -18,11 +18,31 @@ export interface MediaPaths {
   readonly dataDir: string;
 }
 
-/** A VOD channel's items with their absolute paths: the prepared file when there is one, else the confined original. */
+/**
+ * A VOD channel's items with their absolute paths: the prepared file when
+ * there is one, else the confined original. With a slate, an item whose
+ * file is gone is marked missing (the slate plays in its place) instead of
+ * failing the start; nothing of its path reaches the worker.
+ */
 export async function vodItems(rec: ChannelRecord, paths: MediaPaths): Promise<VodItem[]> {
   const items = playlistOf(rec);
   if (items.length === 0) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no VOD resource`);
-  return Promise.all(items.map((v) => vodItem(v, paths)));
+  const out = await Promise.all(
+    items.map((v) =>
+      vodItem(v, paths).catch((err: unknown) => {
+        if (rec.slateVodResource !== null && err instanceof VliveError && err.code === 'MEDIA_UNREADABLE') return { id: v.id, path: '', missing: true };
+        throw err;
+      }),
+    ),
+  );
+  if (out.every((i) => i.missing === true)) throw new VliveError('MEDIA_UNREADABLE', `every item of virtual live ${rec.id} is missing`);
+  return out;
+}
+
+/** Names of the items vodItems() marked missing, for the channel's warnings. */
+export function missingItemNames(rec: ChannelRecord, items: readonly VodItem[]): string[] {
+  const byId = new Map(playlistOf(rec).map((v) => [v.id, v.name]));
+  return items.filter((i) => i.missing === true).map((i) => byId.get(i.id) ?? i.id);
 }
 
 /** One READY VOD resource with its absolute path (MEDIA_NOT_READY otherwise). */
@@ -74,9 +94,9 @@ export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, o
   const tap = tapSpec(rec, paths.dataDir, origin);
   // What reads the channel back from the origin: its tap, and the forwarders of targets 1..
   const readers = { ...(tap === undefined ? {} : { tap }), ...(targets.length > 1 ? { forwardFrom: origin.playUrls(rec.id).rtmp } : {}) };
-  if (rec.sourceType === 'VOD') {
-    return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets, ...readers };
-  }
   const slate = rec.slateVodResource === null ? {} : { slate: await vodItem(rec.slateVodResource, paths) };
+  if (rec.sourceType === 'VOD') {
+    return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets, ...readers, ...slate };
+  }
   return { channelId: rec.id, source: { kind: 'live', ...liveSourceOf(rec, label) }, targets, ...readers, ...slate };
 }

@@ -108,7 +108,7 @@ export class ChannelMetrics {
     });
     this.#warnings = new Gauge({
       name: 'vlive_channel_warnings',
-      help: 'Recording or snapshot faults the channel has now (0, 1 or 2). The live output is not affected; the tap retries by itself.',
+      help: 'Warnings the channel has now (0 to 3): recording or snapshot faults (the live output is not affected; the tap retries by itself), playlist items missing (the slate plays in their place).',
       labelNames: channel,
       registers,
     });

@@ -9,8 +9,10 @@
 export interface VodItem {
   /** The VOD resource id. */
   id: string;
-  /** Absolute path inside the media root, MP4/MOV with H.264 and/or AAC/MP3. */
+  /** Absolute path inside the media root, MP4/MOV with H.264 and/or AAC/MP3; '' when missing. */
   path: string;
+  /** The file is gone: the channel's slate plays in its place (PipelineSpec.slate). */
+  missing?: boolean;
 }
 
 /** What a pipeline reads. Paths and URLs arrive already validated and confined. */
@@ -83,7 +85,7 @@ export interface PipelineSpec {
   forwardFrom?: string;
   /** Recording and snapshots, when the channel has either on. */
   tap?: TapSpec;
-  /** A relay's fallback slate: published, looped, while its source is away. */
+  /** The fallback slate: a relay publishes it, looped, while its source is away; a playlist plays it in place of a missing item. */
   slate?: VodItem;
 }
 
@@ -258,7 +260,7 @@ function isVodItems(v: unknown): v is VodItem[] {
   return (
     Array.isArray(v) &&
     v.length > 0 &&
-    v.every((i) => isRecord(i) && typeof i['id'] === 'string' && typeof i['path'] === 'string')
+    v.every((i) => isRecord(i) && typeof i['id'] === 'string' && typeof i['path'] === 'string' && (i['missing'] === undefined || typeof i['missing'] === 'boolean'))
   );
 }
 

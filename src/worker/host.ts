@@ -143,7 +143,14 @@ export class PipelineHost {
       return;
     }
     // Reading the sample indexes is file I/O (milliseconds; shared once loaded): build the pipeline when they are in.
-    const { items, loop } = spec.source;
+    // A missing item (the file is gone) plays the slate in its place.
+    const { loop } = spec.source;
+    const slate = spec.slate;
+    const items = spec.source.items.map((i) => (i.missing === true && slate !== undefined ? slate : i));
+    if (items.some((i) => i.missing === true)) {
+      this.#report(channelId, 'error', 'source: a playlist item is missing and the channel has no slate');
+      return;
+    }
     this.#loading.add(channelId);
     this.#media.loadAll(items).then(
       (media) => {

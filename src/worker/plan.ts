@@ -140,7 +140,8 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
   if (spec.source.kind === 'vod') {
     // The paths never reach GStreamer: the worker reads the files itself.
     if (spec.source.items.length === 0) throw new PlanError('a VOD source needs at least one item');
-    if (spec.source.items.some((i) => !isAbsolute(i.path))) throw new PlanError('the source path must be absolute');
+    // A missing item has no path: the slate plays in its place (host.ts).
+    if (spec.source.items.some((i) => i.missing !== true && !isAbsolute(i.path))) throw new PlanError('the source path must be absolute');
   } else {
     relay = planLiveSource(spec.source, templates, spec.source.transcode === 'always');
   }
