@@ -39,6 +39,15 @@ import { VodTimeline, type ItemMedia } from './vod-timeline.js';
  */
 const codecMismatch = /not-linked|not-negotiated|could not link|no suitable plugins/i;
 
+/**
+ * How far behind its arrival a source's media is played out, ms. Tags come
+ * in bursts (the network, the source's muxer, the appsink hand-off), and the
+ * sink renders by timestamp: joined "just in time", every late tag would
+ * freeze the picture for a moment (the probe saw 1 % stutter on 20 relays);
+ * GStreamer's own live latency did this job for the old in-pipeline relay.
+ */
+export const playoutDelayMs = 250;
+
 /** A candidate must deliver this much media before it takes over, ms. */
 export const defaultHealthyMs = 3000;
 
@@ -53,6 +62,14 @@ export interface LiveFeederOptions {
   readonly log: Logger;
   /** Hands one FLV tag to the output with its time on the output's timeline, ms. */
   readonly push: (tag: Buffer, timeMs: number) => void;
+  /**
+   * The output's running time now, ms (0 until its pipeline plays). New
+   * media joins there: stamped earlier, the sink would render every later
+   * tag late by the difference, a standing lag (stutter) for good.
+   */
+  readonly clockMs: () => number;
+  /** The first source has a keyframe in hand: start the output; open() once it takes tags. */
+  readonly onReady: () => void;
   /** A source change after the channel first played. */
   readonly onEvent: (event: SourceEvent) => void;
   /** The first source failed before anything was output: the channel's start fails. */
@@ -82,8 +99,9 @@ export class LiveFeeder {
   #slate: { feeder: VodFeeder; offset: number } | null = null;
   #everUp = false;
   #closed = false;
-  /** performance.now() when time 0 of the output was pushed. */
-  #outStart: number | null = null;
+  /** The output takes tags (it is PAUSED or later); until then they wait here. */
+  #open = false;
+  #held: [Buffer, number, number | null][] = [];
   readonly #lastOut: Record<Track, number> = { video: -1, audio: -1 };
   /** The sequence header bodies last sent, per track. */
   readonly #sentConfig: Record<Track, Buffer | null> = { video: null, audio: null };
@@ -115,6 +133,14 @@ export class LiveFeeder {
     if (this.#active === null && !this.#closed) this.#active = this.#join(this.#opts.initial, nowMs);
   }
 
+  /** The output takes tags now: the ones held since the first keyframe go in, then every tag as it comes. */
+  open(): void {
+    if (this.#open || this.#closed) return;
+    this.#open = true;
+    for (const [tag, t, frameAt] of this.#held) this.#push(tag, t, frameAt);
+    this.#held = [];
+  }
+
   /** The channel layer's next source (see the 'source' IPC command). */
   setSource(source: LiveSource, mode: 'replace' | 'candidate', nowMs: number): void {
     if (this.#closed) return;
@@ -138,6 +164,7 @@ export class LiveFeeder {
 
   close(): void {
     this.#closed = true;
+    this.#held = [];
     this.#stopSlate();
     this.#active?.relay.stop();
     this.#candidate?.relay.stop();
@@ -220,9 +247,9 @@ export class LiveFeeder {
     this.#takeOver(j, tag, kind);
   }
 
-  /** Where new media joins the output: just after the last tag out, and not before the output's clock. */
-  #joinTime(): number {
-    const now = this.#outStart === null ? 0 : Math.round(performance.now() - this.#outStart);
+  /** Where new media joins the output: just after the last tag out, and not before the output's clock plus `delayMs`. */
+  #joinTime(delayMs: number): number {
+    const now = Math.round(this.#opts.clockMs()) + delayMs;
     return Math.max(now, this.#lastOut.video + 1, this.#lastOut.audio + 1);
   }
 
@@ -234,13 +261,14 @@ export class LiveFeeder {
       this.#candidate = null;
     }
     this.#stopSlate();
-    const base = this.#joinTime();
+    const base = this.#joinTime(playoutDelayMs);
     j.offset = base - tag.timeMs;
     if (j.config.video !== null) this.#emit(j.config.video, 'video-config', base);
     if (j.config.audio !== null) this.#emit(j.config.audio, 'audio-config', base);
     this.#forward(j, tag, kind);
     const label = j.relay.source.label;
     if (this.#everUp) this.#opts.onEvent({ kind: 'up', label });
+    else this.#opts.onReady();
     this.#everUp = true;
     this.#opts.log.info('live source joined the output', { channel: this.#opts.channelId, source: label, atMs: base });
   }
@@ -274,8 +302,9 @@ export class LiveFeeder {
   #startSlate(): boolean {
     const items = this.#opts.slate;
     if (items === null || items.length === 0 || this.#closed || this.#slate !== null) return this.#slate !== null;
-    const base = this.#joinTime();
-    const wallOut = this.#outStart === null ? 0 : performance.now() - this.#outStart;
+    // The file is read ahead by the VOD feeder's lead; no playout delay needed.
+    const base = this.#joinTime(0);
+    const wallOut = this.#opts.clockMs();
     const now = performance.now();
     try {
       const feeder = new VodFeeder({
@@ -303,7 +332,10 @@ export class LiveFeeder {
   }
 
   #push(tag: Buffer, timeMs: number, frameAt: number | null): void {
-    this.#outStart ??= performance.now() - timeMs;
+    if (!this.#open) {
+      this.#held.push([tag, timeMs, frameAt]);
+      return;
+    }
     this.#opts.push(tag, timeMs);
     if (frameAt !== null) this.#frames.pushed(frameAt);
   }
