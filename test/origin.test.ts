@@ -259,8 +259,10 @@ describe('parseStat', () => {
           <nclients>1</nclients></stream>
       </live></application></server></rtmp>`;
     const streams = parseStat(xml, 'live');
-    assert.deepEqual(streams.get('on'), { name: 'on', publishing: true, active: true, bytesIn: 50831, clients: 2 });
+    assert.deepEqual(streams.get('on'), { name: 'on', publishing: true, active: true, bytesIn: 50831, clients: 2, players: [] });
     assert.equal(streams.get('idle')?.publishing, false);
+    // A player waiting on a stream nobody publishes; its flashver text cannot pass for a flag.
+    assert.deepEqual(streams.get('idle')?.players, ['2']);
     assert.equal(streams.has('s'), false);
   });
 });

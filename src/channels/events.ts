@@ -21,6 +21,10 @@ export interface StatusChange {
   reconnectAttempts: number;
   /** When the next reconnect attempt is due, while RECONNECTING. */
   nextAttemptAt: Date | null;
+  /** Players the origin reports on the channel (on-demand bookkeeping; HLS viewers are not seen). */
+  viewers: number;
+  /** Set on a detail event that only reports a new viewer count. */
+  viewersOnly?: boolean;
 }
 
 export class StatusEvents {

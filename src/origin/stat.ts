@@ -14,6 +14,8 @@ export interface StreamStat {
   readonly bytesIn: number;
   /** Publisher and players together. */
   readonly clients: number;
+  /** nginx client ids of the players (every client but the publisher); the ids on_play reports. */
+  readonly players: readonly string[];
 }
 
 function blocks(xml: string, tag: string): string[] {
@@ -36,6 +38,9 @@ export function parseStat(xml: string, app: string): Map<string, StreamStat> {
       if (name === null) continue;
       // Stream-level counters follow the stream's <name>; client blocks
       // carry their own, so drop them before reading the stream's.
+      const players = blocks(stream, 'client')
+        .filter((c) => !c.includes('<publishing/>'))
+        .flatMap((c) => firstText(c, 'id') ?? []);
       const own = stream.replace(/<client>[\s\S]*?<\/client>/g, '');
       out.set(name, {
         name,
@@ -43,6 +48,7 @@ export function parseStat(xml: string, app: string): Map<string, StreamStat> {
         active: own.includes('<active/>'),
         bytesIn: Number(firstText(own, 'bytes_in') ?? 0),
         clients: Number(firstText(own, 'nclients') ?? 0),
+        players,
       });
     }
   }
