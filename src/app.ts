@@ -23,6 +23,12 @@ import { fullJitterBackoff } from './pool/backoff.js';
 import { WorkerPool } from './pool/pool.js';
 import { startRetention } from './recording/sweeper.js';
 import { loadTokens } from './api/auth.js';
+import { OnDemandMetrics } from './metrics/ondemand.js';
+import { OnDemand } from './ondemand/manager.js';
+import { startNotifyServer } from './ondemand/notify.js';
+import { ViewerBook } from './ondemand/viewers.js';
+import { ScheduleRepository } from './schedule/repository.js';
+import { Scheduler } from './schedule/scheduler.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 
 export interface App {
@@ -60,6 +66,13 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     const db = await openDatabase(config.databaseUrl);
     cleanups.push({ name: 'database', fn: () => db.close() });
 
+    // nginx-rtmp reports players (on_play, on_play_done) here; on-demand is wired to it below.
+    const viewers = new ViewerBook();
+    let ondemand: OnDemand | null = null;
+    const notify =
+      config.externalOriginRtmpUrl === null ? await startNotifyServer((ev) => ondemand?.onPlayEvent(ev), log.child({ part: 'origin-notify' })) : null;
+    if (notify) cleanups.push({ name: 'origin-notify', fn: () => notify.close() });
+
     const origin: Origin =
       config.externalOriginRtmpUrl !== null
         ? new ExternalOrigin({
@@ -71,6 +84,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
             rtmpPort: config.rtmpPort,
             hlsPort: config.hlsPort,
             stopGraceMs: config.stopGraceMs,
+            ...(notify ? { notifyUrl: notify.url } : {}),
             logger: log.child({ part: 'origin' }),
             // nginx is a single process: if it dies, start it again; the channels'
             // pipelines see their sink fail and reconnect by themselves.
@@ -115,6 +129,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         const delay = fullJitterBackoff(attempt - 1, { baseMs: Math.min(reconnectBaseMs, config.reconnectMaxDelayMs), capMs: config.reconnectMaxDelayMs });
         return delay + reconnectBudget.reserve(Date.now() + delay);
       },
+      viewersOf: (id) => viewers.count(id),
     });
     pool.on('pipeline', (ev) => channels.onPipelineEvent(ev));
     pool.on('tap', (ev) => void channels.onTapEvent(ev));
@@ -131,12 +146,33 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     });
     cleanups.push({ name: 'metrics', fn: async () => metrics.dispose() });
 
+    const ondemandMetrics = new OnDemandMetrics(metrics.registry, () => viewers.entries());
+    const od = new OnDemand({
+      channels,
+      repo,
+      viewers,
+      players:
+        origin instanceof ManagedOrigin
+          ? async () => new Map([...(await origin.streams())].map(([stream, stat]) => [stream, stat.players]))
+          : null,
+      log: log.child({ part: 'ondemand' }),
+      counters: ondemandMetrics.counters,
+    });
+    ondemand = od;
+    const scheduler = new Scheduler({
+      repo: new ScheduleRepository(db.prisma),
+      channels,
+      graceMs: config.scheduleGraceSeconds * 1000,
+      log: log.child({ part: 'schedule' }),
+      onRun: ondemandMetrics.scheduleRun,
+    });
+
     const preparer = new MediaPreparer(db.prisma, config, log.child({ part: 'preparer' }));
     cleanups.push({ name: 'preparer', fn: () => preparer.close() });
     await preparer.resumePending();
     const vods = new VodRegistry(db.prisma, config.mediaRoot, preparer);
     const api = await startApiServer(
-      { channels, vods, events, workers: () => pool.workers() },
+      { channels, vods, events, workers: () => pool.workers(), ondemand: od, schedules: scheduler },
       {
         host: config.httpHost,
         port: config.httpPort,
@@ -154,6 +190,11 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
 
     await channels.reconcile();
     channels.startReconciler(reconcileIntervalMs);
+    // After reconcile: channels wanted RUNNING are back before idleness or schedules judge them.
+    od.start();
+    cleanups.push({ name: 'ondemand', fn: async () => od.stop() });
+    scheduler.start();
+    cleanups.push({ name: 'scheduler', fn: () => scheduler.stop() });
     return {
       config,
       api,

@@ -58,6 +58,8 @@ export interface Config {
   readonly workerMemoryBudgetBytes: number;
   /** JSON file of hashed API tokens. Unset: demo mode (no authentication, loopback only). */
   readonly tokensFile: string | null;
+  /** A scheduled run found later than this after its time (service down or busy) is skipped, seconds. Default 300. */
+  readonly scheduleGraceSeconds: number;
 }
 
 type Key = keyof Config;
@@ -94,6 +96,7 @@ const fields: Record<Key, Field> = {
   cpuBudget: { env: 'VLIVE_CPU_BUDGET', kind: 'fraction' },
   workerMemoryBudgetBytes: { env: 'VLIVE_WORKER_MEMORY_BUDGET_BYTES', kind: 'positiveInt' },
   tokensFile: { env: 'VLIVE_TOKENS_FILE', kind: 'path', optional: true },
+  scheduleGraceSeconds: { env: 'VLIVE_SCHEDULE_GRACE_SECONDS', kind: 'positiveInt' },
 };
 
 export class ConfigError extends Error {
@@ -193,6 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     cpuBudget: 0.8,
     workerMemoryBudgetBytes: 2 * 2 ** 30,
     tokensFile: null,
+    scheduleGraceSeconds: 300,
   };
   const file = env['VLIVE_CONFIG'] ? readFileLayer(env['VLIVE_CONFIG']) : {};
   const out: Record<string, unknown> = {};

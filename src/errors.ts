@@ -5,7 +5,7 @@
  */
 export const errorCodes = {
   BAD_USER_INPUT: 'A field is missing, malformed, too long, or out of range.',
-  NOT_FOUND: 'No virtual live or VOD resource has that id.',
+  NOT_FOUND: 'No virtual live, VOD resource or schedule has that id.',
   INVALID_STATE: 'The operation does not fit the current state, e.g. deleting a running channel.',
   PATH_OUTSIDE_MEDIA_ROOT: 'A VOD path is absolute, climbs out with `..`, or leads out through a symlink.',
   MEDIA_UNREADABLE: 'The VOD file is missing, unreadable, or not a media file GStreamer can parse.',

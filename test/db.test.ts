@@ -147,7 +147,7 @@ describe('a fresh database', () => {
     );
     assert.deepEqual(
       tables.map((t) => t.name),
-      ['PlaylistItem', 'PushTarget', 'Recording', 'VirtualLive', 'VodResource', '_prisma_migrations'],
+      ['PlaylistItem', 'PushTarget', 'Recording', 'Schedule', 'VirtualLive', 'VodResource', '_prisma_migrations'],
     );
 
     const rows = await db.prisma.$queryRawUnsafe<

@@ -72,6 +72,7 @@ it('answers 2400 random and hostile mutations with data or coded errors only, an
           ...(r() < 0.3 ? { pushTargets: Array.from({ length: Math.floor(r() * 12) }, () => randomString(r)) } : {}),
           ...(r() < 0.3 ? { connectTimeoutMs: randomValue(r) } : {}),
           ...(r() < 0.2 ? { loop: randomValue(r) } : {}),
+          ...(r() < 0.2 ? { onDemand: randomValue(r), touchDurationSeconds: randomValue(r), idleDelaySeconds: randomValue(r) } : {}),
         },
       }),
     },
@@ -79,6 +80,20 @@ it('answers 2400 random and hostile mutations with data or coded errors only, an
     { query: 'mutation($id: ID!) { deleteVirtualLive(id: $id) }', vars: () => ({ id: randomValue(r) }) },
     { query: 'mutation($id: ID!) { startVirtualLive(id: $id) { id status } }', vars: () => ({ id: randomValue(r) }) },
     { query: 'mutation($id: ID!) { stopVirtualLive(id: $id) { id status } }', vars: () => ({ id: randomValue(r) }) },
+    { query: 'mutation($id: ID!) { touchVirtualLive(id: $id) { id status } }', vars: () => ({ id: randomValue(r) }) },
+    {
+      query: 'mutation($id: ID!, $i: ScheduleInput!) { addSchedule(virtualLiveId: $id, input: $i) { id } }',
+      vars: () => ({
+        id: randomValue(r),
+        i: {
+          action: pick(r, ['START', 'STOP', randomValue(r)]),
+          ...(r() < 0.5 ? { at: pick(r, ['2099-01-01T00:00:00Z', '2099-02-30T00:00:00Z', '2099-01-01T00:00:00+25:00', randomValue(r)]) } : {}),
+          ...(r() < 0.5 ? { cron: pick(r, ['*/5 * * * *', '0 0 30 2 *', '1-2-3 * * * *', '*/0 * * * *', randomValue(r)]) } : {}),
+          ...(r() < 0.3 ? { timeZone: pick(r, ['Europe/Berlin', 'Etc/GMT+99', randomValue(r)]) } : {}),
+        },
+      }),
+    },
+    { query: 'mutation($id: ID!) { removeSchedule(id: $id) }', vars: () => ({ id: randomValue(r) }) },
   ];
   let created = 0;
   for (let i = 0; i < 2400; i++) {

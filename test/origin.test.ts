@@ -259,9 +259,11 @@ describe('parseStat', () => {
           <nclients>1</nclients></stream>
       </live></application></server></rtmp>`;
     const streams = parseStat(xml, 'live');
-    assert.deepEqual(streams.get('on'), { name: 'on', publishing: true, active: true, bytesIn: 50831, clients: 2, publisherId: '1' });
+    assert.deepEqual(streams.get('on'), { name: 'on', publishing: true, active: true, bytesIn: 50831, clients: 2, publisherId: '1', players: [] });
     assert.equal(streams.get('idle')?.publishing, false);
     assert.equal(streams.get('idle')?.publisherId, null, 'a player is not the publisher');
+    // A player waiting on a stream nobody publishes; its flashver text cannot pass for a flag.
+    assert.deepEqual(streams.get('idle')?.players, ['2']);
     assert.equal(streams.has('s'), false);
   });
 });

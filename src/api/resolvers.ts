@@ -17,6 +17,9 @@ import { requireOperator, type Principal } from './auth.js';
 import { apiLimits, RateLimiter } from './limits.js';
 import { statusChanges } from './subscriptions.js';
 import type { StatusEvents } from '../channels/events.js';
+import type { OnDemand } from '../ondemand/manager.js';
+import type { ScheduleInput } from '../schedule/input.js';
+import type { Scheduler } from '../schedule/scheduler.js';
 
 export interface WorkerView {
   id: string;
@@ -33,6 +36,10 @@ export interface ApiDeps {
   vods: VodRegistry;
   events: StatusEvents;
   workers: () => WorkerView[];
+  /** touchVirtualLive; optional so that tests of the HTTP layer can leave it out. */
+  ondemand?: Pick<OnDemand, 'touch'>;
+  /** Schedules; optional like ondemand. */
+  schedules?: Pick<Scheduler, 'add' | 'remove' | 'list' | 'next'>;
 }
 
 const DateTime = new GraphQLScalarType<Date | null, string>({
@@ -41,6 +48,10 @@ const DateTime = new GraphQLScalarType<Date | null, string>({
   parseValue: (v) => new Date(String(v)),
   parseLiteral: (ast) => (ast.kind === Kind.STRING ? new Date(ast.value) : null),
 });
+
+function missing(what: string): never {
+  throw new Error(`${what} is not wired into this API server`);
+}
 
 function channelView(channels: ChannelService, rec: ChannelRecord) {
   return {
@@ -58,6 +69,7 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
     snapUrl: rec.snapTakenAt === null ? null : `/snapshots/${rec.id}.jpg`,
     snapStale: rec.snapshotEnabled && isActive(rec.status as LiveStatus) && isStale(rec.snapTakenAt, rec.startedAt, rec.snapshotIntervalSeconds),
     warnings: channels.warningsOf(rec.id),
+    viewers: channels.viewersOf(rec.id),
   };
 }
 
@@ -90,6 +102,8 @@ export function createResolvers(deps: ApiDeps) {
   const { channels, vods } = deps;
   const view = (rec: ChannelRecord) => channelView(channels, rec);
   const startStop = new RateLimiter(apiLimits.startStopPerWindow, apiLimits.startStopWindowMs);
+  const ondemand = () => deps.ondemand ?? missing('on-demand');
+  const schedules = () => deps.schedules ?? missing('schedules');
   return {
     DateTime,
     Query: {
@@ -110,6 +124,14 @@ export function createResolvers(deps: ApiDeps) {
       deleteVirtualLive: operatorOnly((a: { id: string }) => channels.delete(checkId('id', a.id))),
       startVirtualLive: operatorOnly(async (a: { id: string }) => view(await channels.start(checkId('id', a.id))), startStop),
       stopVirtualLive: operatorOnly(async (a: { id: string }) => view(await channels.stop(checkId('id', a.id))), startStop),
+      // Any valid token: a player (HLS or an app) keeps its channel up this way. Rate
+      // limited with starts and stops, since a touch may start a channel.
+      touchVirtualLive: async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+        startStop.take(ctx.principal.name, 'starts and stops');
+        return view(await ondemand().touch(checkId('id', a.id)));
+      },
+      addSchedule: operatorOnly((a: { virtualLiveId: string; input: ScheduleInput }) => schedules().add(checkId('virtualLiveId', a.virtualLiveId), a.input)),
+      removeSchedule: operatorOnly((a: { id: string }) => schedules().remove(checkId('id', a.id))),
     },
     Subscription: {
       virtualLiveStatusChanged: {
@@ -122,6 +144,11 @@ export function createResolvers(deps: ApiDeps) {
       },
     },
     VirtualLive: {
+      schedules: (v: { id: string }) => schedules().list(v.id),
+      nextScheduledAction: async (v: { id: string }) => {
+        const s = await schedules().next(v.id);
+        return s?.nextRunAt ? { action: s.action, at: s.nextRunAt, scheduleId: s.id } : null;
+      },
       recordings: async (v: { id: string }) =>
         (await channels.recordings(v.id)).map((r) => ({ url: `/${r.path}`, startedAt: r.startedAt, durationSeconds: r.durationSeconds, sizeBytes: r.sizeBytes })),
     },

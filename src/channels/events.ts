@@ -23,6 +23,10 @@ export interface StatusChange {
   nextAttemptAt: Date | null;
   /** What feeds the output: PRIMARY, BACKUP or SLATE. */
   activeSource: string;
+  /** Players the origin reports on the channel (on-demand bookkeeping; HLS viewers are not seen). */
+  viewers: number;
+  /** Set on a detail event that only reports a new viewer count. */
+  viewersOnly?: boolean;
 }
 
 export class StatusEvents {

@@ -31,6 +31,12 @@ export interface CreateInput {
   failoverAfterMs?: number | null;
   /** A VOD resource shown while an ONLINE source is away; '' removes it on update. */
   slateVodResourceId?: string | null;
+  /** Started by the first viewer or a touch, stopped when idle (default false). */
+  onDemand?: boolean | null;
+  /** The seed's touchDuration, seconds (default 60). */
+  touchDurationSeconds?: number | null;
+  /** The seed's delayTimer, seconds (default 10). */
+  idleDelaySeconds?: number | null;
 }
 
 export interface RecordingInput {
@@ -63,7 +69,26 @@ export const limits = {
   failoverAfterFailuresMax: 1000,
   failoverAfterMsMin: 1000,
   failoverAfterMsMax: 3_600_000,
+  touchDurationSecondsMin: 1,
+  touchDurationSecondsMax: 86_400,
+  idleDelaySecondsMin: 0,
+  idleDelaySecondsMax: 3600,
 } as const;
+
+type OnDemandFields = Partial<Pick<ChannelFields, 'onDemand' | 'touchDurationSeconds' | 'idleDelaySeconds'>>;
+
+/** On-demand settings; only the fields given are returned. */
+function checkOnDemand(input: UpdateInput): OnDemandFields {
+  const out: OnDemandFields = {};
+  if (input.onDemand != null) out.onDemand = input.onDemand;
+  if (input.touchDurationSeconds != null) {
+    out.touchDurationSeconds = wholeIn('touchDurationSeconds', input.touchDurationSeconds, limits.touchDurationSecondsMin, limits.touchDurationSecondsMax);
+  }
+  if (input.idleDelaySeconds != null) {
+    out.idleDelaySeconds = wholeIn('idleDelaySeconds', input.idleDelaySeconds, limits.idleDelaySecondsMin, limits.idleDelaySecondsMax);
+  }
+  return out;
+}
 
 type LiveFields = Partial<Pick<ChannelFields, 'rtspTransport' | 'maxReconnectAttempts' | 'backupUrl' | 'failoverAfterFailures' | 'failoverAfterMs' | 'liveTranscode'>>;
 
@@ -200,7 +225,7 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
     const playlist = await checkItems(repo, input);
     if (playlist === null) throw badInput('vodResourceId', 'is required for a VOD channel (or a playlist)');
     const slate = await checkSlate(repo, input, playlist);
-    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input), ...checkLive(input), ...slate };
+    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input) };
   }
   if (input.sourceType === 'ONLINE') {
     if (input.vodResourceId != null) throw badInput('vodResourceId', 'must be empty for an ONLINE channel');
@@ -208,13 +233,13 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
     if (input.sourceUrl == null) throw badInput('sourceUrl', 'is required for an ONLINE channel');
     parseSourceUrl(input.sourceUrl);
     const slate = await checkSlate(repo, input, null);
-    return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [], ...checkTap(input), ...checkLive(input), ...slate };
+    return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [], ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input) };
   }
   throw badInput('sourceType', 'must be VOD or ONLINE');
 }
 
 export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, repo: ChannelRepository): Promise<Partial<ChannelFields>> {
-  const out: Partial<ChannelFields> = { ...checkTap(input), ...checkLive(input) };
+  const out: Partial<ChannelFields> = { ...checkTap(input), ...checkLive(input), ...checkOnDemand(input) };
   if (input.name != null) out.name = checkName(input.name);
   if (input.loop != null) out.loop = input.loop;
   if (input.pushTargets != null) out.pushTargets = checkTargets(input.pushTargets);

@@ -49,6 +49,9 @@ export interface ChannelFields {
   recordingRetainHours?: number;
   snapshotEnabled?: boolean;
   snapshotIntervalSeconds?: number;
+  onDemand?: boolean;
+  touchDurationSeconds?: number;
+  idleDelaySeconds?: number;
 }
 
 export interface StatusWrite {
@@ -63,6 +66,8 @@ export interface StatusWrite {
   reconnectAttempts?: number;
   nextAttemptAt?: Date | null;
   activeSource?: 'PRIMARY' | 'BACKUP' | 'SLATE';
+  /** Why the service stopped the channel by itself; null otherwise. */
+  stopReason?: string | null;
 }
 
 export class ChannelRepository {
@@ -143,6 +148,20 @@ export class ChannelRepository {
 
   async addRecording(data: { virtualLiveId: string; path: string; startedAt: Date; durationSeconds: number; sizeBytes: number }): Promise<void> {
     await this.db.recording.create({ data });
+  }
+
+  /** The seed's touchTime: a sign of interest in the channel. */
+  async touch(id: string, at: Date): Promise<void> {
+    await this.db.virtualLive.update({ where: { id }, data: { touchedAt: at } });
+  }
+
+  async ids(): Promise<string[]> {
+    return (await this.db.virtualLive.findMany({ select: { id: true } })).map((c) => c.id);
+  }
+
+  /** On-demand channels that are wanted running: the ones the idle check looks at. */
+  listOnDemandRunning(): Promise<VirtualLive[]> {
+    return this.db.virtualLive.findMany({ where: { onDemand: true, desiredState: 'RUNNING' } });
   }
 
   async setSnapTakenAt(id: string, at: Date): Promise<void> {

@@ -37,6 +37,8 @@ export interface ChannelServiceDeps {
   admission: { check(workers: readonly { state: string; rssBytes: number }[], running: number): void };
   /** Delay before reconnect attempt `attempt` (1-based), in ms. */
   retryDelayMs: (attempt: number) => number;
+  /** Players the origin reports on a channel now (src/ondemand/viewers.ts); 0 when not given. */
+  viewersOf?: (id: string) => number;
 }
 
 /** In-process state of a channel this node runs; the database holds the rest. */
@@ -149,7 +151,7 @@ export class ChannelService {
       this.#noteMissingItems(rec, spec);
       const runtime = this.#newRuntime(id);
       await this.deps.repo.markStartRequested(id);
-      await this.#transition(id, 'STARTING', { errorString: null, workerId: null });
+      await this.#transition(id, 'STARTING', { errorString: null, workerId: null, stopReason: null });
       // (c) and (d); a relay whose primary will not start tries its backup.
       let reason = await this.#launch(id, spec, runtime, 'primary');
       if (reason !== null && !runtime.abort.signal.aborted && rec.sourceType === 'ONLINE' && rec.backupUrl !== null) {
@@ -179,6 +181,40 @@ export class ChannelService {
     // Abort first so that a start or reconnect in progress gives up the lock quickly.
     this.#runtime.get(id)?.abort.abort();
     return this.#lock.run(id, () => this.#stopLocked(id));
+  }
+
+  /**
+   * A stop the service decides by itself (an idle on-demand channel, a
+   * schedule), recorded as stopReason. It queues on the channel's lock like
+   * an operator's start or stop, and `still` is asked again under the lock
+   * with the fresh record: whatever the operator did first wins. Returns null
+   * when `still` said no.
+   */
+  async stopFor(id: string, reason: string, still?: (rec: ChannelRecord) => boolean): Promise<ChannelRecord | null> {
+    this.#assertAccepting();
+    return this.#lock.run(id, async () => {
+      const rec = await this.#load(id);
+      if (still && !still(rec)) return null;
+      this.#runtime.get(id)?.abort.abort();
+      this.deps.log.info('channel stopped by the service', { channel: id, reason });
+      return this.#stopLocked(id, reason);
+    });
+  }
+
+  /** Whether this instance holds the channel's pipeline (or is starting or reconnecting it). */
+  runsHere(id: string): boolean {
+    return this.#runtime.has(id);
+  }
+
+  /** Players on the channel now, as the origin reports them. */
+  viewersOf(id: string): number {
+    return this.deps.viewersOf?.(id) ?? 0;
+  }
+
+  /** A detail event (status unchanged) that carries the channel's current viewer count. */
+  async publishViewers(id: string): Promise<void> {
+    const rec = await this.deps.repo.get(id);
+    if (rec) this.#publish(rec, rec.status as LiveStatus, true);
   }
 
   /** Feeds pipeline state changes from the pool. */
@@ -475,14 +511,14 @@ export class ChannelService {
     );
   }
 
-  async #stopLocked(id: string): Promise<ChannelRecord> {
+  async #stopLocked(id: string, reason: string | null = null): Promise<ChannelRecord> {
     const rec = await this.#load(id);
     if (rec.desiredState !== 'STOPPED') await this.deps.repo.setDesired(id, 'STOPPED');
     this.#dropRuntime(id);
     const status = rec.status as LiveStatus;
     if (status === 'STOPPED') return this.#load(id);
     await this.deps.runner.stopPipeline(id);
-    return this.#transition(id, 'STOPPED', { workerId: null, stoppedAt: new Date() });
+    return this.#transition(id, 'STOPPED', { workerId: null, stoppedAt: new Date(), stopReason: reason });
   }
 
   /**
@@ -573,7 +609,7 @@ export class ChannelService {
   }
 
   /** One status event from the record as written; `previous` equal to its status means only details changed. */
-  #publish(rec: ChannelRecord, previous: LiveStatus): void {
+  #publish(rec: ChannelRecord, previous: LiveStatus, viewersOnly = false): void {
     this.deps.events.publish({
       id: rec.id,
       status: rec.status as LiveStatus,
@@ -584,6 +620,8 @@ export class ChannelService {
       reconnectAttempts: rec.reconnectAttempts,
       nextAttemptAt: rec.nextAttemptAt,
       activeSource: rec.activeSource,
+      viewers: this.viewersOf(rec.id),
+      ...(viewersOnly ? { viewersOnly } : {}),
     });
   }
 

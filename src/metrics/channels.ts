@@ -164,6 +164,8 @@ export class ChannelMetrics {
 
   onStatus(change: StatusChange): void {
     const id = change.id;
+    // A viewer count says nothing about the pipeline; its baseline must stay.
+    if (change.viewersOnly === true) return;
     if (!running.has(change.status)) {
       this.#remove(id);
       return;

@@ -50,6 +50,11 @@ export interface NginxConfInput {
    * the port while ours was still retrying bind().
    */
   readonly instanceToken: string;
+  /**
+   * Where nginx-rtmp posts on_play / on_play_done (http://127.0.0.1:<port>/<secret path>).
+   * Unset: no notifications. nginx waits for the on_play answer before it lets the player in.
+   */
+  readonly notifyUrl?: string;
 }
 
 // nginx has no quoting for every context we use; refuse anything that would
@@ -89,7 +94,13 @@ rtmp {
             allow publish 127.0.0.1;
             deny publish all;
             allow play all;
-
+${c.notifyUrl === undefined ? '' : `
+            # Viewers for on-demand channels (src/ondemand/). A player of a stream
+            # nobody publishes yet waits in nginx (idle stream) until the channel starts.
+            notify_method post;
+            on_play ${q(c.notifyUrl)};
+            on_play_done ${q(c.notifyUrl)};
+`}
             hls on;
             hls_path ${q(p.hls)};
             hls_fragment ${c.hlsFragmentSeconds}s;

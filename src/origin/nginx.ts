@@ -19,7 +19,7 @@ import { originPaths, renderNginxConf, RTMP_APP, type OriginPaths } from './conf
 import { canConnect, httpGet } from './http.js';
 import { assertStreamName, type Origin, type PlayUrls } from './origin.js';
 import { killOrphanNginx } from './orphan.js';
-import { parseStat } from './stat.js';
+import { parseStat, type StreamStat } from './stat.js';
 
 const HOST = '127.0.0.1';
 
@@ -44,6 +44,11 @@ export interface ManagedOriginOptions {
   /** How long stop() waits after SIGTERM before SIGKILL. Default 5000 ms. */
   readonly stopGraceMs?: number;
   readonly logger?: Logger;
+  /**
+   * Where nginx-rtmp posts on_play and on_play_done (a loopback URL with a
+   * secret path, src/ondemand/notify.ts). Default: no notifications.
+   */
+  readonly notifyUrl?: string;
   /** Called when nginx dies while running, i.e. not through stop(). */
   readonly onUnexpectedExit?: (exit: NginxExit) => void;
 }
@@ -88,6 +93,7 @@ export class ManagedOrigin implements Origin {
   readonly #stopGraceMs: number;
   readonly #log: Logger;
   readonly #onUnexpectedExit: ((exit: NginxExit) => void) | undefined;
+  readonly #notifyUrl: string | undefined;
 
   #state: OriginState = 'idle';
   #child: ChildProcess | null = null;
@@ -107,6 +113,7 @@ export class ManagedOrigin implements Origin {
     this.#stopGraceMs = positiveInt('stopGraceMs', options.stopGraceMs ?? 5_000);
     this.#log = options.logger ?? createLogger({ component: 'origin' });
     this.#onUnexpectedExit = options.onUnexpectedExit;
+    this.#notifyUrl = options.notifyUrl;
   }
 
   get state(): OriginState {
@@ -139,6 +146,7 @@ export class ManagedOrigin implements Origin {
           hlsFragmentSeconds: this.#fragmentSeconds,
           hlsPlaylistSeconds: this.#playlistSeconds,
           instanceToken: token,
+          ...(this.#notifyUrl !== undefined ? { notifyUrl: this.#notifyUrl } : {}),
         }),
       );
       if (this.#state !== 'starting') throw new Error('origin was stopped while starting');
@@ -309,6 +317,12 @@ export class ManagedOrigin implements Origin {
       if (this.#stat?.result === result) this.#stat = null;
     });
     return result;
+  }
+
+  /** Every stream of the application as /stat reports it (a read shared with isPublishing). */
+  async streams(): Promise<ReadonlyMap<string, StreamStat>> {
+    if (this.#state !== 'running') throw new Error(`origin is ${this.#state}, not running`);
+    return this.#publishers();
   }
 
   async waitForPublish(stream: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {

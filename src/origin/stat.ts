@@ -16,6 +16,8 @@ export interface StreamStat {
   readonly clients: number;
   /** nginx's id of the publishing connection: the same id across time means one publish session. */
   readonly publisherId: string | null;
+  /** nginx client ids of the players (every client but the publisher); the ids on_play reports. */
+  readonly players: readonly string[];
 }
 
 function blocks(xml: string, tag: string): string[] {
@@ -36,10 +38,12 @@ export function parseStat(xml: string, app: string): Map<string, StreamStat> {
     for (const stream of blocks(application, 'stream')) {
       const name = firstText(stream, 'name');
       if (name === null) continue;
+      const clients = blocks(stream, 'client');
+      const players = clients.filter((c) => !c.includes('<publishing/>')).flatMap((c) => firstText(c, 'id') ?? []);
+      const publisher = clients.find((c) => c.includes('<publishing/>'));
       // Stream-level counters follow the stream's <name>; client blocks
       // carry their own, so drop them before reading the stream's.
       const own = stream.replace(/<client>[\s\S]*?<\/client>/g, '');
-      const publisher = blocks(stream, 'client').find((c) => c.includes('<publishing/>'));
       out.set(name, {
         name,
         publishing: own.includes('<publishing/>'),
@@ -47,6 +51,7 @@ export function parseStat(xml: string, app: string): Map<string, StreamStat> {
         bytesIn: Number(firstText(own, 'bytes_in') ?? 0),
         clients: Number(firstText(own, 'nclients') ?? 0),
         publisherId: publisher === undefined ? null : firstText(publisher, 'id'),
+        players,
       });
     }
   }
