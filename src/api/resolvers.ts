@@ -16,6 +16,7 @@ import type { TranscodeInput, VodRegistry } from '../media/registry.js';
 import { requireOperator, type Principal } from './auth.js';
 import { apiLimits, RateLimiter } from './limits.js';
 import { statusChanges } from './subscriptions.js';
+import type { NodeView } from '../cluster/leases.js';
 import type { StatusEvents } from '../channels/events.js';
 
 export interface WorkerView {
@@ -33,6 +34,8 @@ export interface ApiDeps {
   vods: VodRegistry;
   events: StatusEvents;
   workers: () => WorkerView[];
+  /** The cluster's nodes (src/cluster/leases.ts), or this one alone on SQLite. */
+  nodes: () => Promise<NodeView[]>;
 }
 
 const DateTime = new GraphQLScalarType<Date | null, string>({
@@ -97,6 +100,7 @@ export function createResolvers(deps: ApiDeps) {
       },
       vodResources: async () => vods.list(),
       workers: () => deps.workers().map((w) => ({ ...w, state: w.state.toUpperCase() })),
+      nodes: () => deps.nodes(),
     },
     Mutation: {
       registerVodResource: operatorOnly(async (a: { input: { name: string; path: string; transcode?: TranscodeInput | null } }) => vods.register(a.input)),

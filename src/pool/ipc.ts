@@ -140,6 +140,14 @@ export type ParentCommand =
   | { type: 'stop'; channelId: string }
   /** A running VOD channel's new playlist; it takes effect at the next item boundary. */
   | { type: 'playlist'; channelId: string; items: VodItem[]; loop: boolean }
+  /**
+   * Cluster mode: every pipeline of this worker must be stopped by `untilMs` (wall
+   * clock, ms since the epoch) unless a later fence arrives first. The supervisor
+   * sends one after each successful lease renewal. Wall clock rather than a relative
+   * TTL: supervisor and worker share the host's clock, and a TTL would be stretched
+   * by any delay between computing and delivering it (a frozen supervisor).
+   */
+  | { type: 'fence'; untilMs: number }
   | { type: 'shutdown' };
 
 /** Worker → supervisor. */
@@ -279,6 +287,8 @@ export function parseParentCommand(v: unknown): ParentCommand | null {
       return typeof v['channelId'] === 'string' && isVodItems(v['items']) && typeof v['loop'] === 'boolean'
         ? { type: 'playlist', channelId: v['channelId'], items: v['items'], loop: v['loop'] }
         : null;
+    case 'fence':
+      return typeof v['untilMs'] === 'number' && Number.isFinite(v['untilMs']) ? { type: 'fence', untilMs: v['untilMs'] } : null;
     case 'shutdown':
       return { type: 'shutdown' };
     default:

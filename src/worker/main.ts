@@ -114,6 +114,9 @@ process.on('message', (raw: unknown) => {
     case 'playlist':
       if (host !== null) void host.setPlaylist(cmd.channelId, cmd.items, cmd.loop);
       return;
+    case 'fence':
+      host?.setFence(cmd.untilMs);
+      return;
     case 'shutdown':
       void shutdown('shutdown requested');
       return;
