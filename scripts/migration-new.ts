@@ -16,8 +16,8 @@
  *   sqlite    a temporary file; the shadow database is in memory.
  *   postgres  a throwaway PostgreSQL cluster (initdb + pg_ctl from the Debian package
  *             `postgresql`, run as the `postgres` user when we are root) on a free
- *             loopback port, removed afterwards. Needs devDependency
- *             `@prisma/adapter-pg`. Only this tool needs PostgreSQL; tests do not.
+ *             loopback port, removed afterwards (scripts/scratch-postgres.ts, which
+ *             the cluster tests use too).
  *
  * Run from the repository root, after editing BOTH prisma/*\/schema.prisma files
  * (their models must stay identical; test/db.test.ts checks):
@@ -33,18 +33,13 @@
  * src/db/migrate.ts refuses to start on a database where an applied migration's file
  * changed. More in src/db/MIGRATIONS.md.
  */
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import { lockfileText, MigrationEngine, readMigrationList } from '../src/db/schema-engine.js';
-
-const run = promisify(execFile);
+import { startScratchPostgres, type ScratchPostgres } from './scratch-postgres.js';
 
 // dist/scripts/migration-new.js → the repository root.
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -72,59 +67,6 @@ function parseArgs(argv: readonly string[]): Args {
   return { provider, name: second };
 }
 
-/** The folder with initdb and pg_ctl: on PATH, else Debian's versioned folder. */
-async function postgresBinDir(): Promise<string> {
-  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
-    if (dir !== '' && existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'pg_ctl'))) return dir;
-  }
-  const versions = await readdir('/usr/lib/postgresql').catch(() => []);
-  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
-  if (newest !== undefined && existsSync(path.join('/usr/lib/postgresql', newest, 'bin', 'initdb'))) {
-    return path.join('/usr/lib/postgresql', newest, 'bin');
-  }
-  throw new Error('initdb not found: install the Debian package postgresql (only this tool needs it)');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
-}
-
-interface ScratchPostgres {
-  port: number;
-  stop(): Promise<void>;
-}
-
-/** A throwaway cluster: trust auth, loopback only, no fsync; everything under `dir`. */
-async function startScratchPostgres(dir: string): Promise<ScratchPostgres> {
-  const bin = await postgresBinDir();
-  // PostgreSQL refuses to run as root.
-  const asRoot = process.getuid?.() === 0;
-  const pg = (tool: string, args: string[]) =>
-    asRoot ? run('runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]) : run(path.join(bin, tool), args);
-  if (asRoot) await run('chown', ['postgres', dir]);
-  const data = path.join(dir, 'data');
-  await pg('initdb', ['-D', data, '-U', 'vlive', '--auth=trust', '-E', 'UTF8', '--no-sync']);
-  const port = await freePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -F`;
-  await pg('pg_ctl', ['-D', data, '-o', options, '-l', path.join(dir, 'server.log'), '-w', 'start']);
-  return {
-    port,
-    stop: async () => {
-      await pg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
-    },
-  };
-}
-
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const providerDir = path.join(repoRoot, 'prisma', args.provider);
@@ -141,7 +83,7 @@ async function main(): Promise<number> {
     if (args.provider === 'sqlite') {
       engine = await MigrationEngine.openSqlite({ schemaPath, databaseFile: path.join(scratch, 'dev.db'), ...log });
     } else {
-      postgres = await startScratchPostgres(scratch);
+      postgres = await startScratchPostgres();
       engine = await MigrationEngine.openPostgres({
         schemaPath,
         connection: { host: '127.0.0.1', port: postgres.port, user: 'vlive', database: 'postgres' },

@@ -16,6 +16,7 @@ packages=(
   # and a real Prometheus (with promtool) that scrapes the service in the tests.
   ffmpeg prometheus
   gir1.2-gst-rtsp-server-1.0 python3-gi  # the tests' RTSP source (test/fixtures/rtsp-server.py)
+  postgresql  # cluster mode's tests start throwaway clusters with its initdb/pg_ctl (scripts/scratch-postgres.ts)
 )
 
 missing=()

@@ -3,13 +3,17 @@
  * main.ts runs it as the service; end-to-end tests run it in-process with
  * real worker processes, a real origin and a scratch database.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Admission } from './channels/admission.js';
 import { StatusEvents } from './channels/events.js';
 import { ReconnectBudget } from './channels/reconnect-budget.js';
 import { ChannelRepository } from './channels/repository.js';
 import { ChannelService } from './channels/service.js';
+import { ClusterBus } from './cluster/bus.js';
+import { LeaseKeeper, type NodeView } from './cluster/leases.js';
 import type { Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import type { Logger } from './log.js';
@@ -50,6 +54,7 @@ const reconnectBaseMs = 250;
 const reconcileIntervalMs = 5_000;
 
 export async function startApp(config: Readonly<Config>, log: Logger): Promise<App> {
+  const startedAt = new Date();
   let stopping: Promise<void> | null = null;
   const cleanups: { name: string; fn: () => Promise<void> }[] = [];
   const unwind = async (): Promise<void> => {
@@ -65,6 +70,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     await mkdir(config.mediaRoot, { recursive: true });
     const db = await openDatabase(config.databaseUrl);
     cleanups.push({ name: 'database', fn: () => db.close() });
+    log.info('database ready', { provider: db.provider, migrationsApplied: db.migrations.applied.length, migrations: db.migrations.total });
 
     // nginx-rtmp reports players (on_play, on_play_done) here; on-demand is wired to it below.
     const viewers = new ViewerBook();
@@ -115,6 +121,46 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     cleanups.push({ name: 'admission', fn: async () => admission.dispose() });
     const events = new StatusEvents();
     const repo = new ChannelRepository(db.prisma);
+    // Cluster mode on PostgreSQL (src/cluster/): leases, fencing, LISTEN/NOTIFY.
+    // Stopped after the channels (cleanups run in reverse): their hand-over releases leases.
+    const nodeId = randomUUID();
+    let apiUrl = '';
+    let keeper: LeaseKeeper | null = null;
+    let bus: ClusterBus | null = null;
+    if (db.postgresUrl !== null) {
+      keeper = new LeaseKeeper({
+        db: db.prisma,
+        nodeId,
+        nodeName: config.nodeName,
+        get apiUrl() {
+          return apiUrl;
+        },
+        leaseMs: config.leaseMs,
+        heartbeatMs: config.nodeHeartbeatMs,
+        capacity: () => pool.capacity().total,
+        running: () => channels.runningCount(),
+        fence: (untilMs) => pool.setFence(untilMs),
+        log: log.child({ part: 'cluster' }),
+      });
+      const k = keeper;
+      bus = new ClusterBus({
+        connectionString: db.postgresUrl,
+        nodeId,
+        events,
+        log: log.child({ part: 'cluster-bus' }),
+        onDesired: (id, desired) => {
+          if (desired === 'RUNNING') k.poke();
+          else channels.onDesiredChanged(id, desired);
+        },
+        onPlaylist: (id) => channels.onPlaylistChanged(id),
+        onResync: () => k.poke(),
+      });
+      const b = bus;
+      cleanups.push({ name: 'cluster', fn: async () => {
+        await k.stop();
+        await b.close();
+      } });
+    }
     const reconnectBudget = new ReconnectBudget(config.reconnectsPerSecond, config.reconnectsPerSecond, Date.now());
     const channels = new ChannelService({
       config,
@@ -130,17 +176,33 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         return delay + reconnectBudget.reserve(Date.now() + delay);
       },
       viewersOf: (id) => viewers.count(id),
+      ...(keeper !== null ? { cluster: keeper } : {}),
     });
+    if (keeper !== null && bus !== null) {
+      const b = bus;
+      keeper.attach(channels, b);
+    }
     pool.on('pipeline', (ev) => channels.onPipelineEvent(ev));
     pool.on('tap', (ev) => void channels.onTapEvent(ev));
     pool.on('source', (ev) => channels.onSourceEvent(ev));
     pool.on('workerLost', (ev) => channels.onWorkerLost(ev.channelIds, ev.reason));
     cleanups.push({ name: 'channels', fn: () => channels.shutdown() });
 
+    // In a cluster, `events` also carries the other nodes' transitions (for subscriptions);
+    // this node's counters count only its own.
+    let ownEvents = events;
+    if (bus !== null) {
+      const b = bus;
+      ownEvents = new StatusEvents();
+      const own = ownEvents;
+      events.subscribe((change) => {
+        if (!b.isRemote(change)) own.publish(change);
+      });
+    }
     // Before reconcile places any channel: metrics read the idle workers' memory first.
     const metrics = await createMetrics({
       pool,
-      events,
+      events: ownEvents,
       channelStatuses: async () => (await channels.list()).map((c) => c.status),
       heartbeatIntervalMs: config.heartbeatIntervalMs,
     });
@@ -172,7 +234,20 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     await preparer.resumePending();
     const vods = new VodRegistry(db.prisma, config.mediaRoot, preparer);
     const api = await startApiServer(
-      { channels, vods, events, workers: () => pool.workers(), ondemand: od, schedules: scheduler },
+      {
+        channels,
+        vods,
+        events,
+        workers: () => pool.workers(),
+        ondemand: od,
+        schedules: scheduler,
+        nodes: async (): Promise<NodeView[]> => {
+          if (keeper !== null) return keeper.nodes();
+          // A single node: this one, described from memory.
+          const now = new Date();
+          return [{ id: nodeId, name: config.nodeName, apiUrl, startedAt, heartbeatAt: now, alive: true, capacity: pool.capacity().total, running: channels.runningCount(), cpuLoad: loadavg()[0]! / availableParallelism() }];
+        },
+      },
       {
         host: config.httpHost,
         port: config.httpPort,
@@ -184,10 +259,16 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       },
     );
     cleanups.push({ name: 'api', fn: () => api.close() });
+    apiUrl = `http://${config.httpHost}:${api.port}/graphql`;
 
     const retention = startRetention(db.prisma, config, log.child({ part: 'retention' }));
     cleanups.push({ name: 'retention', fn: async () => retention.stop() });
 
+    if (keeper !== null && bus !== null) {
+      await bus.start();
+      // Registers the node, fences the workers, and claims its share of the orphans.
+      await keeper.start();
+    }
     await channels.reconcile();
     channels.startReconciler(reconcileIntervalMs);
     // After reconcile: channels wanted RUNNING are back before idleness or schedules judge them.

@@ -4,7 +4,7 @@
  * start-up with a message that names the key.
  */
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 
 export interface Config {
@@ -60,6 +60,12 @@ export interface Config {
   readonly tokensFile: string | null;
   /** A scheduled run found later than this after its time (service down or busy) is skipped, seconds. Default 300. */
   readonly scheduleGraceSeconds: number;
+  /** Cluster mode (PostgreSQL): this node's name in the `nodes` query. Default <hostname>:<httpPort>. */
+  readonly nodeName: string;
+  /** Cluster mode: how long a channel lease lasts without renewal, in ms. Default 10000. */
+  readonly leaseMs: number;
+  /** Cluster mode: node heartbeat, lease renewal and placement period, in ms. Default 2000; leaseMs must be at least 3 times it. */
+  readonly nodeHeartbeatMs: number;
 }
 
 type Key = keyof Config;
@@ -97,6 +103,9 @@ const fields: Record<Key, Field> = {
   workerMemoryBudgetBytes: { env: 'VLIVE_WORKER_MEMORY_BUDGET_BYTES', kind: 'positiveInt' },
   tokensFile: { env: 'VLIVE_TOKENS_FILE', kind: 'path', optional: true },
   scheduleGraceSeconds: { env: 'VLIVE_SCHEDULE_GRACE_SECONDS', kind: 'positiveInt' },
+  nodeName: { env: 'VLIVE_NODE_NAME', kind: 'string' },
+  leaseMs: { env: 'VLIVE_LEASE_MS', kind: 'positiveInt' },
+  nodeHeartbeatMs: { env: 'VLIVE_NODE_HEARTBEAT_MS', kind: 'positiveInt' },
 };
 
 export class ConfigError extends Error {
@@ -197,6 +206,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     workerMemoryBudgetBytes: 2 * 2 ** 30,
     tokensFile: null,
     scheduleGraceSeconds: 300,
+    nodeName: '',
+    leaseMs: 10_000,
+    nodeHeartbeatMs: 2_000,
   };
   const file = env['VLIVE_CONFIG'] ? readFileLayer(env['VLIVE_CONFIG']) : {};
   const out: Record<string, unknown> = {};
@@ -216,6 +228,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   if (out['externalOriginHlsUrl'] !== null && out['externalOriginRtmpUrl'] === null) {
     throw new ConfigError('VLIVE_ORIGIN_HLS_URL', 'needs VLIVE_ORIGIN_RTMP_URL as well');
+  }
+  if (out['nodeName'] === '') out['nodeName'] = `${hostname()}:${String(out['httpPort'])}`;
+  // The worker fence stops pipelines 2 heartbeats before the lease ends; below 3 the
+  // fence would fall before the next renewal and stop healthy channels.
+  if ((out['leaseMs'] as number) < 3 * (out['nodeHeartbeatMs'] as number)) {
+    throw new ConfigError('VLIVE_LEASE_MS', `must be at least 3 × VLIVE_NODE_HEARTBEAT_MS (${3 * (out['nodeHeartbeatMs'] as number)}), got ${String(out['leaseMs'])}`);
   }
   // Demo mode has no authentication, so it must not be reachable from elsewhere.
   const loopback = ['127.0.0.1', '::1', 'localhost'];

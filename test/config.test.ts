@@ -34,6 +34,7 @@ it('names the key of a bad value', async () => {
     [{ VLIVE_WORKERS: '0' }, 'VLIVE_WORKERS'],
     [{ VLIVE_ORIGIN_RTMP_URL: 'not a url' }, 'VLIVE_ORIGIN_RTMP_URL'],
     [{ VLIVE_HTTP_HOST: '0.0.0.0' }, 'VLIVE_HTTP_HOST'],
+    [{ VLIVE_LEASE_MS: '5000', VLIVE_NODE_HEARTBEAT_MS: '2000' }, 'VLIVE_LEASE_MS'],
   ] as const) {
     assert.throws(
       () => loadConfig(env),

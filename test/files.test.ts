@@ -43,6 +43,7 @@ const deps: ApiDeps = {
   vods: {} as ApiDeps['vods'],
   events: new StatusEvents(),
   workers: () => [],
+  nodes: async () => [],
 };
 
 const segment = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));

@@ -13,6 +13,7 @@ import { VliveError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import { ChannelCounterBook } from '../src/pool/counters.js';
 import { parseChildCommand, parseParentCommand, type PipelineSpec, type PipelineStats } from '../src/pool/ipc.js';
+import { waitPipeline } from './helpers/pool.js';
 import { WorkerPool, type WorkerLostEvent, type WorkerPoolOptions, type WorkerStateEvent } from '../src/pool/pool.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -155,6 +156,30 @@ test('kill -9 of a real worker: workerLost with its channels, and a replacement 
   assert.equal(pool.capacity().used, 1);
 });
 
+test('a real worker stops every pipeline itself when its lease fence passes, and refuses new ones until renewed', async (t) => {
+  const pool = makePool(t, { size: 1, maxPipelinesPerWorker: 4, heartbeatIntervalMs: 500 }, true);
+  await pool.start();
+  const port = await blackhole(t);
+  // Renewed far ahead: nothing happens while the fence holds.
+  pool.setFence(Date.now() + 60_000);
+  await Promise.all(['f1', 'f2'].map((id) => pool.startPipeline(spec(id, port))));
+  assert.equal(pool.capacity().used, 2);
+  // The supervisor stops renewing (frozen, cut off): the worker acts on its own.
+  const fencedAt = Date.now() + 300;
+  const ended = Promise.all(['f1', 'f2'].map((id) => waitPipeline(pool, id, ['error', 'stopped'], 5000)));
+  pool.setFence(fencedAt);
+  for (const ev of await ended) {
+    assert.equal(ev.state, 'error');
+    assert.match(ev.error ?? '', /lease not renewed/);
+  }
+  assert.ok(Date.now() >= fencedAt, 'not before the fence');
+  assert.equal(pool.capacity().used, 0);
+  await assert.rejects(pool.startPipeline(spec('f3', port)), /lease not renewed/);
+  pool.setFence(Date.now() + 60_000);
+  await pool.startPipeline(spec('f4', port));
+  assert.equal(pool.capacity().used, 1);
+});
+
 test('a worker that crashes during start-up is respawned with growing delays, not in a tight loop', async (t) => {
   const pool = makePool(t, {
     env: { FAKE_WORKER_CRASH_AT_START: '^w1\\.' },
@@ -258,6 +283,13 @@ function stats(channelId: string, over: Partial<PipelineStats> = {}): PipelineSt
     ...over,
   };
 }
+
+test('the fence command is validated at the boundary', () => {
+  assert.deepEqual(parseParentCommand({ type: 'fence', untilMs: 1_700_000_000_000 }), { type: 'fence', untilMs: 1_700_000_000_000 });
+  for (const untilMs of ['1', null, Number.NaN, Number.POSITIVE_INFINITY, undefined]) {
+    assert.equal(parseParentCommand({ type: 'fence', untilMs }), null, String(untilMs));
+  }
+});
 
 test('heartbeat stats are validated at the boundary, field by field', () => {
   const ok = { type: 'heartbeat', rssBytes: 1, frameDurationSeconds: 0.04, pipelines: [stats('a')] };

@@ -16,6 +16,7 @@ import type { TranscodeInput, VodRegistry } from '../media/registry.js';
 import { requireOperator, type Principal } from './auth.js';
 import { apiLimits, RateLimiter } from './limits.js';
 import { statusChanges } from './subscriptions.js';
+import type { NodeView } from '../cluster/leases.js';
 import type { StatusEvents } from '../channels/events.js';
 import type { OnDemand } from '../ondemand/manager.js';
 import type { ScheduleInput } from '../schedule/input.js';
@@ -40,6 +41,8 @@ export interface ApiDeps {
   ondemand?: Pick<OnDemand, 'touch'>;
   /** Schedules; optional like ondemand. */
   schedules?: Pick<Scheduler, 'add' | 'remove' | 'list' | 'next'>;
+  /** The cluster's nodes (src/cluster/leases.ts), or this one alone on SQLite. */
+  nodes: () => Promise<NodeView[]>;
 }
 
 const DateTime = new GraphQLScalarType<Date | null, string>({
@@ -114,6 +117,7 @@ export function createResolvers(deps: ApiDeps) {
       },
       vodResources: async () => vods.list(),
       workers: () => deps.workers().map((w) => ({ ...w, state: w.state.toUpperCase() })),
+      nodes: () => deps.nodes(),
     },
     Mutation: {
       registerVodResource: operatorOnly(async (a: { input: { name: string; path: string; transcode?: TranscodeInput | null } }) => vods.register(a.input)),

@@ -39,3 +39,23 @@ export interface PipelineEvent {
   state: PipelineState;
   error?: string;
 }
+
+/**
+ * Cluster mode (PostgreSQL), as the channel domain sees it; src/cluster/ implements
+ * it. Absent on a single node (SQLite), where every channel is this process's.
+ */
+export interface ClusterPort {
+  readonly nodeId: string;
+  /** The epoch of this node's live lease on the channel, or null when it holds none. */
+  epochOf(channelId: string): number | null;
+  /** The operator changed a channel's desired state: tell the owner and the placers (NOTIFY). */
+  desiredChanged(channelId: string, desired: 'RUNNING' | 'STOPPED'): void;
+  /** The operator edited a running channel's playlist or loop here, but another node runs it: tell it. */
+  playlistChanged(channelId: string): void;
+  /** Gives up this node's lease (the channel stopped here, or the node shuts down). */
+  release(channelId: string): Promise<void>;
+  /** The node shuts down: it claims nothing more, and the others stop counting it when they share out channels. */
+  leave(): Promise<void>;
+  /** True while another node holds a live lease on the channel. */
+  ownedElsewhere(channelId: string): Promise<boolean>;
+}

@@ -70,6 +70,21 @@ export interface StatusWrite {
   stopReason?: string | null;
 }
 
+/**
+ * Whose write this is, in cluster mode. `owner`: the lease holder, refused once
+ * another node has claimed the channel (its epoch moved on). `unowned`: a node
+ * settling a channel nobody holds a live lease on (a stop of an orphan).
+ */
+export type WriteFence = { kind: 'owner'; nodeId: string; epoch: number } | { kind: 'unowned' };
+
+/** A conditional write found the lease gone: another node owns the channel now. */
+export class LeaseLostError extends Error {
+  constructor(readonly channelId: string) {
+    super(`this node no longer holds the lease of channel ${channelId}`);
+    this.name = 'LeaseLostError';
+  }
+}
+
 export class ChannelRepository {
   constructor(private readonly db: Db) {}
 
@@ -81,15 +96,16 @@ export class ChannelRepository {
     return this.db.virtualLive.findMany({ include, orderBy: { createdAt: 'asc' } });
   }
 
-  listDesiredRunning(): Promise<ChannelRecord[]> {
-    return this.db.virtualLive.findMany({ where: { desiredState: 'RUNNING' }, include });
+  /** Ids only: the reconciler reads each record again under its lock, and runs every few seconds. */
+  listDesiredRunning(): Promise<{ id: string }[]> {
+    return this.db.virtualLive.findMany({ where: { desiredState: 'RUNNING' }, select: { id: true } });
   }
 
   /** Channels whose status says a pipeline runs although nobody wants it (left by a crash). */
-  listStaleActive(): Promise<ChannelRecord[]> {
+  listStaleActive(): Promise<{ id: string }[]> {
     return this.db.virtualLive.findMany({
       where: { desiredState: 'STOPPED', status: { in: ['STARTING', 'LIVING', 'RECONNECTING'] } },
-      include,
+      select: { id: true },
     });
   }
 
@@ -131,6 +147,23 @@ export class ChannelRepository {
 
   writeStatus(id: string, write: StatusWrite): Promise<ChannelRecord> {
     return this.db.virtualLive.update({ where: { id }, data: write, include });
+  }
+
+  /**
+   * A write that only lands while the fence holds (cluster mode): one conditional
+   * UPDATE, so a stale owner cannot overwrite what the new owner wrote.
+   * @throws LeaseLostError when no row matched.
+   */
+  async writeFenced(id: string, write: Partial<StatusWrite>, fence: WriteFence): Promise<ChannelRecord> {
+    const where =
+      fence.kind === 'owner'
+        ? { id, ownerNodeId: fence.nodeId, leaseEpoch: fence.epoch }
+        : { id, OR: [{ ownerNodeId: null }, { leaseExpiresAt: null }, { leaseExpiresAt: { lt: new Date() } }] };
+    const { count } = await this.db.virtualLive.updateMany({ where, data: write });
+    if (count === 0) throw new LeaseLostError(id);
+    const rec = await this.get(id);
+    if (rec === null) throw new LeaseLostError(id);
+    return rec;
   }
 
   /** The operator asked for a start: desired RUNNING, one more start counted. */

@@ -18,11 +18,11 @@ import type { Recording } from '../generated/prisma-sqlite/client.js';
 import type { Logger } from '../log.js';
 import type { PipelineSpec, SourceLabel, TapEvent } from '../pool/ipc.js';
 import { removeChannelRecordings } from '../recording/retention.js';
-import type { StatusEvents } from './events.js';
+import type { StatusChange, StatusEvents } from './events.js';
 import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } from './input.js';
 import { KeyedLock } from './lock.js';
-import type { PipelineEvent, PipelineRunner, PublishPoint, SourceChange } from './ports.js';
-import type { ChannelRecord, ChannelRepository, StatusWrite } from './repository.js';
+import type { ClusterPort, PipelineEvent, PipelineRunner, PublishPoint, SourceChange } from './ports.js';
+import { LeaseLostError, type ChannelRecord, type ChannelRepository, type StatusWrite } from './repository.js';
 import { buildPipelineSpec, liveSourceOf, missingItemNames, snapshotFile, vodItems } from './spec.js';
 import { assertTransition, isActive, isLiveStatus, type LiveStatus } from './status.js';
 
@@ -39,7 +39,16 @@ export interface ChannelServiceDeps {
   retryDelayMs: (attempt: number) => number;
   /** Players the origin reports on a channel now (src/ondemand/viewers.ts); 0 when not given. */
   viewersOf?: (id: string) => number;
+  /**
+   * Cluster mode (PostgreSQL): channels run where their lease is, every write of the
+   * owner is fenced by the lease epoch, and start/stop on a node that does not own
+   * the channel go through the database (src/cluster/). Absent on a single node.
+   */
+  cluster?: ClusterPort;
 }
+
+/** How long a start or stop on a node that does not run the channel waits for the owner to settle it, beyond the start timeout. */
+const clusterSettleMarginMs = 5_000;
 
 /** In-process state of a channel this node runs; the database holds the rest. */
 interface Runtime {
@@ -111,6 +120,11 @@ export class ChannelService {
       // Playlist and loop edits reach a running VOD channel now, at its next
       // item boundary; every other field waits for the next start.
       if (updated.sourceType === 'VOD' && (fields.playlist !== undefined || fields.loop !== undefined) && isActive(updated.status as LiveStatus)) {
+        if (this.deps.cluster && !this.#runtime.has(id)) {
+          // Another node runs it: the record is written, its owner applies it.
+          this.deps.cluster.playlistChanged(id);
+          return updated;
+        }
         const items = await vodItems(updated, this.deps.config);
         if (this.deps.runner.updatePlaylist(id, items, updated.loop)) this.deps.log.info('playlist sent to the running channel', { channel: id, items: items.length });
       }
@@ -137,6 +151,7 @@ export class ChannelService {
 
   async start(id: string): Promise<ChannelRecord> {
     this.#assertAccepting();
+    if (this.deps.cluster) return this.#startClustered(id, this.deps.cluster);
     return this.#lock.run(id, async () => {
       // (a) validate the request and load the record.
       const rec = await this.#load(id);
@@ -178,6 +193,8 @@ export class ChannelService {
 
   async stop(id: string): Promise<ChannelRecord> {
     this.#assertAccepting();
+    const cluster = this.deps.cluster;
+    if (cluster && cluster.epochOf(id) === null && !this.#runtime.has(id)) return this.#stopRemote(id, cluster);
     // Abort first so that a start or reconnect in progress gives up the lock quickly.
     this.#runtime.get(id)?.abort.abort();
     return this.#lock.run(id, () => this.#stopLocked(id));
@@ -446,9 +463,14 @@ export class ChannelService {
         // Checked again under the lock: a stop or start may have settled it meanwhile.
         const now = await this.deps.repo.get(rec.id);
         if (!now || now.desiredState !== 'STOPPED' || !isActive(now.status as LiveStatus) || this.#runtime.has(rec.id)) return;
-        await this.#transition(rec.id, 'STOPPED', { workerId: null, stoppedAt: new Date() });
+        // In a cluster the write lands only if no node holds a live lease on it.
+        await this.#transition(rec.id, 'STOPPED', { workerId: null, stoppedAt: new Date() }, { unowned: this.deps.cluster !== undefined }).catch((err: unknown) => {
+          if (!(err instanceof LeaseLostError)) throw err;
+        });
       });
     }
+    // In a cluster, channels wanted RUNNING are placed by lease claims (src/cluster/leases.ts).
+    if (this.deps.cluster) return;
     for (const rec of await this.deps.repo.listDesiredRunning()) {
       if (this.#runtime.has(rec.id)) continue;
       const rt = this.#newRuntime(rec.id);
@@ -493,6 +515,7 @@ export class ChannelService {
   async shutdown(): Promise<void> {
     this.#accepting = false;
     if (this.#reconciler) clearInterval(this.#reconciler);
+    await this.deps.cluster?.leave().catch((err: unknown) => this.deps.log.warn('could not mark the node as leaving', { err: String(err) }));
     const ids = [...this.#runtime.keys()];
     for (const id of ids) this.#runtime.get(id)?.abort.abort();
     await Promise.all(
@@ -503,7 +526,16 @@ export class ChannelService {
           this.#runtime.delete(id);
           await this.deps.runner.stopPipeline(id).catch(() => undefined);
           const rec = await this.deps.repo.get(id);
-          if (rec && isActive(rec.status as LiveStatus)) {
+          const cluster = this.deps.cluster;
+          if (cluster) {
+            // Handed over, not stopped: still wanted RUNNING, another node claims it at once.
+            if (rec && isActive(rec.status as LiveStatus) && cluster.epochOf(id) !== null) {
+              await this.#transition(id, 'RECONNECTING', { workerId: null, errorString: 'its node shut down; handing it over' }).catch(() => undefined);
+            }
+            await cluster.release(id).catch(() => undefined);
+            // The other nodes claim it at their next heartbeat; this makes it now.
+            cluster.desiredChanged(id, 'RUNNING');
+          } else if (rec && isActive(rec.status as LiveStatus)) {
             await this.#transition(id, 'STOPPED', { workerId: null, stoppedAt: new Date() });
           }
         }),
@@ -516,9 +548,198 @@ export class ChannelService {
     if (rec.desiredState !== 'STOPPED') await this.deps.repo.setDesired(id, 'STOPPED');
     this.#dropRuntime(id);
     const status = rec.status as LiveStatus;
-    if (status === 'STOPPED') return this.#load(id);
+    if (status === 'STOPPED') {
+      await this.deps.cluster?.release(id);
+      return this.#load(id);
+    }
     await this.deps.runner.stopPipeline(id);
-    return this.#transition(id, 'STOPPED', { workerId: null, stoppedAt: new Date(), stopReason: reason });
+    const stopped = await this.#transition(id, 'STOPPED', { workerId: null, stoppedAt: new Date(), stopReason: reason });
+    await this.deps.cluster?.release(id);
+    return stopped;
+  }
+
+  /**
+   * Cluster mode, a start on any node: the desired state goes to the database, the
+   * placers hear of it (NOTIFY) and the least-loaded node with room claims and runs
+   * it. Resolves once the channel is LIVING or ERROR, or after the start timeout
+   * plus a margin with whatever the record says then.
+   */
+  async #startClustered(id: string, cluster: ClusterPort): Promise<ChannelRecord> {
+    const rec = await this.#load(id);
+    if (rec.desiredState === 'RUNNING' && isActive(rec.status as LiveStatus)) return rec;
+    // Bad media or URLs throw here, before anything changes (nodes share the media root).
+    await buildPipelineSpec(rec, this.deps.config, this.deps.origin);
+    const settled = this.#waitForStatus(id, (c) => c.status === 'LIVING' || c.status === 'ERROR', this.deps.config.startTimeoutMs + clusterSettleMarginMs);
+    await this.deps.repo.markStartRequested(id);
+    cluster.desiredChanged(id, 'RUNNING');
+    await settled;
+    return this.#load(id);
+  }
+
+  /**
+   * Cluster mode, a stop on a node that does not run the channel: desired STOPPED
+   * goes to the database and the owner is told; with no live owner this node marks
+   * it STOPPED itself (conditionally: a claim in between wins).
+   */
+  async #stopRemote(id: string, cluster: ClusterPort): Promise<ChannelRecord> {
+    await this.#load(id);
+    const settled = this.#waitForStatus(id, (c) => c.status === 'STOPPED' || c.status === 'ERROR', this.deps.config.startTimeoutMs + clusterSettleMarginMs);
+    await this.deps.repo.setDesired(id, 'STOPPED');
+    cluster.desiredChanged(id, 'STOPPED');
+    if (await cluster.ownedElsewhere(id)) {
+      await settled;
+      return this.#load(id);
+    }
+    settled.cancel();
+    return this.#lock.run(id, async () => {
+      const now = await this.#load(id);
+      if (!isActive(now.status as LiveStatus)) return now;
+      try {
+        return await this.#transition(id, 'STOPPED', { workerId: null, stoppedAt: new Date() }, { unowned: true });
+      } catch (err) {
+        if (!(err instanceof LeaseLostError)) throw err;
+        return this.#load(id); // claimed meanwhile: its owner has heard of the stop
+      }
+    });
+  }
+
+  /** Resolves when a status event of `id` satisfies `done`, or after `timeoutMs`; never rejects. */
+  #waitForStatus(id: string, done: (c: StatusChange) => boolean, timeoutMs: number): Promise<void> & { cancel(): void } {
+    let finish!: () => void;
+    const p = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const unsubscribe = this.deps.events.subscribe((c) => {
+      if (c.id === id && done(c)) finish();
+    });
+    const timer = setTimeout(() => finish(), timeoutMs);
+    const waited = p.finally(() => {
+      clearTimeout(timer);
+      unsubscribe();
+    });
+    return Object.assign(waited, { cancel: () => finish() });
+  }
+
+  /**
+   * Cluster mode: this node has just claimed the channel's lease (src/cluster/).
+   * A channel that was running elsewhere is taken over (RECONNECTING, then LIVING);
+   * one an operator just asked to start follows the start policy (ERROR and
+   * desired STOPPED when it fails).
+   */
+  runClaimed(id: string): void {
+    const cluster = this.deps.cluster;
+    if (!cluster) return;
+    if (!this.#accepting) {
+      void cluster.release(id).catch(() => undefined);
+      return;
+    }
+    if (this.#runtime.has(id)) return;
+    const rt = this.#newRuntime(id);
+    void this.#lock
+      .run(id, async () => {
+        if (this.#runtime.get(id) !== rt || rt.abort.signal.aborted) return;
+        const now = await this.deps.repo.get(id);
+        if (!now || now.desiredState !== 'RUNNING') {
+          this.#dropRuntime(id);
+          await cluster.release(id);
+          return;
+        }
+        if (isActive(now.status as LiveStatus)) {
+          await this.#transition(id, 'RECONNECTING', { workerId: null });
+          await this.#reconnectLocked(id, rt, 'taken over from another node');
+          return;
+        }
+        await this.#transition(id, 'STARTING', { errorString: null, workerId: null });
+        let reason: string | null;
+        try {
+          reason = await this.#launch(id, await buildPipelineSpec(now, this.deps.config, this.deps.origin), rt);
+        } catch (err) {
+          reason = (err as Error).message;
+        }
+        if (reason === null || rt.abort.signal.aborted) return;
+        this.deps.log.warn('channel start failed', { channel: id, reason });
+        await this.#transition(id, 'ERROR', { errorString: reason, workerId: null, desiredState: 'STOPPED' });
+        this.#dropRuntime(id);
+        await cluster.release(id);
+      })
+      .catch((err: unknown) => {
+        if (err instanceof LeaseLostError) return;
+        this.deps.log.error('claimed channel failed to start; giving the lease back', { channel: id, err: String(err) });
+        // Leased with nothing running would be stuck: let a placement pass try again.
+        if (this.#runtime.get(id) === rt) {
+          this.#dropRuntime(id);
+          void this.deps.runner.stopPipeline(id).catch(() => undefined);
+          void cluster.release(id).catch(() => undefined);
+        }
+      });
+  }
+
+  /** Cluster mode: a playlist or loop edit made on another node reaches this node's running pipeline. */
+  onPlaylistChanged(id: string): void {
+    if (!this.#runtime.has(id)) return;
+    void this.#lock
+      .run(id, async () => {
+        const rec = await this.#load(id);
+        const items = await vodItems(rec, this.deps.config);
+        if (this.deps.runner.updatePlaylist(id, items, rec.loop)) this.deps.log.info('playlist sent to the running channel', { channel: id, items: items.length });
+      })
+      .catch((err: unknown) => this.deps.log.warn('playlist from another node not applied', { channel: id, err: String(err) }));
+  }
+
+  /** Cluster mode: an operator on some node changed the desired state (NOTIFY, or seen at lease renewal). */
+  onDesiredChanged(id: string, desired: 'RUNNING' | 'STOPPED'): void {
+    if (desired !== 'STOPPED' || !this.#accepting) return;
+    if (!this.#runtime.has(id) && (this.deps.cluster?.epochOf(id) ?? null) === null) return;
+    this.#runtime.get(id)?.abort.abort();
+    void this.#lock
+      .run(id, () => this.#stopLocked(id))
+      .catch((err: unknown) => this.deps.log.error('stop requested by another node failed', { channel: id, err: String(err) }));
+  }
+
+  /**
+   * Cluster mode: this node's lease on the channel is gone (renewal found another
+   * owner, or a fenced write was refused). Stop the pipeline and forget it, writing
+   * nothing: the channel's record is its new owner's now.
+   */
+  onLeaseLost(id: string): void {
+    const rt = this.#runtime.get(id);
+    if (rt) {
+      rt.abort.abort();
+      rt.waiter?.failed('lease lost');
+    }
+    this.#dropRuntime(id);
+    this.#warnings.delete(id);
+    this.deps.log.warn('lease lost; channel left to its new owner', { channel: id });
+    void this.deps.runner.stopPipeline(id).catch(() => undefined);
+  }
+
+  /** False once shutdown() began. */
+  get accepting(): boolean {
+    return this.#accepting;
+  }
+
+  /** Channels this process runs (or is starting or reconnecting). */
+  runningCount(): number {
+    return this.#runtime.size;
+  }
+
+  /**
+   * Every status write. On a single node, a plain update. In a cluster it is fenced:
+   * the owner's writes carry its lease epoch and are refused once another node has
+   * claimed the channel, and then this node lets go of it.
+   */
+  async #write(id: string, write: StatusWrite | (Partial<StatusWrite> & { workerId: string }), opts: { unowned?: boolean } = {}): Promise<ChannelRecord> {
+    const cluster = this.deps.cluster;
+    if (!cluster) return this.deps.repo.writeStatus(id, write as StatusWrite);
+    if (opts.unowned) return this.deps.repo.writeFenced(id, write, { kind: 'unowned' });
+    const epoch = cluster.epochOf(id);
+    try {
+      if (epoch === null) throw new LeaseLostError(id);
+      return await this.deps.repo.writeFenced(id, write, { kind: 'owner', nodeId: cluster.nodeId, epoch });
+    } catch (err) {
+      if (err instanceof LeaseLostError) this.onLeaseLost(id);
+      throw err;
+    }
   }
 
   /**
@@ -540,9 +761,19 @@ export class ChannelService {
     const onAbort = (): void => failed('stopped');
     signal.addEventListener('abort', onAbort, { once: true });
     try {
+      // Checked with no await before the start is sent: a node that has just learnt it
+      // lost the lease (renewal, refused write) never sends a start for the channel.
+      if (this.deps.cluster) {
+        if (signal.aborted) throw new Error('stopped');
+        if (this.deps.cluster.epochOf(id) === null) {
+          this.onLeaseLost(id);
+          throw new LeaseLostError(id);
+        }
+      }
       const { workerId } = await this.deps.runner.startPipeline(spec);
       rt.workerId = workerId;
-      await this.deps.repo.setWorker(id, workerId);
+      if (this.deps.cluster) await this.#write(id, { workerId });
+      else await this.deps.repo.setWorker(id, workerId);
       await Promise.all([played, this.deps.origin.waitForPublish(id, timeoutMs, signal)]);
       rt.waiter = null;
       rt.attempt = 0;
@@ -577,7 +808,7 @@ export class ChannelService {
         if (await this.#gaveUp(id, rec.maxReconnectAttempts, rt.attempt, reason)) return;
         const wait = delayMs ?? this.deps.retryDelayMs(rt.attempt);
         // Visible in the API and the subscription: which attempt, and when.
-        const shown = await this.deps.repo.writeStatus(id, { status: 'RECONNECTING', reconnectAttempts: rt.attempt, nextAttemptAt: new Date(Date.now() + wait) });
+        const shown = await this.#write(id, { status: 'RECONNECTING', reconnectAttempts: rt.attempt, nextAttemptAt: new Date(Date.now() + wait) });
         this.#publish(shown, 'RECONNECTING');
         this.deps.log.warn('channel reconnecting', { channel: id, reason, attempt: rt.attempt, waitMs: wait });
         rt.retryTimer = setTimeout(() => {
@@ -585,7 +816,17 @@ export class ChannelService {
           void this.#lock.run(id, () => this.#reconnectLocked(id, rt, reason));
         }, wait);
       })
-      .catch((err: unknown) => this.deps.log.error('reconnect scheduling failed', { channel: id, err: String(err) }));
+      .catch((err: unknown) => {
+        this.deps.log.error('reconnect scheduling failed', { channel: id, err: String(err) });
+        // Cluster mode: the database may be away for a while (the lease outlives short
+        // outages); try again rather than leave a leased channel with no pipeline.
+        if (this.deps.cluster && !(err instanceof LeaseLostError) && this.#runtime.get(id) === rt && !rt.abort.signal.aborted && !rt.retryTimer) {
+          rt.retryTimer = setTimeout(() => {
+            rt.retryTimer = null;
+            this.#scheduleReconnect(id, reason);
+          }, this.deps.retryDelayMs(Math.max(1, rt.attempt)));
+        }
+      });
   }
 
   async #reconnectLocked(id: string, rt: Runtime, reason: string): Promise<void> {
@@ -603,7 +844,7 @@ export class ChannelService {
     if (failure === null || rt.abort.signal.aborted) return;
     const current = (await this.#load(id)).status as LiveStatus;
     if (current !== 'RECONNECTING') await this.#transition(id, 'RECONNECTING', { errorString: failure });
-    else await this.deps.repo.writeStatus(id, { status: current, errorString: failure });
+    else await this.#write(id, { status: current, errorString: failure });
     this.deps.log.warn('reconnect failed', { channel: id, reason: failure, after: reason });
     this.#scheduleReconnect(id, failure);
   }
@@ -625,12 +866,12 @@ export class ChannelService {
     });
   }
 
-  async #transition(id: string, to: LiveStatus, extra: Omit<StatusWrite, 'status'> = {}): Promise<ChannelRecord> {
+  async #transition(id: string, to: LiveStatus, extra: Omit<StatusWrite, 'status'> = {}, opts: { unowned?: boolean } = {}): Promise<ChannelRecord> {
     const before = await this.#load(id);
     const from = before.status;
     if (!isLiveStatus(from)) throw new Error(`corrupt status ${from} on channel ${id}`);
     if (from !== to || to === 'RECONNECTING') assertTransition(from, to);
-    const rec = await this.deps.repo.writeStatus(id, { ...extra, status: to });
+    const rec = await this.#write(id, { ...extra, status: to }, opts);
     // Warnings belong to a running tap; a channel that stops has none.
     if (!isActive(to)) this.#warnings.delete(id);
     this.#publish(rec, from);

@@ -2,9 +2,9 @@
  * Opens the service's database: parses DATABASE_URL, applies pending migrations on a
  * connection of their own, then hands out a PrismaClient on the driver adapter.
  *
- * SQLite only for now (`file:` URLs). PostgreSQL comes in a later issue: a second
- * generated client (src/generated/prisma-pg), @prisma/adapter-pg, and a migration
- * lock (see src/db/migrate.ts).
+ * `file:` URLs open SQLite (the embedded default, one node). `postgres://` and
+ * `postgresql://` URLs open PostgreSQL through @prisma/adapter-pg (cluster mode,
+ * src/cluster/); its migrations run under an advisory lock (src/db/migrate-pg.ts).
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -12,9 +12,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaPg } from '@prisma/adapter-pg';
 
+import { PrismaClient as PgPrismaClient } from '../generated/prisma-pg/client.js';
 import { PrismaClient } from '../generated/prisma-sqlite/client.js';
 import { applyMigrations, type MigrationReport } from './migrate.js';
+import { applyPostgresMigrations } from './migrate-pg.js';
 
 export { PrismaClient };
 export { MigrationError, type MigrationErrorReason } from './migrate.js';
@@ -32,7 +35,15 @@ export interface OpenDatabaseOptions {
 }
 
 export interface Database {
+  /**
+   * Typed as the SQLite client: the two generated clients have the same models
+   * (test/db.test.ts keeps the schemas identical), so the rest of the code is
+   * written once against one type.
+   */
   readonly prisma: PrismaClient;
+  readonly provider: 'sqlite' | 'postgresql';
+  /** The connection string, PostgreSQL only (LISTEN/NOTIFY opens its own connection). */
+  readonly postgresUrl: string | null;
   /** What start-up did to the schema; `applied` is empty when it was up to date. */
   readonly migrations: MigrationReport;
   /** Disconnects the client; safe to call twice. */
@@ -48,6 +59,12 @@ export class DatabaseUrlError extends Error {
 }
 
 const sqliteExample = 'file:/absolute/path/vlive.db';
+const postgresExample = 'postgres://user:password@host:5432/vlive';
+
+/** True for a URL that names a PostgreSQL database. */
+export function isPostgresUrl(databaseUrl: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(databaseUrl);
+}
 
 /**
  * Returns the SQLite file path of a `file:` URL. Accepts `file:/abs/x.db`,
@@ -60,13 +77,11 @@ export function sqlitePathFromUrl(databaseUrl: string): string {
     throw new DatabaseUrlError(`not a URL; use ${sqliteExample} (SQLite)`);
   }
   if (scheme === 'postgres' || scheme === 'postgresql') {
-    throw new DatabaseUrlError(
-      `PostgreSQL is not supported yet (it comes in a later release); use ${sqliteExample} (SQLite)`,
-    );
+    throw new DatabaseUrlError(`a PostgreSQL URL is not a SQLite file; use ${sqliteExample} (SQLite)`);
   }
   if (scheme !== 'file') {
     throw new DatabaseUrlError(
-      `unsupported scheme "${scheme}:"; use ${sqliteExample} (SQLite). PostgreSQL support comes later`,
+      `unsupported scheme "${scheme}:"; use ${sqliteExample} (SQLite) or ${postgresExample} (PostgreSQL)`,
     );
   }
   if (databaseUrl.includes('?') || databaseUrl.includes('#')) {
@@ -93,14 +108,14 @@ export function sqlitePathFromUrl(databaseUrl: string): string {
  * The migrations folder of the checkout this module runs from. Searched upwards, so
  * it works from src/db (tsx) and from dist/src/db (compiled) alike.
  */
-export function defaultMigrationsDir(): string {
+export function defaultMigrationsDir(provider: 'sqlite' | 'postgres' = 'sqlite'): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    const candidate = path.join(dir, 'prisma', 'sqlite', 'migrations');
+    const candidate = path.join(dir, 'prisma', provider, 'migrations');
     if (existsSync(candidate)) return candidate;
     const parent = path.dirname(dir);
     if (parent === dir) {
-      throw new Error(`no prisma/sqlite/migrations folder above ${fileURLToPath(import.meta.url)}`);
+      throw new Error(`no prisma/${provider}/migrations folder above ${fileURLToPath(import.meta.url)}`);
     }
     dir = parent;
   }
@@ -132,6 +147,7 @@ async function retryWhileLocked<T>(budgetMs: number, op: () => Promise<T>): Prom
  * and the migrations on disk disagree.
  */
 export async function openDatabase(databaseUrl: string, options: OpenDatabaseOptions = {}): Promise<Database> {
+  if (isPostgresUrl(databaseUrl)) return openPostgres(databaseUrl, options);
   const file = sqlitePathFromUrl(databaseUrl);
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
@@ -175,9 +191,52 @@ export async function openDatabase(databaseUrl: string, options: OpenDatabaseOpt
   let closing: Promise<void> | null = null;
   return {
     prisma,
+    provider: 'sqlite',
+    postgresUrl: null,
     migrations,
     close(): Promise<void> {
       closing ??= prisma.$disconnect();
+      return closing;
+    },
+  };
+}
+
+/**
+ * PostgreSQL: migrations first (one node at a time, src/db/migrate-pg.ts), then a
+ * client on a pg pool. The URL is checked for a host and a database; its password
+ * never appears in a message.
+ */
+async function openPostgres(databaseUrl: string, options: OpenDatabaseOptions): Promise<Database> {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    throw new DatabaseUrlError(`not a valid URL; use ${postgresExample}`);
+  }
+  if (url.hostname === '' || url.pathname.length <= 1) {
+    throw new DatabaseUrlError(`needs a host and a database name, as in ${postgresExample}`);
+  }
+  const migrations = await applyPostgresMigrations(databaseUrl, {
+    migrationsDir: options.migrationsDir ?? defaultMigrationsDir('postgres'),
+    ...(options.onMigrationApplied === undefined ? {} : { onApplied: options.onMigrationApplied }),
+  });
+  const pgClient = new PgPrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) });
+  try {
+    await pgClient.$connect();
+  } catch (error) {
+    await pgClient.$disconnect().catch(() => undefined);
+    throw error;
+  }
+  // Same models, same query API: see Database.prisma.
+  const prisma = pgClient as unknown as PrismaClient;
+  let closing: Promise<void> | null = null;
+  return {
+    prisma,
+    provider: 'postgresql',
+    postgresUrl: databaseUrl,
+    migrations,
+    close(): Promise<void> {
+      closing ??= pgClient.$disconnect();
       return closing;
     },
   };

@@ -25,9 +25,8 @@
  *
  * Several processes on one SQLite file are safe: each migration transaction starts
  * with BEGIN IMMEDIATE, which takes the write lock (waiting up to the busy timeout),
- * and the applied list is read again inside it. For PostgreSQL the same point is where
- * `SELECT pg_advisory_xact_lock(<constant>)` goes, on one dedicated connection; see
- * `lockAndBegin` and src/db/MIGRATIONS.md.
+ * and the applied list is read again inside it. PostgreSQL has its own runner with an
+ * advisory lock, src/db/migrate-pg.ts, sharing the checks below.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -84,7 +83,6 @@ export interface MigrationReport {
   readonly total: number;
 }
 
-const provider = 'sqlite';
 const lockfileName = 'migration_lock.toml';
 
 /** The table exactly as Prisma's schema engine creates it on SQLite. */
@@ -126,7 +124,7 @@ function prismaTimestamp(date: Date): string {
 }
 
 /** Reads the migrations folder: every sub-folder is one migration, sorted by name. */
-export async function readMigrationFiles(migrationsDir: string): Promise<MigrationFile[]> {
+export async function readMigrationFiles(migrationsDir: string, provider: 'sqlite' | 'postgresql' = 'sqlite'): Promise<MigrationFile[]> {
   const entries = await readdir(migrationsDir, { withFileTypes: true }).catch((error: unknown) => {
     throw new MigrationError('MIGRATIONS_DIR_INVALID', `cannot read the migrations folder ${migrationsDir}`, {
       cause: error,
@@ -157,7 +155,7 @@ export async function readMigrationFiles(migrationsDir: string): Promise<Migrati
   return files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-interface AppliedRow {
+export interface AppliedRow {
   readonly name: string;
   readonly checksum: string;
   readonly finishedAt: string | null;
@@ -190,7 +188,7 @@ async function readApplied(db: SqlDriverAdapter): Promise<AppliedRow[]> {
 }
 
 /** Throws when the database history and the files disagree; returns what is pending. */
-function pendingMigrations(
+export function pendingMigrations(
   files: readonly MigrationFile[],
   applied: readonly AppliedRow[],
   migrationsDir: string,
@@ -231,8 +229,7 @@ function pendingMigrations(
 /**
  * Takes the migration lock and opens the transaction. SQLite: BEGIN IMMEDIATE takes
  * the database write lock now rather than at the first write, so two starting
- * processes serialise here. PostgreSQL (later): BEGIN, then
- * `SELECT pg_advisory_xact_lock(<constant>)`, released by COMMIT or ROLLBACK.
+ * processes serialise here. (PostgreSQL: src/db/migrate-pg.ts.)
  */
 async function lockAndBegin(db: SqlDriverAdapter): Promise<void> {
   try {

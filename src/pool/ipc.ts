@@ -175,6 +175,14 @@ export type ParentCommand =
    * with no active source it is a replace.
    */
   | { type: 'source'; channelId: string; source: LiveSource; mode: 'replace' | 'candidate' }
+  /**
+   * Cluster mode: every pipeline of this worker must be stopped by `untilMs` (wall
+   * clock, ms since the epoch) unless a later fence arrives first. The supervisor
+   * sends one after each successful lease renewal. Wall clock rather than a relative
+   * TTL: supervisor and worker share the host's clock, and a TTL would be stretched
+   * by any delay between computing and delivering it (a frozen supervisor).
+   */
+  | { type: 'fence'; untilMs: number }
   | { type: 'shutdown' };
 
 /** Worker → supervisor. */
@@ -336,6 +344,8 @@ export function parseParentCommand(v: unknown): ParentCommand | null {
       return typeof v['channelId'] === 'string' && isLiveSource(v['source']) && (v['mode'] === 'replace' || v['mode'] === 'candidate')
         ? { type: 'source', channelId: v['channelId'], source: v['source'], mode: v['mode'] }
         : null;
+    case 'fence':
+      return typeof v['untilMs'] === 'number' && Number.isFinite(v['untilMs']) ? { type: 'fence', untilMs: v['untilMs'] } : null;
     case 'shutdown':
       return { type: 'shutdown' };
     default:

@@ -112,6 +112,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #counters = new ChannelCounterBook();
   #disposing: Promise<void> | null = null;
   #started = false;
+  /** Cluster mode: the last lease fence (wall-clock ms), sent to every worker; null on a single node. */
+  #fenceUntil: number | null = null;
 
   constructor(options: WorkerPoolOptions) {
     super();
@@ -169,7 +171,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     slot.handle = handle;
     // The handle only emits transitions; its first state is announced here.
     this.emit('workerState', { workerId: handle.id, state: 'spawning' });
-    handle.on('state', (state) => this.emit('workerState', { workerId: handle.id, state }));
+    handle.on('state', (state) => {
+      // Before any start can be placed on it (the same tick makes it ready).
+      if (state === 'ready' && this.#fenceUntil !== null) handle.send({ type: 'fence', untilMs: this.#fenceUntil });
+      this.emit('workerState', { workerId: handle.id, state });
+    });
     handle.on('message', (msg) => this.#onMessage(handle, msg));
     handle.on('exit', (exit) => this.#onExit(slot, handle, exit));
     try {
@@ -377,6 +383,15 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     if (placement === undefined || placement.abandoned) return false;
     const handle = this.#slots.map((s) => s.handle).find((h) => h?.id === placement.workerId);
     return handle !== undefined && handle !== null && handle.send({ type: 'source', channelId, source, mode });
+  }
+
+  /**
+   * Cluster mode: every worker must stop all its pipelines by `untilMs` (wall clock)
+   * unless a later fence comes. Called after each successful lease renewal.
+   */
+  setFence(untilMs: number): void {
+    this.#fenceUntil = untilMs;
+    for (const h of this.#readyHandles()) h.send({ type: 'fence', untilMs });
   }
 
   workers(): WorkerInfo[] {

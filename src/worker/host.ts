@@ -27,6 +27,9 @@ export const sampleIntervalMs = 100;
 /** A failed tap (recording, snapshots) is started again after this long, while its channel plays. */
 export const tapRetryMs = 10_000;
 
+/** How often the lease fence is checked; its margin before lease expiry is seconds. */
+const fenceCheckMs = 100;
+
 export interface PipelineHostOptions {
   readonly templates: Templates;
   /** Pipelines this process may run at once. */
@@ -60,8 +63,43 @@ export class PipelineHost {
   /** Each channel's tap (recording, snapshots) while its pipeline plays, and its retry timer after a fault. */
   readonly #taps = new Map<string, { tap: TapPipeline | null; retry: NodeJS.Timeout | null; warned: Set<'recording' | 'snapshot'> }>();
 
+  /** Cluster mode: wall-clock ms by which every pipeline must be down; null without a fence (single node). */
+  #fenceUntil: number | null = null;
+  #fenceTimer: NodeJS.Timeout | null = null;
+  /** Pipelines stopped by the fence: their 'stopped' goes out as an 'error' so the supervisor reacts. */
+  readonly #fenced = new Set<string>();
+
   constructor(opts: PipelineHostOptions) {
     this.#opts = opts;
+  }
+
+  /**
+   * Cluster fencing (see ParentCommand 'fence'). This runs in the worker so that it
+   * holds even while the supervisor is frozen or cut off: when the deadline passes
+   * with no renewal, every pipeline stops before another node may take the channels.
+   */
+  setFence(untilMs: number): void {
+    this.#fenceUntil = untilMs;
+    if (this.#fenceTimer === null) {
+      this.#fenceTimer = setInterval(() => this.#checkFence(), fenceCheckMs);
+      this.#fenceTimer.unref();
+    }
+    this.#checkFence();
+  }
+
+  #fenceExpired(): boolean {
+    return this.#fenceUntil !== null && Date.now() >= this.#fenceUntil;
+  }
+
+  #checkFence(): void {
+    if (!this.#fenceExpired()) return;
+    const ids = [...this.#pipelines.keys(), ...this.#loading];
+    if (ids.length === 0) return;
+    this.#opts.log.warn('lease fence passed without renewal; stopping every pipeline', { pipelines: ids.length, lateMs: Date.now() - (this.#fenceUntil ?? 0) });
+    for (const id of ids) {
+      this.#fenced.add(id);
+      void this.stop(id);
+    }
   }
 
   #sampleAll(): void {
@@ -93,6 +131,10 @@ export class PipelineHost {
   }
 
   #report(channelId: string, state: PipelineState, error?: string, stats?: PipelineStats): void {
+    if (state === 'stopped' && this.#fenced.delete(channelId)) {
+      state = 'error';
+      error = 'lease not renewed in time: pipeline fenced by its worker';
+    }
     const msg: ChildCommand = { type: 'pipeline', channelId, state };
     if (error !== undefined) msg.error = error;
     if (stats !== undefined) msg.stats = stats;
@@ -105,6 +147,10 @@ export class PipelineHost {
       // The supervisor never does this; answering 'error' would also wrongly
       // fail the running one on its side, so only log it.
       this.#opts.log.error('start for a channel that is already running here', { channel: channelId });
+      return;
+    }
+    if (this.#fenceExpired()) {
+      this.#report(channelId, 'error', 'lease not renewed in time: the worker refuses new pipelines');
       return;
     }
     if (this.#pipelines.size + this.#loading.size >= this.#opts.maxPipelines) {

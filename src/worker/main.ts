@@ -117,6 +117,9 @@ process.on('message', (raw: unknown) => {
     case 'source':
       host?.setSource(cmd.channelId, cmd.source, cmd.mode);
       return;
+    case 'fence':
+      host?.setFence(cmd.untilMs);
+      return;
     case 'shutdown':
       void shutdown('shutdown requested');
       return;
