@@ -119,7 +119,7 @@ it('answers 2400 random and hostile mutations with data or coded errors only, an
     assert.equal(c.status, 'STOPPED', 'no random id started anything');
     assert.equal(c.desiredState, 'STOPPED');
     if (c.sourceType === 'VOD') assert.equal(c.vodResource?.id, vodId);
-    else assert.ok(c.sourceUrl?.startsWith('rtmp'));
+    else assert.match(c.sourceUrl ?? '', /^(rtmps?|rtsp|srt|https?):\/\/[^\s]+$/, 'an accepted source URL has an allowed scheme');
     assert.deepEqual(c.pushTargets.map((p) => p.position), c.pushTargets.map((_, i) => i + 1));
   }
   assert.deepEqual(state.workers.map((w) => [w.state, w.pipelines]), [['READY', 0]], 'no pipeline runs');

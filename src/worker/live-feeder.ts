@@ -287,10 +287,15 @@ export class LiveFeeder {
       if (tag.body.equals(this.#sentConfig[track] ?? Buffer.alloc(0))) return;
       this.#sentConfig[track] = Buffer.from(tag.body);
     }
-    // Never back: a source's own jitter or a reordered tag is held at the last time out.
-    const t = Math.max(timeMs, this.#lastOut[track], 0);
+    // Frames strictly rise per track (ffmpeg's FLV reader and many players
+    // treat a repeated DTS as out of order): a source's jitter, a reordered
+    // tag or two frames rounded to one millisecond (RTSP through
+    // h264timestamper does that now and then) move on by 1 ms. A sequence
+    // header may share its frame's time and does not move the track on.
+    const config = kind === 'video-config' || kind === 'audio-config';
+    const t = Math.max(timeMs, config ? this.#lastOut[track] : this.#lastOut[track] + 1, 0);
     this.#push(tagWithTime(tag, t), t, kind === 'video' || kind === 'video-key' ? t : null);
-    this.#lastOut[track] = t;
+    if (!config) this.#lastOut[track] = t;
   }
 
   /**
