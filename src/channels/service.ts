@@ -253,13 +253,7 @@ export class ChannelService {
       } else if (event.kind === 'snapshot') {
         await this.deps.repo.setSnapTakenAt(id, new Date(event.takenAtMs));
       } else {
-        const byPart = this.#warnings.get(id) ?? new Map<WarningPart, string>();
-        const before = byPart.get(event.part) ?? null;
-        if (before === event.message) return;
-        if (event.message === null) byPart.delete(event.part);
-        else byPart.set(event.part, event.message);
-        if (byPart.size === 0) this.#warnings.delete(id);
-        else this.#warnings.set(id, byPart);
+        if (!this.#setWarning(id, event.part, event.message)) return;
         const rec = await this.#load(id);
         this.#publish(rec, rec.status as LiveStatus);
         if (event.message !== null) this.deps.log.warn('channel warning', { channel: id, part: event.part, warning: event.message });
@@ -270,14 +264,21 @@ export class ChannelService {
     }
   }
 
+  /** Raises (or, with null, clears) a channel's warning about `part`; true when that changed it. */
+  #setWarning(id: string, part: WarningPart, message: string | null): boolean {
+    const byPart = this.#warnings.get(id) ?? new Map<WarningPart, string>();
+    if ((byPart.get(part) ?? null) === message) return false;
+    if (message === null) byPart.delete(part);
+    else byPart.set(part, message);
+    if (byPart.size === 0) this.#warnings.delete(id);
+    else this.#warnings.set(id, byPart);
+    return true;
+  }
+
   /** A playlist item whose file is gone plays the slate instead: a warning says which, while it lasts. */
   #noteMissingItems(rec: ChannelRecord, spec: PipelineSpec): void {
     const missing = spec.source.kind === 'vod' ? missingItemNames(rec, spec.source.items) : [];
-    const byPart = this.#warnings.get(rec.id) ?? new Map<WarningPart, string>();
-    if (missing.length === 0) byPart.delete('playlist');
-    else byPart.set('playlist', `playlist: the slate plays in place of missing ${missing.map((n) => JSON.stringify(n)).join(', ')}`);
-    if (byPart.size === 0) this.#warnings.delete(rec.id);
-    else this.#warnings.set(rec.id, byPart);
+    this.#setWarning(rec.id, 'playlist', missing.length === 0 ? null : `playlist: the slate plays in place of missing ${missing.map((n) => JSON.stringify(n)).join(', ')}`);
     if (missing.length > 0) this.deps.log.warn('playlist items missing; the slate plays in their place', { channel: rec.id, items: missing });
   }
 
@@ -330,7 +331,7 @@ export class ChannelService {
         if (rec.status !== 'LIVING') {
           await this.#transition(id, 'LIVING', { errorString: null, reconnectAttempts: 0, nextAttemptAt: null, activeSource });
         } else if (rec.activeSource !== activeSource) {
-          this.#publish(await this.deps.repo.writeStatus(id, { status: 'LIVING', activeSource }), 'LIVING');
+          this.#publish(await this.#write(id, { status: 'LIVING', activeSource }), 'LIVING');
         }
         this.deps.log.info('live source up', { channel: id, source: event.label });
         if (event.label === 'backup') this.#scheduleSwitchBack(id, rt);
@@ -356,18 +357,12 @@ export class ChannelService {
         // FALLBACK, in effect: RECONNECTING with the slate filling the output (activeSource SLATE).
         const shownSource = slate ? { activeSource: 'SLATE' as const } : {};
         if (rec.status !== 'RECONNECTING') await this.#transition(id, 'RECONNECTING', { errorString: reason, restartCount: { increment: 1 }, ...shownSource });
-        else if (slate) await this.deps.repo.writeStatus(id, { status: 'RECONNECTING', ...shownSource });
         rt.attempt += 1;
         if (await this.#gaveUp(id, rec.maxReconnectAttempts, rt.attempt, reason)) return;
         const next = this.#nextSource(rec, rt);
         const wait = this.deps.retryDelayMs(rt.attempt);
-        const shown = await this.deps.repo.writeStatus(id, { status: 'RECONNECTING', errorString: reason, reconnectAttempts: rt.attempt, nextAttemptAt: new Date(Date.now() + wait) });
-        this.#publish(shown, 'RECONNECTING');
         this.deps.log.warn('live source lost; publish session kept', { channel: id, source: label, reason, attempt: rt.attempt, next, waitMs: wait });
-        rt.retryTimer = setTimeout(() => {
-          rt.retryTimer = null;
-          void this.#lock.run(id, () => this.#trySource(id, rt, next));
-        }, wait);
+        await this.#attemptLater(id, rt, wait, { errorString: reason, ...shownSource }, () => this.#trySource(id, rt, next));
       })
       .catch((err: unknown) => this.deps.log.error('source reconnect scheduling failed', { channel: id, err: String(err) }));
   }
@@ -807,14 +802,8 @@ export class ChannelService {
         this.#clearSwitchBack(rt);
         if (await this.#gaveUp(id, rec.maxReconnectAttempts, rt.attempt, reason)) return;
         const wait = delayMs ?? this.deps.retryDelayMs(rt.attempt);
-        // Visible in the API and the subscription: which attempt, and when.
-        const shown = await this.#write(id, { status: 'RECONNECTING', reconnectAttempts: rt.attempt, nextAttemptAt: new Date(Date.now() + wait) });
-        this.#publish(shown, 'RECONNECTING');
         this.deps.log.warn('channel reconnecting', { channel: id, reason, attempt: rt.attempt, waitMs: wait });
-        rt.retryTimer = setTimeout(() => {
-          rt.retryTimer = null;
-          void this.#lock.run(id, () => this.#reconnectLocked(id, rt, reason));
-        }, wait);
+        await this.#attemptLater(id, rt, wait, {}, () => this.#reconnectLocked(id, rt, reason));
       })
       .catch((err: unknown) => {
         this.deps.log.error('reconnect scheduling failed', { channel: id, err: String(err) });
@@ -827,6 +816,21 @@ export class ChannelService {
           }, this.deps.retryDelayMs(Math.max(1, rt.attempt)));
         }
       });
+  }
+
+  /**
+   * Shows the coming reconnect attempt (which, and when) in the API and the
+   * subscription, with `extra` in the same write, and runs `attempt` under
+   * the channel's lock when it is due. For a whole restart and a source
+   * replaced in place alike.
+   */
+  async #attemptLater(id: string, rt: Runtime, wait: number, extra: Partial<StatusWrite>, attempt: () => Promise<void>): Promise<void> {
+    const shown = await this.#write(id, { ...extra, status: 'RECONNECTING', reconnectAttempts: rt.attempt, nextAttemptAt: new Date(Date.now() + wait) });
+    this.#publish(shown, 'RECONNECTING');
+    rt.retryTimer = setTimeout(() => {
+      rt.retryTimer = null;
+      void this.#lock.run(id, attempt);
+    }, wait);
   }
 
   async #reconnectLocked(id: string, rt: Runtime, reason: string): Promise<void> {
