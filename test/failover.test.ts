@@ -12,8 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseStat } from '../src/origin/stat.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { publisherAtOrigin, startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
 import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
 import { RtmpReceiver } from './helpers/rtmp-receiver.js';
@@ -36,11 +35,6 @@ describe('backup source: failover and switch back in one publish session', () =>
   after(async () => {
     await t?.dispose();
   });
-
-  const publisherAtOrigin = async (stream: string): Promise<string | null> => {
-    const res = await fetch(`http://127.0.0.1:${t.config.hlsPort}/stat`);
-    return parseStat(await res.text(), 'live').get(stream)?.publisherId ?? null;
-  };
 
   it('refuses a bad backup URL and a backup on a VOD channel, with codes', async () => {
     const bad = `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`;
@@ -83,7 +77,7 @@ describe('backup source: failover and switch back in one publish session', () =>
       assert.deepEqual([first.status, first.activeSource], ['LIVING', 'PRIMARY']);
       assert.ok(first.backupUrl.endsWith('/***') && !first.backupUrl.includes('backup'), `the backup's stream key is masked: ${first.backupUrl}`);
       await rx.until((r) => r.dts('video').length >= 25, 15_000, 'video before the failover');
-      const session = await publisherAtOrigin(id);
+      const session = await publisherAtOrigin(t, id);
       assert.ok(session !== null);
 
       await primary.stop();
@@ -101,7 +95,7 @@ describe('backup source: failover and switch back in one publish session', () =>
       const switchedAt = rx.packets.length;
       await rx.until((r) => r.packets.length > switchedAt + 50, 10_000, 'media from the primary again');
 
-      assert.equal(await publisherAtOrigin(id), session, 'one publisher connection at the origin throughout');
+      assert.equal(await publisherAtOrigin(t, id), session, 'one publisher connection at the origin throughout');
       const video = rx.dts('video');
       assert.equal(video.filter((d, i) => i > 0 && d < (video[i - 1] ?? 0)).length, 0, 'video DTS never go back');
       // From the backup on, the largest step between frames: the switch back made no gap.

@@ -12,10 +12,9 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { publisherAtOrigin, startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gqlOk, wsClient } from './helpers/gql.js';
 import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
-import { parseStat } from '../src/origin/stat.js';
 import { RtmpReceiver } from './helpers/rtmp-receiver.js';
 import { pollUntil } from './helpers/service.js';
 
@@ -44,11 +43,6 @@ describe('reconnects of a live source', () => {
       })
     ).createVirtualLive.id;
 
-  const publisherAtOrigin = async (stream: string): Promise<string | null> => {
-    const res = await fetch(`http://127.0.0.1:${t.config.hlsPort}/stat`);
-    return parseStat(await res.text(), 'live').get(stream)?.publisherId ?? null;
-  };
-
   it('is LIVING again within 2 s of the source coming back after 10 s, in the same publish session, with its attempts shown on the way', async () => {
     let publisher: Publisher = startPublisher(file, t.app.origin.publishUrl('upstream'), { loop: true });
     await t.app.origin.waitForPublish('upstream', 10_000);
@@ -61,7 +55,7 @@ describe('reconnects of a live source', () => {
       const started = await gqlOk<{ startVirtualLive: { status: string } }>(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status } }`, { id });
       assert.equal(started.startVirtualLive.status, 'LIVING');
       await rx.until((r) => r.dts('video').length >= 25, 15_000, 'video at the push target before the drop');
-      const session = await publisherAtOrigin(id);
+      const session = await publisherAtOrigin(t, id);
       assert.ok(session !== null, 'the channel publishes at the origin');
 
       await publisher.stop();
@@ -94,7 +88,7 @@ describe('reconnects of a live source', () => {
 
       // One publish session throughout: the same connection at the origin,
       // and the one-shot receiver behind it still getting media.
-      assert.equal(await publisherAtOrigin(id), session, 'the origin saw one publisher connection across the drop');
+      assert.equal(await publisherAtOrigin(t, id), session, 'the origin saw one publisher connection across the drop');
       const before = rx.packets.filter((p) => p.kind === 'video').length;
       await rx.until((r) => r.packets.filter((p) => p.kind === 'video').length >= before + 25, 10_000, 'video at the push target after the source came back');
       const video = rx.dts('video');

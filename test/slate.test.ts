@@ -13,8 +13,7 @@ import assert from 'node:assert/strict';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseStat } from '../src/origin/stat.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { publisherAtOrigin, startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
 import { makeMp4, probePackets, startPublisher, type Publisher } from './helpers/media.js';
 import { RtmpReceiver, type ReceivedPacket } from './helpers/rtmp-receiver.js';
@@ -103,12 +102,11 @@ describe('fallback slate while an online source is away', () => {
     );
     const client = wsClient(t.url);
     const sub = collect<Change>(client, `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { status activeSource at } }`, { id });
-    const stat = async (): Promise<string | null> => parseStat(await (await fetch(`http://127.0.0.1:${t.config.hlsPort}/stat`)).text(), 'live').get(id)?.publisherId ?? null;
     try {
       await new Promise((r) => setTimeout(r, 200));
       await gqlOk(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status } }`, { id });
       await rx.until((r) => r.dts('video').length >= 50, 15_000, 'the source at the receiver');
-      const session = await stat();
+      const session = await publisherAtOrigin(t, id);
       assert.ok(session !== null);
 
       await publisher.stop();
@@ -125,7 +123,7 @@ describe('fallback slate while an online source is away', () => {
       const livingAt = rx.packets.at(-1)?.atMs ?? 0;
       await rx.until((r) => (r.packets.at(-1)?.atMs ?? 0) > livingAt + 3000, 10_000, 'the source again at the receiver');
 
-      assert.equal(await stat(), session, 'one publisher connection at the origin throughout');
+      assert.equal(await publisherAtOrigin(t, id), session, 'one publisher connection at the origin throughout');
       const video = rx.dts('video');
       assert.equal(video.filter((d, i) => i > 0 && d < (video[i - 1] ?? 0)).length, 0, 'video DTS never go back');
       const audio = rx.dts('audio');

@@ -51,7 +51,9 @@ export class FlvReader {
       const timeMs = (buf.readUIntBE(at + 4, 3) | ((buf[at + 7] ?? 0) << 24)) >>> 0;
       // Unknown tag types (encrypted, reserved) are skipped, not fatal.
       if (type === TAG_AUDIO || type === TAG_VIDEO || type === TAG_SCRIPT) {
-        tags.push({ type, timeMs, body: Buffer.from(buf.subarray(at + tagHeaderBytes, at + tagHeaderBytes + size)) });
+        // A view, not a copy: `buf` is never written again (new input is concatenated into a new
+        // Buffer), and the tag is copied whole into its re-stamped form anyway (tagWithTime).
+        tags.push({ type, timeMs, body: buf.subarray(at + tagHeaderBytes, at + tagHeaderBytes + size) });
       }
       at = end;
     }

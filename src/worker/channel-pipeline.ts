@@ -12,7 +12,8 @@ import type { Templates } from './templates.js';
 import { describeBusError, maskUrls } from './bus-errors.js';
 import { NativeError, Pipeline, type BusMessage, type GstElement } from './native.js';
 import type { PipelinePlan } from './plan.js';
-import { outBytes, setRtmpLocation } from './rtmp2.js';
+import { applyProperties } from './properties.js';
+import { outBytes } from './rtmp2.js';
 import { StutterMeter } from './stutter-meter.js';
 import { VodFeeder } from './vod-feeder.js';
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
@@ -176,7 +177,7 @@ export class ChannelPipeline {
     let pipeline: Pipeline;
     try {
       pipeline = Pipeline.parse(plan.launch);
-      this.#applyProperties(pipeline);
+      applyProperties(pipeline, this.#deps.plan.properties);
       this.#sinks = plan.sinks.map((name) => pipeline.element(name));
       const appsrc = pipeline.element('mux');
       const push = (tag: Buffer, timeMs: number): void => appsrc.push(tag, BigInt(timeMs) * 1_000_000n);
@@ -255,20 +256,6 @@ export class ChannelPipeline {
   setItems(items: readonly ItemMedia[], loop: boolean): void {
     if (this.#feeder === null) throw new Error('only a VOD channel has a playlist');
     this.#feeder.setItems(items, loop);
-  }
-
-  #applyProperties(pipeline: Pipeline): void {
-    for (const p of this.#deps.plan.properties) {
-      const el = pipeline.element(p.element);
-      if (p.verify === 'rtmp-url' && typeof p.value === 'string') {
-        setRtmpLocation(el, p.value, p.role);
-        continue;
-      }
-      el.set(p.property, p.value);
-      if (p.verify === 'readback' && el.get(p.property) !== p.value) {
-        throw new NativeError('PROPERTY_REJECTED', `${p.role}: GStreamer did not accept the ${p.property}`);
-      }
-    }
   }
 
   #onBus(m: BusMessage): void {

@@ -173,7 +173,7 @@ export class LiveFeeder {
   }
 
   #join(source: LiveSource, nowMs: number, transcode = source.transcode === 'always'): Joining {
-    const j: Joining = { relay: null as unknown as RelaySource, offset: null, sawVideoConfig: false, config: { video: null, audio: null }, firstMediaMs: null };
+    // The callbacks close over `j`; the relay calls them only after start(), when `j` exists.
     const relay = new RelaySource({
       channelId: this.#opts.channelId,
       source,
@@ -187,7 +187,7 @@ export class LiveFeeder {
         this.#onFail(j, reason);
       },
     });
-    (j as { relay: RelaySource }).relay = relay;
+    const j: Joining = { relay, offset: null, sawVideoConfig: false, config: { video: null, audio: null }, firstMediaMs: null };
     relay.start(nowMs);
     return j;
   }

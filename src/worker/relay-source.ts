@@ -12,9 +12,9 @@ import type { Logger } from '../log.js';
 import type { LiveSource } from '../pool/ipc.js';
 import { FlvReader, type FlvTag } from '../media/flv-reader.js';
 import { describeBusError, maskUrls } from './bus-errors.js';
-import { Pipeline, type GstElement } from './native.js';
+import { NativeError, Pipeline, type GstElement } from './native.js';
 import { planLiveSource } from './plan.js';
-import { setRtmpLocation } from './rtmp2.js';
+import { applyProperties } from './properties.js';
 import type { Templates } from './templates.js';
 
 export interface RelaySourceDeps {
@@ -57,17 +57,11 @@ export class RelaySource {
     try {
       const plan = planLiveSource(this.source, this.#deps.templates, this.#deps.transcode);
       pipeline = Pipeline.parse(plan.launch);
-      for (const p of plan.properties) {
-        const el = pipeline.element(p.element);
-        if (p.verify === 'rtmp-url' && typeof p.value === 'string') setRtmpLocation(el, p.value, p.role);
-        else {
-          el.set(p.property, p.value);
-          if (p.verify === 'readback' && el.get(p.property) !== p.value) throw new Error(`GStreamer did not accept the source's ${p.property}`);
-        }
-      }
+      applyProperties(pipeline, plan.properties);
       out = pipeline.element('out');
     } catch (err) {
-      this.#fail(maskUrls(`source: ${(err as Error).message}`));
+      // A property error already names its role ("source: …").
+      this.#fail(maskUrls(err instanceof NativeError && err.code === 'PROPERTY_REJECTED' ? err.message : `source: ${(err as Error).message}`));
       return;
     }
     this.#pipeline = pipeline;

@@ -1,0 +1,23 @@
+/**
+ * Writes a plan's user values (paths, URLs, timeouts) into a parsed
+ * pipeline, for the channel's output and a relay's source pipelines alike:
+ * the one way user text reaches GStreamer (see plan.ts).
+ */
+import { NativeError, type Pipeline } from './native.js';
+import type { PropertyAssignment } from './plan.js';
+import { setRtmpLocation } from './rtmp2.js';
+
+/** Throws NativeError (PROPERTY_REJECTED, NO_SUCH_ELEMENT) naming the role when GStreamer does not take a value. */
+export function applyProperties(pipeline: Pipeline, properties: readonly PropertyAssignment[]): void {
+  for (const p of properties) {
+    const el = pipeline.element(p.element);
+    if (p.verify === 'rtmp-url' && typeof p.value === 'string') {
+      setRtmpLocation(el, p.value, p.role);
+      continue;
+    }
+    el.set(p.property, p.value);
+    if (p.verify === 'readback' && el.get(p.property) !== p.value) {
+      throw new NativeError('PROPERTY_REJECTED', `${p.role}: GStreamer did not accept the ${p.property}`);
+    }
+  }
+}
