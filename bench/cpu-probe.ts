@@ -20,7 +20,7 @@ import { createLogger } from '../src/log.js';
 import { ManagedOrigin } from '../src/origin/nginx.js';
 import { PipelineHost } from '../src/worker/host.js';
 import { initNative } from '../src/worker/native.js';
-import { loadTemplates } from '../src/worker/templates.js';
+import { loadTemplates } from '../src/gst/templates.js';
 import { makeMp4, startPublisher, type Publisher } from '../test/helpers/media.js';
 
 const { values } = parseArgs({

@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-base-apps
+  libgstreamer1.0-0 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-base-apps
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gstreamer1.0-x fonts-dejavu-core  # timeoverlay and a font for the demo picture's running clock
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   nginx libnginx-mod-rtmp
   util-linux patch
@@ -38,6 +39,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
+
+# Every GStreamer element the service can ask for (pipelines/elements.txt)
+# must exist now, not when a user's channel first needs it.
+have=$(gst-inspect-1.0 | sed -n 's/^[A-Za-z0-9_-]*: *\([A-Za-z0-9_-]*\):.*/\1/p')
+absent=0
+while read -r element pkg _; do
+  if ! grep -qx -- "$element" <<<"$have"; then
+    echo "setup: GStreamer element $element is missing: it comes with the Debian package $pkg (apt-get install $pkg)" >&2
+    absent=1
+  fi
+done < <(sed 's/#.*//' pipelines/elements.txt | awk 'NF')
+[ "$absent" = 0 ] || exit 1
 
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f node_modules/.vlive-lock ] || [ "$(cat node_modules/.vlive-lock)" != "$lock_sum" ]; then

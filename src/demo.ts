@@ -11,33 +11,25 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { App } from './app.js';
 import type { Logger } from './log.js';
+import { describeGstFailure } from './gst/elements.js';
+import { launchArgv, loadTemplate } from './gst/templates.js';
 
 const run = promisify(execFile);
 const demoPath = 'demo/vlive-demo.mp4';
 const demoName = 'Demo channel';
 
 async function makeDemoMedia(target: string): Promise<void> {
-  // gst-launch joins its arguments into launch syntax, so it only ever sees a
-  // path we made ourselves (mkdtemp under the temp dir); the result is then
-  // moved to wherever the media root is.
+  // gst-launch parses its arguments as launch syntax, so it only ever sees
+  // the fixed template and a path we made ourselves (mkdtemp under the temp
+  // dir); the result is then moved to wherever the media root is.
   const scratch = await mkdtemp(join(tmpdir(), 'vlive-demo-'));
   try {
     const out = join(scratch, 'demo.mp4');
-    await run(
-      'gst-launch-1.0',
-      [
-        '-q', '-e',
-        'videotestsrc', 'num-buffers=300', 'pattern=smpte', '!',
-        'video/x-raw,width=1280,height=720,framerate=30/1', '!',
-        'timeoverlay', 'font-desc=Sans 36', '!',
-        'x264enc', 'key-int-max=30', 'bitrate=2000', 'speed-preset=veryfast', '!',
-        'video/x-h264,profile=main', '!', 'h264parse', '!',
-        'mp4mux', 'name=mux', 'faststart=true', '!', 'filesink', `location=${out}`,
-        'audiotestsrc', 'num-buffers=469', 'samplesperbuffer=1024', 'freq=440', '!',
-        'audio/x-raw,rate=48000,channels=2', '!', 'voaacenc', 'bitrate=128000', '!', 'aacparse', '!', 'mux.',
-      ],
-      { timeout: 60_000 },
-    );
+    try {
+      await run('gst-launch-1.0', ['-q', '-e', ...launchArgv(loadTemplate('demo-media')), `location=${out}`], { timeout: 60_000 });
+    } catch (err) {
+      throw new Error(`making the demo media failed: ${describeGstFailure(err)}`);
+    }
     await rename(out, target).catch(async () => {
       // A media root on another file system: copy through the rename fallback.
       const { copyFile } = await import('node:fs/promises');

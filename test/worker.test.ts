@@ -13,7 +13,7 @@ import { createLogger } from '../src/log.js';
 import type { PipelineSpec } from '../src/pool/ipc.js';
 import { WorkerPool } from '../src/pool/pool.js';
 import { planPipeline } from '../src/worker/plan.js';
-import { loadTemplates, render } from '../src/worker/templates.js';
+import { loadTemplates, render } from '../src/gst/templates.js';
 import { makeMp4, run, startPublisher } from './helpers/media.js';
 import { freePort } from './helpers/ports.js';
 import { waitPipeline, waitSource } from './helpers/pool.js';

@@ -13,12 +13,11 @@
  * process.exit() would wait for it forever. Stopping inside the bus
  * callback frees it at once; otherwise one more bus message does.
  */
-import { readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { createLogger } from '../log.js';
 import { describeBusError } from '../worker/bus-errors.js';
 import { initNative, Pipeline, type BusMessage } from '../worker/native.js';
-import { findPipelinesDir, render } from '../worker/templates.js';
+import { loadTemplate, render } from '../gst/templates.js';
 import { parseTranscodeParentCommand, type TranscodeChildCommand, type TranscodeSpec } from './transcode.js';
 
 const log = createLogger({ part: 'transcoder', pid: process.pid });
@@ -36,15 +35,7 @@ const BUS_RELEASE_MS = 2000;
 type Fragment = 'transcode-source' | 'transcode-video' | 'transcode-audio' | 'transcode-mux';
 
 function loadFragment(name: Fragment): string {
-  const file = join(findPipelinesDir(), `${name}.gst`);
-  const text = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => !line.trimStart().startsWith('#'))
-    .join(' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-  if (text === '') throw new Error(`pipeline template ${name}.gst is empty`);
-  return text;
+  return loadTemplate(name);
 }
 
 /** The launch line: fixed text and integers only. */

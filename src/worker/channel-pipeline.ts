@@ -8,7 +8,7 @@
 import type { Logger } from '../log.js';
 import type { LiveSource, PipelineState, PipelineStats, SourceEvent, TargetStats } from '../pool/ipc.js';
 import { LiveFeeder } from './live-feeder.js';
-import type { Templates } from './templates.js';
+import type { Templates } from '../gst/templates.js';
 import { describeBusError, maskUrls } from './bus-errors.js';
 import { NativeError, Pipeline, type BusMessage, type GstElement } from './native.js';
 import type { PipelinePlan } from './plan.js';

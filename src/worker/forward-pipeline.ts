@@ -13,7 +13,7 @@ import { fullJitterBackoff } from '../pool/backoff.js';
 import { describeBusError, maskUrls } from './bus-errors.js';
 import { Pipeline, type GstElement } from './native.js';
 import { outBytes, setRtmpLocation } from './rtmp2.js';
-import { render, type Templates } from './templates.js';
+import { render, type Templates } from '../gst/templates.js';
 
 /** Retry delays of a failed forwarder: 0.5 s doubling to 10 s, full jitter. */
 const retryBackoff = { baseMs: 500, capMs: 10_000 };

@@ -14,7 +14,7 @@ import { bytesEverySamples, ChannelPipeline } from './channel-pipeline.js';
 import { frameSeconds } from '../media/mp4.js';
 import { MediaCache } from './media-cache.js';
 import { planPipeline, PlanError, type PipelinePlan } from './plan.js';
-import type { Templates } from './templates.js';
+import type { Templates } from '../gst/templates.js';
 import { VodTimeline, type ItemMedia } from './vod-timeline.js';
 
 /**

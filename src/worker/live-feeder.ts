@@ -28,7 +28,7 @@ import type { Logger } from '../log.js';
 import type { LiveSource, SourceEvent } from '../pool/ipc.js';
 import { FrameCounter } from './frame-counter.js';
 import { RelaySource } from './relay-source.js';
-import type { Templates } from './templates.js';
+import type { Templates } from '../gst/templates.js';
 import { VodFeeder } from './vod-feeder.js';
 import { VodTimeline, type ItemMedia } from './vod-timeline.js';
 

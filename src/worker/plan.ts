@@ -6,7 +6,7 @@
  */
 import { isAbsolute } from 'node:path';
 import type { LiveProtocol, LiveSource, PipelineSpec } from '../pool/ipc.js';
-import { render, type TemplateName, type Templates } from './templates.js';
+import { render, type TemplateName, type Templates } from '../gst/templates.js';
 
 /** One property write applied after parsing; `role` names it in error messages. */
 export interface PropertyAssignment {

@@ -15,7 +15,7 @@ import { describeBusError, maskUrls } from './bus-errors.js';
 import { NativeError, Pipeline, type GstElement } from './native.js';
 import { planLiveSource } from './plan.js';
 import { applyProperties } from './properties.js';
-import type { Templates } from './templates.js';
+import type { Templates } from '../gst/templates.js';
 
 export interface RelaySourceDeps {
   readonly channelId: string;

@@ -5,7 +5,7 @@
  * channels on one interval would otherwise take every thread at once.
  */
 import { Pipeline } from './native.js';
-import { render, type Templates } from './templates.js';
+import { render, type Templates } from '../gst/templates.js';
 
 const decodeTimeoutMs = 5000;
 

@@ -23,7 +23,7 @@ import { describeBusError } from './bus-errors.js';
 import { Pipeline, type BusMessage, type GstElement } from './native.js';
 import { setRtmpLocation } from './rtmp2.js';
 import { keyframeCaps, type SnapshotDecoder } from './snapshot-decoder.js';
-import { render, type TemplateName, type Templates } from './templates.js';
+import { render, type TemplateName, type Templates } from '../gst/templates.js';
 
 /** How long a stop waits for the last segment to be finalised (EOS through the muxer). */
 const finaliseTimeoutMs = 3000;

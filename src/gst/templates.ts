@@ -59,15 +59,18 @@ function stripComments(text: string): string {
     .trim();
 }
 
-/** Reads every template once; throws naming the file that is missing or empty. */
+/** One template's launch text, comments stripped; throws naming the file that is missing or empty. */
+export function loadTemplate(name: string, dir: string = findPipelinesDir()): string {
+  const file = resolve(dir, `${name}.gst`);
+  const text = stripComments(readFileSync(file, 'utf8'));
+  if (text === '') throw new Error(`pipeline template ${file} is empty`);
+  return text;
+}
+
+/** Reads every worker template once. */
 export function loadTemplates(dir: string = findPipelinesDir()): Templates {
   const out: Partial<Record<TemplateName, string>> = {};
-  for (const name of templateNames) {
-    const file = resolve(dir, `${name}.gst`);
-    const text = stripComments(readFileSync(file, 'utf8'));
-    if (text === '') throw new Error(`pipeline template ${file} is empty`);
-    out[name] = text;
-  }
+  for (const name of templateNames) out[name] = loadTemplate(name, dir);
   return out as Templates;
 }
 
@@ -86,3 +89,14 @@ export function render(template: string, params: Readonly<Record<string, number>
   if (out.includes('{{') || out.includes('}}')) throw new Error('template has a malformed placeholder');
   return out;
 }
+
+/**
+ * Launch text as gst-launch-1.0's arguments. The tool escapes the spaces in
+ * each argument (gst_parse_launchv), so text goes in a token an argument,
+ * with a quoted value's quotes dropped: `font-desc="Sans 36"` becomes the one
+ * argument `font-desc=Sans 36`.
+ */
+export function launchArgv(text: string): string[] {
+  return (text.match(/(?:[^\s"]+|"[^"]*")+/g) ?? []).map((t) => t.replace(/"/g, ''));
+}
+
