@@ -64,6 +64,43 @@ function threadTicks(): Map<string, number> {
   }
   return out;
 }
+/** Voluntary context switches of every thread of this process: how often its threads went to sleep and were woken. */
+function wakeups(): number {
+  let sum = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      sum += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/self/task/${tid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return sum;
+}
+/** CPU ticks of another process (the origin's nginx processes). */
+function pidTicks(pids: readonly number[]): number {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      sum += Number(rest[11]) + Number(rest[12]);
+    } catch {
+      // gone
+    }
+  }
+  return sum;
+}
+function nginxPids(): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(dir)) out.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
 function threads(): number {
   return Number(/Threads:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
 }
@@ -108,10 +145,15 @@ try {
     await sleep(Number(values.warmup) * 1000);
     const t0 = cpuTicks();
     const th0 = threadTicks();
+    const v0 = wakeups();
+    const originPids = nginxPids();
+    const o0 = pidTicks(originPids);
     const w0 = performance.now();
     await sleep(Number(values.window) * 1000);
     const cpu = (cpuTicks() - t0) / ticks;
     const wall = (performance.now() - w0) / 1000;
+    const wakeupsPerChannelSecond = (wakeups() - v0) / n / wall;
+    const originCores = (pidTicks(originPids) - o0) / ticks / wall;
     const byThread: Record<string, number> = {};
     for (const [comm, t] of threadTicks()) {
       const cores = (t - (th0.get(comm) ?? 0)) / ticks / wall;
@@ -131,6 +173,8 @@ try {
         threads: threads(),
         cores: +(cpu / wall).toFixed(3),
         cpuSecPerChannelMin: +((cpu / n) * (60 / wall)).toFixed(3),
+        wakeupsPerChannelSecond: +wakeupsPerChannelSecond.toFixed(1),
+        originCores: +originCores.toFixed(3),
         stutterSecondsTotal: +stutter.toFixed(2),
         maxLagSeconds: +maxLag.toFixed(2),
         loopBoundaries: loops,

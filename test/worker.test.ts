@@ -230,15 +230,15 @@ test('a refused target gives state error naming the target, with the stream key 
   assert.ok(!(ev.error ?? '').includes('secret-key'), ev.error);
 });
 
-test('stopped pipelines give their bus threads back', async (t) => {
-  // One pipeline per worker means UV_THREADPOOL_SIZE = 5. Eight start/stop
-  // cycles would leave a leaked poller on each of those threads; the final
-  // pipeline's bus error could then never be delivered.
+test('channels stopped while their publish hangs free their slot, eight times over', async (t) => {
+  // One pipeline per worker: a slot or a socket kept by a stopped channel
+  // would refuse or starve the next start; the final one must still fail
+  // with its own error.
   const small = new WorkerPool({ size: 1, maxPipelinesPerWorker: 1, handshakeTimeoutMs: 10_000, heartbeatIntervalMs: 500, stopGraceMs: 2000, log });
   t.after(() => small.dispose());
   await small.start();
-  // The blackhole target keeps each pipeline 'starting' with a quiet bus, the
-  // case where a stopped poller could stay blocked.
+  // The blackhole target accepts TCP and never answers the handshake, so
+  // each channel is stopped while 'starting'.
   for (let i = 0; i < 8; i++) {
     const id = `cycle-${i}`;
     await small.startPipeline(fileSpec(id, av2, blackholeUrl, { loop: i % 2 === 0 }));
@@ -293,13 +293,23 @@ test('user strings never reach launch text: they travel as properties', async (t
     { channelId: 'c', source: { kind: 'vod', items: [{ id: 'media', path }], loop: true }, targets: [target, 'rtmps://h/app/k2'], forwardFrom: 'rtmp://127.0.0.1/live/c' },
     templates,
   );
-  assert.ok(!plan.launch.includes('fakesink') && !plan.launch.includes('key!') && !plan.launch.includes('/media'), plan.launch);
-  assert.match(plan.launch, /^[\w\s.!=_/-]+$/, 'only template text, element names and integers');
   // The VOD path never reaches GStreamer at all: the worker reads the file
-  // itself; the extra target is a forwarder of its own (forward-pipeline.ts).
+  // itself and publishes target 0 itself; the extra target is a forwarder of
+  // its own (forward-pipeline.ts).
+  assert.equal(plan.relay, null);
+  assert.equal(plan.target, target);
+  // A live source's URL is a property of its pipeline, never launch text.
+  const hostile = 'rtmp://h:1935/live/key!name=src"x"{{index}}';
+  const live = planPipeline(
+    { channelId: 'c', source: { kind: 'live', label: 'primary', protocol: 'rtmp', url: hostile, connectTimeoutMs: 5000, rtspTransport: 'tcp', transcode: 'never' }, targets: [target] },
+    templates,
+  );
+  const launch = live.relay?.launch ?? '';
+  assert.ok(launch !== '' && !launch.includes('key!') && !launch.includes('"x"'), launch);
+  assert.match(launch, /^[\w\s.!=_/,()-]+$/, 'only template text, element names and integers');
   assert.deepEqual(
-    plan.properties.map((p) => [p.element, p.property, p.value]),
-    [['sink0', 'location', target]],
+    live.relay?.properties.filter((p) => p.property === 'location').map((p) => [p.element, p.value]),
+    [['src', hostile]],
   );
   assert.throws(() => render('x name=sink{{index}}', { index: 1.5 }), /non-negative integer/);
   assert.throws(() => render('x name=sink{{index}}', {}), /no value/);

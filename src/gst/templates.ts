@@ -8,7 +8,6 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const templateNames = [
-  'source-vod',
   'source-rtmp-av',
   'source-rtsp-tcp',
   'source-rtsp-udp',
@@ -19,7 +18,6 @@ export const templateNames = [
   'live-decode-rtmp',
   'live-decode-uri',
   'live-encode',
-  'target-only',
   'forward',
   'tap-source',
   'tap-video',

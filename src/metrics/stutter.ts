@@ -98,90 +98,144 @@ export interface StutterReport {
 }
 
 /**
- * Judges one track's packets (in arrival order) against real time.
+ * The definition as running state: packets go in one at a time, in arrival
+ * order, and the numbers are current after each. A channel runs for weeks,
+ * so the worker keeps one of these per channel and feeds it each batch as it
+ * reaches the kernel (src/worker/channel-pipeline.ts); the benchmark's
+ * receivers fold their packet lists through the same class (stutterReport).
  * `frameDurationSeconds` is the nominal frame duration of the stream's video
  * (1/fps); the tolerance is two of them.
  */
+export class StutterJudge {
+  readonly toleranceSeconds: number;
+  readonly #packetDuration: number;
+  readonly #resetSeconds: number;
+  #wall0: number | null = null;
+  #dts0 = 0;
+  /** media = max(dts + offset) - dts0; offset moves only at a timeline reset. */
+  #offset = 0;
+  #media = 0;
+  /** Lag at the last arrival that brought new media. */
+  #lagAtMedia = 0;
+  #ref = 0;
+  #stutter = 0;
+  #stalls = 0;
+  #longest = 0;
+  /** Length of the stall in progress, 0 when none. */
+  #current = 0;
+  #lastWall = 0;
+
+  constructor(frameDurationSeconds: number, options: Omit<StutterOptions, 'endWallSeconds'> = {}) {
+    if (!Number.isFinite(frameDurationSeconds) || frameDurationSeconds <= 0) {
+      throw new RangeError(`frameDurationSeconds must be a positive number, got ${frameDurationSeconds}`);
+    }
+    const resetSeconds = options.resetSeconds ?? 1;
+    if (!Number.isFinite(resetSeconds) || resetSeconds <= 0) {
+      throw new RangeError(`options.resetSeconds must be a positive number, got ${resetSeconds}`);
+    }
+    const packetDuration = options.packetDurationSeconds ?? frameDurationSeconds;
+    if (!Number.isFinite(packetDuration) || packetDuration <= 0) {
+      throw new RangeError(`options.packetDurationSeconds must be a positive number, got ${packetDuration}`);
+    }
+    this.toleranceSeconds = 2 * frameDurationSeconds;
+    this.#packetDuration = packetDuration;
+    this.#resetSeconds = resetSeconds;
+  }
+
+  /** Total stall time so far, seconds. */
+  get stutterSeconds(): number {
+    return this.#stutter;
+  }
+
+  /** How many separate times the stream went beyond the tolerance. */
+  get stalls(): number {
+    return this.#stalls;
+  }
+
+  /** The longest single stall, seconds. */
+  get longestStallSeconds(): number {
+    return this.#longest;
+  }
+
+  /** Wall seconds from the first arrival to the latest instant judged. */
+  get observedSeconds(): number {
+    return this.#wall0 === null ? 0 : this.#lastWall - this.#wall0;
+  }
+
+  /** How far the media runs behind wall time since the first arrival, as of the latest instant judged, seconds, >= 0. */
+  get lagSeconds(): number {
+    return this.#wall0 === null ? 0 : Math.max(0, this.#lastWall - this.#wall0 - this.#media);
+  }
+
+  /**
+   * Judges the wait up to `wallSeconds` on what has arrived so far. Lag only
+   * rises between arrivals, so judging at each arrival and at the end of
+   * observation sees every peak exactly; judging more often (a metric's
+   * sampler) changes nothing but how soon a stall in progress shows.
+   */
+  judgeAt(wallSeconds: number): void {
+    if (this.#wall0 === null) return;
+    if (!Number.isFinite(wallSeconds)) throw new RangeError(`wallSeconds must be finite, got ${wallSeconds}`);
+    if (wallSeconds < this.#lastWall) return; // an earlier instant was judged already
+    this.#lastWall = wallSeconds;
+    const lag = Math.max(this.#lagAtMedia, wallSeconds - this.#wall0 - (this.#media + this.#packetDuration));
+    if (lag > this.#ref + this.toleranceSeconds + EPSILON_SECONDS) {
+      const pushed = lag - (this.#ref + this.toleranceSeconds);
+      if (this.#current === 0) this.#stalls++;
+      this.#current += pushed;
+      this.#longest = Math.max(this.#longest, this.#current);
+      this.#stutter += pushed;
+      this.#ref = lag - this.toleranceSeconds;
+    }
+  }
+
+  /** One packet: when it arrived and its DTS, seconds. Arrivals must not go back in time. */
+  arrive(wallSeconds: number, dtsSeconds: number): void {
+    if (!Number.isFinite(wallSeconds) || !Number.isFinite(dtsSeconds)) {
+      throw new RangeError(`samples must have finite wallSeconds and dtsSeconds, got ${JSON.stringify({ wallSeconds, dtsSeconds })}`);
+    }
+    if (this.#wall0 === null) {
+      this.#wall0 = wallSeconds;
+      this.#lastWall = wallSeconds;
+      this.#dts0 = dtsSeconds;
+      return; // media 0, lag 0: the anchor
+    }
+    if (wallSeconds < this.#lastWall) throw new RangeError('samples must be in arrival order (wallSeconds never decreasing)');
+    let at = dtsSeconds - this.#dts0 + this.#offset;
+    if (at < this.#media - this.#resetSeconds) {
+      this.#offset += this.#media - at;
+      at = this.#media;
+    }
+    // The wait up to this arrival, judged on what had arrived before it.
+    this.judgeAt(wallSeconds);
+    // A repeat or an overlap brings nothing to play and changes nothing else.
+    if (at > this.#media) {
+      // New media: from now on the stream is exactly as late as this packet.
+      this.#media = at;
+      this.#lagAtMedia = wallSeconds - this.#wall0 - at;
+      this.judgeAt(wallSeconds);
+      this.#current = 0;
+      if (this.#lagAtMedia < this.#ref) this.#ref = this.#lagAtMedia;
+    }
+  }
+}
+
+/** Judges one track's packets (in arrival order) against real time: StutterJudge over a whole list. */
 export function stutterReport(
   samples: readonly StutterSample[],
   frameDurationSeconds: number,
   options: StutterOptions = {},
 ): StutterReport {
-  if (!Number.isFinite(frameDurationSeconds) || frameDurationSeconds <= 0) {
-    throw new RangeError(`frameDurationSeconds must be a positive number, got ${frameDurationSeconds}`);
-  }
-  const resetSeconds = options.resetSeconds ?? 1;
-  if (!Number.isFinite(resetSeconds) || resetSeconds <= 0) {
-    throw new RangeError(`options.resetSeconds must be a positive number, got ${resetSeconds}`);
-  }
-  const packetDuration = options.packetDurationSeconds ?? frameDurationSeconds;
-  if (!Number.isFinite(packetDuration) || packetDuration <= 0) {
-    throw new RangeError(`options.packetDurationSeconds must be a positive number, got ${packetDuration}`);
-  }
-  const tolerance = 2 * frameDurationSeconds;
-  const first = samples[0];
-  if (first === undefined) {
-    return { stutterSeconds: 0, stalls: 0, longestStallSeconds: 0, observedSeconds: 0, toleranceSeconds: tolerance };
-  }
-
-  const wall0 = first.wallSeconds;
-  // media = max(dts + offset) - dts0; offset moves only at a timeline reset.
-  let offset = 0;
-  let media = 0;
-  let lagAtMedia = 0; // lag at the last arrival that brought new media
-  let ref = 0;
-  let stutter = 0;
-  let stalls = 0;
-  let longest = 0;
-  let current = 0; // length of the stall in progress, 0 when none
-  let lastWall = wall0;
-
-  // Lag only rises between arrivals, so checking it at each arrival (and at
-  // the end) sees every peak exactly.
-  const judge = (wall: number): void => {
-    const lag = Math.max(lagAtMedia, wall - wall0 - (media + packetDuration));
-    if (lag > ref + tolerance + EPSILON_SECONDS) {
-      const pushed = lag - (ref + tolerance);
-      if (current === 0) stalls++;
-      current += pushed;
-      longest = Math.max(longest, current);
-      stutter += pushed;
-      ref = lag - tolerance;
-    }
-  };
-
-  for (const s of samples) {
-    if (!Number.isFinite(s.wallSeconds) || !Number.isFinite(s.dtsSeconds)) {
-      throw new RangeError(`samples must have finite wallSeconds and dtsSeconds, got ${JSON.stringify(s)}`);
-    }
-    if (s.wallSeconds < lastWall) throw new RangeError('samples must be in arrival order (wallSeconds never decreasing)');
-    lastWall = s.wallSeconds;
-    let at = s.dtsSeconds - first.dtsSeconds + offset;
-    if (at < media - resetSeconds) {
-      offset += media - at;
-      at = media;
-    }
-    // The wait up to this arrival, judged on what had arrived before it.
-    judge(s.wallSeconds);
-    // A repeat or an overlap brings nothing to play and changes nothing else.
-    if (at > media || s === first) {
-      // New media: from now on the stream is exactly as late as this packet.
-      media = at;
-      lagAtMedia = s.wallSeconds - wall0 - media;
-      judge(s.wallSeconds);
-      current = 0;
-      if (lagAtMedia < ref) ref = lagAtMedia;
-    }
-  }
-
-  const end = Math.max(options.endWallSeconds ?? lastWall, lastWall);
-  judge(end);
+  const judge = new StutterJudge(frameDurationSeconds, options);
+  for (const s of samples) judge.arrive(s.wallSeconds, s.dtsSeconds);
+  const last = samples[samples.length - 1];
+  if (last !== undefined) judge.judgeAt(Math.max(options.endWallSeconds ?? last.wallSeconds, last.wallSeconds));
   return {
-    stutterSeconds: stutter,
-    stalls,
-    longestStallSeconds: longest,
-    observedSeconds: end - wall0,
-    toleranceSeconds: tolerance,
+    stutterSeconds: judge.stutterSeconds,
+    stalls: judge.stalls,
+    longestStallSeconds: judge.longestStallSeconds,
+    observedSeconds: judge.observedSeconds,
+    toleranceSeconds: judge.toleranceSeconds,
   };
 }
 

@@ -10,7 +10,7 @@ import type { LiveSource, TapSpec, VodItem } from '../pool/ipc.js';
 import { ForwardPipeline } from './forward-pipeline.js';
 import { SnapshotDecoder } from './snapshot-decoder.js';
 import { TapPipeline } from './tap-pipeline.js';
-import { bytesEverySamples, ChannelPipeline } from './channel-pipeline.js';
+import { ChannelPipeline } from './channel-pipeline.js';
 import { frameSeconds } from '../media/mp4.js';
 import { MediaCache } from './media-cache.js';
 import { planPipeline, PlanError, type PipelinePlan } from './plan.js';
@@ -23,6 +23,17 @@ import { VodTimeline, type ItemMedia } from './vod-timeline.js';
  * several hundred ms; a position query is a cheap synchronous call.
  */
 export const sampleIntervalMs = 100;
+
+/**
+ * How often the pace tick runs: each channel sends its due media at most
+ * once per its own period (20–40 ms, channel-pipeline.ts), on the tick that
+ * follows. One timer for all channels, so the event loop wakes 50 times a
+ * second however many channels it carries.
+ */
+export const paceIntervalMs = 20;
+
+/** Forwarders' byte counters only prove flow: read them on every this-many samples. */
+const forwardBytesEverySamples = 5;
 
 /** A failed tap (recording, snapshots) is started again after this long, while its channel plays. */
 export const tapRetryMs = 10_000;
@@ -42,6 +53,10 @@ export interface PipelineHostOptions {
   readonly frameDurationSeconds: number;
   /** Sampler period override (tests, bench/cpu-probe.ts). Default sampleIntervalMs. */
   readonly sampleIntervalMs?: number;
+  /** Pace tick override (bench/cpu-probe.ts). Default paceIntervalMs. */
+  readonly paceIntervalMs?: number;
+  /** Longest batch period of a channel's output, ms (bench/cpu-probe.ts). Default channel-pipeline's. */
+  readonly maxOutputPeriodMs?: number;
   readonly log: Logger;
   readonly send: (msg: ChildCommand) => void;
 }
@@ -53,6 +68,7 @@ export class PipelineHost {
   readonly #draining = new Set<Promise<boolean>>();
   /** One timer samples every pipeline; none runs while the host is empty. */
   #sampler: NodeJS.Timeout | null = null;
+  #pacer: NodeJS.Timeout | null = null;
   readonly #media = new MediaCache();
   /** Each channel's forwarders to targets 1.. (started when it plays). */
   readonly #forwards = new Map<string, ForwardPipeline[]>();
@@ -105,13 +121,26 @@ export class PipelineHost {
   #sampleAll(): void {
     const now = performance.now();
     for (const p of [...this.#pipelines.values()]) p.sample(now);
-    // Byte counters only prove flow; read them as seldom as the channels' (see bytesEverySamples).
     this.#samples += 1;
-    if (this.#samples % bytesEverySamples === 0) for (const fs of this.#forwards.values()) for (const f of fs) f.sample();
-    if (this.#pipelines.size === 0 && this.#sampler !== null) {
-      clearInterval(this.#sampler);
-      this.#sampler = null;
-    }
+    if (this.#samples % forwardBytesEverySamples === 0) for (const fs of this.#forwards.values()) for (const f of fs) f.sample();
+    if (this.#pipelines.size === 0) this.#stopTimers();
+  }
+
+  #paceAll(): void {
+    const now = performance.now();
+    for (const p of this.#pipelines.values()) p.pace(now);
+  }
+
+  #startTimers(): void {
+    this.#sampler ??= setInterval(() => this.#sampleAll(), this.#opts.sampleIntervalMs ?? sampleIntervalMs);
+    this.#pacer ??= setInterval(() => this.#paceAll(), this.#opts.paceIntervalMs ?? paceIntervalMs);
+  }
+
+  #stopTimers(): void {
+    if (this.#sampler !== null) clearInterval(this.#sampler);
+    if (this.#pacer !== null) clearInterval(this.#pacer);
+    this.#sampler = null;
+    this.#pacer = null;
   }
 
   get size(): number {
@@ -243,6 +272,7 @@ export class PipelineHost {
       startTimeoutMs: this.#opts.startTimeoutMs,
       stallTimeoutMs: this.#opts.stallTimeoutMs,
       frameDurationSeconds,
+      ...(this.#opts.maxOutputPeriodMs !== undefined ? { maxPeriodMs: this.#opts.maxOutputPeriodMs } : {}),
       log: this.#opts.log,
       onState: (state, error) => {
         const terminal = state === 'error' || state === 'eos' || state === 'stopped';
@@ -264,8 +294,8 @@ export class PipelineHost {
       },
     });
     this.#pipelines.set(channelId, pipeline);
-    this.#sampler ??= setInterval(() => this.#sampleAll(), this.#opts.sampleIntervalMs ?? sampleIntervalMs);
-    this.#opts.log.info('pipeline starting', { channel: channelId, template: plan.source, targets: plan.sinks.length });
+    this.#startTimers();
+    this.#opts.log.info('pipeline starting', { channel: channelId, source: plan.source, targets: 1 + (extra?.to.length ?? 0) });
     pipeline.start();
   }
 

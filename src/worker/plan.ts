@@ -26,23 +26,22 @@ export interface SourcePlan {
 }
 
 /**
- * The channel's output pipeline: an appsrc `mux` into target 0. The worker
- * pushes FLV tags into it, muxed from the files (VOD) or relayed from the
- * live source's pipeline, which is planned apart (`relay`) so that it can be
+ * The channel's output: FLV published to target 0 by the worker itself
+ * (rtmp-output.ts), muxed from the files (VOD) or relayed from the live
+ * source's pipeline, which is planned apart (`relay`) so that it can be
  * replaced while the output keeps its publish session.
  */
 export interface PipelinePlan {
-  readonly source: TemplateName;
-  readonly launch: string;
-  readonly properties: readonly PropertyAssignment[];
-  /** The worker muxes FLV itself and pushes it into the appsrc `mux` (vod-feeder.ts). */
+  /** What feeds the output, for logs: 'vod' or the live source's template. */
+  readonly source: TemplateName | 'vod';
+  /** The worker muxes FLV itself from the files (vod-feeder.ts). */
   readonly vod: boolean;
   /** A live source: its end is a failure to retry, not the end of the channel. */
   readonly live: boolean;
   /** The live source's pipeline; null for VOD. */
   readonly relay: SourcePlan | null;
-  /** The rtmp2sink of target 0, the origin (other targets are forwarders). */
-  readonly sinks: readonly string[];
+  /** Target 0, the origin, which the worker publishes to (other targets are forwarders). */
+  readonly target: string;
 }
 
 /** Each target costs a queue, a sink and a socket; more than this is a mistake upstream. */
@@ -54,8 +53,7 @@ export class PlanError extends Error {
   override readonly name = 'PlanError';
 }
 
-function sourceTemplate(src: PipelineSpec['source']): TemplateName {
-  if (src.kind === 'vod') return 'source-vod';
+function sourceTemplate(src: LiveSource): TemplateName {
   switch (src.protocol) {
     case 'rtmp':
       return 'source-rtmp-av';
@@ -108,7 +106,7 @@ export function planLiveSource(src: LiveSource, templates: Templates, transcode:
   if (!liveUrl[src.protocol].test(src.url)) throw new PlanError(`the source is not a ${src.protocol} URL`);
   const out = render(templates['relay-out']);
   if (!transcode) {
-    const source = sourceTemplate({ kind: 'live', ...src });
+    const source = sourceTemplate(src);
     return { source, launch: `${render(templates[source])} ${out}`, properties: liveProperties(src) };
   }
   // rtmp2src has one output, which decodebin splits; every other scheme goes
@@ -135,7 +133,6 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
     if (!rtmpUrl.test(url)) throw new PlanError(`target ${i} is not an rtmp:// or rtmps:// URL with a path`);
   });
 
-  const properties: PropertyAssignment[] = [];
   let relay: SourcePlan | null = null;
   if (spec.source.kind === 'vod') {
     // The paths never reach GStreamer: the worker reads the files itself.
@@ -146,24 +143,17 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
     relay = planLiveSource(spec.source, templates, spec.source.transcode === 'always');
   }
 
-  // The channel's pipeline publishes to target 0, the origin, only; every
-  // other target is a forwarder of its own reading from the origin
-  // (forward-pipeline.ts), so that a failing target cannot stop this one.
+  // The channel publishes to target 0, the origin, only; every other target
+  // is a forwarder of its own reading from the origin (forward-pipeline.ts),
+  // so that a failing target cannot stop this one.
   if (spec.targets.length > 1 && (spec.forwardFrom === undefined || !rtmpUrl.test(spec.forwardFrom))) {
     throw new PlanError('extra targets need the origin URL to forward from');
   }
-  const sinks = ['sink0'];
-  // Both kinds publish from an appsrc the worker feeds (source-vod.gst).
-  const parts = [render(templates['source-vod']), render(templates['target-only'], { index: 0 })];
-  properties.push({ element: 'sink0', property: 'location', value: spec.targets[0] ?? '', role: 'target 0', verify: 'rtmp-url' });
-
   return {
-    source: relay?.source ?? 'source-vod',
-    launch: parts.join(' '),
-    properties,
+    source: relay?.source ?? 'vod',
     vod: spec.source.kind === 'vod',
     live: spec.source.kind === 'live',
     relay,
-    sinks,
+    target: spec.targets[0] ?? '',
   };
 }

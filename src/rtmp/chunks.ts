@@ -1,0 +1,169 @@
+/**
+ * RTMP's chunk stream: messages cut into chunks on the way out, and chunks
+ * put back together into messages on the way in. Pure byte work; the
+ * publisher (publisher.ts) owns the socket.
+ *
+ * Out: every message starts with a full (type 0) header, so no state is kept
+ * between messages beyond the chunk size; continuation chunks are type 3. A
+ * timestamp past 0xFFFFFF ms (4.66 hours, which a 24/7 channel passes) goes
+ * in the extended timestamp field, repeated in every continuation chunk as
+ * FFmpeg and librtmp do and nginx-rtmp expects.
+ */
+
+export interface RtmpMessage {
+  readonly csid: number;
+  readonly type: number;
+  readonly streamId: number;
+  readonly timestamp: number;
+  readonly payload: Buffer;
+}
+
+export const MSG_SET_CHUNK_SIZE = 1;
+export const MSG_ABORT = 2;
+export const MSG_ACK = 3;
+export const MSG_USER_CONTROL = 4;
+export const MSG_WINDOW_ACK_SIZE = 5;
+export const MSG_SET_PEER_BANDWIDTH = 6;
+export const MSG_AUDIO = 8;
+export const MSG_VIDEO = 9;
+export const MSG_DATA_AMF0 = 18;
+export const MSG_COMMAND_AMF0 = 20;
+
+const EXTENDED = 0xffffff;
+
+export class ChunkError extends Error {}
+
+function basicHeader(fmt: number, csid: number): Buffer {
+  if (csid < 2 || csid > 63) throw new ChunkError(`chunk stream id ${csid} needs a longer basic header; use 2..63`);
+  return Buffer.from([(fmt << 6) | csid]);
+}
+
+/**
+ * The chunks of one message, as pieces to hand to the socket in order
+ * (payload slices are not copied).
+ */
+export function chunkMessage(m: RtmpMessage, chunkSize: number): Buffer[] {
+  const ts = Math.max(0, Math.floor(m.timestamp)) >>> 0;
+  const extended = ts >= EXTENDED;
+  const head = Buffer.alloc(12 + (extended ? 4 : 0));
+  head[0] = basicHeader(0, m.csid)[0] ?? 0;
+  head.writeUIntBE(extended ? EXTENDED : ts, 1, 3);
+  head.writeUIntBE(m.payload.length, 4, 3);
+  head[7] = m.type;
+  head.writeUInt32LE(m.streamId, 8);
+  if (extended) head.writeUInt32BE(ts, 12);
+  const out: Buffer[] = [head, m.payload.subarray(0, chunkSize)];
+  if (m.payload.length > chunkSize) {
+    const cont = Buffer.alloc(1 + (extended ? 4 : 0));
+    cont[0] = (3 << 6) | m.csid;
+    if (extended) cont.writeUInt32BE(ts, 1);
+    for (let at = chunkSize; at < m.payload.length; at += chunkSize) out.push(cont, m.payload.subarray(at, at + chunkSize));
+  }
+  return out;
+}
+
+interface InStream {
+  timestamp: number;
+  delta: number;
+  length: number;
+  type: number;
+  streamId: number;
+  extended: boolean;
+  parts: Buffer[];
+  have: number;
+}
+
+/**
+ * Reassembles a peer's chunks into messages. Feed it bytes as they come;
+ * it keeps what it cannot parse yet. The peer's chunk size follows its Set
+ * Chunk Size messages, which the reader applies itself.
+ */
+export class ChunkReader {
+  #chunkSize = 128;
+  #pending: Buffer = Buffer.alloc(0);
+  readonly #streams = new Map<number, InStream>();
+  /** Largest message accepted: a server's answers are small, so anything huge is a broken peer. */
+  readonly #maxMessage: number;
+
+  constructor(maxMessageBytes = 1 << 20) {
+    this.#maxMessage = maxMessageBytes;
+  }
+
+  /** Every whole message the new bytes complete. Throws ChunkError on a malformed stream. */
+  push(data: Buffer): RtmpMessage[] {
+    this.#pending = this.#pending.length === 0 ? data : Buffer.concat([this.#pending, data]);
+    const out: RtmpMessage[] = [];
+    for (;;) {
+      const used = this.#one(this.#pending, out);
+      if (used === 0) break;
+      this.#pending = this.#pending.subarray(used);
+    }
+    return out;
+  }
+
+  /** Parses one chunk at the start of `b`; returns the bytes it used, 0 when more are needed. */
+  #one(b: Buffer, out: RtmpMessage[]): number {
+    if (b.length < 1) return 0;
+    const fmt = (b[0] ?? 0) >> 6;
+    let csid = (b[0] ?? 0) & 0x3f;
+    let at = 1;
+    if (csid === 0) {
+      if (b.length < 2) return 0;
+      csid = 64 + (b[1] ?? 0);
+      at = 2;
+    } else if (csid === 1) {
+      if (b.length < 3) return 0;
+      csid = 64 + (b[1] ?? 0) + (b[2] ?? 0) * 256;
+      at = 3;
+    }
+    const headerBytes = [11, 7, 3, 0][fmt] ?? 0;
+    if (b.length < at + headerBytes) return 0;
+    let st = this.#streams.get(csid);
+    if (st === undefined) {
+      if (fmt !== 0) throw new ChunkError(`chunk stream ${csid} begins with a type ${fmt} header`);
+      st = { timestamp: 0, delta: 0, length: 0, type: 0, streamId: 0, extended: false, parts: [], have: 0 };
+      this.#streams.set(csid, st);
+    }
+    const starting = st.have === 0;
+    let tsField = 0;
+    if (fmt <= 2) tsField = b.readUIntBE(at, 3);
+    if (fmt <= 1) {
+      st.length = b.readUIntBE(at + 3, 3);
+      st.type = b[at + 6] ?? 0;
+      if (st.length > this.#maxMessage) throw new ChunkError(`a ${st.length}-byte message is larger than a peer's answer can be`);
+    }
+    if (fmt === 0) st.streamId = b.readUInt32LE(at + 7);
+    at += headerBytes;
+    if (fmt <= 2) st.extended = tsField === EXTENDED;
+    if (st.extended) {
+      if (b.length < at + 4) return 0;
+      if (fmt <= 2) tsField = b.readUInt32BE(at);
+      at += 4;
+    }
+    const take = Math.min(this.#chunkSize, st.length - st.have);
+    if (b.length < at + take) return 0;
+    if (starting) {
+      if (fmt === 0) st.timestamp = tsField;
+      else if (fmt === 1 || fmt === 2) {
+        st.delta = tsField;
+        st.timestamp += tsField;
+      } else st.timestamp += st.delta;
+    }
+    st.parts.push(b.subarray(at, at + take));
+    st.have += take;
+    at += take;
+    if (st.have === st.length) {
+      const payload = st.parts.length === 1 ? Buffer.from(st.parts[0] ?? []) : Buffer.concat(st.parts);
+      st.parts = [];
+      st.have = 0;
+      const m: RtmpMessage = { csid, type: st.type, streamId: st.streamId, timestamp: st.timestamp, payload };
+      if (m.type === MSG_SET_CHUNK_SIZE && payload.length >= 4) {
+        const size = payload.readUInt32BE(0) & 0x7fffffff;
+        if (size < 1) throw new ChunkError('peer set a chunk size of 0');
+        this.#chunkSize = size;
+      }
+      out.push(m);
+    }
+    return at;
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * A channel's output to target 0, the origin: FLV tags queued by the feeders
+ * with their times on the output's timeline, sent by an RtmpPublisher in
+ * batches as their time comes. The worker's pace tick calls pace() for every
+ * channel; each channel sends at most once per period, everything due by
+ * then plus a lead of one period, in one writev.
+ *
+ * Why batches, and how large: every send wakes the event loop and makes a
+ * syscall, so its cost is per batch, not per tag (bench/README.md). The
+ * receivers' stutter rule (src/metrics/stutter.ts) lets a player hold two
+ * frames beyond the last one it got, so arrivals may be up to three frame
+ * durations apart before a player stalls: 120 ms at 25 fps. The period is
+ * kept to 1.5 frames at most, which leaves room for a late tick under load.
+ *
+ * The output's clock is the wall clock since the publish started: media at
+ * time t leaves at about t - lead, so the origin receives it in real time,
+ * as rtmp2sink's clock sync did, without a thread per channel to wait.
+ */
+import { RtmpError, RtmpPublisher } from '../rtmp/publisher.js';
+
+export interface RtmpOutputOptions {
+  readonly url: string;
+  /** The publish (connect, handshake, publish) must finish within this. */
+  readonly timeoutMs: number;
+  /** At most one send per this many ms. */
+  readonly periodMs: number;
+  /** Called when a batch is in the kernel: wall time, and the output time of its last tag. */
+  readonly onFlushed: (wallMs: number, mediaMs: number) => void;
+  /** The session ended by itself (the origin closed it, a socket error) after it published. */
+  readonly onClosed: (err: RtmpError) => void;
+}
+
+export class RtmpOutput {
+  readonly #opts: RtmpOutputOptions;
+  readonly #publisher: RtmpPublisher;
+  #queue: { tag: Buffer; timeMs: number }[] = [];
+  #head = 0;
+  /** performance.now() at output time 0; null until the publish started. */
+  #startedAt: number | null = null;
+  #lastSendAt = -Infinity;
+  #positionMs = -1;
+
+  constructor(opts: RtmpOutputOptions) {
+    this.#opts = opts;
+    this.#publisher = new RtmpPublisher({ url: opts.url, timeoutMs: opts.timeoutMs });
+  }
+
+  /** Publishes; the output's clock starts when the origin has accepted it. */
+  async start(): Promise<void> {
+    this.#publisher.onClose((err) => this.#opts.onClosed(err));
+    await this.#publisher.publish();
+    this.#startedAt = performance.now();
+  }
+
+  get started(): boolean {
+    return this.#startedAt !== null;
+  }
+
+  /** Output time now, ms (0 until the publish started). */
+  clockMs(nowMs: number = performance.now()): number {
+    return this.#startedAt === null ? 0 : nowMs - this.#startedAt;
+  }
+
+  /** Output time of the last tag in the kernel, ms; -1 before the first. */
+  get positionMs(): number {
+    return this.#positionMs;
+  }
+
+  get bytesSent(): number {
+    return this.#publisher.bytesFlushed;
+  }
+
+  /** Bytes sent but not yet taken by the kernel: an origin that stops reading makes this grow. */
+  get bytesPending(): number {
+    return this.#publisher.bytesPending;
+  }
+
+  /** Queues one tag for its time on the output's timeline. */
+  push(tag: Buffer, timeMs: number): void {
+    this.#queue.push({ tag, timeMs });
+  }
+
+  /** How far ahead of the output's clock tags go out, ms. */
+  get leadMs(): number {
+    return this.#opts.periodMs;
+  }
+
+  /**
+   * Sends what is due by the clock plus the lead, if a period has passed
+   * since the last send (or `force`). Tags leave in the order they came.
+   */
+  pace(nowMs: number, force = false): void {
+    if (this.#startedAt === null || !this.#publisher.publishing) return;
+    // Half a tick of slack, so a period that lands just before a tick does not wait a whole tick.
+    if (!force && nowMs - this.#lastSendAt < this.#opts.periodMs * 0.75) return;
+    const due = this.clockMs(nowMs) + this.leadMs;
+    const q = this.#queue;
+    let i = this.#head;
+    while (i < q.length && (q[i]?.timeMs ?? Infinity) <= due) i += 1;
+    if (i === this.#head) return;
+    const batch = q.slice(this.#head, i);
+    this.#head = i;
+    if (this.#head > 256 && this.#head * 2 > q.length) {
+      this.#queue = q.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#lastSendAt = nowMs;
+    const lastMs = batch[batch.length - 1]?.timeMs ?? 0;
+    this.#publisher.send(
+      batch.map((b) => b.tag),
+      () => {
+        if (lastMs > this.#positionMs) this.#positionMs = lastMs;
+        this.#opts.onFlushed(performance.now(), lastMs);
+      },
+    );
+  }
+
+  /** Ends the publish: after what was sent has left (`flush`), or at once (a fence, a failure). */
+  close(flush: boolean): Promise<void> {
+    this.#queue = [];
+    this.#head = 0;
+    return this.#publisher.close(flush);
+  }
+}
