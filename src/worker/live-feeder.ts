@@ -25,6 +25,7 @@
 import { TAG_VIDEO, bodyOffset } from '../media/flv.js';
 import { tagKind, tagWithTime, type FlvTag } from '../media/flv-reader.js';
 import type { Logger } from '../log.js';
+import { decode } from '../rtmp/amf0.js';
 import type { LiveSource, SourceEvent } from '../pool/ipc.js';
 import { FrameCounter } from './frame-counter.js';
 import { RelaySource } from './relay-source.js';
@@ -47,6 +48,13 @@ const codecMismatch = /not-linked|not-negotiated|could not link|no suitable plug
  * GStreamer's own live latency did this job for the old in-pipeline relay.
  */
 export const playoutDelayMs = 250;
+
+/**
+ * A source without onMetaData whose audio comes with no video for this long
+ * is taken as audio-only and joins at its audio, ms. Less than a GOP would
+ * mistake a late video track for none.
+ */
+export const audioOnlyAfterMs = 1500;
 
 /** A candidate must deliver this much media before it takes over, ms. */
 export const defaultHealthyMs = 3000;
@@ -84,6 +92,14 @@ interface Joining {
   /** Source time → output time, once joined. */
   offset: number | null;
   sawVideoConfig: boolean;
+  /**
+   * The source has video: its onMetaData says so, or a video tag came. Then
+   * it joins at a keyframe, even when audio comes first (nginx-rtmp sends a
+   * freshly published stream's first audio before its video).
+   */
+  hasVideo: boolean;
+  /** It sent onMetaData, which tells whether it has video. */
+  metadata: boolean;
   /** The latest sequence headers seen, to send at the join if they changed. */
   config: { video: FlvTag | null; audio: FlvTag | null };
   /** Source time of the first media tag, for the health check of a candidate. */
@@ -187,7 +203,7 @@ export class LiveFeeder {
         this.#onFail(j, reason);
       },
     });
-    const j: Joining = { relay, offset: null, sawVideoConfig: false, config: { video: null, audio: null }, firstMediaMs: null };
+    const j: Joining = { relay, offset: null, sawVideoConfig: false, hasVideo: false, metadata: false, config: { video: null, audio: null }, firstMediaMs: null };
     relay.start(nowMs);
     return j;
   }
@@ -223,6 +239,8 @@ export class LiveFeeder {
     }
     switch (kind) {
       case 'script':
+        j.metadata = true;
+        if (metadataHasVideo(tag.body)) j.hasVideo = true;
         // Players take onMetaData from the first source only; a later one mid-stream confuses some.
         if (!this.#metadataSent && j === this.#active) {
           this.#metadataSent = true;
@@ -240,8 +258,11 @@ export class LiveFeeder {
       default:
         break;
     }
+    if (tag.type === TAG_VIDEO) j.hasVideo = true;
     j.firstMediaMs ??= tag.timeMs;
-    const joinsHere = kind === 'video-key' || (kind === 'audio' && !j.sawVideoConfig);
+    // Audio-only is decided by the metadata, or by audioOnlyAfterMs of audio with no video at all.
+    const audioOnly = !j.hasVideo && !j.sawVideoConfig && tag.timeMs - j.firstMediaMs >= (j.metadata ? 0 : audioOnlyAfterMs);
+    const joinsHere = kind === 'video-key' || (kind === 'audio' && audioOnly);
     if (!joinsHere) return;
     if (j === this.#candidate && tag.timeMs - j.firstMediaMs < this.#healthyMs) return;
     this.#takeOver(j, tag, kind);
@@ -261,6 +282,7 @@ export class LiveFeeder {
       this.#candidate = null;
     }
     this.#stopSlate();
+    const lastOutMs = Math.max(this.#lastOut.video, this.#lastOut.audio);
     const base = this.#joinTime(playoutDelayMs);
     j.offset = base - tag.timeMs;
     if (j.config.video !== null) this.#emit(j.config.video, 'video-config', base);
@@ -270,7 +292,7 @@ export class LiveFeeder {
     if (this.#everUp) this.#opts.onEvent({ kind: 'up', label });
     else this.#opts.onReady();
     this.#everUp = true;
-    this.#opts.log.info('live source joined the output', { channel: this.#opts.channelId, source: label, atMs: base });
+    this.#opts.log.info('live source joined the output', { channel: this.#opts.channelId, source: label, atMs: base, clockMs: Math.round(this.#opts.clockMs()), lastOutMs });
   }
 
   #forward(j: Joining, tag: FlvTag, kind: ReturnType<typeof tagKind>): void {
@@ -345,3 +367,15 @@ export class LiveFeeder {
     if (frameAt !== null) this.#frames.pushed(frameAt);
   }
 }
+
+/** onMetaData (AMF0: the name, then an object or ECMA array) names a video codec or a picture size. */
+function metadataHasVideo(body: Buffer): boolean {
+  try {
+    const [name, meta] = decode(body);
+    if (name !== 'onMetaData' || meta === null || typeof meta !== 'object' || Array.isArray(meta)) return false;
+    return meta['videocodecid'] !== undefined || meta['width'] !== undefined;
+  } catch {
+    return false; // unreadable metadata says nothing either way
+  }
+}
+

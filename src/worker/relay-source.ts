@@ -1,8 +1,11 @@
 /**
- * One live source of a relaying channel, in a pipeline of its own: the
- * source template (rtmp2src, rtspsrc, …) remuxed into FLV and handed to the
- * worker through an appsink (pipelines/relay-out.gst). The channel's output
- * pipeline is apart (live-feeder.ts), so replacing this one (a reconnect, a
+ * One live source of a relaying channel. An rtmp(s):// source copied as it
+ * is, the common case, is read by the worker itself (src/rtmp/player.ts): no
+ * pipeline, no thread. Every other source runs in a pipeline of its own: the
+ * source template (rtspsrc, souphttpsrc, srtsrc, …, or a decode for a
+ * transcode) remuxed into FLV and handed to the worker through an appsink
+ * (pipelines/relay-out.gst). Either way the tags go to the channel's output
+ * (live-feeder.ts), which is apart, so replacing a source (a reconnect, a
  * failover, a switch back) never ends the output's publish session.
  *
  * It fails, once, on a bus error, an end of stream, no media within the
@@ -11,11 +14,13 @@
 import type { Logger } from '../log.js';
 import type { LiveSource } from '../pool/ipc.js';
 import { FlvReader, type FlvTag } from '../media/flv-reader.js';
+import { TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO } from '../media/flv.js';
 import { describeBusError, maskUrls } from './bus-errors.js';
 import { NativeError, Pipeline, type GstElement } from './native.js';
 import { planLiveSource } from './plan.js';
 import { applyProperties } from './properties.js';
 import type { Templates } from '../gst/templates.js';
+import { RtmpPlayer } from '../rtmp/player.js';
 
 export interface RelaySourceDeps {
   readonly channelId: string;
@@ -36,6 +41,7 @@ export class RelaySource {
   readonly transcode: boolean;
   readonly #deps: RelaySourceDeps;
   #pipeline: Pipeline | null = null;
+  #player: RtmpPlayer | null = null;
   #done = false;
   #startedAt = 0;
   #lastTagAt: number | null = null;
@@ -52,6 +58,45 @@ export class RelaySource {
 
   start(nowMs: number): void {
     this.#startedAt = nowMs;
+    if (this.source.protocol === 'rtmp' && !this.transcode) this.#startPlayer();
+    else this.#startPipeline();
+  }
+
+  /**
+   * An RTMP source read by the worker. Its codecs are checked on the first
+   * frames: what a copy cannot carry (anything but H.264 and AAC, as the
+   * pipeline's parsers would refuse) fails in the words that make the relay
+   * pull it again, decoded, when its transcode is AUTO (live-feeder.ts).
+   */
+  #startPlayer(): void {
+    let checkedVideo = false;
+    let checkedAudio = false;
+    const player = new RtmpPlayer({
+      url: this.source.url,
+      timeoutMs: this.source.connectTimeoutMs,
+      onTag: (tag) => {
+        if (this.#done) return;
+        if (tag.type === TAG_VIDEO && !checkedVideo) {
+          checkedVideo = true;
+          const b0 = tag.body[0] ?? 0;
+          // The enhanced-RTMP flag (0x80) means HEVC, AV1 or VP9 by FourCC; codec 7 is H.264.
+          if ((b0 & 0x80) !== 0 || (b0 & 0x0f) !== 7) return this.#fail(`source: not-negotiated: video codec ${b0 & 0x80 ? 'enhanced' : b0 & 0x0f} cannot be copied as H.264`);
+        }
+        if (tag.type === TAG_AUDIO && !checkedAudio) {
+          checkedAudio = true;
+          const format = (tag.body[0] ?? 0) >> 4;
+          if (format !== 10) return this.#fail(`source: not-negotiated: audio format ${format} cannot be copied as AAC`);
+        }
+        if (tag.type !== TAG_SCRIPT) this.#lastTagAt = performance.now();
+        this.#deps.onTag(tag);
+      },
+      onEnd: (err) => this.#fail(err.code === 'ENDED' ? `source: ${err.message}` : maskUrls(`source: ${err.message}`)),
+    });
+    this.#player = player;
+    player.play().catch((err: unknown) => this.#fail(maskUrls(`source: ${(err as Error).message}`)));
+  }
+
+  #startPipeline(): void {
     let pipeline: Pipeline;
     let out: GstElement;
     try {
@@ -91,6 +136,7 @@ export class RelaySource {
   stop(): void {
     this.#done = true;
     this.#pipeline?.stop();
+    void this.#player?.close();
   }
 
   async #pullLoop(out: GstElement): Promise<void> {

@@ -1,0 +1,159 @@
+/**
+ * An RTMP player: a relay's rtmp(s):// source, read on the worker's event
+ * loop with no GStreamer pipeline and no thread (the pipeline it replaces,
+ * rtmp2src ! flvdemux ! parsers ! flvmux ! appsink, woke about ten threads
+ * per tag; bench/README.md). Each audio, video and onMetaData message comes
+ * out as an FLV tag, as the GStreamer sources' appsink hands them over, so
+ * the relay (live-feeder.ts) does not care which one read it.
+ *
+ * The session: connection.ts up to connect, then createStream, play, and
+ * the buffer length; media until the server says the stream ended
+ * (nginx-rtmp sends Stream EOF when its publisher leaves, and also
+ * NetStream.Play.UnpublishNotify with publish_notify on).
+ * Aggregate messages (type 22) are not read: nginx-rtmp does not send them;
+ * a server that does would show as a source with no media.
+ */
+import { decode, encode, type Amf } from './amf0.js';
+import { MSG_AUDIO, MSG_COMMAND_AMF0, MSG_DATA_AMF0, MSG_USER_CONTROL, MSG_VIDEO, type RtmpMessage } from './chunks.js';
+import { CSID_CONTROL, RtmpConnection, RtmpError, statusInfo } from './connection.js';
+
+const CSID_STREAM_COMMAND = 8;
+/** The buffer we ask the server to keep for us, ms (what ffmpeg asks for). */
+const bufferMs = 3000;
+const USER_CONTROL_SET_BUFFER_LENGTH = 3;
+/** The largest message a source may send: a keyframe of a high-bitrate 4K stream fits. */
+const maxMessageBytes = 32 << 20;
+
+export interface PlayedTag {
+  readonly type: typeof MSG_AUDIO | typeof MSG_VIDEO | typeof MSG_DATA_AMF0;
+  readonly timeMs: number;
+  readonly body: Buffer;
+}
+
+export interface PlayerOptions {
+  readonly url: string;
+  /** Connect through Play.Start must finish within this. */
+  readonly timeoutMs: number;
+  readonly onTag: (tag: PlayedTag) => void;
+  /** The session ended by itself after play() resolved: the stream ended, or the connection did. */
+  readonly onEnd: (err: RtmpError) => void;
+}
+
+export class RtmpPlayer {
+  readonly #opts: PlayerOptions;
+  readonly #conn: RtmpConnection;
+  #status: { resolve: (values: Amf[]) => void; reject: (err: RtmpError) => void } | null = null;
+  /** Media is taken (from the play command on: it may come in the read that brings Play.Start). */
+  #playing = false;
+  /** play() resolved: an end from now on is the source's end, told through onEnd. */
+  #started = false;
+
+  constructor(opts: PlayerOptions) {
+    this.#opts = opts;
+    this.#conn = new RtmpConnection(
+      opts.url,
+      {
+        onCommand: (values) => this.#onCommand(values),
+        onMedia: (m) => this.#onMedia(m),
+        onStreamEof: () => {
+          if (this.#started) this.#conn.end(new RtmpError('ENDED', 'the live stream ended'));
+        },
+        onEnd: (err) => {
+          this.#status?.reject(err);
+          this.#status = null;
+          this.#playing = false;
+          if (this.#started) this.#opts.onEnd(err);
+        },
+      },
+      { maxMessageBytes },
+    );
+  }
+
+  /** Connects and plays; resolves on NetStream.Play.Start, rejects with a coded RtmpError. */
+  async play(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RtmpError('TIMEOUT', `no RTMP play within ${this.#opts.timeoutMs} ms`)), this.#opts.timeoutMs);
+    });
+    try {
+      await Promise.race([this.#session(), timeout]);
+    } catch (err) {
+      this.#status = null;
+      this.#conn.end(err instanceof RtmpError ? err : new RtmpError('PROTOCOL', (err as Error).message), false);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #session(): Promise<void> {
+    const conn = this.#conn;
+    await conn.open();
+    const id = await conn.createStream();
+    const status = new Promise<Amf[]>((resolve, reject) => (this.#status = { resolve, reject }));
+    // Media may follow Play.Start in the same read: take it from here on.
+    this.#playing = true;
+    const buffer = Buffer.alloc(10);
+    buffer.writeUInt16BE(USER_CONTROL_SET_BUFFER_LENGTH, 0);
+    buffer.writeUInt32BE(id, 2);
+    buffer.writeUInt32BE(bufferMs, 6);
+    conn.write([
+      { csid: CSID_STREAM_COMMAND, type: MSG_COMMAND_AMF0, streamId: id, timestamp: 0, payload: encode('play', 0, null, conn.target.stream, -1000) },
+      { csid: CSID_CONTROL, type: MSG_USER_CONTROL, streamId: 0, timestamp: 0, payload: buffer },
+    ]);
+    let info = statusInfo(await status);
+    // nginx-rtmp says Play.Reset first, then Play.Start.
+    while (info.code === 'NetStream.Play.Reset') {
+      const next = new Promise<Amf[]>((resolve, reject) => (this.#status = { resolve, reject }));
+      info = statusInfo(await next);
+    }
+    if (info.code !== 'NetStream.Play.Start') {
+      this.#playing = false;
+      throw new RtmpError('REFUSED', `the server refused the play: ${info.code ?? 'no code'}${info.description ? ` (${info.description})` : ''}`);
+    }
+    this.#started = true;
+  }
+
+  #onCommand(values: Amf[]): void {
+    if (values[0] !== 'onStatus') return;
+    if (this.#status !== null) {
+      const { resolve } = this.#status;
+      this.#status = null;
+      resolve(values);
+      return;
+    }
+    const info = statusInfo(values);
+    if (info.code === 'NetStream.Play.UnpublishNotify' || info.code === 'NetStream.Play.Stop' || info.code === 'NetStream.Play.Complete') {
+      this.#conn.end(new RtmpError('ENDED', 'the live stream ended'));
+    } else if (info.level === 'error') {
+      this.#conn.end(new RtmpError('ENDED', `the server ended the play: ${info.code ?? 'no code'}`));
+    }
+  }
+
+  #onMedia(m: RtmpMessage): void {
+    if (!this.#playing) return;
+    if (m.type === MSG_DATA_AMF0) {
+      // Only onMetaData is media; |RtmpSampleAccess and the like are the server's own notes.
+      let values: Amf[];
+      try {
+        values = decode(m.payload);
+      } catch {
+        return;
+      }
+      const at = values[0] === '@setDataFrame' ? 1 : 0;
+      if (values[at] !== 'onMetaData') return;
+      const body = at === 1 ? m.payload.subarray(encode('@setDataFrame').length) : m.payload;
+      this.#opts.onTag({ type: MSG_DATA_AMF0, timeMs: m.timestamp, body });
+      return;
+    }
+    if (m.payload.length === 0) return; // an empty audio or video message carries nothing
+    this.#opts.onTag({ type: m.type === MSG_VIDEO ? MSG_VIDEO : MSG_AUDIO, timeMs: m.timestamp, body: m.payload });
+  }
+
+  /** Ends the session at once. */
+  close(): Promise<void> {
+    this.#playing = false;
+    this.#started = false;
+    return this.#conn.close(false);
+  }
+}
