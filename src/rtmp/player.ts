@@ -15,7 +15,7 @@
  */
 import { decode, encode, type Amf } from './amf0.js';
 import { MSG_AUDIO, MSG_COMMAND_AMF0, MSG_DATA_AMF0, MSG_USER_CONTROL, MSG_VIDEO, type RtmpMessage } from './chunks.js';
-import { CSID_CONTROL, RtmpConnection, RtmpError, statusInfo } from './connection.js';
+import { CSID_CONTROL, RtmpConnection, RtmpError, statusInfo, within } from './connection.js';
 
 const CSID_STREAM_COMMAND = 8;
 /** The buffer we ask the server to keep for us, ms (what ffmpeg asks for). */
@@ -71,18 +71,12 @@ export class RtmpPlayer {
 
   /** Connects and plays; resolves on NetStream.Play.Start, rejects with a coded RtmpError. */
   async play(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RtmpError('TIMEOUT', `no RTMP play within ${this.#opts.timeoutMs} ms`)), this.#opts.timeoutMs);
-    });
     try {
-      await Promise.race([this.#session(), timeout]);
+      await within(this.#session(), this.#opts.timeoutMs, 'no RTMP play');
     } catch (err) {
       this.#status = null;
       this.#conn.end(err instanceof RtmpError ? err : new RtmpError('PROTOCOL', (err as Error).message), false);
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

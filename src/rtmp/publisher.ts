@@ -15,7 +15,7 @@
  */
 import { encode, type Amf } from './amf0.js';
 import { MSG_AUDIO, MSG_COMMAND_AMF0, MSG_DATA_AMF0, MSG_VIDEO, type RtmpMessage } from './chunks.js';
-import { RtmpConnection, RtmpError, statusInfo } from './connection.js';
+import { RtmpConnection, RtmpError, statusInfo, within } from './connection.js';
 
 export { RtmpError } from './connection.js';
 
@@ -82,18 +82,12 @@ export class RtmpPublisher {
 
   /** Connects and publishes; resolves on NetStream.Publish.Start, rejects with a coded RtmpError. */
   async publish(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RtmpError('TIMEOUT', `no RTMP publish within ${this.#opts.timeoutMs} ms`)), this.#opts.timeoutMs);
-    });
     try {
-      await Promise.race([this.#session(), timeout]);
+      await within(this.#session(), this.#opts.timeoutMs, 'no RTMP publish');
     } catch (err) {
       this.#status = null;
       this.#conn.end(err instanceof RtmpError ? err : new RtmpError('PROTOCOL', (err as Error).message), false);
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
