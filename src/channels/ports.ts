@@ -24,7 +24,6 @@ export interface PipelineRunner {
 export interface PublishPoint {
   publishUrl(stream: string): string;
   playUrls(stream: string): { rtmp: string; hls: string | null };
-  waitForPublish(stream: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
 }
 
 export interface SourceChange {

@@ -738,8 +738,9 @@ export class ChannelService {
   }
 
   /**
-   * Places the pipeline and waits until it plays and the origin sees the
-   * publish. Returns null on success, or the reason it failed.
+   * Places the pipeline and waits until it plays: the origin has accepted
+   * the publish and media flows to it. Returns null on success, or the
+   * reason it failed.
    */
   async #launch(id: string, spec: PipelineSpec, rt: Runtime, label: SourceLabel = 'primary'): Promise<string | null> {
     const signal = rt.abort.signal;
@@ -769,7 +770,11 @@ export class ChannelService {
       rt.workerId = workerId;
       if (this.deps.cluster) await this.#write(id, { workerId });
       else await this.deps.repo.setWorker(id, workerId);
-      await Promise.all([played, this.deps.origin.waitForPublish(id, timeoutMs, signal)]);
+      // 'playing' is the origin's own word: the worker publishes itself, so it
+      // comes once the origin answered NetStream.Publish.Start and the first
+      // media is in the socket to it (src/worker/channel-pipeline.ts). No poll
+      // of the origin's /stat stands between the first packet and LIVING.
+      await played;
       rt.waiter = null;
       rt.attempt = 0;
       rt.source.lostAt = null;
