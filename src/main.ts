@@ -2,6 +2,7 @@
  * The service entry: load the config, start the app, and stop it gracefully
  * on SIGTERM or SIGINT. With --demo it also brings up the demo channel.
  */
+import './v8-flags.js';
 import { startApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { ensureDemoChannel } from './demo.js';
