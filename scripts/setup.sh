@@ -11,6 +11,8 @@ packages=(
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   gstreamer1.0-x fonts-dejavu-core  # timeoverlay and a font for the demo picture's running clock
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  # npm ci builds two native addons (better-sqlite3, gstreamer-superficial) with node-gyp.
+  make g++ python3 pkg-config
   nginx libnginx-mod-rtmp
   util-linux patch
   # Test and benchmark tools only, never in the media path: the independent receiver,
