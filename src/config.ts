@@ -186,7 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     dataDir,
     mediaRoot: resolve(dataDir, 'media'),
     workers: availableParallelism(),
-    maxPipelinesPerWorker: 200,
+    maxPipelinesPerWorker: 500,
     databaseUrl: `file:${resolve(dataDir, 'vlive.db')}`,
     externalOriginRtmpUrl: null,
     externalOriginHlsUrl: null,

@@ -39,24 +39,27 @@ export interface WorkerPoolOptions {
 }
 
 /**
- * Every bus poller pins a libuv thread for the whole life of its pipeline
- * (gst_bus_timed_pop inside uv_queue_work, see src/worker/native.ts). The
- * margin keeps threads for the worker's own fs/dns work and for pollers of
- * stopped pipelines that have not popped their last message yet.
+ * Every GStreamer bus poller and appsink pull pins a libuv thread for the
+ * whole life of its pipeline (gst_bus_timed_pop inside uv_queue_work, see
+ * src/worker/native.ts). The margin keeps threads for the worker's own fs
+ * and dns work and for pollers of stopped pipelines that have not popped
+ * their last message yet.
  */
 export const busThreadMargin = 4;
 /** libuv's hard ceiling on UV_THREADPOOL_SIZE. */
 export const maxThreadpoolSize = 1024;
 /**
- * Threads one channel may pin: its output pipeline's bus; a relay's source
- * pipeline's bus and its appsink pull; its tap's bus (recording, snapshots)
- * and the tap's pull of a keyframe for a snapshot. A forwarder's bus (an
- * extra push target) and a second source tried beside the backup draw on
- * the share of the many channels that use fewer (a VOD channel pins one).
- * Five keeps the default 200 pipelines per worker under libuv's ceiling.
+ * Threads a channel may pin at most: a relay's GStreamer source (its bus and
+ * its appsink pull) and a second one tried beside it (a backup, a switch
+ * back), plus a tap (bus, snapshot pull) and one forwarder. A VOD channel,
+ * and a relay of an rtmp:// source copied as it is, pin none: the worker
+ * publishes and reads RTMP on its event loop. The worker reserves what each
+ * start needs (src/worker/threads.ts) and refuses a start beyond the pool;
+ * this figure only sizes the pool for small workers.
  */
-export const threadsPerChannel = 5;
-export const maxPipelinesLimit = Math.floor((maxThreadpoolSize - busThreadMargin) / threadsPerChannel);
+export const threadsPerChannel = 7;
+/** Pipelines one worker may be asked to carry; its threads bound the GStreamer-backed ones among them. */
+export const maxPipelinesLimit = 2000;
 
 export interface ResolvedPoolOptions {
   readonly size: number;

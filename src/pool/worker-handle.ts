@@ -16,6 +16,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { parseChildCommand, type ChildCommand, type ParentCommand, type PipelineStats, type WorkerInit } from './ipc.js';
+import { busThreadMargin } from './options.js';
 
 export type WorkerState = 'spawning' | 'ready' | 'stopping' | 'exited';
 
@@ -166,8 +167,9 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
         switch (msg.type) {
           case 'initCompleted':
             if (this.#state !== 'spawning') return;
-            if (msg.threadpoolSize <= this.#opts.init.maxPipelines) {
-              failStart(`threadpool of ${msg.threadpoolSize} cannot hold ${this.#opts.init.maxPipelines} bus pollers`);
+            // The margin is for fs and dns; below it no GStreamer pipeline could ever start.
+            if (msg.threadpoolSize <= busThreadMargin) {
+              failStart(`threadpool of ${msg.threadpoolSize} leaves no thread for GStreamer pipelines`);
               return;
             }
             this.#pid = msg.pid;

@@ -1,8 +1,9 @@
 /**
  * The pipeline host: every channel pipeline of one worker process, keyed by
  * channel id. It turns IPC commands into ChannelPipeline calls and pipeline
- * state changes into IPC messages. It enforces the worker's own capacity,
- * because each pipeline holds a libuv threadpool thread for its bus.
+ * state changes into IPC messages. It enforces the worker's own capacity:
+ * a number of channels, and the threadpool threads their GStreamer
+ * pipelines may pin (threads.ts).
  */
 import type { Logger } from '../log.js';
 import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats } from '../pool/ipc.js';
@@ -14,6 +15,7 @@ import { ChannelPipeline } from './channel-pipeline.js';
 import { frameSeconds } from '../media/mp4.js';
 import { MediaCache } from './media-cache.js';
 import { planPipeline, PlanError, type PipelinePlan } from './plan.js';
+import { ThreadBook, threadsFor } from './threads.js';
 import type { Templates } from '../gst/templates.js';
 import { VodTimeline, type ItemMedia } from './vod-timeline.js';
 
@@ -45,6 +47,8 @@ export interface PipelineHostOptions {
   readonly templates: Templates;
   /** Pipelines this process may run at once. */
   readonly maxPipelines: number;
+  /** Threadpool threads GStreamer pipelines may pin in all (see threads.ts); default: no limit (tools). */
+  readonly threadBudget?: number;
   /** Milliseconds a pipeline has to get media to target 0. */
   readonly startTimeoutMs: number;
   /** Milliseconds a playing pipeline may make no media progress before it fails as stalled. */
@@ -70,6 +74,7 @@ export class PipelineHost {
   #sampler: NodeJS.Timeout | null = null;
   #pacer: NodeJS.Timeout | null = null;
   readonly #media = new MediaCache();
+  readonly #threads: ThreadBook;
   /** Each channel's forwarders to targets 1.. (started when it plays). */
   readonly #forwards = new Map<string, ForwardPipeline[]>();
   #decoder: SnapshotDecoder | null = null;
@@ -87,6 +92,7 @@ export class PipelineHost {
 
   constructor(opts: PipelineHostOptions) {
     this.#opts = opts;
+    this.#threads = new ThreadBook(opts.threadBudget ?? Number.MAX_SAFE_INTEGER);
   }
 
   /**
@@ -160,6 +166,7 @@ export class PipelineHost {
   }
 
   #report(channelId: string, state: PipelineState, error?: string, stats?: PipelineStats): void {
+    if (state === 'stopped' || state === 'error' || state === 'eos') this.#threads.release(channelId);
     if (state === 'stopped' && this.#fenced.delete(channelId)) {
       state = 'error';
       error = 'lease not renewed in time: pipeline fenced by its worker';
@@ -184,6 +191,11 @@ export class PipelineHost {
     }
     if (this.#pipelines.size + this.#loading.size >= this.#opts.maxPipelines) {
       this.#report(channelId, 'error', `worker is full: ${this.#opts.maxPipelines} pipelines`);
+      return;
+    }
+    const threads = threadsFor(spec);
+    if (!this.#threads.reserve(channelId, threads)) {
+      this.#report(channelId, 'error', `worker is full: ${this.#threads.used} of its ${this.#threads.budget} threads for GStreamer pipelines are reserved, this channel needs ${threads}`);
       return;
     }
     let plan;

@@ -15,6 +15,7 @@
 import { createLogger } from '../log.js';
 import { parseParentCommand, type ChildCommand, type WorkerInit } from '../pool/ipc.js';
 import { PipelineHost } from './host.js';
+import { busThreadMargin } from '../pool/options.js';
 import { initNative } from './native.js';
 import { loadTemplates } from '../gst/templates.js';
 
@@ -62,11 +63,9 @@ function init(cmd: WorkerInit): void {
     const { gstVersion } = initNative();
     const templates = loadTemplates();
     const threads = threadpoolSize();
-    // Each pipeline pins one thread for its bus; fs and dns need at least one more.
-    if (threads <= cmd.maxPipelines) {
-      throw new Error(`UV_THREADPOOL_SIZE is ${threads}, too small for ${cmd.maxPipelines} pipelines (needs more than that)`);
-    }
-    host = new PipelineHost({ templates, maxPipelines: cmd.maxPipelines, startTimeoutMs: cmd.startTimeoutMs, stallTimeoutMs: cmd.stallTimeoutMs, frameDurationSeconds, log: log.child({ worker: cmd.workerId }), send });
+    // GStreamer pipelines pin threads (threads.ts); fs and dns keep the margin.
+    if (threads <= busThreadMargin) throw new Error(`UV_THREADPOOL_SIZE is ${threads}: no thread left for GStreamer pipelines beyond the ${busThreadMargin} kept for fs and dns`);
+    host = new PipelineHost({ templates, maxPipelines: cmd.maxPipelines, threadBudget: threads - busThreadMargin, startTimeoutMs: cmd.startTimeoutMs, stallTimeoutMs: cmd.stallTimeoutMs, frameDurationSeconds, log: log.child({ worker: cmd.workerId }), send });
     heartbeat = setInterval(sendHeartbeat, cmd.heartbeatIntervalMs);
     send({ type: 'initCompleted', pid: process.pid, gstVersion, threadpoolSize: threads });
     log.info('worker ready', { worker: cmd.workerId, gstVersion, threads, maxPipelines: cmd.maxPipelines });
