@@ -144,7 +144,7 @@ describe('Prometheus metrics and dashboards', () => {
       assert.ok(value(series, 'vlive_worker_cpu_seconds_total', { worker: w }) > 0);
     }
     assert.equal(value(series, 'vlive_workers', { state: 'ready' }), 2);
-    assert.equal(value(series, 'vlive_pool_pipeline_slots'), 400);
+    assert.equal(value(series, 'vlive_pool_pipeline_slots'), 2 * t.config.maxPipelinesPerWorker);
     assert.equal(value(series, 'vlive_pool_pipelines'), 2);
     // Taken before the first channel started; every worker hosts one now.
     assert.ok(value(series, 'vlive_worker_idle_pss_bytes') > 0);
