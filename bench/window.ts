@@ -4,8 +4,9 @@
  *
  * CPU comes from tick deltas of the processes present at the start (the
  * side's, the origin's, the relay's upstream, the receivers' and our own, so
- * other work on the machine can be told apart: saturation.ts); PSS is sampled at the start, middle and end and
- * the median kept, so one sample taken mid-GC or mid-loop does not decide.
+ * other work on the machine can be told apart: saturation.ts); PSS is
+ * sampled at the start, middle and end and the median kept, so one sample
+ * taken mid-GC or mid-loop does not decide.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Disposers } from './children.js';
