@@ -22,7 +22,7 @@ import { repoPath, repoRoot } from '../src/paths.js';
 import { WorkerPool, type PipelineEvent } from '../src/pool/pool.js';
 import { Disposers, spawnChild, type Child } from './children.js';
 import { judgeLoops, probeTracks, type LoopVerdict, type ProbedTracks } from './loop-check.js';
-import { machineInfo, type MachineInfo } from './machine.js';
+import { machineInfo, measuredTree, type MachineInfo, type MeasuredTree } from './machine.js';
 import { run } from './media.js';
 import { freePorts } from './net.js';
 
@@ -147,7 +147,8 @@ async function main(): Promise<void> {
   const n = loopsWanted();
   const names = Object.keys(files);
   const startedAt = new Date();
-  const machine: MachineInfo = await machineInfo(repoRoot);
+  const machine: MachineInfo = await machineInfo();
+  const vlive = await measuredTree(repoRoot);
   const resultsDir = repoPath('bench', 'results');
   progress(`loop seamlessness: ${names.length} files × vlive and ffmpeg at once, ${n} loops each; results in ${resultsDir}`);
 
@@ -284,7 +285,7 @@ async function main(): Promise<void> {
   tearingDown = true;
   await disposers.drain((name, err) => process.stderr.write(`bench:loops: cleanup of ${name} failed: ${String(err)}\n`));
 
-  const report = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), wallSeconds: Math.round(elapsedSeconds()), loopsWanted: n, mode: 'both sides at once, one origin', machine, files, rows };
+  const report = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), wallSeconds: Math.round(elapsedSeconds()), loopsWanted: n, mode: 'both sides at once, one origin', machine, vlive, files, rows };
   await mkdir(resultsDir, { recursive: true });
   await writeFile(join(resultsDir, 'loops-latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(join(resultsDir, 'loops-latest.md'), renderMarkdown(report));
@@ -293,12 +294,12 @@ async function main(): Promise<void> {
 
 const ms = (x: number): string => (Math.round(x * 10) / 10).toFixed(1);
 
-function renderMarkdown(r: { startedAt: string; wallSeconds: number; loopsWanted: number; machine: MachineInfo; rows: readonly Row[] }): string {
+function renderMarkdown(r: { startedAt: string; wallSeconds: number; loopsWanted: number; machine: MachineInfo; vlive: MeasuredTree; rows: readonly Row[] }): string {
   const m = r.machine;
   const lines = [
     '# Loop seamlessness: vlive against `ffmpeg -re -stream_loop -1 -c copy`',
     '',
-    `Run ${r.startedAt} (${r.wallSeconds} s); vlive ${m.commit ?? 'unknown'}. ${m.cores} cores (${m.cpuModel}), Node ${m.node}, GStreamer ${m.gstreamer ?? '?'}, ffmpeg ${m.ffmpeg ?? '?'}, nginx ${m.nginx ?? '?'}.`,
+    `Run ${r.startedAt} (${r.wallSeconds} s); vlive ${r.vlive.commit ?? 'unknown'}${r.vlive.dirty === true ? ' (dirty: uncommitted changes to tracked files)' : ''}. ${m.cores} cores (${m.cpuModel}), Node ${m.node}, GStreamer ${m.gstreamer ?? '?'}, ffmpeg ${m.ffmpeg ?? '?'}, nginx ${m.nginx ?? '?'}.`,
     '',
     `Five 320x240 25 fps MP4 files made at run time (0.6 s; H.264 with B-frames + AAC, with edit lists), each looped ${r.loopsWanted} times by both sides at once, ` +
       'copied, to one nginx-rtmp origin (`src/origin/`): vlive as one worker of `WorkerPool` hosting the five channels, ffmpeg as five ' +

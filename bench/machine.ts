@@ -1,4 +1,7 @@
-/** What the figures were measured on: the machine and the versions of everything in the media path. */
+/**
+ * What the figures were measured on: the machine, the versions of everything
+ * in the media path, and the vlive commit measured.
+ */
 import { execFile } from 'node:child_process';
 import { availableParallelism, cpus, release, totalmem, version } from 'node:os';
 
@@ -11,28 +14,37 @@ export interface MachineInfo {
   readonly gstreamer: string | null;
   readonly ffmpeg: string | null;
   readonly nginx: string | null;
-  /** The vlive commit measured, with "+dirty" when the tree had changes. */
-  readonly commit: string | null;
-  /** Where the measured vlive tree was. */
-  readonly vliveDir: string;
 }
 
-/** Output (stdout and stderr together) of a short command, or null when it fails. */
-function output(cmd: string, args: readonly string[], cwd: string): Promise<string | null> {
+/** The measured vlive tree (BENCH_VLIVE_DIR). */
+export interface MeasuredTree {
+  readonly dir: string;
+  /** `git rev-parse HEAD` there; null when it is not a git tree. */
+  readonly commit: string | null;
+  /**
+   * Uncommitted changes to tracked files (`git status --porcelain
+   * --untracked-files=no`): the build may then differ from the commit.
+   * Untracked files (results, scratch) do not count. Null when unknown.
+   */
+  readonly dirty: boolean | null;
+}
+
+/** What a short command printed, or null when it failed. */
+function output(cmd: string, args: readonly string[], cwd: string): Promise<{ stdout: string; stderr: string } | null> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 10_000, cwd }, (err, stdout, stderr) => resolve(err === null ? `${stdout}${stderr}` : null));
+    execFile(cmd, args, { timeout: 10_000, cwd }, (err, stdout, stderr) => resolve(err === null ? { stdout, stderr } : null));
   });
 }
 
-/** `vliveDir`: the tree whose service is measured, for its commit. */
-export async function machineInfo(vliveDir: string): Promise<MachineInfo> {
-  const [gst, ffmpeg, nginx, head, dirty] = await Promise.all([
-    output('gst-inspect-1.0', ['--version'], vliveDir),
-    output('ffmpeg', ['-hide_banner', '-version'], vliveDir),
-    output('nginx', ['-v'], vliveDir),
-    // Read-only git: which commit, and whether the tree had changes on top.
-    output('git', ['rev-parse', '--short', 'HEAD'], vliveDir),
-    output('git', ['status', '--porcelain'], vliveDir),
+/** Version banners go to stdout or stderr depending on the tool (nginx -v: stderr). */
+const banner = (o: { stdout: string; stderr: string } | null): string => (o === null ? '' : `${o.stdout}${o.stderr}`);
+
+export async function machineInfo(): Promise<MachineInfo> {
+  const cwd = process.cwd();
+  const [gst, ffmpeg, nginx] = await Promise.all([
+    output('gst-inspect-1.0', ['--version'], cwd),
+    output('ffmpeg', ['-hide_banner', '-version'], cwd),
+    output('nginx', ['-v'], cwd),
   ]);
   return {
     cores: availableParallelism(),
@@ -40,10 +52,18 @@ export async function machineInfo(vliveDir: string): Promise<MachineInfo> {
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
     kernel: `${release()} ${version()}`,
     node: process.version,
-    gstreamer: /GStreamer (\S+)/.exec(gst ?? '')?.[1] ?? null,
-    ffmpeg: /ffmpeg version (\S+)/.exec(ffmpeg ?? '')?.[1] ?? null,
-    nginx: /nginx\/(\S+)/.exec(nginx ?? '')?.[1] ?? null,
-    commit: head === null ? null : `${head.trim()}${dirty !== null && dirty.trim() !== '' ? '+dirty' : ''}`,
-    vliveDir,
+    gstreamer: /GStreamer (\S+)/.exec(banner(gst))?.[1] ?? null,
+    ffmpeg: /ffmpeg version (\S+)/.exec(banner(ffmpeg))?.[1] ?? null,
+    nginx: /nginx\/(\S+)/.exec(banner(nginx))?.[1] ?? null,
   };
+}
+
+/** Read-only git in `dir`: which commit, and whether tracked files changed on top of it. */
+export async function measuredTree(dir: string): Promise<MeasuredTree> {
+  const [head, status] = await Promise.all([
+    output('git', ['rev-parse', 'HEAD'], dir),
+    output('git', ['status', '--porcelain', '--untracked-files=no'], dir),
+  ]);
+  // stdout only: a warning on stderr is not a change.
+  return { dir, commit: head === null ? null : head.stdout.trim(), dirty: status === null ? null : status.stdout.trim() !== '' };
 }

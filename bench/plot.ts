@@ -1,16 +1,20 @@
 /**
  * The report's plot, as a self-contained SVG written by hand (no plotting
- * dependency): PSS per channel and stutter against N, both sides, N on a log
- * axis since the steps grow geometrically.
+ * dependency): PSS per channel and stutter against N, medians over the runs,
+ * both sides, VOD solid and relay dashed, N on a log axis since the steps
+ * grow geometrically.
  */
-import type { SideName } from './options.js';
-import type { StepResult } from './step.js';
+import type { StepSummary } from './aggregate.js';
+import type { Kind, SideName } from './options.js';
 
 interface Series {
-  readonly name: SideName;
+  readonly name: string;
   readonly color: string;
+  readonly dash: string | null;
   readonly points: readonly { x: number; y: number }[];
 }
+
+const DASH: Record<Kind, string | null> = { vod: null, relay: '6 4' };
 
 const COLORS: Record<SideName, string> = { vlive: '#1f77b4', ffmpeg: '#d62728' };
 const W = 480;
@@ -26,6 +30,8 @@ function niceStep(max: number, count: number): number {
   const f = raw / pow;
   return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * pow;
 }
+
+const dashAttr = (s: Series): string => (s.dash === null ? '' : ` stroke-dasharray="${s.dash}"`);
 
 function panel(title: string, yLabel: string, series: readonly Series[], xs: readonly number[], ox: number): string {
   const pw = W - M.left - M.right;
@@ -56,38 +62,42 @@ function panel(title: string, yLabel: string, series: readonly Series[], xs: rea
   );
   series.forEach((s, i) => {
     if (s.points.length > 1) {
-      out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${s.points.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`);
+      out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dashAttr(s)} points="${s.points.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`);
     }
     for (const p of s.points) out.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="3.5" fill="${s.color}"/>`);
     // Top right: the lines start high on the left (fixed costs over few channels).
     const ly = M.top + 14 + i * 16;
-    const lx = ox + M.left + pw - 80;
-    out.push(`<line x1="${lx}" x2="${lx + 18}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"/>`);
+    const lx = ox + M.left + pw - 110;
+    out.push(`<line x1="${lx}" x2="${lx + 18}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${dashAttr(s)}/>`);
     out.push(`<text x="${lx + 22}" y="${ly}" font-size="12">${s.name}</text>`);
   });
   return out.join('\n');
 }
 
-export function renderPlot(runs: readonly StepResult[], sides: readonly SideName[]): string {
-  const xs = [...new Set(runs.map((r) => r.channels))].sort((a, b) => a - b);
-  const seriesOf = (value: (r: StepResult) => number | null): Series[] =>
-    sides.map((name) => ({
-      name,
-      color: COLORS[name],
-      points: runs
-        .filter((r) => r.side === name)
-        .sort((a, b) => a.channels - b.channels)
-        .flatMap((r) => {
-          const y = value(r);
-          return y === null ? [] : [{ x: r.channels, y }];
-        }),
-    }));
+/** `steps` at one HLS setting; one series per side and kind that has points. */
+export function renderPlot(steps: readonly StepSummary[], sides: readonly SideName[], kinds: readonly Kind[]): string {
+  const xs = [...new Set(steps.map((r) => r.channels))].sort((a, b) => a - b);
+  const seriesOf = (value: (r: StepSummary) => number | null): Series[] =>
+    kinds.flatMap((kind) =>
+      sides.map((side) => ({
+        name: `${side} ${kind}`,
+        color: COLORS[side],
+        dash: DASH[kind],
+        points: steps
+          .filter((r) => r.side === side && r.kind === kind)
+          .sort((a, b) => a.channels - b.channels)
+          .flatMap((r) => {
+            const y = value(r);
+            return y === null ? [] : [{ x: r.channels, y }];
+          }),
+      })),
+    ).filter((series) => series.points.length > 0);
   const body =
     xs.length === 0
       ? '<text x="20" y="40">no results</text>'
       : [
-          panel('PSS per channel', 'MiB per channel', seriesOf((r) => (r.pssBytesPerChannel === null ? null : r.pssBytesPerChannel / (1024 * 1024))), xs, 0),
-          panel('Stutter seen by the receivers', 'seconds (sum over receivers)', seriesOf((r) => r.stutterSeconds), xs, W),
+          panel('PSS per channel', 'MiB per channel', seriesOf((r) => (r.figures.pssBytesPerChannel === null ? null : r.figures.pssBytesPerChannel.median / (1024 * 1024))), xs, 0),
+          panel('Stutter seen by the receivers', 'seconds (sum over receivers)', seriesOf((r) => r.figures.stutterSeconds?.median ?? null), xs, W),
         ].join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H}" viewBox="0 0 ${2 * W} ${H}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>

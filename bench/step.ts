@@ -1,5 +1,6 @@
 /**
- * One step: one side, N channels, measured the same way for both sides.
+ * One measurement: one side, N channels of one kind, measured the same way
+ * for both sides.
  *
  *   open → start N (a fixed number in flight) → settle → steady window
  *   (window.ts: CPU deltas, PSS samples, receivers on a random sample)
@@ -11,9 +12,10 @@
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Disposers } from './children.js';
-import type { BenchOptions, SideName } from './options.js';
+import type { BenchOptions, Kind, SideName } from './options.js';
 import { OriginWatch } from './origin-watch.js';
 import type { ReceiverVerdict, TrackVerdict } from './receiver.js';
+import { breakdown, type CpuBreakdown } from './saturation.js';
 import type { SideRun, StartOutcome } from './sides/side.js';
 import { percentile } from './stats.js';
 import { measureWindow } from './window.js';
@@ -26,9 +28,15 @@ export interface LatencySummary {
   readonly count: number;
 }
 
-export interface StepResult {
+/** One measurement: one side, one kind, N channels, HLS on or off, the `run`-th time. */
+export interface StepResult extends CpuBreakdown {
   readonly side: SideName;
+  readonly kind: Kind;
   readonly channels: number;
+  /** Whether the origin wrote HLS. */
+  readonly hls: boolean;
+  /** 1 for the first measurement of this side at this step, 2 for the second… */
+  readonly run: number;
   readonly started: number;
   readonly startFailures: number;
   readonly startErrors: readonly string[];
@@ -56,15 +64,10 @@ export interface StepResult {
   /** The same by role: service, workers, ffmpeg. */
   readonly cpuCoresByRole: Readonly<Record<string, number>>;
   readonly originCpuCores: number | null;
+  /** The origin's cores per channel started (× 100: % of one core per channel). */
+  readonly originCpuCoresPerChannel: number | null;
   /** Share of all the machine's cores busy over the window (receivers and the bench included). */
   readonly machineCpuBusy: number;
-  /** The receivers' and the benchmark's own CPU over the window, in cores. */
-  readonly observerCpuCores: number;
-  /**
-   * Busy cores not accounted for by the side, its origin, the receivers or
-   * the benchmark: other work on the machine, which makes the step noisier.
-   */
-  readonly otherCpuCores: number;
   /** Machine busy share measured just before the step started (nothing of ours running). */
   readonly machineBusyBefore: number;
   readonly windowSeconds: number;
@@ -91,6 +94,8 @@ export interface StepResult {
 
 export interface StepContext {
   readonly options: Readonly<BenchOptions>;
+  /** Which measurement of this side at this step, from 1. */
+  readonly run: number;
   /** Machine busy share just before the step, from the quiet check. */
   readonly machineBusyBefore: number;
   readonly disposers: Disposers;
@@ -190,10 +195,14 @@ export async function runStep(run: SideRun, ctx: StepContext): Promise<StepResul
   const stutter = verdicts.reduce((a, v) => a + v.stutterSeconds, 0);
   const perTrack = (f: (t: TrackVerdict) => number) => verdicts.reduce((a, v) => a + (v.video ? f(v.video) : 0) + (v.audio ? f(v.audio) : 0), 0);
   const cores = (seconds: number) => seconds / w.windowSeconds;
+  const originCpuCores = w.originCpuSeconds === null ? null : cores(w.originCpuSeconds);
 
   return {
     side: run.side,
+    kind: run.kind,
     channels: n,
+    hls: run.hls,
+    run: ctx.run,
     started: ok.length,
     startFailures: failures.length + outcomes.filter((x) => x === null).length,
     startErrors: [...new Set(failures.map((f) => f.error ?? '?'))].slice(0, 3),
@@ -210,10 +219,20 @@ export async function runStep(run: SideRun, ctx: StepContext): Promise<StepResul
     cpuSecondsPerChannelMinute: ok.length === 0 ? null : w.cpuSeconds / ok.length / (w.windowSeconds / 60),
     cpuCores: cores(w.cpuSeconds),
     cpuCoresByRole: Object.fromEntries(Object.entries(w.cpuSecondsByRole).map(([role, sec]) => [role, cores(sec)])),
-    originCpuCores: w.originCpuSeconds === null ? null : cores(w.originCpuSeconds),
+    originCpuCores,
+    originCpuCoresPerChannel: originCpuCores === null || ok.length === 0 ? null : originCpuCores / ok.length,
     machineCpuBusy: w.machineCpuBusy,
-    observerCpuCores: cores(w.observerCpuSeconds),
-    otherCpuCores: Math.max(0, w.machineCpuBusy * availableParallelism() - cores(w.cpuSeconds + (w.originCpuSeconds ?? 0) + w.observerCpuSeconds)),
+    ...breakdown(
+      {
+        side: cores(w.cpuSeconds),
+        origin: originCpuCores ?? 0,
+        upstream: cores(w.upstreamCpuSeconds),
+        receivers: cores(w.receiverCpuSeconds),
+        bench: cores(w.benchCpuSeconds),
+      },
+      w.machineCpuBusy,
+      availableParallelism(),
+    ),
     machineBusyBefore: ctx.machineBusyBefore,
     windowSeconds: Math.round(w.windowSeconds * 10) / 10,
     stutterSeconds: stutter,

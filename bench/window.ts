@@ -3,9 +3,10 @@
  * independent receivers see of them, over the same stretch of wall time.
  *
  * CPU comes from tick deltas of the processes present at the start (the
- * side's, the origin's, the receivers' and our own, so other work on the
- * machine can be told apart); PSS is sampled at the start, middle and end and
- * the median kept, so one sample taken mid-GC or mid-loop does not decide.
+ * side's, the origin's, the relay's upstream, the receivers' and our own, so
+ * other work on the machine can be told apart: saturation.ts); PSS is
+ * sampled at the start, middle and end and the median kept, so one sample
+ * taken mid-GC or mid-loop does not decide.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Disposers } from './children.js';
@@ -37,8 +38,12 @@ export interface WindowMeasure {
   /** Processes that died during the window; their CPU is missing. */
   readonly cpuLost: number;
   readonly originCpuSeconds: number | null;
-  /** Receivers and the benchmark itself. */
-  readonly observerCpuSeconds: number;
+  /** The relay steps' upstream ffmpeg; 0 in VOD steps. */
+  readonly upstreamCpuSeconds: number;
+  /** The ffprobe receivers. */
+  readonly receiverCpuSeconds: number;
+  /** This process, the benchmark itself. */
+  readonly benchCpuSeconds: number;
   readonly machineCpuBusy: number;
   /** Workers' threads by name, the ten busiest. */
   readonly workerThreadCpuSeconds: Readonly<Record<string, number>>;
@@ -71,9 +76,12 @@ export async function measureWindow(run: SideRun, streams: readonly string[], o:
   const charged = await run.chargedPids();
   const originPid = await run.originPid();
   const originPids = originPid === null ? [] : [originPid];
+  const upstreamPid = run.upstreamPid();
+  const upstreamPids = upstreamPid === null ? [] : [upstreamPid];
   const workerPids = charged.filter((c) => c.role === 'workers').map((c) => c.pid);
   const ticks0 = await cpuTicks(charged.map((c) => c.pid));
   const originTicks0 = await cpuTicks(originPids);
+  const upstreamTicks0 = await cpuTicks(upstreamPids);
   const threads0 = await threadTicks(workerPids);
   const machine0 = await machineCpu();
   const w0 = performance.now();
@@ -95,18 +103,19 @@ export async function measureWindow(run: SideRun, streams: readonly string[], o:
 
     const ticks1 = await cpuTicks(charged.map((c) => c.pid));
     const originTicks1 = await cpuTicks(originPids);
+    const upstreamTicks1 = await cpuTicks(upstreamPids);
     const threads1 = await threadTicks(workerPids);
     const receiverTicks1 = await cpuTicks(receivers.map((r) => r.pid));
     const self = process.cpuUsage(self0);
     const machine1 = await machineCpu();
     const windowSeconds = (performance.now() - w0) / 1000;
     const verdicts = await Promise.all(receivers.map((r) => r.finish(o.frameDurationSeconds)));
-    measured = { ticks1, originTicks1, threads1, receiverTicks0, receiverTicks1, self, machine1, windowSeconds, verdicts };
+    measured = { ticks1, originTicks1, upstreamTicks1, threads1, receiverTicks0, receiverTicks1, self, machine1, windowSeconds, verdicts };
   } finally {
     // Also when something above throws: no receiver may outlive its step.
     await stopReceivers();
   }
-  const { ticks1, originTicks1, threads1, receiverTicks0, receiverTicks1, self, machine1, windowSeconds, verdicts } = measured;
+  const { ticks1, originTicks1, upstreamTicks1, threads1, receiverTicks0, receiverTicks1, self, machine1, windowSeconds, verdicts } = measured;
   pss.push(await samplePss(run));
 
   const cpu = cpuSecondsBetween(ticks0, ticks1);
@@ -130,7 +139,9 @@ export async function measureWindow(run: SideRun, streams: readonly string[], o:
     cpuSecondsByRole,
     cpuLost: cpu.lost,
     originCpuSeconds: originPid === null ? null : cpuSecondsBetween(originTicks0, originTicks1).seconds,
-    observerCpuSeconds: cpuSecondsBetween(receiverTicks0, receiverTicks1).seconds + (self.user + self.system) / 1e6,
+    upstreamCpuSeconds: cpuSecondsBetween(upstreamTicks0, upstreamTicks1).seconds,
+    receiverCpuSeconds: cpuSecondsBetween(receiverTicks0, receiverTicks1).seconds,
+    benchCpuSeconds: (self.user + self.system) / 1e6,
     machineCpuBusy: (machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total),
     workerThreadCpuSeconds,
     pss: pss.find((p) => p.total === medianTotal) ?? (pss[0] as PssSample),

@@ -89,6 +89,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
             dataDir: config.dataDir,
             rtmpPort: config.rtmpPort,
             hlsPort: config.hlsPort,
+            hls: config.originHls,
             stopGraceMs: config.stopGraceMs,
             ...(notify ? { notifyUrl: notify.url } : {}),
             logger: log.child({ part: 'origin' }),

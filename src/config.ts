@@ -16,6 +16,8 @@ export interface Config {
   readonly rtmpPort: number;
   /** HLS (HTTP) port of the managed origin. Default 8080. */
   readonly hlsPort: number;
+  /** Whether the managed origin writes HLS (VLIVE_ORIGIN_HLS=on|off). Default on; off serves RTMP only. */
+  readonly originHls: boolean;
   /** Database, origin files and generated demo media live here. Default ./data. */
   readonly dataDir: string;
   /** VOD paths are relative to this and confined to it. Default <dataDir>/media. */
@@ -72,7 +74,7 @@ type Key = keyof Config;
 
 interface Field {
   env: string;
-  kind: 'port' | 'positiveInt' | 'fraction' | 'string' | 'path' | 'url' | 'host';
+  kind: 'port' | 'positiveInt' | 'fraction' | 'string' | 'path' | 'url' | 'host' | 'onOff';
   optional?: boolean;
 }
 
@@ -81,6 +83,7 @@ const fields: Record<Key, Field> = {
   httpHost: { env: 'VLIVE_HTTP_HOST', kind: 'host' },
   rtmpPort: { env: 'VLIVE_RTMP_PORT', kind: 'port' },
   hlsPort: { env: 'VLIVE_HLS_PORT', kind: 'port' },
+  originHls: { env: 'VLIVE_ORIGIN_HLS', kind: 'onOff' },
   dataDir: { env: 'VLIVE_DATA_DIR', kind: 'path' },
   mediaRoot: { env: 'VLIVE_MEDIA_ROOT', kind: 'path' },
   workers: { env: 'VLIVE_WORKERS', kind: 'positiveInt' },
@@ -119,6 +122,8 @@ export class ConfigError extends Error {
 }
 
 function convert(key: string, field: Field, raw: unknown): unknown {
+  // A JSON file may say true or false where the environment says on or off.
+  if (field.kind === 'onOff' && typeof raw === 'boolean') return raw;
   const text = typeof raw === 'number' ? String(raw) : raw;
   if (typeof text !== 'string') throw new ConfigError(key, 'must be a string or a number');
   switch (field.kind) {
@@ -156,6 +161,9 @@ function convert(key: string, field: Field, raw: unknown): unknown {
     case 'string':
       if (text === '') throw new ConfigError(key, 'must not be empty');
       return text;
+    case 'onOff':
+      if (text !== 'on' && text !== 'off') throw new ConfigError(key, `must be on or off, got ${JSON.stringify(text)}`);
+      return text === 'on';
   }
 }
 
@@ -183,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     httpHost: '127.0.0.1',
     rtmpPort: 1935,
     hlsPort: 8080,
+    originHls: true,
     dataDir,
     mediaRoot: resolve(dataDir, 'media'),
     workers: availableParallelism(),

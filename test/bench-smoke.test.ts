@@ -1,7 +1,9 @@
 /**
- * A smoke run of the benchmark (N=2 per side, short windows): not a timed
- * test, only that `npm run bench`'s program runs both sides and writes a
- * well-formed report. The figures themselves come from `npm run bench`.
+ * A smoke run of the benchmark (N=2 per side and kind, two runs each, short
+ * windows): not a timed test, only that `npm run bench`'s program runs both
+ * sides, VOD and relay, with HLS on and off, and writes a well-formed report
+ * with medians and spreads, the measured commit and who kept the machine
+ * busy. The figures themselves come from `npm run bench`.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -10,42 +12,105 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { promisify } from 'node:util';
-import { repoPath } from '../src/paths.js';
+import type { Spread } from '../bench/aggregate.js';
+import type { Report } from '../bench/report.js';
+import { CPU_GROUPS } from '../bench/saturation.js';
+import { repoPath, repoRoot } from '../src/paths.js';
 
 const run = promisify(execFile);
 
-it('runs both sides at N=2 and writes a well-formed report', async () => {
+function assertSpread(s: Spread | null, what: string): void {
+  assert.ok(s !== null, `${what}: no value`);
+  assert.ok(Number.isFinite(s.median) && s.min <= s.median && s.median <= s.max, `${what}: ${JSON.stringify(s)}`);
+}
+
+it('runs both sides, VOD and relay, twice each at N=2 and writes a well-formed report', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'vlive-bench-smoke-'));
   try {
-    await run(process.execPath, [repoPath('dist/bench/run.js')], {
+    const { stdout } = await run(process.execPath, [repoPath('dist/bench/run.js')], {
       env: {
         ...process.env,
         BENCH_STEPS: '2',
+        BENCH_RELAY_STEPS: '2',
+        BENCH_RUNS: '2',
         BENCH_WINDOW_SECONDS: '5',
-        BENCH_SETTLE_SECONDS: '1',
-        BENCH_RECEIVERS: '1',
+        BENCH_SETTLE_SECONDS: '0',
+        // It measures nothing, so it does not wait for a quiet machine.
+        BENCH_QUIET_WAIT_SECONDS: '0',
         BENCH_WORK_DIR: join(dir, 'work'),
         BENCH_RESULTS_DIR: join(dir, 'results'),
       },
       timeout: 240_000,
       maxBuffer: 16 << 20,
     });
-    const report = JSON.parse(await readFile(join(dir, 'results', 'latest.json'), 'utf8')) as {
-      machine: { cores: number; memoryBytes: number };
-      runs: { side: string; channels: number; pssBytesPerChannel: number; cpuSecondsPerChannelMinute: number; stutterSeconds: number; dtsRegressions: number; startLatencyMs: { p50: number; p99: number } }[];
-    };
-    assert.ok(report.machine.cores >= 1 && report.machine.memoryBytes > 0);
-    assert.deepEqual(report.runs.map((r) => [r.side, r.channels]).sort(), [['ffmpeg', 2], ['vlive', 2]]);
-    for (const r of report.runs) {
-      assert.ok(r.pssBytesPerChannel > 0, `${r.side} PSS`);
-      assert.ok(Number.isFinite(r.cpuSecondsPerChannelMinute) && r.cpuSecondsPerChannelMinute >= 0, `${r.side} CPU`);
-      assert.ok(Number.isFinite(r.stutterSeconds) && r.stutterSeconds >= 0);
-      assert.ok(Number.isInteger(r.dtsRegressions) && r.dtsRegressions >= 0);
-      assert.ok(r.startLatencyMs.p50 > 0 && r.startLatencyMs.p99 >= r.startLatencyMs.p50);
-    }
-    assert.ok((await stat(join(dir, 'results', 'latest.md'))).size > 0);
-    assert.match(await readFile(join(dir, 'results', 'latest.svg'), 'utf8'), /<svg/);
+    await checkReport(dir).catch((err: unknown) => {
+      // The bench's progress lines say what happened.
+      if (err instanceof Error) err.message += `\nbench output:\n${stdout}`;
+      throw err;
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+async function checkReport(dir: string): Promise<void> {
+  const report = JSON.parse(await readFile(join(dir, 'results', 'latest.json'), 'utf8')) as Report;
+  assert.ok(report.machine.cores >= 1 && report.machine.memoryBytes > 0);
+  assert.equal(report.complete, true);
+  assert.deepEqual(report.failedSteps, []);
+
+  // The commit measured, and whether its tree had changes, from git itself.
+  const head = (await run('git', ['rev-parse', 'HEAD'], { cwd: repoRoot })).stdout.trim();
+  const status = (await run('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot })).stdout.trim();
+  assert.equal(report.vlive.commit, head);
+  assert.equal(report.vlive.dirty, status !== '');
+
+  // Unset BENCH_HLS: the one VOD step runs with HLS on and off, the relay step with it on.
+  const steps = report.steps.map((s) => [s.kind, s.side, s.channels, s.hls ? 'on' : 'off'].join(' ')).sort();
+  assert.deepEqual(steps, [
+    'relay ffmpeg 2 on',
+    'relay vlive 2 on',
+    'vod ffmpeg 2 off',
+    'vod ffmpeg 2 on',
+    'vod vlive 2 off',
+    'vod vlive 2 on',
+  ]);
+  assert.equal(report.measurements.length, 12);
+  for (const s of report.steps) {
+    const what = `${s.kind} ${s.side} HLS ${s.hls ? 'on' : 'off'}`;
+    assert.equal(s.runs, 2, what);
+    assert.deepEqual(report.measurements.filter((r) => r.kind === s.kind && r.side === s.side && r.hls === s.hls).map((r) => r.run), [1, 2], what);
+    assert.equal(s.figures.started?.median, 2, what);
+    assertSpread(s.figures.pssBytesPerChannel, `${what} PSS`);
+    assert.ok((s.figures.pssBytesPerChannel?.min ?? 0) > 0, `${what} PSS`);
+    assertSpread(s.figures.cpuSecondsPerChannelMinute, `${what} CPU`);
+    assertSpread(s.figures.originCpuCoresPerChannel, `${what} origin CPU per channel`);
+    assertSpread(s.figures.stutterSeconds, `${what} stutter`);
+    assertSpread(s.figures.startLatencyP50Ms, `${what} start latency`);
+    assert.ok((s.figures.startLatencyP50Ms?.min ?? 0) > 0, `${what} start latency`);
+    assert.ok(Number.isInteger(s.dtsRegressions) && s.dtsRegressions >= 0);
+    // Who kept the machine busy: every group measured, the busiest named, saturation judged.
+    for (const g of CPU_GROUPS) assertSpread(s.cpuCoresByGroup[g], `${what} ${g} cores`);
+    assert.ok((s.cpuCoresByGroup.receivers?.median ?? 0) > 0, `${what}: the receivers' CPU was not measured`);
+    assert.ok((s.cpuCoresByGroup.bench?.median ?? 0) > 0, `${what}: the bench's own CPU was not measured`);
+    assert.equal((s.cpuCoresByGroup.upstream?.median ?? 0) > 0, s.kind === 'relay', `${what}: upstream CPU`);
+    assert.ok(CPU_GROUPS.includes(s.busiestGroup), what);
+    assert.equal(typeof s.saturated, 'boolean');
+  }
+  for (const r of report.measurements) assert.equal(typeof r.saturated, 'boolean');
+  for (const kind of ['vod', 'relay'] as const) {
+    const ratios = report.summary[kind]?.ratios ?? [];
+    assert.equal(ratios.length, 1, kind);
+    assert.ok((ratios[0]?.cpuPerChannelMinuteVliveOverFfmpeg ?? 0) > 0, `${kind} CPU ratio`);
+  }
+  assert.equal(report.settings.apiStartStopLimit.perWindow, 120);
+
+  const md = await readFile(join(dir, 'results', 'latest.md'), 'utf8');
+  assert.match(md, new RegExp(`commit \`${head}\``));
+  assert.match(md, /Relay CPU per channel, vlive \/ ffmpeg: median/);
+  assert.match(md, /allows 120 starts and stops per token per 10 s/);
+  assert.match(md, /## The origin's share[\s\S]*\| vod \| vlive \| 2 \|/);
+  assert.match(md, /## Where the machine's CPU went[\s\S]*the observers starve too/);
+  assert.ok((await stat(join(dir, 'results', 'latest.md'))).size > 0);
+  assert.match(await readFile(join(dir, 'results', 'latest.svg'), 'utf8'), /<svg/);
+}

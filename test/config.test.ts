@@ -14,7 +14,16 @@ it('has embedded defaults', () => {
   assert.equal(c.mediaRoot, '/tmp/vlive-x/media');
   assert.equal(c.databaseUrl, 'file:/tmp/vlive-x/vlive.db');
   assert.ok(c.workers >= 1);
+  assert.equal(c.originHls, true);
   assert.ok(Object.isFrozen(c));
+});
+
+it('turns the origin\'s HLS off with VLIVE_ORIGIN_HLS=off, or false in the file', async () => {
+  assert.equal(loadConfig({ VLIVE_ORIGIN_HLS: 'off' }).originHls, false);
+  assert.equal(loadConfig({ VLIVE_ORIGIN_HLS: 'on' }).originHls, true);
+  const dir = await mkdtemp(join(tmpdir(), 'vlive-cfg-'));
+  await writeFile(join(dir, 'c.json'), JSON.stringify({ originHls: false }));
+  assert.equal(loadConfig({ VLIVE_CONFIG: join(dir, 'c.json') }).originHls, false);
 });
 
 it('layers env over the file over defaults', async () => {
@@ -34,6 +43,7 @@ it('names the key of a bad value', async () => {
     [{ VLIVE_WORKERS: '0' }, 'VLIVE_WORKERS'],
     [{ VLIVE_ORIGIN_RTMP_URL: 'not a url' }, 'VLIVE_ORIGIN_RTMP_URL'],
     [{ VLIVE_HTTP_HOST: '0.0.0.0' }, 'VLIVE_HTTP_HOST'],
+    [{ VLIVE_ORIGIN_HLS: 'no' }, 'VLIVE_ORIGIN_HLS'],
     [{ VLIVE_LEASE_MS: '5000', VLIVE_NODE_HEARTBEAT_MS: '2000' }, 'VLIVE_LEASE_MS'],
   ] as const) {
     assert.throws(

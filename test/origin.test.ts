@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -115,6 +115,21 @@ describe('ManagedOrigin', () => {
     assert.match(headers['content-type'] ?? '', /mpegurl/);
     const stat = await httpGet(`http://127.0.0.1:${origin.hlsPort}/stat`, 2_000);
     assert.match(stat.body, /<name>hdrs<\/name>/);
+  });
+
+  it('with hls off, relays over RTMP and writes no HLS', async (t) => {
+    const origin = await startedOrigin(t, { hls: false });
+    const stream = 'nohls';
+    const publisher = startPublisher(file, origin.publishUrl(stream), { loop: true });
+    t.after(() => publisher.stop());
+    await origin.waitForPublish(stream, 10_000);
+    assert.equal(origin.playUrls(stream).hls, null);
+    // Three seconds of media through the origin: with HLS on, 1 s fragments would be on disk by now.
+    const rtmp = await probePackets(origin.playUrls(stream).rtmp, 3);
+    assert.ok((rtmp.video?.dts.length ?? 0) > 25, `few video packets: ${rtmp.video?.dts.length}`);
+    assert.deepEqual(await readdir(origin.paths.hls), []);
+    assert.equal((await httpGet(`http://127.0.0.1:${origin.hlsPort}/hls/${stream}.m3u8`, 2_000)).status, 404);
+    assert.match(await readFile(origin.paths.conf, 'utf8'), /^\s*hls off;$/m);
   });
 
   it('fails start naming VLIVE_RTMP_PORT when the RTMP port is taken', async (t) => {

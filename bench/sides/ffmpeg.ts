@@ -1,7 +1,8 @@
 /**
  * The baseline: the classic design, one process per channel,
  *
- *   ffmpeg -re -stream_loop -1 -i clip.mp4 -c copy -f flv rtmp://127.0.0.1:PORT/live/ffN
+ *   vod:   ffmpeg -re -stream_loop -1 -i clip.mp4 -c copy -f flv rtmp://127.0.0.1:PORT/live/ffN
+ *   relay: ffmpeg -i rtmp://127.0.0.1:PORT/live/upstream -c copy -f flv rtmp://127.0.0.1:PORT/live/relayN
  *
  * publishing to an nginx-rtmp origin made by the service's own ManagedOrigin
  * (same binary, same generated nginx.conf as vlive's), started for the step.
@@ -13,6 +14,7 @@ import type { Logger } from '../../src/log.js';
 import { ManagedOrigin } from '../../src/origin/nginx.js';
 import { spawnChild, type Child } from '../children.js';
 import { freePorts } from '../net.js';
+import { loopClip, publishedBy, UPSTREAM_STREAM, upstreamReady } from './publisher.js';
 import type { SideContext, SideRun, StartOutcome } from './side.js';
 
 const STOP_GRACE_MS = 5_000;
@@ -38,42 +40,52 @@ export async function openFfmpeg(ctx: SideContext): Promise<SideRun> {
     dataDir,
     rtmpPort,
     hlsPort,
+    hls: ctx.hls,
     logger: quietLogger(),
   });
   const logFd = openSync(ctx.logPath, 'a');
-  const streams = Array.from({ length: ctx.channels }, (_, i) => `ff${i}`);
+  const streams = Array.from({ length: ctx.channels }, (_, i) => (ctx.kind === 'vod' ? `ff${i}` : `relay${i}`));
   const publishers: Child[] = [];
-  const tearDown = ctx.disposers.add(`ffmpeg publishers and origin (N=${ctx.channels})`, async () => {
+  let upstream: Child | null = null;
+  const tearDown = ctx.disposers.add(`ffmpeg ${ctx.kind} publishers and origin (N=${ctx.channels})`, async () => {
     await Promise.all(publishers.map((c) => c.stop(STOP_GRACE_MS)));
+    await upstream?.stop(STOP_GRACE_MS);
     await origin.stop();
     closeSync(logFd);
   });
   try {
     await origin.start();
+    if (ctx.kind === 'relay') {
+      upstream = loopClip(ctx.clipPath, origin.publishUrl(UPSTREAM_STREAM), logFd);
+      await upstreamReady(upstream, hlsPort, ctx.startTimeoutMs);
+    }
   } catch (err) {
     await tearDown();
     throw err;
   }
+  const upstreamUrl = origin.playUrls(UPSTREAM_STREAM).rtmp;
 
   return {
     side: 'ffmpeg',
+    kind: ctx.kind,
+    hls: ctx.hls,
     hlsPort,
     rtmpPort,
     streams,
     async start(index, watch): Promise<StartOutcome> {
       const stream = streams[index] as string;
       const t0 = performance.now();
-      const child = spawnChild(
-        'ffmpeg',
-        ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', ctx.clipPath, '-c', 'copy', '-f', 'flv', origin.publishUrl(stream)],
-        { stdio: ['ignore', 'ignore', logFd] },
-      );
+      const child =
+        ctx.kind === 'vod'
+          ? loopClip(ctx.clipPath, origin.publishUrl(stream), logFd)
+          : spawnChild(
+              'ffmpeg',
+              ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', upstreamUrl, '-c', 'copy', '-f', 'flv', origin.publishUrl(stream)],
+              { stdio: ['ignore', 'ignore', logFd] },
+            );
       publishers.push(child);
       try {
-        const at = await Promise.race([
-          watch.waitPublishing(stream, ctx.startTimeoutMs),
-          child.exited.then((e) => Promise.reject(new Error(`ffmpeg exited (code ${e.code}, signal ${e.signal})`))),
-        ]);
+        const at = await publishedBy(child, stream, watch, ctx.startTimeoutMs);
         return { ok: true, latencyMs: at - t0 };
       } catch (err) {
         return { ok: false, latencyMs: performance.now() - t0, error: err instanceof Error ? err.message : String(err) };
@@ -84,6 +96,9 @@ export async function openFfmpeg(ctx: SideContext): Promise<SideRun> {
     },
     async originPid() {
       return origin.pid;
+    },
+    upstreamPid() {
+      return upstream?.running === true ? upstream.pid : null;
     },
     async running() {
       return publishers.filter((c) => c.running).length;

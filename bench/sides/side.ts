@@ -5,7 +5,7 @@
  */
 import type { Disposers } from '../children.js';
 import type { OriginWatch } from '../origin-watch.js';
-import type { SideName } from '../options.js';
+import type { Kind, SideName } from '../options.js';
 
 export interface StartOutcome {
   readonly ok: boolean;
@@ -16,6 +16,9 @@ export interface StartOutcome {
 
 export interface SideRun {
   readonly side: SideName;
+  readonly kind: Kind;
+  /** Whether the origin writes HLS. */
+  readonly hls: boolean;
   /** The origin's HTTP port (/stat) and RTMP port, for the watch and the receivers. */
   readonly hlsPort: number;
   readonly rtmpPort: number;
@@ -27,6 +30,8 @@ export interface SideRun {
   chargedPids(): Promise<{ role: string; pid: number }[]>;
   /** The origin's nginx, reported apart. */
   originPid(): Promise<number | null>;
+  /** The relay steps' upstream ffmpeg (charged to neither side); null in VOD steps. */
+  upstreamPid(): number | null;
   /** Channels the side itself reports as running. */
   running(): Promise<number>;
   tearDown(): Promise<void>;
@@ -36,7 +41,10 @@ export interface SideContext {
   /** The clip to loop, and the scratch dir of this step. */
   readonly clipPath: string;
   readonly dir: string;
+  readonly kind: Kind;
   readonly channels: number;
+  /** Start the side's origin with HLS on (the default) or off. */
+  readonly hls: boolean;
   readonly startTimeoutMs: number;
   /** A log file for the children's stderr. */
   readonly logPath: string;

@@ -2,16 +2,21 @@
  * The vlive side: the service as a child process (`node dist/src/main.js`)
  * with a scratch data dir and free ports, driven only through its GraphQL
  * API, as an operator would. Its managed nginx-rtmp is the origin.
+ *
+ * VOD steps loop the clip as VOD channels; relay steps create ONLINE
+ * channels whose source is the upstream stream at the same origin.
  */
 import { closeSync, openSync } from 'node:fs';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { originPaths, RTMP_APP } from '../../src/origin/config.js';
 import { spawnChild, type Child } from '../children.js';
 import { freePorts, gql, GqlError } from '../net.js';
 import { processTree } from '../procfs.js';
+import { loopClip, UPSTREAM_STREAM, upstreamReady } from './publisher.js';
 import type { SideContext, SideRun, StartOutcome } from './side.js';
 
 export interface VliveOptions {
@@ -47,6 +52,45 @@ function waitUntilUp(service: Child): Promise<void> {
   });
 }
 
+/**
+ * A BENCH_VLIVE_DIR tree older than VLIVE_ORIGIN_HLS ignores the variable;
+ * measuring it as "HLS off" would be wrong, so its origin's conf is checked.
+ */
+async function checkOriginHls(dataDir: string, hls: boolean): Promise<void> {
+  const conf = await readFile(originPaths(dataDir).conf, 'utf8');
+  if (/^\s*hls on;/m.test(conf) !== hls) {
+    throw new Error(`the measured service's origin has HLS ${hls ? 'off' : 'on'} though VLIVE_ORIGIN_HLS=${hls ? 'on' : 'off'}; is BENCH_VLIVE_DIR older than that setting?`);
+  }
+}
+
+/** What every channel of the step is created with: the clip, registered here, or the upstream stream. */
+async function channelSource(url: string, ctx: SideContext, upstreamUrl: string): Promise<Record<string, unknown>> {
+  if (ctx.kind === 'relay') return { sourceType: 'ONLINE', sourceUrl: upstreamUrl };
+  const vod = await gql<{ registerVodResource: { id: string } }>(
+    url,
+    'mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }',
+    { i: { name: 'bench clip', path: 'clip.mp4' } },
+    API_TIMEOUT_MS,
+  );
+  return { sourceType: 'VOD', vodResourceId: vod.registerVodResource.id, loop: true };
+}
+
+/** Creates the N channels; creating is not what is measured, it only has to be done before the starts. */
+async function createChannels(url: string, ctx: SideContext, upstreamUrl: string): Promise<string[]> {
+  const input = await channelSource(url, ctx, upstreamUrl);
+  const ids: string[] = [];
+  for (let i = 0; i < ctx.channels; i++) {
+    const d = await gql<{ createVirtualLive: { id: string } }>(
+      url,
+      'mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }',
+      { i: { name: `bench ${i}`, ...input } },
+      API_TIMEOUT_MS,
+    );
+    ids.push(d.createVirtualLive.id);
+  }
+  return ids;
+}
+
 export async function openVlive(ctx: SideContext, options: VliveOptions): Promise<SideRun> {
   const dataDir = join(ctx.dir, 'data');
   const mediaRoot = join(dataDir, 'media');
@@ -68,38 +112,33 @@ export async function openVlive(ctx: SideContext, options: VliveOptions): Promis
       VLIVE_HLS_PORT: String(hlsPort),
       VLIVE_MAX_PIPELINES_PER_WORKER: String(perWorker),
       VLIVE_START_TIMEOUT_MS: String(ctx.startTimeoutMs),
+      VLIVE_ORIGIN_HLS: ctx.hls ? 'on' : 'off',
       VLIVE_LOG_LEVEL: process.env['VLIVE_LOG_LEVEL'] ?? 'warn',
       ...(options.workers !== null ? { VLIVE_WORKERS: String(options.workers) } : {}),
     },
   });
-  const tearDown = ctx.disposers.add(`vlive service (N=${ctx.channels})`, async () => {
+  const upstreamUrl = `rtmp://127.0.0.1:${rtmpPort}/${RTMP_APP}/${UPSTREAM_STREAM}`;
+  let upstream: Child | null = null;
+  const tearDown = ctx.disposers.add(`vlive service, ${ctx.kind} (N=${ctx.channels})`, async () => {
     await service.stop(STOP_GRACE_MS);
+    await upstream?.stop(STOP_GRACE_MS);
     closeSync(logFd);
   });
   try {
     await waitUntilUp(service);
-    const url = `http://127.0.0.1:${httpPort}/graphql`;
-    const vod = await gql<{ registerVodResource: { id: string } }>(
-      url,
-      'mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }',
-      { i: { name: 'bench clip', path: 'clip.mp4' } },
-      API_TIMEOUT_MS,
-    );
-    // Creating is not what is measured; it only has to be done before the starts.
-    const ids: string[] = [];
-    for (let i = 0; i < ctx.channels; i++) {
-      const d = await gql<{ createVirtualLive: { id: string } }>(
-        url,
-        'mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }',
-        { i: { name: `bench ${i}`, sourceType: 'VOD', vodResourceId: vod.registerVodResource.id, loop: true } },
-        API_TIMEOUT_MS,
-      );
-      ids.push(d.createVirtualLive.id);
+    await checkOriginHls(dataDir, ctx.hls);
+    if (ctx.kind === 'relay') {
+      upstream = loopClip(ctx.clipPath, upstreamUrl, logFd);
+      await upstreamReady(upstream, hlsPort, ctx.startTimeoutMs);
     }
+    const url = `http://127.0.0.1:${httpPort}/graphql`;
+    const ids = await createChannels(url, ctx, upstreamUrl);
 
     const tree = async () => (service.running ? processTree(service.pid) : []);
     return {
       side: 'vlive',
+      kind: ctx.kind,
+      hls: ctx.hls,
       hlsPort,
       rtmpPort,
       // The service names each channel's stream after its id.
@@ -138,6 +177,9 @@ export async function openVlive(ctx: SideContext, options: VliveOptions): Promis
       },
       async originPid() {
         return (await tree()).find((p) => p.comm === 'nginx')?.pid ?? null;
+      },
+      upstreamPid() {
+        return upstream?.running === true ? upstream.pid : null;
       },
       async running() {
         const d = await gql<{ virtualLives: { status: string }[] }>(url, '{ virtualLives { status } }', {}, API_TIMEOUT_MS);

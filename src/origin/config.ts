@@ -45,6 +45,12 @@ export interface NginxConfInput {
   /** HLS playlist length, seconds. */
   readonly hlsPlaylistSeconds: number;
   /**
+   * Whether the application writes HLS at all. Off saves the origin the
+   * MPEG-TS muxing and file writes of every stream (the benchmark measures
+   * how much); RTMP play is unaffected.
+   */
+  readonly hls: boolean;
+  /**
    * Served at /vlive-instance: start() reads it back to know that the
    * process answering on the ports is this nginx, not a stranger that held
    * the port while ours was still retrying bind().
@@ -101,12 +107,13 @@ ${c.notifyUrl === undefined ? '' : `
             on_play ${q(c.notifyUrl)};
             on_play_done ${q(c.notifyUrl)};
 `}
-            hls on;
+${c.hls ? `            hls on;
             hls_path ${q(p.hls)};
             hls_fragment ${c.hlsFragmentSeconds}s;
             hls_playlist_length ${c.hlsPlaylistSeconds}s;
             hls_cleanup on;
-        }
+` : `            hls off;
+`}        }
     }
 }
 

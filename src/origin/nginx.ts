@@ -39,6 +39,8 @@ export interface ManagedOriginOptions {
   readonly hlsFragmentSeconds?: number;
   /** Default 6 s. */
   readonly hlsPlaylistSeconds?: number;
+  /** Write HLS for every stream (config key VLIVE_ORIGIN_HLS). Default true; false leaves RTMP only, and playUrls gives no HLS URL. */
+  readonly hls?: boolean;
   /** How long start() waits for both ports. Default 10000 ms (nginx alone retries a busy port for 2.5 s). */
   readonly startTimeoutMs?: number;
   /** How long stop() waits after SIGTERM before SIGKILL. Default 5000 ms. */
@@ -89,6 +91,7 @@ export class ManagedOrigin implements Origin {
   readonly #nginxBin: string;
   readonly #fragmentSeconds: number;
   readonly #playlistSeconds: number;
+  readonly #hls: boolean;
   readonly #startTimeoutMs: number;
   readonly #stopGraceMs: number;
   readonly #log: Logger;
@@ -109,6 +112,7 @@ export class ManagedOrigin implements Origin {
     this.#nginxBin = options.nginxBin ?? 'nginx';
     this.#fragmentSeconds = positiveInt('hlsFragmentSeconds', options.hlsFragmentSeconds ?? 1);
     this.#playlistSeconds = positiveInt('hlsPlaylistSeconds', options.hlsPlaylistSeconds ?? 6);
+    this.#hls = options.hls ?? true;
     this.#startTimeoutMs = positiveInt('startTimeoutMs', options.startTimeoutMs ?? 10_000);
     this.#stopGraceMs = positiveInt('stopGraceMs', options.stopGraceMs ?? 5_000);
     this.#log = options.logger ?? createLogger({ component: 'origin' });
@@ -145,6 +149,7 @@ export class ManagedOrigin implements Origin {
           hlsPort: this.hlsPort,
           hlsFragmentSeconds: this.#fragmentSeconds,
           hlsPlaylistSeconds: this.#playlistSeconds,
+          hls: this.#hls,
           instanceToken: token,
           ...(this.#notifyUrl !== undefined ? { notifyUrl: this.#notifyUrl } : {}),
         }),
@@ -289,7 +294,7 @@ export class ManagedOrigin implements Origin {
     assertStreamName(stream);
     return {
       rtmp: `rtmp://${HOST}:${this.rtmpPort}/${RTMP_APP}/${stream}`,
-      hls: `http://${HOST}:${this.hlsPort}/hls/${stream}.m3u8`,
+      hls: this.#hls ? `http://${HOST}:${this.hlsPort}/hls/${stream}.m3u8` : null,
     };
   }
 
