@@ -4,8 +4,8 @@
  * be refused at the door; admitted, it would degrade every channel at once
  * (the seed's original complaint about one FFmpeg per channel).
  */
-import { readFile } from 'node:fs/promises';
 import { VliveError } from '../errors.js';
+import { readMachineCpu, type MachineCpuTimes } from '../procfs.js';
 
 export interface AdmissionOptions {
   /** Refuse starts while the machine's CPU is busier than this fraction (0–1]. */
@@ -30,29 +30,11 @@ const cpuWindowMs = 5_000;
  */
 const defaultStartCost = 0.01;
 
-interface CpuTimes {
-  busy: number;
-  total: number;
-}
-
-async function readCpuTimes(): Promise<CpuTimes | null> {
-  try {
-    const first = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0] ?? '';
-    const n = first.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
-    const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
-    const idle = (n[3] ?? 0) + (n[4] ?? 0);
-    return { busy: total - idle, total };
-  } catch {
-    return null;
-  }
-}
-
 export class Admission {
   #busy = 0;
   /** CPU reserved by recent starts that the smoothed load does not show yet: [fraction, at ms]. */
   #reservations: [number, number][] = [];
-  #last: CpuTimes | null = null;
+  #last: MachineCpuTimes | null = null;
   #lastAt = 0;
   readonly #timer: NodeJS.Timeout;
 
@@ -117,7 +99,7 @@ export class Admission {
   }
 
   async #sample(): Promise<void> {
-    const now = await readCpuTimes();
+    const now = await readMachineCpu();
     const at = Date.now();
     if (now && this.#last && now.total > this.#last.total) {
       const busy = (now.busy - this.#last.busy) / (now.total - this.#last.total);
