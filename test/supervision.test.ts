@@ -188,8 +188,8 @@ describe('admission control at the default CPU budget', () => {
     // load (about 5 s) no longer starts from zero but shows the machine.
     await new Promise((r) => setTimeout(r, Math.max(0, answeredAt + 15_000 - Date.now())));
     // The service refuses a start only past the budget (80 %); 20 small VOD
-    // starts are expected to cost about 2.5 % of this machine, a few times
-    // that if their measured cost were off. Below 65 % busy, the load would
+    // starts beside one running channel are expected to cost about 4 % of
+    // this machine (README, Admission). Below 65 % busy, the load would
     // have to jump by most of the machine within the second before the checks
     // to refuse one. Others' work on a shared machine may hold it above that:
     // then there is no idle machine to test on, and the test says so.
