@@ -118,7 +118,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     await pool.start();
     cleanups.push({ name: 'pool', fn: () => pool.dispose() });
 
-    const admission = new Admission({ cpuBudget: config.cpuBudget, workerMemoryBudgetBytes: config.workerMemoryBudgetBytes });
+    const admission = new Admission({ cpuBudget: config.cpuBudget, workerMemoryBudgetBytes: config.workerMemoryBudgetBytes, workers: () => pool.workers() });
     cleanups.push({ name: 'admission', fn: async () => admission.dispose() });
     const events = new StatusEvents();
     const repo = new ChannelRepository(db.prisma);

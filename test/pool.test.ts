@@ -109,7 +109,7 @@ test('placement spreads channels over the least-loaded workers, then capacity ru
   const first = await Promise.all(['a', 'b', 'c'].map((id) => pool.startPipeline(spec(id))));
   assert.equal(new Set(first.map((r) => r.workerId)).size, 3, `one each: ${JSON.stringify(first)}`);
   await Promise.all(['d', 'e', 'f'].map((id) => pool.startPipeline(spec(id))));
-  assert.deepEqual(pool.workers().map((w) => w.pipelines), [2, 2, 2]);
+  assert.deepEqual(pool.workers().map((w) => [w.pipelines, w.relays]), [[2, 2], [2, 2], [2, 2]]);
   assert.deepEqual(pool.capacity(), { total: 6, used: 6 });
 
   await assert.rejects(pool.startPipeline(spec('g')), (err: unknown) => {
@@ -122,8 +122,9 @@ test('placement spreads channels over the least-loaded workers, then capacity ru
 
   await pool.stopPipeline('b');
   assert.deepEqual(pool.capacity(), { total: 6, used: 5 });
-  const again = await pool.startPipeline(spec('g'));
+  const again = await pool.startPipeline({ ...spec('g'), source: { kind: 'vod', items: [{ id: 'v', path: '/nowhere.mp4' }], loop: true } });
   assert.equal(again.workerId, first[1]?.workerId, 'the freed slot is the least loaded');
+  assert.deepEqual(pool.workers().map((w) => [w.pipelines, w.relays]), [[2, 2], [2, 1], [2, 2]], 'a VOD channel is no relay');
   await pool.stopPipeline('no-such-channel'); // unknown ids resolve at once
 });
 

@@ -3,57 +3,54 @@
  * when the machine's CPU or a worker's memory budget is spent. Overload must
  * be refused at the door; admitted, it would degrade every channel at once
  * (the seed's original complaint about one FFmpeg per channel).
+ *
+ * The CPU budget is of the machine: whatever loads it (channels, the service,
+ * nginx, a build, someone else's work) leaves less room for channels. What a
+ * start will add is another matter, learnt from the workers alone
+ * (channel-cost.ts): the machine's load is not the channels' cost.
  */
-import { readFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { VliveError } from '../errors.js';
+import { readCpuSeconds, readMachineCpu, type MachineCpuTimes } from '../procfs.js';
+import { ChannelCostEstimator, type ChannelKind, type WorkerCpuSample } from './channel-cost.js';
 
-export interface AdmissionOptions {
-  /** Refuse starts while the machine's CPU is busier than this fraction (0–1]. */
-  cpuBudget: number;
-  /** Refuse starts when no ready worker is below this RSS, in bytes. */
-  workerMemoryBudgetBytes: number;
-  /** CPU sampling period, in ms. */
-  sampleIntervalMs?: number;
-}
+export type { ChannelKind } from './channel-cost.js';
 
+/** A worker as admission sees it; the pool's WorkerInfo is one. */
 export interface WorkerLoad {
   state: string;
   rssBytes: number;
+  /** Its process, null while it has none. */
+  pid: number | null;
+  /** Pipelines placed on it. */
+  pipelines: number;
+  /** Of those, relays. */
+  relays: number;
 }
 
-/** Time constant of the CPU smoothing, in ms. */
+export interface AdmissionOptions {
+  /** Refuse starts that would take the machine's CPU past this fraction (0–1]; 1 turns the check off. */
+  cpuBudget: number;
+  /** Refuse starts when no ready worker is below this RSS, in bytes. */
+  workerMemoryBudgetBytes: number;
+  /** The workers now: their memory for the memory budget, their CPU and pipelines for what a channel costs. */
+  workers: () => readonly WorkerLoad[];
+  /** CPU sampling period, in ms. Default 1000. */
+  sampleIntervalMs?: number;
+}
+
+/** Time constant of the machine load's smoothing, in ms. */
 const cpuWindowMs = 5_000;
-/**
- * What a start is assumed to cost, as a fraction of the machine, until the
- * running channels say better: about 0.5 % of one core per channel in steady
- * state (the benchmark) plus the start itself, on a 2-core machine.
- */
-const defaultStartCost = 0.01;
-
-interface CpuTimes {
-  busy: number;
-  total: number;
-}
-
-async function readCpuTimes(): Promise<CpuTimes | null> {
-  try {
-    const first = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0] ?? '';
-    const n = first.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
-    const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
-    const idle = (n[3] ?? 0) + (n[4] ?? 0);
-    return { busy: total - idle, total };
-  } catch {
-    return null;
-  }
-}
 
 export class Admission {
   #busy = 0;
   /** CPU reserved by recent starts that the smoothed load does not show yet: [fraction, at ms]. */
   #reservations: [number, number][] = [];
-  #last: CpuTimes | null = null;
+  #last: MachineCpuTimes | null = null;
   #lastAt = 0;
+  /** CPUs of the machine; /proc/stat's count once sampled. */
+  #cpus = Math.max(1, cpus().length);
+  readonly #cost = new ChannelCostEstimator();
   readonly #timer: NodeJS.Timeout;
 
   constructor(private readonly opts: AdmissionOptions) {
@@ -73,6 +70,11 @@ export class Admission {
     return this.#busy;
   }
 
+  /** What one more channel of this kind is expected to add, as a fraction of the machine. */
+  startCost(kind: ChannelKind): number {
+    return this.#cost.coresPerChannel(kind) / this.#cpus;
+  }
+
   /**
    * CPU that admitted starts will add but the smoothed load does not show
    * yet. Each start reserves its expected cost, and the reservation fades
@@ -85,23 +87,24 @@ export class Admission {
   }
 
   /**
-   * Throws CAPACITY_EXHAUSTED, saying which budget is spent, when a start
-   * must be refused; otherwise reserves the start's expected CPU.
-   * `running` is the number of pipelines running now: the measured load per
-   * running channel is the expected cost of one more.
+   * Throws CAPACITY_EXHAUSTED, saying which budget is spent, when a start of
+   * a channel of this kind must be refused; otherwise reserves its expected CPU.
    */
-  check(workers: readonly WorkerLoad[], running = 0): void {
+  check(kind: ChannelKind): void {
     // A budget of 1 (100 %) turns the CPU check off: nothing can be over it.
-    const reserved = this.opts.cpuBudget >= 1 ? 0 : this.reservedCpu();
-    const cost = this.opts.cpuBudget >= 1 ? 0 : running > 0 ? Math.max(defaultStartCost / 4, Math.min(this.#busy / running, 4 * defaultStartCost)) : defaultStartCost;
-    if (this.#busy + reserved + cost > this.opts.cpuBudget) {
-      const pct = (x: number): string => (x * 100).toFixed(0);
-      throw new VliveError(
-        'CAPACITY_EXHAUSTED',
-        `the CPU budget is spent: the machine is ${pct(this.#busy)} % busy and ${pct(reserved)} % more is on its way from channels just started, over the budget of ${pct(this.opts.cpuBudget)} % (VLIVE_CPU_BUDGET); another channel would make every channel stutter`,
-      );
+    const cpuOn = this.opts.cpuBudget < 1;
+    const cost = cpuOn ? this.startCost(kind) : 0;
+    if (cpuOn) {
+      const reserved = this.reservedCpu();
+      if (this.#busy + reserved + cost > this.opts.cpuBudget) {
+        const pct = (x: number): string => (x * 100).toFixed(x < 0.1 ? 1 : 0);
+        throw new VliveError(
+          'CAPACITY_EXHAUSTED',
+          `the CPU budget is spent: the machine is ${pct(this.#busy)} % busy and ${pct(reserved)} % more is on its way from channels just started; one more ${kind === 'vod' ? 'VOD channel' : 'relay'}, expected to add ${pct(cost)} % (learnt from the workers' CPU per channel), would pass the budget of ${pct(this.opts.cpuBudget)} % (VLIVE_CPU_BUDGET) and make every channel stutter`,
+        );
+      }
     }
-    const ready = workers.filter((w) => w.state === 'ready');
+    const ready = this.opts.workers().filter((w) => w.state === 'ready');
     if (ready.length > 0 && ready.every((w) => w.rssBytes >= this.opts.workerMemoryBudgetBytes)) {
       const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
       throw new VliveError(
@@ -109,7 +112,7 @@ export class Admission {
         `the memory budget is spent: every worker uses at least ${mib(this.opts.workerMemoryBudgetBytes)} MiB (VLIVE_WORKER_MEMORY_BUDGET_BYTES)`,
       );
     }
-    this.#reservations.push([cost, Date.now()]);
+    if (cpuOn) this.#reservations.push([cost, Date.now()]);
   }
 
   dispose(): void {
@@ -117,7 +120,8 @@ export class Admission {
   }
 
   async #sample(): Promise<void> {
-    const now = await readCpuTimes();
+    const workers = this.opts.workers().flatMap(({ pid, pipelines, relays }) => (pid !== null ? [{ pid, pipelines, relays }] : []));
+    const [now, times] = await Promise.all([readMachineCpu(), Promise.all(workers.map((w) => readCpuSeconds(w.pid)))]);
     const at = Date.now();
     if (now && this.#last && now.total > this.#last.total) {
       const busy = (now.busy - this.#last.busy) / (now.total - this.#last.total);
@@ -125,7 +129,13 @@ export class Admission {
       const weight = 1 - Math.exp(-(at - this.#lastAt) / cpuWindowMs);
       this.#busy += weight * (busy - this.#busy);
     }
+    if (now) this.#cpus = now.cpus;
     this.#last = now;
     this.#lastAt = at;
+    const samples: WorkerCpuSample[] = workers.flatMap((w, i) => {
+      const cpuSeconds = times[i];
+      return cpuSeconds === null || cpuSeconds === undefined ? [] : [{ ...w, cpuSeconds }];
+    });
+    this.#cost.observe(at, samples);
   }
 }

@@ -13,8 +13,6 @@ export interface PipelineRunner {
   setSource(channelId: string, source: LiveSource, mode: 'replace' | 'candidate'): boolean;
   /** Pipeline slots of the ready workers, and how many are taken. */
   capacity(): { total: number; used: number };
-  /** The workers' state and memory, for admission control. */
-  workers(): { state: string; rssBytes: number }[];
   /** Per-target totals over the channel's pipelines (bytes, errors, last error), by target index; null when unknown. */
   channelCounters(channelId: string): { targets: { index: number; bytesSent: number; errors: number; lastError?: string; state?: 'connecting' | 'up' | 'retrying' }[] } | null;
   /** Drops the pool's running totals of a deleted channel. */

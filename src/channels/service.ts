@@ -18,6 +18,7 @@ import type { Recording } from '../generated/prisma-sqlite/client.js';
 import type { Logger } from '../log.js';
 import type { PipelineSpec, SourceLabel, TapEvent } from '../pool/ipc.js';
 import { removeChannelRecordings } from '../recording/retention.js';
+import type { ChannelKind } from './channel-cost.js';
 import type { StatusChange, StatusEvents } from './events.js';
 import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } from './input.js';
 import { KeyedLock } from './lock.js';
@@ -34,7 +35,7 @@ export interface ChannelServiceDeps {
   events: StatusEvents;
   log: Logger;
   /** Refuses a start when the CPU or memory budget is spent (CAPACITY_EXHAUSTED). */
-  admission: { check(workers: readonly { state: string; rssBytes: number }[], running: number): void };
+  admission: { check(kind: ChannelKind): void };
   /** Delay before reconnect attempt `attempt` (1-based), in ms. */
   retryDelayMs: (attempt: number) => number;
   /** Players the origin reports on a channel now (src/ondemand/viewers.ts); 0 when not given. */
@@ -160,7 +161,7 @@ export class ChannelService {
       if (room.used >= room.total) {
         throw new VliveError('CAPACITY_EXHAUSTED', `all ${room.total} pipeline slots of the worker pool are in use`);
       }
-      this.deps.admission.check(this.deps.runner.workers(), this.deps.runner.capacity().used);
+      this.deps.admission.check(rec.sourceType === 'ONLINE' ? 'relay' : 'vod');
       // (b) build the runtime info; bad media or URLs throw here, before anything changes.
       const spec = await buildPipelineSpec(rec, this.deps.config, this.deps.origin);
       this.#noteMissingItems(rec, spec);

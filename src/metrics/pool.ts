@@ -7,7 +7,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { SlotState, WorkerInfo } from '../pool/pool.js';
 import type { ChannelMetrics, CounterTotals } from './channels.js';
-import { readCpuSeconds, readMemory } from './procfs.js';
+import { readCpuSeconds, readMemory } from '../procfs.js';
 
 const slotStates: readonly SlotState[] = ['spawning', 'ready', 'stopping', 'exited', 'backoff'];
 

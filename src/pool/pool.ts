@@ -18,7 +18,7 @@ import { EventEmitter } from 'node:events';
 import { VliveError } from '../errors.js';
 import { fullJitterBackoff } from './backoff.js';
 import { ChannelCounterBook, type ChannelCounters } from './counters.js';
-import type { ChildCommand, LiveSource, PipelineSpec, PipelineState, PipelineStats, SourceEvent, TapEvent, VodItem } from './ipc.js';
+import type { ChildCommand, LiveSource, PipelineSpec, PipelineState, PipelineStats, SourceEvent, SourceSpec, TapEvent, VodItem } from './ipc.js';
 import { resolvePoolOptions, type ResolvedPoolOptions, type WorkerPoolOptions } from './options.js';
 import { WorkerHandle, type WorkerExit, type WorkerState } from './worker-handle.js';
 
@@ -35,6 +35,8 @@ export interface WorkerInfo {
   state: SlotState;
   /** Pipelines placed on it by this pool. */
   pipelines: number;
+  /** Of those, relays (live sources); the rest are VOD channels. */
+  relays: number;
   /** From the last heartbeat. */
   rssBytes: number;
   /** Processes started in this slot after the first one. */
@@ -93,6 +95,7 @@ interface Slot {
 
 interface Placement {
   readonly workerId: string;
+  readonly kind: SourceSpec['kind'];
   /** A start that timed out unacknowledged: stop was sent, events are no longer forwarded. */
   abandoned: boolean;
 }
@@ -276,9 +279,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
   }
 
-  #load(workerId: string): number {
+  /** Pipelines placed on the worker, or only those of one source kind. */
+  #load(workerId: string, kind?: SourceSpec['kind']): number {
     let n = 0;
-    for (const p of this.#placements.values()) if (p.workerId === workerId) n += 1;
+    for (const p of this.#placements.values()) if (p.workerId === workerId && (kind === undefined || p.kind === kind)) n += 1;
     return n;
   }
 
@@ -313,7 +317,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     if (best === null) return Promise.reject(new VliveError('CAPACITY_EXHAUSTED', this.#noRoomReason()));
     const handle = best;
 
-    this.#placements.set(channelId, { workerId: handle.id, abandoned: false });
+    this.#placements.set(channelId, { workerId: handle.id, kind: spec.source.kind, abandoned: false });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#starts.delete(channelId);
@@ -402,6 +406,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         pid: h !== null && h.state !== 'exited' ? h.pid : null,
         state: slot.backoff ? 'backoff' : (h?.state ?? 'spawning'),
         pipelines: h !== null ? this.#load(h.id) : 0,
+        relays: h !== null ? this.#load(h.id, 'live') : 0,
         rssBytes: h?.rssBytes ?? 0,
         restarts: slot.restarts,
         lastError: slot.lastError,

@@ -1,7 +1,8 @@
 /**
- * Scrape-time reads of a worker process's memory and CPU from /proc. Linux
- * only; every reader returns null when the process is gone or the file is
- * unreadable, so a scrape never fails because a worker just exited.
+ * Reads of /proc: a process's memory and CPU (the workers', at scrape time
+ * and for admission), and the machine's CPU times. Linux only; every reader
+ * returns null when the process is gone or the file is unreadable, so a
+ * scrape or a sample never fails because a worker just exited.
  */
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -60,4 +61,30 @@ export async function readCpuSeconds(pid: number): Promise<number | null> {
   const stime = Number(fields[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null;
   return (utime + stime) / ticksPerSecond();
+}
+
+export interface MachineCpuTimes {
+  /** Busy time of all CPUs together so far, in clock ticks: all but idle and iowait. */
+  busy: number;
+  /** All time of all CPUs together so far, in clock ticks. */
+  total: number;
+  /** CPUs counted in those times (the cpuN lines of /proc/stat). */
+  cpus: number;
+}
+
+/** The machine's CPU times from the first lines of /proc/stat. */
+export async function readMachineCpu(): Promise<MachineCpuTimes | null> {
+  let text: string;
+  try {
+    text = await readFile('/proc/stat', 'utf8');
+  } catch {
+    return null;
+  }
+  const lines = text.split('\n');
+  const n = (lines[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+  const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (n[3] ?? 0) + (n[4] ?? 0);
+  const cpus = lines.filter((l) => /^cpu\d+ /.test(l)).length;
+  return Number.isFinite(total) && total > 0 ? { busy: total - idle, total, cpus: Math.max(1, cpus) } : null;
 }
