@@ -191,16 +191,12 @@ describe('admission control at the default CPU budget', () => {
     // starts beside one running channel are expected to cost about 4 % of
     // this machine (README, Admission). Below 65 % busy, the load would
     // have to jump by most of the machine within the second before the checks
-    // to refuse one. Others' work on a shared machine may hold it above that:
-    // then there is no idle machine to test on, and the test says so.
+    // to refuse one. The suite runs one file at a time, so the machine is
+    // ours; a machine held busier than that by others fails here, with the
+    // figure, rather than passing a claim it could not check.
     const idle = 0.65;
     const busy = (): string => `${((meter?.cpuBusy ?? 1) * 100).toFixed(0)} %`;
-    try {
-      await eventually(async () => (meter?.cpuBusy ?? 1) <= idle, 120_000, 'the machine to be idle');
-    } catch {
-      c.skip(`the machine stayed ${busy()} busy with other work for two minutes`);
-      return;
-    }
+    await eventually(async () => (meter?.cpuBusy ?? 1) <= idle, 120_000, `the machine to be idle (below ${idle * 100} % busy)`);
     c.diagnostic(`the machine ${busy()} busy before the burst`);
     const results = await Promise.all(
       ids.slice(1).map((id) => gql<{ startVirtualLive: { status: string; errorString: string | null } }>(t.url, startQ, { id })),
