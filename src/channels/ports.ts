@@ -24,7 +24,7 @@ export interface PipelineRunner {
 export interface PublishPoint {
   publishUrl(stream: string): string;
   playUrls(stream: string): { rtmp: string; hls: string | null };
-  waitForPublish(stream: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  waitForPublish(stream: string, timeoutMs: number, options: { signal?: AbortSignal }): Promise<void>;
 }
 
 export interface SourceChange {

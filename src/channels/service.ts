@@ -769,7 +769,7 @@ export class ChannelService {
       rt.workerId = workerId;
       if (this.deps.cluster) await this.#write(id, { workerId });
       else await this.deps.repo.setWorker(id, workerId);
-      await Promise.all([played, this.deps.origin.waitForPublish(id, timeoutMs, signal)]);
+      await Promise.all([played, this.deps.origin.waitForPublish(id, timeoutMs, { signal })]);
       rt.waiter = null;
       rt.attempt = 0;
       rt.source.lostAt = null;

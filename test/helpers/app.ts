@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { startApp, type App } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
+import { rtmpApp } from '../../src/origin/config.js';
 import { parseStat } from '../../src/origin/stat.js';
 import { freePort } from './ports.js';
 
@@ -56,9 +57,10 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
 
 /**
  * nginx's id of the connection publishing `stream` at the test app's origin
- * (its /stat), or null: the same id over time means one publish session.
+ * (its /stat, in the application of the stream's `hls` choice), or null: the
+ * same id over time means one publish session.
  */
-export async function publisherAtOrigin(t: TestApp, stream: string): Promise<string | null> {
+export async function publisherAtOrigin(t: TestApp, stream: string, hls = true): Promise<string | null> {
   const res = await fetch(`http://127.0.0.1:${t.config.hlsPort}/stat`);
-  return parseStat(await res.text(), 'live').get(stream)?.publisherId ?? null;
+  return parseStat(await res.text(), rtmpApp(hls)).get(stream)?.publisherId ?? null;
 }
