@@ -188,8 +188,9 @@ export class ChannelRepository {
     await this.db.virtualLive.update({ where: { id }, data: { touchedAt: at } });
   }
 
-  async ids(): Promise<string[]> {
-    return (await this.db.virtualLive.findMany({ select: { id: true } })).map((c) => c.id);
+  /** Every channel's id and hls choice: which origin application its players are in. */
+  streams(): Promise<{ id: string; hls: boolean }[]> {
+    return this.db.virtualLive.findMany({ select: { id: true, hls: true } });
   }
 
   /** On-demand channels that are wanted running: the ones the idle check looks at. */
