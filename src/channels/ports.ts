@@ -21,10 +21,16 @@ export interface PipelineRunner {
   forgetChannel(channelId: string): void;
 }
 
+/**
+ * The origin as channels use it. `hls` is the channel's choice, required here:
+ * at the managed origin it picks the RTMP application the channel publishes
+ * to and is read back from (src/origin/config.ts), so every URL and check of
+ * a channel must carry it.
+ */
 export interface PublishPoint {
-  publishUrl(stream: string): string;
-  playUrls(stream: string): { rtmp: string; hls: string | null };
-  waitForPublish(stream: string, timeoutMs: number, options: { signal?: AbortSignal }): Promise<void>;
+  publishUrl(stream: string, hls: boolean): string;
+  playUrls(stream: string, hls: boolean): { rtmp: string; hls: string | null };
+  waitForPublish(stream: string, timeoutMs: number, options: { hls: boolean; signal?: AbortSignal }): Promise<void>;
 }
 
 export interface SourceChange {

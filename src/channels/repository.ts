@@ -52,6 +52,7 @@ export interface ChannelFields {
   onDemand?: boolean;
   touchDurationSeconds?: number;
   idleDelaySeconds?: number;
+  hls?: boolean;
 }
 
 export interface StatusWrite {
@@ -191,6 +192,11 @@ export class ChannelRepository {
   /** Every channel's id and hls choice: which origin application its players are in. */
   streams(): Promise<{ id: string; hls: boolean }[]> {
     return this.db.virtualLive.findMany({ select: { id: true, hls: true } });
+  }
+
+  /** The hls choice of these channels, as saved now; one query for the reconciler. */
+  hlsOf(ids: readonly string[]): Promise<{ id: string; hls: boolean }[]> {
+    return this.db.virtualLive.findMany({ where: { id: { in: [...ids] } }, select: { id: true, hls: true } });
   }
 
   /** On-demand channels that are wanted running: the ones the idle check looks at. */

@@ -11,6 +11,8 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { rtmpApp } from '../../src/origin/config.js';
 import { parseStat } from '../../src/origin/stat.js';
+import { gqlOk } from './gql.js';
+import { makeMp4 } from './media.js';
 import { freePort } from './ports.js';
 
 export interface TestApp {
@@ -53,6 +55,13 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Makes a test clip (H.264 + AAC, `seconds` long) under the app's media root and registers it; returns its VOD resource id. */
+export async function registerClip(t: TestApp, seconds = 4): Promise<string> {
+  await makeMp4(t.mediaRoot, { name: 'clip', seconds });
+  const d = await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation { registerVodResource(input: { name: "clip", path: "clip.mp4" }) { id } }`);
+  return d.registerVodResource.id;
 }
 
 /**
