@@ -216,7 +216,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       viewers,
       players:
         origin instanceof ManagedOrigin
-          ? async () => new Map([...(await origin.streams())].map(([stream, stat]) => [stream, stat.players]))
+          ? async (hls) => new Map([...(await origin.streams(hls))].map(([stream, stat]) => [stream, stat.players]))
           : null,
       log: log.child({ part: 'ondemand' }),
       counters: ondemandMetrics.counters,

@@ -58,5 +58,5 @@ export async function ensureDemoChannel(app: App, log: Logger): Promise<{ id: st
   }
   const started = await app.channels.start(id);
   if (started.status !== 'LIVING') throw new Error(`demo channel did not go live: ${started.errorString ?? started.status}`);
-  return { id, ...app.channels.playUrls(id) };
+  return { id, ...app.channels.playUrls(started) };
 }

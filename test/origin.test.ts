@@ -17,7 +17,8 @@ import { ExternalOrigin } from '../src/origin/external.js';
 import { httpGet } from '../src/origin/http.js';
 import { ManagedOrigin, type ManagedOriginOptions } from '../src/origin/nginx.js';
 import { processArgs } from '../src/origin/orphan.js';
-import { parseStat } from '../src/origin/stat.js';
+import { renderNginxConf, originPaths } from '../src/origin/config.js';
+import { parseStat, parseStatByApp } from '../src/origin/stat.js';
 import { makeMp4, probePackets, startPublisher } from './helpers/media.js';
 import { freePorts } from './helpers/ports.js';
 
@@ -100,6 +101,30 @@ describe('ManagedOrigin', () => {
 
     await publisher.stop();
     await eventually('isPublishing to turn false', 10_000, async () => ((await origin.isPublishing(stream)) ? null : true));
+  });
+
+  it('keeps a stream without HLS in its own application: played over RTMP there, seen there, and never segmented', async (t) => {
+    const origin = await startedOrigin(t);
+    const [plain, segmented] = ['no-hls', 'with-hls'];
+    const publishers = [startPublisher(file, origin.publishUrl(plain, false), { loop: true }), startPublisher(file, origin.publishUrl(segmented, true), { loop: true })];
+    t.after(() => Promise.all(publishers.map((p) => p.stop())));
+    await Promise.all([origin.waitForPublish(plain, 10_000, { hls: false }), origin.waitForPublish(segmented, 10_000, { hls: true })]);
+    assert.equal(await origin.isPublishing(plain, true), false, 'not in the HLS application');
+    assert.equal(await origin.isPublishing(segmented, false), false, 'not in the plain one');
+    assert.deepEqual([...(await origin.streams(false)).keys()], [plain]);
+
+    const urls = origin.playUrls(plain, false);
+    assert.deepEqual(urls, { rtmp: `rtmp://127.0.0.1:${origin.rtmpPort}/live-nohls/${plain}`, hls: null });
+    const rtmp = await probePackets(urls.rtmp, 2);
+    assert.equal(rtmp.video?.codecName, 'h264');
+    assert.equal(rtmp.audio?.codecName, 'aac');
+    // By now the segmented stream has fragments of 1 s; the other one has nothing.
+    const files = await eventually('the HLS stream\'s playlist', 10_000, async () => {
+      const names = await readdir(origin.paths.hls);
+      return names.includes(`${segmented}.m3u8`) ? names : null;
+    });
+    assert.deepEqual(files.filter((f) => f.startsWith(plain)), [], `files of the stream without HLS: ${files.join(' ')}`);
+    assert.equal((await httpGet(`http://127.0.0.1:${origin.hlsPort}/hls/${plain}.m3u8`, 2_000)).status, 404);
   });
 
   it('serves the playlist with CORS and no-cache, and /stat', async (t) => {
@@ -247,7 +272,7 @@ describe('ManagedOrigin', () => {
     await assert.rejects(origin.waitForPublish('nobody', 300), (err: unknown) => err instanceof VliveError && err.code === 'START_FAILED');
     const reason = new Error('channel stopped');
     const controller = new AbortController();
-    const waiting = origin.waitForPublish('nobody', 10_000, controller.signal);
+    const waiting = origin.waitForPublish('nobody', 10_000, { signal: controller.signal });
     controller.abort(reason);
     await assert.rejects(waiting, (err: unknown) => err === reason);
   });
@@ -256,8 +281,33 @@ describe('ManagedOrigin', () => {
     const [rtmpPort = 0, hlsPort = 0] = await freePorts(2);
     const origin = new ManagedOrigin({ dataDir: await scratch(t, 'names'), rtmpPort, hlsPort, logger: quiet });
     for (const bad of ['', 'a/b', '../x', 'x y', 'a?b', 'é', 'x'.repeat(129)]) {
-      assert.throws(() => origin.publishUrl(bad), (err: unknown) => err instanceof VliveError && err.code === 'BAD_USER_INPUT', bad);
+      for (const hls of [true, false]) {
+        assert.throws(() => origin.publishUrl(bad, hls), (err: unknown) => err instanceof VliveError && err.code === 'BAD_USER_INPUT', bad);
+        assert.throws(() => origin.playUrls(bad, hls), (err: unknown) => err instanceof VliveError && err.code === 'BAD_USER_INPUT', bad);
+      }
     }
+  });
+});
+
+describe('renderNginxConf', () => {
+  it('has two RTMP applications, alike but for HLS, both notifying plays', () => {
+    const render = (hls: boolean): Map<string | undefined, string[]> => {
+      const conf = renderNginxConf({
+        paths: originPaths('/srv/vlive'), rtmpPort: 1935, hlsPort: 8080, hlsFragmentSeconds: 1, hlsPlaylistSeconds: 6, instanceToken: 'abc', notifyUrl: 'http://127.0.0.1:9/n', hls,
+      });
+      const directives = (body: string): string[] => body.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+      return new Map([...conf.matchAll(/application (\S+) \{([^}]*)\}/g)].map((m) => [m[1], directives(m[2] ?? '')]));
+    };
+    const apps = render(true);
+    assert.deepEqual([...apps.keys()], ['live', 'live-nohls']);
+    const withHls = apps.get('live') ?? [];
+    const without = apps.get('live-nohls') ?? [];
+    assert.deepEqual(withHls.filter((d) => !d.startsWith('hls')), without.filter((d) => !d.startsWith('hls')));
+    assert.ok(withHls.includes('hls on;'));
+    assert.deepEqual(without.filter((d) => d.startsWith('hls')), ['hls off;']);
+    assert.ok(without.includes('on_play http://127.0.0.1:9/n;'));
+    // The origin's own switch (VLIVE_ORIGIN_HLS=off) turns HLS off in both.
+    for (const [, body] of render(false)) assert.deepEqual(body.filter((d) => d.startsWith('hls')), ['hls off;']);
   });
 });
 
@@ -274,6 +324,8 @@ describe('parseStat', () => {
           <nclients>1</nclients></stream>
       </live></application></server></rtmp>`;
     const streams = parseStat(xml, 'live');
+    assert.deepEqual([...parseStatByApp(xml).keys()], ['other', 'live']);
+    assert.equal(parseStatByApp(xml).get('other')?.get('s')?.publishing, true);
     assert.deepEqual(streams.get('on'), { name: 'on', publishing: true, active: true, bytesIn: 50831, clients: 2, publisherId: '1', players: [] });
     assert.equal(streams.get('idle')?.publishing, false);
     assert.equal(streams.get('idle')?.publisherId, null, 'a player is not the publisher');
@@ -293,6 +345,9 @@ describe('ExternalOrigin', () => {
     await origin.waitForPublish('abc', 1);
     await origin.stop();
     assert.equal(new ExternalOrigin({ rtmpBaseUrl: 'rtmp://o/live' }).playUrls('x').hls, null);
+    // Somebody else's origin has one application: hls=false only withholds the HLS URL.
+    assert.equal(origin.publishUrl('abc', false), 'rtmp://origin.example:1935/live/abc');
+    assert.deepEqual(origin.playUrls('abc', false), { rtmp: 'rtmp://origin.example:1935/live/abc', hls: null });
     assert.throws(() => new ExternalOrigin({ rtmpBaseUrl: 'http://o/live' }), (e: unknown) => e instanceof VliveError && e.code === 'URL_NOT_ALLOWED');
   });
 });

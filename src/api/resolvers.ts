@@ -63,7 +63,7 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
     backupUrl: rec.backupUrl === null ? null : maskUrl(rec.backupUrl),
     slate: rec.slateVodResource,
     transcode: rec.liveTranscode,
-    playUrls: channels.playUrls(rec.id),
+    playUrls: channels.playUrls(rec),
     pushTargets: rec.pushTargets.map((t) => ({ position: t.position, url: maskUrl(t.url), ...channels.targetStats(rec.id, t.position, rec.status === 'LIVING') })),
     playlist: playlistOf(rec),
     worker: rec.workerId,

@@ -37,6 +37,8 @@ export interface CreateInput {
   touchDurationSeconds?: number | null;
   /** The seed's delayTimer, seconds (default 10). */
   idleDelaySeconds?: number | null;
+  /** Segment into HLS at the managed origin (default true); see schema.graphql. */
+  hls?: boolean | null;
 }
 
 export interface RecordingInput {
@@ -88,6 +90,14 @@ function checkOnDemand(input: UpdateInput): OnDemandFields {
     out.idleDelaySeconds = wholeIn('idleDelaySeconds', input.idleDelaySeconds, limits.idleDelaySecondsMin, limits.idleDelaySecondsMax);
   }
   return out;
+}
+
+/**
+ * hls when given; left out, the database default (true) or the saved value
+ * stays. GraphQL has refused anything but a Boolean already (BAD_USER_INPUT).
+ */
+function checkHls(input: UpdateInput): { hls?: boolean } {
+  return input.hls == null ? {} : { hls: input.hls };
 }
 
 type LiveFields = Partial<Pick<ChannelFields, 'rtspTransport' | 'maxReconnectAttempts' | 'backupUrl' | 'failoverAfterFailures' | 'failoverAfterMs' | 'liveTranscode'>>;
@@ -225,7 +235,7 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
     const playlist = await checkItems(repo, input);
     if (playlist === null) throw badInput('vodResourceId', 'is required for a VOD channel (or a playlist)');
     const slate = await checkSlate(repo, input, playlist);
-    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input) };
+    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input), ...checkHls(input) };
   }
   if (input.sourceType === 'ONLINE') {
     if (input.vodResourceId != null) throw badInput('vodResourceId', 'must be empty for an ONLINE channel');
@@ -233,13 +243,13 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
     if (input.sourceUrl == null) throw badInput('sourceUrl', 'is required for an ONLINE channel');
     parseSourceUrl(input.sourceUrl);
     const slate = await checkSlate(repo, input, null);
-    return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [], ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input) };
+    return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [], ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input), ...checkHls(input) };
   }
   throw badInput('sourceType', 'must be VOD or ONLINE');
 }
 
 export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, repo: ChannelRepository): Promise<Partial<ChannelFields>> {
-  const out: Partial<ChannelFields> = { ...checkTap(input), ...checkLive(input), ...checkOnDemand(input) };
+  const out: Partial<ChannelFields> = { ...checkTap(input), ...checkLive(input), ...checkOnDemand(input), ...checkHls(input) };
   if (input.name != null) out.name = checkName(input.name);
   if (input.loop != null) out.loop = input.loop;
   if (input.pushTargets != null) out.pushTargets = checkTargets(input.pushTargets);

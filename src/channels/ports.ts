@@ -19,9 +19,15 @@ export interface PipelineRunner {
   forgetChannel(channelId: string): void;
 }
 
+/**
+ * The origin as channels use it. `hls` is the channel's choice, required here:
+ * at the managed origin it picks the RTMP application the channel publishes
+ * to and is read back from (src/origin/config.ts), so every URL and check of
+ * a channel must carry it.
+ */
 export interface PublishPoint {
-  publishUrl(stream: string): string;
-  playUrls(stream: string): { rtmp: string; hls: string | null };
+  publishUrl(stream: string, hls: boolean): string;
+  playUrls(stream: string, hls: boolean): { rtmp: string; hls: string | null };
 }
 
 export interface SourceChange {

@@ -52,6 +52,7 @@ export interface ChannelFields {
   onDemand?: boolean;
   touchDurationSeconds?: number;
   idleDelaySeconds?: number;
+  hls?: boolean;
 }
 
 export interface StatusWrite {
@@ -188,8 +189,14 @@ export class ChannelRepository {
     await this.db.virtualLive.update({ where: { id }, data: { touchedAt: at } });
   }
 
-  async ids(): Promise<string[]> {
-    return (await this.db.virtualLive.findMany({ select: { id: true } })).map((c) => c.id);
+  /** Every channel's id and hls choice: which origin application its players are in. */
+  streams(): Promise<{ id: string; hls: boolean }[]> {
+    return this.db.virtualLive.findMany({ select: { id: true, hls: true } });
+  }
+
+  /** The hls choice of these channels, as saved now; one query for the reconciler. */
+  hlsOf(ids: readonly string[]): Promise<{ id: string; hls: boolean }[]> {
+    return this.db.virtualLive.findMany({ where: { id: { in: [...ids] } }, select: { id: true, hls: true } });
   }
 
   /** On-demand channels that are wanted running: the ones the idle check looks at. */

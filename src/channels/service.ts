@@ -66,6 +66,8 @@ interface Runtime {
    * timer of the next try of the primary beside the backup.
    */
   source: { lostAt: number | null; lastTried: SourceLabel; switchBack: NodeJS.Timeout | null };
+  /** The hls of the record the pipeline was last launched from: the origin application it publishes to. Null before. */
+  hls: boolean | null;
 }
 
 /** What a warning is about: the tap's parts, or playlist items whose files are gone. */
@@ -100,8 +102,8 @@ export class ChannelService {
     return this.deps.repo.get(id);
   }
 
-  playUrls(id: string): { rtmp: string; hls: string | null } {
-    return this.deps.origin.playUrls(id);
+  playUrls(rec: Pick<ChannelRecord, 'id' | 'hls'>): { rtmp: string; hls: string | null } {
+    return this.deps.origin.playUrls(rec.id, rec.hls);
   }
 
   async create(input: CreateInput): Promise<ChannelRecord> {
@@ -118,6 +120,8 @@ export class ChannelService {
       const rec = await this.#load(id);
       const fields = await validateUpdate(rec, input, this.deps.repo);
       const updated = await this.deps.repo.update(id, fields);
+      // hls moves a running channel to the other origin application: a restart, now.
+      if (fields.hls !== undefined && fields.hls !== rec.hls) this.#followHls(id);
       // Playlist and loop edits reach a running VOD channel now, at its next
       // item boundary; every other field waits for the next start.
       if (updated.sourceType === 'VOD' && (fields.playlist !== undefined || fields.loop !== undefined) && isActive(updated.status as LiveStatus)) {
@@ -169,10 +173,10 @@ export class ChannelService {
       await this.deps.repo.markStartRequested(id);
       await this.#transition(id, 'STARTING', { errorString: null, workerId: null, stopReason: null });
       // (c) and (d); a relay whose primary will not start tries its backup.
-      let reason = await this.#launch(id, spec, runtime, 'primary');
+      let reason = await this.#launch(rec, spec, runtime, 'primary');
       if (reason !== null && !runtime.abort.signal.aborted && rec.sourceType === 'ONLINE' && rec.backupUrl !== null) {
         this.deps.log.warn('primary source failed at start; trying the backup', { channel: id, reason });
-        const backupReason = await this.#launch(id, await buildPipelineSpec(rec, this.deps.config, this.deps.origin, 'backup'), runtime, 'backup');
+        const backupReason = await this.#launch(rec, await buildPipelineSpec(rec, this.deps.config, this.deps.origin, 'backup'), runtime, 'backup');
         if (backupReason === null) {
           this.#scheduleSwitchBack(id, runtime);
           reason = null;
@@ -453,6 +457,13 @@ export class ChannelService {
    * STOPPED but recorded as active (a crash left them) are marked STOPPED.
    */
   async reconcile(): Promise<void> {
+    // Running channels whose hls was changed where no update here could see it.
+    const running = [...this.#runtime].filter(([, rt]) => rt.hls !== null);
+    if (running.length > 0) {
+      for (const { id, hls } of await this.deps.repo.hlsOf(running.map(([id]) => id))) {
+        if (this.#runtime.get(id)?.hls !== hls) this.#followHls(id);
+      }
+    }
     for (const rec of await this.deps.repo.listStaleActive()) {
       if (this.#runtime.has(rec.id)) continue;
       await this.#lock.run(rec.id, async () => {
@@ -648,7 +659,7 @@ export class ChannelService {
         await this.#transition(id, 'STARTING', { errorString: null, workerId: null });
         let reason: string | null;
         try {
-          reason = await this.#launch(id, await buildPipelineSpec(now, this.deps.config, this.deps.origin), rt);
+          reason = await this.#launch(now, await buildPipelineSpec(now, this.deps.config, this.deps.origin), rt);
         } catch (err) {
           reason = (err as Error).message;
         }
@@ -739,12 +750,14 @@ export class ChannelService {
   }
 
   /**
-   * Places the pipeline and waits until it plays: the origin has accepted
-   * the publish and media flows to it. Returns null on success, or the
-   * reason it failed.
+   * Places the pipeline built from `rec` and waits until it plays: the
+   * origin (in the application rec.hls chose) has accepted the publish and
+   * media flows to it. Returns null on success, or the reason it failed.
    */
-  async #launch(id: string, spec: PipelineSpec, rt: Runtime, label: SourceLabel = 'primary'): Promise<string | null> {
+  async #launch(rec: ChannelRecord, spec: PipelineSpec, rt: Runtime, label: SourceLabel = 'primary'): Promise<string | null> {
+    const id = rec.id;
     const signal = rt.abort.signal;
+    rt.hls = rec.hls;
     let playing!: () => void;
     let failed!: (reason: string) => void;
     const played = new Promise<void>((resolve, reject) => {
@@ -799,17 +812,7 @@ export class ChannelService {
       .run(id, async () => {
         const rec = await this.deps.repo.get(id);
         if (!rec || rec.desiredState !== 'RUNNING') return;
-        if (rec.status !== 'RECONNECTING') {
-          await this.#transition(id, 'RECONNECTING', { errorString: reason, workerId: null, restartCount: { increment: 1 } });
-        }
-        await this.deps.runner.stopPipeline(id).catch(() => undefined);
-        rt.workerId = null;
-        rt.attempt += 1;
-        this.#clearSwitchBack(rt);
-        if (await this.#gaveUp(id, rec.maxReconnectAttempts, rt.attempt, reason)) return;
-        const wait = delayMs ?? this.deps.retryDelayMs(rt.attempt);
-        this.deps.log.warn('channel reconnecting', { channel: id, reason, attempt: rt.attempt, waitMs: wait });
-        await this.#attemptLater(id, rt, wait, {}, () => this.#reconnectLocked(id, rt, reason));
+        await this.#restartLocked(rec, rt, reason, delayMs);
       })
       .catch((err: unknown) => {
         this.deps.log.error('reconnect scheduling failed', { channel: id, err: String(err) });
@@ -822,6 +825,52 @@ export class ChannelService {
           }, this.deps.retryDelayMs(Math.max(1, rt.attempt)));
         }
       });
+  }
+
+  /** RECONNECTING, the pipeline stopped, and a new one placed after the backoff (or `delayMs`); under the channel's lock. */
+  async #restartLocked(rec: ChannelRecord, rt: Runtime, reason: string, delayMs?: number): Promise<void> {
+    const id = rec.id;
+    if (rec.status !== 'RECONNECTING') {
+      await this.#transition(id, 'RECONNECTING', { errorString: reason, workerId: null, restartCount: { increment: 1 } });
+    }
+    await this.deps.runner.stopPipeline(id).catch(() => undefined);
+    rt.workerId = null;
+    rt.attempt += 1;
+    this.#clearSwitchBack(rt);
+    if (await this.#gaveUp(id, rec.maxReconnectAttempts, rt.attempt, reason)) return;
+    const wait = delayMs ?? this.deps.retryDelayMs(rt.attempt);
+    this.deps.log.warn('channel reconnecting', { channel: id, reason, attempt: rt.attempt, waitMs: wait });
+    await this.#attemptLater(id, rt, wait, {}, () => this.#reconnectLocked(id, rt, reason));
+  }
+
+  /**
+   * A channel's hls picks its origin application, so a LIVING channel whose
+   * record now says otherwise than its pipeline is restarted at once where
+   * the record says: RECONNECTING, then LIVING, with new play URLs. A restart
+   * rather than "at the next start": until then the play URLs, which follow
+   * the record, would point where the channel is not, and any reconnect would
+   * move it at a moment nobody chose. Asked after an update here, and by every
+   * reconcile pass for the channels this node runs, which catches an edit made
+   * on another node of a cluster or one that came while a relay's source was
+   * away (RECONNECTING with its output kept).
+   */
+  #followHls(id: string): void {
+    const rt = this.#runtime.get(id);
+    if (!rt) return;
+    void this.#lock
+      .run(id, async () => {
+        if (this.#runtime.get(id) !== rt || rt.abort.signal.aborted || rt.retryTimer) return;
+        const rec = await this.deps.repo.get(id);
+        if (!rec || rec.desiredState !== 'RUNNING' || rec.status !== 'LIVING' || rt.hls === null || rt.hls === rec.hls) return;
+        // An origin of one application (an external one) takes both alike: nothing to move.
+        if (this.deps.origin.publishUrl(id, rt.hls) === this.deps.origin.publishUrl(id, rec.hls)) {
+          rt.hls = rec.hls;
+          return;
+        }
+        this.deps.log.info('hls changed; moving the channel to the other origin application', { channel: id, hls: rec.hls });
+        await this.#restartLocked(rec, rt, `restarting to turn HLS ${rec.hls ? 'on' : 'off'}`, 0);
+      })
+      .catch((err: unknown) => this.deps.log.error('hls change not applied', { channel: id, err: String(err) }));
   }
 
   /**
@@ -847,7 +896,7 @@ export class ChannelService {
     try {
       const spec = await buildPipelineSpec(rec, this.deps.config, this.deps.origin);
       this.#noteMissingItems(rec, spec);
-      failure = await this.#launch(id, spec, rt);
+      failure = await this.#launch(rec, spec, rt);
     } catch (err) {
       failure = (err as Error).message;
     }
@@ -891,7 +940,7 @@ export class ChannelService {
 
   #newRuntime(id: string): Runtime {
     this.#dropRuntime(id);
-    const rt: Runtime = { workerId: null, attempt: 0, abort: new AbortController(), retryTimer: null, waiter: null, source: { lostAt: null, lastTried: 'primary', switchBack: null } };
+    const rt: Runtime = { workerId: null, attempt: 0, abort: new AbortController(), retryTimer: null, waiter: null, source: { lostAt: null, lastTried: 'primary', switchBack: null }, hls: null };
     this.#runtime.set(id, rt);
     return rt;
   }

@@ -59,13 +59,13 @@ async function vodItem(v: VodResource, paths: MediaPaths): Promise<VodItem> {
 export const recordingsDir = (dataDir: string, channelId: string): string => join(dataDir, 'recordings', channelId);
 export const snapshotFile = (dataDir: string, channelId: string): string => join(dataDir, 'snapshots', `${channelId}.jpg`);
 
-/** The tap of a channel with recording or snapshots on; undefined otherwise. */
-function tapSpec(rec: ChannelRecord, dataDir: string, origin: PublishPoint): TapSpec | undefined {
+/** The tap of a channel with recording or snapshots on, reading `readFrom`; undefined otherwise. */
+function tapSpec(rec: ChannelRecord, dataDir: string, readFrom: string): TapSpec | undefined {
   if (!rec.recordingEnabled && !rec.snapshotEnabled) return undefined;
   // A relay is H.264 + AAC (pipelines/source-rtmp-av.gst); a VOD channel has its first item's tracks.
   const first = rec.sourceType === 'VOD' ? playlistOf(rec)[0] : undefined;
   return {
-    url: origin.playUrls(rec.id).rtmp,
+    url: readFrom,
     hasVideo: first === undefined || first.videoCodec !== null,
     hasAudio: first === undefined || first.audioCodec !== null,
     recording: rec.recordingEnabled ? { dir: recordingsDir(dataDir, rec.id), segmentSeconds: rec.recordingSegmentSeconds } : null,
@@ -90,10 +90,12 @@ export function liveSourceOf(rec: ChannelRecord, label: SourceLabel): LiveSource
 export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, origin: PublishPoint, label: SourceLabel = 'primary'): Promise<PipelineSpec> {
   // Checked, then used exactly as given: a stream key must reach the server unaltered.
   for (const t of rec.pushTargets) parsePushTarget(t.url);
-  const targets = [origin.publishUrl(rec.id), ...rec.pushTargets.map((t) => t.url)];
-  const tap = tapSpec(rec, paths.dataDir, origin);
-  // What reads the channel back from the origin: its tap, and the forwarders of targets 1..
-  const readers = { ...(tap === undefined ? {} : { tap }), ...(targets.length > 1 ? { forwardFrom: origin.playUrls(rec.id).rtmp } : {}) };
+  const targets = [origin.publishUrl(rec.id, rec.hls), ...rec.pushTargets.map((t) => t.url)];
+  // What reads the channel back from the origin: its tap, and the forwarders of targets 1..;
+  // from the application it publishes to, which its hls choice picks.
+  const readFrom = origin.playUrls(rec.id, rec.hls).rtmp;
+  const tap = tapSpec(rec, paths.dataDir, readFrom);
+  const readers = { ...(tap === undefined ? {} : { tap }), ...(targets.length > 1 ? { forwardFrom: readFrom } : {}) };
   const slate = rec.slateVodResource === null ? {} : { slate: await vodItem(rec.slateVodResource, paths) };
   if (rec.sourceType === 'VOD') {
     return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets, ...readers, ...slate };

@@ -127,7 +127,7 @@ export class ChannelMetrics {
     });
     this.#reconnects = new Counter({
       name: 'vlive_channel_reconnects_total',
-      help: 'Times the channel went RECONNECTING after losing its pipeline or its worker (from channel status events).',
+      help: 'Times the channel went RECONNECTING after losing its pipeline or its worker, or to move to the other origin application after an hls change (from channel status events).',
       labelNames: channel,
       registers,
     });

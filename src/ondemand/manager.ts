@@ -31,10 +31,14 @@ export interface OnDemandCounters {
 
 export interface OnDemandDeps {
   channels: Pick<ChannelService, 'get' | 'start' | 'stopFor' | 'publishViewers' | 'runsHere'>;
-  repo: Pick<ChannelRepository, 'touch' | 'listOnDemandRunning' | 'ids'>;
+  repo: Pick<ChannelRepository, 'touch' | 'listOnDemandRunning' | 'streams'>;
   viewers: ViewerBook;
-  /** Players per stream from the origin's /stat; null when the origin cannot tell (external origin). */
-  players: (() => Promise<ReadonlyMap<string, readonly string[]>>) | null;
+  /**
+   * Players per stream from the origin's /stat, in the application of streams
+   * with HLS or without (src/origin/config.ts); null when the origin cannot tell
+   * (external origin).
+   */
+  players: ((hls: boolean) => Promise<ReadonlyMap<string, readonly string[]>>) | null;
   log: Logger;
   counters?: OnDemandCounters;
   /** How often idle channels are looked for, ms. Default 500. */
@@ -72,6 +76,12 @@ export class OnDemand {
   async #handlePlay(ev: PlayEvent): Promise<void> {
     const rec = await this.deps.channels.get(ev.stream);
     if (!rec) return;
+    // A player in the other application would wait there for a publish that never
+    // comes: it is no viewer of the channel, and starts nothing.
+    if (ev.hls !== rec.hls) {
+      this.deps.log.info('player ignored: it asked the origin application of the other hls choice', { channel: rec.id, hls: rec.hls });
+      return;
+    }
     const now = Date.now();
     const changed = ev.kind === 'play' ? this.deps.viewers.add(rec.id, ev.clientId, now) : this.deps.viewers.remove(rec.id, ev.clientId);
     if (rec.onDemand) {
@@ -172,11 +182,16 @@ export class OnDemand {
 
   /** Compares viewer counts with the origin's /stat and publishes the ones that changed. */
   async reconcileViewers(): Promise<void> {
-    if (this.deps.players === null) return;
-    const [stat, ids] = await Promise.all([this.deps.players(), this.deps.repo.ids()]);
-    // Players can ask nginx for any stream name; only channels are counted.
-    const known = new Set(ids);
-    const ofChannels = new Map([...stat].filter(([stream]) => known.has(stream)));
+    const players = this.deps.players;
+    if (players === null) return;
+    // Both share one /stat read (src/origin/nginx.ts).
+    const [withHls, withoutHls, channels] = await Promise.all([players(true), players(false), this.deps.repo.streams()]);
+    // Players can ask nginx for any stream name; only channels are counted, each
+    // in the application it publishes to.
+    const ofChannels = new Map(channels.flatMap(({ id, hls }) => {
+      const ids = (hls ? withHls : withoutHls).get(id);
+      return ids === undefined ? [] : [[id, ids] as const];
+    }));
     for (const id of this.deps.viewers.reconcile(ofChannels, Date.now(), joinGraceMs)) {
       await this.deps.channels.publishViewers(id);
     }

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
-import { RTMP_APP } from '../origin/config.js';
+import { RTMP_APP, RTMP_APP_NO_HLS } from '../origin/config.js';
 import { STREAM_NAME } from '../origin/origin.js';
 
 export interface PlayEvent {
@@ -24,6 +24,8 @@ export interface PlayEvent {
   readonly stream: string;
   /** nginx's connection number of the player; /stat lists the same id. */
   readonly clientId: string;
+  /** Which of our applications it asked: the one with HLS or the one without (src/origin/config.ts). */
+  readonly hls: boolean;
 }
 
 export interface NotifyServer {
@@ -53,14 +55,15 @@ function readForm(req: IncomingMessage): Promise<URLSearchParams | null> {
   });
 }
 
-/** Parses one notification; null when it is not a play call of our application. */
+/** Parses one notification; null when it is not a play call of one of our applications. */
 export function parsePlayForm(form: URLSearchParams): PlayEvent | null {
   const call = form.get('call');
   const stream = form.get('name') ?? '';
   const clientId = form.get('clientid') ?? '';
+  const app = form.get('app');
   if (call !== 'play' && call !== 'play_done') return null;
-  if (form.get('app') !== RTMP_APP || !STREAM_NAME.test(stream) || !/^\d{1,20}$/.test(clientId)) return null;
-  return { kind: call, stream, clientId };
+  if ((app !== RTMP_APP && app !== RTMP_APP_NO_HLS) || !STREAM_NAME.test(stream) || !/^\d{1,20}$/.test(clientId)) return null;
+  return { kind: call, stream, clientId, hls: app === RTMP_APP };
 }
 
 export async function startNotifyServer(onPlay: (ev: PlayEvent) => void, log: Logger): Promise<NotifyServer> {

@@ -9,8 +9,21 @@ import { join } from 'node:path';
 /** Debian's libnginx-mod-rtmp installs the module here. */
 export const RTMP_MODULE_PATH = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
 
-/** RTMP application name; publish and play URLs are rtmp://host:port/live/<stream>. */
+/**
+ * The RTMP applications; publish and play URLs are rtmp://host:port/<app>/<stream>.
+ * nginx-rtmp turns HLS on or off per application, not per stream, so a channel's
+ * `hls` choice picks the application it publishes to and is played from: the
+ * two are identical but for HLS. HLS roughly doubles what nginx spends on a
+ * stream (muxing MPEG-TS, writing fragments and playlists, cleaning them up),
+ * about 0.45 % of a core per channel against half that without.
+ */
 export const RTMP_APP = 'live';
+export const RTMP_APP_NO_HLS = 'live-nohls';
+
+/** The application of a stream with or without HLS. */
+export function rtmpApp(hls: boolean): string {
+  return hls ? RTMP_APP : RTMP_APP_NO_HLS;
+}
 
 export interface OriginPaths {
   readonly dir: string;
@@ -72,6 +85,35 @@ function q(path: string): string {
   return path;
 }
 
+/** One RTMP application; the two differ only in HLS (see RTMP_APP). */
+/** One application; `hls` is its kind, and the origin's own switch (c.hls, VLIVE_ORIGIN_HLS) can still turn HLS off in both. */
+function application(c: NginxConfInput, hls: boolean): string {
+  const writesHls = hls && c.hls;
+  return `        application ${rtmpApp(hls)} {
+            live on;
+            # Publishers are our own pipelines on loopback; players only read.
+            allow publish 127.0.0.1;
+            deny publish all;
+            allow play all;
+${c.notifyUrl === undefined ? '' : `
+            # Viewers for on-demand channels (src/ondemand/). A player of a stream
+            # nobody publishes yet waits in nginx (idle stream) until the channel starts.
+            notify_method post;
+            on_play ${q(c.notifyUrl)};
+            on_play_done ${q(c.notifyUrl)};
+`}${writesHls ? `
+            hls on;
+            hls_path ${q(c.paths.hls)};
+            hls_fragment ${c.hlsFragmentSeconds}s;
+            hls_playlist_length ${c.hlsPlaylistSeconds}s;
+            hls_cleanup on;
+` : `
+            # No HLS: channels that only feed RTMP players and push targets
+            # (or the whole origin's HLS is off, VLIVE_ORIGIN_HLS=off).
+            hls off;
+`}        }`;
+}
+
 export function renderNginxConf(c: NginxConfInput): string {
   const p = c.paths;
   if (!/^[A-Za-z0-9]+$/.test(c.instanceToken)) throw new Error('instanceToken must be alphanumeric');
@@ -94,26 +136,9 @@ rtmp {
         listen 127.0.0.1:${c.rtmpPort};
         chunk_size 4096;
 
-        application ${RTMP_APP} {
-            live on;
-            # Publishers are our own pipelines on loopback; players only read.
-            allow publish 127.0.0.1;
-            deny publish all;
-            allow play all;
-${c.notifyUrl === undefined ? '' : `
-            # Viewers for on-demand channels (src/ondemand/). A player of a stream
-            # nobody publishes yet waits in nginx (idle stream) until the channel starts.
-            notify_method post;
-            on_play ${q(c.notifyUrl)};
-            on_play_done ${q(c.notifyUrl)};
-`}
-${c.hls ? `            hls on;
-            hls_path ${q(p.hls)};
-            hls_fragment ${c.hlsFragmentSeconds}s;
-            hls_playlist_length ${c.hlsPlaylistSeconds}s;
-            hls_cleanup on;
-` : `            hls off;
-`}        }
+${application(c, true)}
+
+${application(c, false)}
     }
 }
 

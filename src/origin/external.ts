@@ -2,10 +2,16 @@
  * An origin somebody else runs (another nginx-rtmp, a media server, a CDN
  * ingest). Nothing to start, and no way to ask whether a stream is live, so
  * it answers "publishing" and lets the pipeline's own errors speak.
+ *
+ * A channel's `hls` choice cannot change how somebody else's origin treats
+ * the stream: every channel publishes to the one configured application
+ * whatever its choice, and hls=false only means that no HLS URL is given out
+ * for it (playUrls.hls is null). Whether that origin segments it is its own
+ * configuration's business.
  */
 import { VliveError } from '../errors.js';
 import { parseRtmpBase } from '../media/urls.js';
-import { assertStreamName, type Origin, type PlayUrls } from './origin.js';
+import { assertStreamName, type Origin, type PlayUrls, type WaitOptions } from './origin.js';
 
 export interface ExternalOriginOptions {
   /** RTMP application URL, e.g. rtmp://origin.example:1935/live; streams are appended as /<stream>. */
@@ -27,14 +33,15 @@ export class ExternalOrigin implements Origin {
 
   async stop(): Promise<void> {}
 
-  publishUrl(stream: string): string {
+  /** The one configured application, whatever the stream's hls choice. */
+  publishUrl(stream: string, _hls?: boolean): string {
     assertStreamName(stream);
     return `${this.#rtmpBase}/${stream}`;
   }
 
-  playUrls(stream: string): PlayUrls {
+  playUrls(stream: string, hls = true): PlayUrls {
     assertStreamName(stream);
-    return { rtmp: `${this.#rtmpBase}/${stream}`, hls: this.#hlsBase === null ? null : `${this.#hlsBase}/${stream}.m3u8` };
+    return { rtmp: `${this.#rtmpBase}/${stream}`, hls: this.#hlsBase === null || !hls ? null : `${this.#hlsBase}/${stream}.m3u8` };
   }
 
   async isPublishing(stream: string): Promise<boolean> {
@@ -42,9 +49,9 @@ export class ExternalOrigin implements Origin {
     return true;
   }
 
-  async waitForPublish(stream: string, _timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  async waitForPublish(stream: string, _timeoutMs: number, options: WaitOptions = {}): Promise<void> {
     assertStreamName(stream);
-    signal?.throwIfAborted();
+    options.signal?.throwIfAborted();
   }
 }
 

@@ -15,11 +15,11 @@ import { resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VliveError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { originPaths, renderNginxConf, RTMP_APP, type OriginPaths } from './config.js';
+import { originPaths, renderNginxConf, rtmpApp, type OriginPaths } from './config.js';
 import { canConnect, httpGet } from './http.js';
-import { assertStreamName, type Origin, type PlayUrls } from './origin.js';
+import { assertStreamName, type Origin, type PlayUrls, type WaitOptions } from './origin.js';
 import { killOrphanNginx } from './orphan.js';
-import { parseStat, type StreamStat } from './stat.js';
+import { parseStatByApp, type StreamStat } from './stat.js';
 
 const HOST = '127.0.0.1';
 
@@ -178,7 +178,7 @@ export class ManagedOrigin implements Origin {
     await Promise.all([p.logs, p.temp, p.hls].map((d) => mkdir(d, { recursive: true })));
   }
 
-  #stat: { at: number; result: Promise<ReturnType<typeof parseStat>> } | null = null;
+  #stat: { at: number; result: Promise<ReturnType<typeof parseStatByApp>> } | null = null;
 
   #spawn(): Promise<NginxExit> {
     const p = this.paths;
@@ -285,23 +285,19 @@ export class ManagedOrigin implements Origin {
     this.#moveTo('stopped');
   }
 
-  publishUrl(stream: string): string {
+  publishUrl(stream: string, hls = true): string {
     assertStreamName(stream);
-    return `rtmp://${HOST}:${this.rtmpPort}/${RTMP_APP}/${stream}`;
+    return `rtmp://${HOST}:${this.rtmpPort}/${rtmpApp(hls)}/${stream}`;
   }
 
-  playUrls(stream: string): PlayUrls {
-    assertStreamName(stream);
-    return {
-      rtmp: `rtmp://${HOST}:${this.rtmpPort}/${RTMP_APP}/${stream}`,
-      hls: this.#hls ? `http://${HOST}:${this.hlsPort}/hls/${stream}.m3u8` : null,
-    };
+  /** Players read from the application the stream is published to; only the HLS one writes playlists (none when the origin's HLS is off). */
+  playUrls(stream: string, hls = true): PlayUrls {
+    return { rtmp: this.publishUrl(stream, hls), hls: hls && this.#hls ? `http://${HOST}:${this.hlsPort}/hls/${stream}.m3u8` : null };
   }
 
-  async isPublishing(stream: string): Promise<boolean> {
+  async isPublishing(stream: string, hls = true): Promise<boolean> {
     assertStreamName(stream);
-    if (this.#state !== 'running') throw new Error(`origin is ${this.#state}, not running`);
-    return (await this.#publishers()).get(stream)?.publishing ?? false;
+    return (await this.streams(hls)).get(stream)?.publishing ?? false;
   }
 
   /**
@@ -309,13 +305,13 @@ export class ManagedOrigin implements Origin {
    * of channels start together, each waiter polling nginx on its own would
    * cost hundreds of requests and XML parses per second.
    */
-  #publishers(): Promise<ReturnType<typeof parseStat>> {
+  #publishers(): Promise<ReturnType<typeof parseStatByApp>> {
     const now = Date.now();
     if (this.#stat && now - this.#stat.at < statMaxAgeMs) return this.#stat.result;
     const result = (async () => {
       const res = await httpGet(`http://${HOST}:${this.hlsPort}/stat`, 2_000);
       if (res.status !== 200) throw new Error(`origin /stat answered HTTP ${res.status}`);
-      return parseStat(res.body, RTMP_APP);
+      return parseStatByApp(res.body);
     })();
     this.#stat = { at: now, result };
     result.catch(() => {
@@ -324,20 +320,21 @@ export class ManagedOrigin implements Origin {
     return result;
   }
 
-  /** Every stream of the application as /stat reports it (a read shared with isPublishing). */
-  async streams(): Promise<ReadonlyMap<string, StreamStat>> {
+  /** Every stream of the application with or without HLS, as /stat reports it (a read shared with isPublishing). */
+  async streams(hls = true): Promise<ReadonlyMap<string, StreamStat>> {
     if (this.#state !== 'running') throw new Error(`origin is ${this.#state}, not running`);
-    return this.#publishers();
+    return (await this.#publishers()).get(rtmpApp(hls)) ?? new Map<string, StreamStat>();
   }
 
-  async waitForPublish(stream: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  async waitForPublish(stream: string, timeoutMs: number, options: WaitOptions = {}): Promise<void> {
     assertStreamName(stream);
+    const { hls = true, signal } = options;
     const deadline = Date.now() + timeoutMs;
     let lastError: unknown = null;
     for (;;) {
       signal?.throwIfAborted();
       try {
-        if (await this.isPublishing(stream)) return;
+        if (await this.isPublishing(stream, hls)) return;
         lastError = null;
       } catch (err) {
         // A slow or restarting origin is not yet a verdict; the deadline is.

@@ -7,25 +7,39 @@ import { badInput } from '../errors.js';
 
 export interface PlayUrls {
   readonly rtmp: string;
-  /** Null when the origin serves no HLS we know of. */
+  /** Null when the origin serves no HLS we know of, or the stream has HLS off. */
   readonly hls: string | null;
 }
 
+/**
+ * Every method that names a stream takes its `hls` choice too: at the managed
+ * origin it decides the RTMP application the stream lives in (src/origin/config.ts),
+ * so a channel is published, read back and counted where it really is. It
+ * defaults to true, where every stream lived before HLS became a choice; the
+ * channel domain always passes its channel's value (its PublishPoint port
+ * makes it required).
+ */
 export interface Origin {
   /** Resolves once the origin accepts publishers and players. */
   start(): Promise<void>;
   /** Resolves once the origin has stopped; safe to call twice. */
   stop(): Promise<void>;
   /** Where a channel's pipeline pushes, e.g. rtmp://127.0.0.1:1935/live/<stream>. */
-  publishUrl(stream: string): string;
-  playUrls(stream: string): PlayUrls;
+  publishUrl(stream: string, hls?: boolean): string;
+  playUrls(stream: string, hls?: boolean): PlayUrls;
   /** Whether a publisher is on `stream` now; an origin that cannot tell says true. */
-  isPublishing(stream: string): Promise<boolean>;
+  isPublishing(stream: string, hls?: boolean): Promise<boolean>;
   /**
    * Resolves once `stream` is being published; rejects with START_FAILED
    * after `timeoutMs`, or with the signal's reason when aborted.
    */
-  waitForPublish(stream: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  waitForPublish(stream: string, timeoutMs: number, options?: WaitOptions): Promise<void>;
+}
+
+export interface WaitOptions {
+  /** Default true (see Origin). */
+  readonly hls?: boolean;
+  readonly signal?: AbortSignal;
 }
 
 /** Stream names are ids the service makes; anything else is a bug upstream. */

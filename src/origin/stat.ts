@@ -32,9 +32,17 @@ function firstText(xml: string, tag: string): string | null {
 
 /** Streams of one application, by name. */
 export function parseStat(xml: string, app: string): Map<string, StreamStat> {
-  const out = new Map<string, StreamStat>();
+  return parseStatByApp(xml).get(app) ?? new Map();
+}
+
+/** Streams by application, then by name: one parse serves every application. */
+export function parseStatByApp(xml: string): Map<string, Map<string, StreamStat>> {
+  const apps = new Map<string, Map<string, StreamStat>>();
   for (const application of blocks(xml, 'application')) {
-    if (firstText(application, 'name') !== app) continue;
+    const app = firstText(application, 'name');
+    if (app === null) continue;
+    const out = apps.get(app) ?? new Map<string, StreamStat>();
+    apps.set(app, out);
     for (const stream of blocks(application, 'stream')) {
       const name = firstText(stream, 'name');
       if (name === null) continue;
@@ -55,5 +63,5 @@ export function parseStat(xml: string, app: string): Map<string, StreamStat> {
       });
     }
   }
-  return out;
+  return apps;
 }

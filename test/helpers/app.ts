@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { startApp, type App } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
+import { rtmpApp } from '../../src/origin/config.js';
 import { parseStat } from '../../src/origin/stat.js';
+import { gqlOk } from './gql.js';
+import { makeMp4 } from './media.js';
 import { freePort } from './ports.js';
 
 export interface TestApp {
@@ -54,11 +57,19 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   };
 }
 
+/** Makes a test clip (H.264 + AAC, `seconds` long) under the app's media root and registers it; returns its VOD resource id. */
+export async function registerClip(t: TestApp, seconds = 4): Promise<string> {
+  await makeMp4(t.mediaRoot, { name: 'clip', seconds });
+  const d = await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation { registerVodResource(input: { name: "clip", path: "clip.mp4" }) { id } }`);
+  return d.registerVodResource.id;
+}
+
 /**
  * nginx's id of the connection publishing `stream` at the test app's origin
- * (its /stat), or null: the same id over time means one publish session.
+ * (its /stat, in the application of the stream's `hls` choice), or null: the
+ * same id over time means one publish session.
  */
-export async function publisherAtOrigin(t: TestApp, stream: string): Promise<string | null> {
+export async function publisherAtOrigin(t: TestApp, stream: string, hls = true): Promise<string | null> {
   const res = await fetch(`http://127.0.0.1:${t.config.hlsPort}/stat`);
-  return parseStat(await res.text(), 'live').get(stream)?.publisherId ?? null;
+  return parseStat(await res.text(), rtmpApp(hls)).get(stream)?.publisherId ?? null;
 }

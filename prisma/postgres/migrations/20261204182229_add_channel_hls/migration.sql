@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "VirtualLive" ADD COLUMN     "hls" BOOLEAN NOT NULL DEFAULT true;
