@@ -106,7 +106,7 @@ function describeSocketError(err: NodeJS.ErrnoException): string {
 type Pending = { resolve: (v: Amf[]) => void; reject: (e: Error) => void };
 
 export interface ConnectionHandlers {
-  /** onStatus and other commands that answer no transaction of ours. */
+  /** onStatus that no nextStatus() waits for, and other commands that answer no transaction of ours. */
   onCommand(values: Amf[], m: RtmpMessage): void;
   /** Audio, video and data messages. */
   onMedia(m: RtmpMessage): void;
@@ -129,6 +129,8 @@ export class RtmpConnection {
   #ackWindow = 2_500_000;
   #handshake: { resolve: () => void; reject: (e: Error) => void; got: Buffer } | null = null;
   #ended: RtmpError | null = null;
+  /** The session's wait for its stream's next onStatus (the answer to publish or play). */
+  #status: { resolve: (info: StatusInfo) => void; reject: (e: Error) => void; skip: (info: StatusInfo) => boolean } | null = null;
   #bytesQueued = 0;
   #bytesFlushed = 0;
 
@@ -191,6 +193,33 @@ export class RtmpConnection {
       }
       this.#pending.set(txn, { resolve, reject });
       this.write([{ csid: CSID_COMMAND, type: MSG_COMMAND_AMF0, streamId: 0, timestamp: 0, payload: encode(name, txn, ...args) }]);
+    });
+  }
+
+  /**
+   * Runs a session's set-up (open, createStream, publish or play) within
+   * `ms`; on any failure the connection is cut, without telling the
+   * handlers (the caller gets the error), and the error is thrown on.
+   */
+  async establish(ms: number, what: string, work: () => Promise<void>): Promise<void> {
+    try {
+      await within(work(), ms, what);
+    } catch (err) {
+      this.end(err instanceof RtmpError ? err : new RtmpError('PROTOCOL', (err as Error).message), false);
+      throw err;
+    }
+  }
+
+  /**
+   * The next onStatus the server sends (publish and play answer with one),
+   * passing over those `skip` accepts; rejects when the connection ends
+   * first. Waiting here rather than in a loop of calls means a status that
+   * comes in the same read as the one skipped is not missed.
+   */
+  nextStatus(skip: (info: StatusInfo) => boolean = () => false): Promise<StatusInfo> {
+    return new Promise((resolve, reject) => {
+      if (this.#ended !== null) reject(this.#ended);
+      else this.#status = { resolve, reject, skip };
     });
   }
 
@@ -280,6 +309,14 @@ export class RtmpConnection {
       p?.resolve(values);
       return;
     }
+    if (name === 'onStatus' && this.#status !== null) {
+      const info = statusInfo(values);
+      if (this.#status.skip(info)) return;
+      const { resolve } = this.#status;
+      this.#status = null;
+      resolve(info);
+      return;
+    }
     this.#handlers.onCommand(values, m);
   }
 
@@ -318,6 +355,8 @@ export class RtmpConnection {
     this.#handshake = null;
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
+    this.#status?.reject(err);
+    this.#status = null;
     this.#socket?.destroy();
     if (tell) this.#handlers.onEnd(err);
   }
@@ -347,7 +386,7 @@ export class RtmpConnection {
 }
 
 /** `work`, or a TIMEOUT RtmpError once `ms` have passed. */
-export async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new RtmpError('TIMEOUT', `${what} within ${ms} ms`)), ms);
@@ -365,8 +404,11 @@ export function u32(v: number): Buffer {
   return b;
 }
 
+/** The server said no to `what`: its code and description, in one coded error. */
+export function refused(what: string, info: StatusInfo): RtmpError {
+  return new RtmpError('REFUSED', `the server refused ${what}: ${info.code ?? 'no code'}${info.description ? ` (${info.description})` : ''}`);
+}
+
 function expectResult(what: string, values: readonly Amf[]): void {
-  if (values[0] === '_result') return;
-  const info = statusInfo(values);
-  throw new RtmpError('REFUSED', `the server refused ${what}: ${info.code ?? 'no code'}${info.description ? ` (${info.description})` : ''}`);
+  if (values[0] !== '_result') throw refused(what, statusInfo(values));
 }

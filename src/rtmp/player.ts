@@ -15,7 +15,7 @@
  */
 import { decode, encode, type Amf } from './amf0.js';
 import { MSG_AUDIO, MSG_COMMAND_AMF0, MSG_DATA_AMF0, MSG_USER_CONTROL, MSG_VIDEO, type RtmpMessage } from './chunks.js';
-import { CSID_CONTROL, RtmpConnection, RtmpError, statusInfo, within } from './connection.js';
+import { CSID_CONTROL, refused, RtmpConnection, RtmpError, statusInfo } from './connection.js';
 
 const CSID_STREAM_COMMAND = 8;
 /** The buffer we ask the server to keep for us, ms (what ffmpeg asks for). */
@@ -42,7 +42,6 @@ export interface PlayerOptions {
 export class RtmpPlayer {
   readonly #opts: PlayerOptions;
   readonly #conn: RtmpConnection;
-  #status: { resolve: (values: Amf[]) => void; reject: (err: RtmpError) => void } | null = null;
   /** Media is taken (from the play command on: it may come in the read that brings Play.Start). */
   #playing = false;
   /** play() resolved: an end from now on is the source's end, told through onEnd. */
@@ -59,8 +58,6 @@ export class RtmpPlayer {
           if (this.#started) this.#conn.end(new RtmpError('ENDED', 'the live stream ended'));
         },
         onEnd: (err) => {
-          this.#status?.reject(err);
-          this.#status = null;
           this.#playing = false;
           if (this.#started) this.#opts.onEnd(err);
         },
@@ -71,20 +68,15 @@ export class RtmpPlayer {
 
   /** Connects and plays; resolves on NetStream.Play.Start, rejects with a coded RtmpError. */
   async play(): Promise<void> {
-    try {
-      await within(this.#session(), this.#opts.timeoutMs, 'no RTMP play');
-    } catch (err) {
-      this.#status = null;
-      this.#conn.end(err instanceof RtmpError ? err : new RtmpError('PROTOCOL', (err as Error).message), false);
-      throw err;
-    }
+    await this.#conn.establish(this.#opts.timeoutMs, 'no RTMP play', () => this.#session());
   }
 
   async #session(): Promise<void> {
     const conn = this.#conn;
     await conn.open();
     const id = await conn.createStream();
-    const status = new Promise<Amf[]>((resolve, reject) => (this.#status = { resolve, reject }));
+    // nginx-rtmp says Play.Reset first, then Play.Start.
+    const status = conn.nextStatus((i) => i.code === 'NetStream.Play.Reset');
     // Media may follow Play.Start in the same read: take it from here on.
     this.#playing = true;
     const buffer = Buffer.alloc(10);
@@ -95,27 +87,16 @@ export class RtmpPlayer {
       { csid: CSID_STREAM_COMMAND, type: MSG_COMMAND_AMF0, streamId: id, timestamp: 0, payload: encode('play', 0, null, conn.target.stream, -1000) },
       { csid: CSID_CONTROL, type: MSG_USER_CONTROL, streamId: 0, timestamp: 0, payload: buffer },
     ]);
-    let info = statusInfo(await status);
-    // nginx-rtmp says Play.Reset first, then Play.Start.
-    while (info.code === 'NetStream.Play.Reset') {
-      const next = new Promise<Amf[]>((resolve, reject) => (this.#status = { resolve, reject }));
-      info = statusInfo(await next);
-    }
+    const info = await status;
     if (info.code !== 'NetStream.Play.Start') {
       this.#playing = false;
-      throw new RtmpError('REFUSED', `the server refused the play: ${info.code ?? 'no code'}${info.description ? ` (${info.description})` : ''}`);
+      throw refused('the play', info);
     }
     this.#started = true;
   }
 
   #onCommand(values: Amf[]): void {
     if (values[0] !== 'onStatus') return;
-    if (this.#status !== null) {
-      const { resolve } = this.#status;
-      this.#status = null;
-      resolve(values);
-      return;
-    }
     const info = statusInfo(values);
     if (info.code === 'NetStream.Play.UnpublishNotify' || info.code === 'NetStream.Play.Stop' || info.code === 'NetStream.Play.Complete') {
       this.#conn.end(new RtmpError('ENDED', 'the live stream ended'));

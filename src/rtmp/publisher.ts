@@ -15,7 +15,7 @@
  */
 import { encode, type Amf } from './amf0.js';
 import { MSG_AUDIO, MSG_COMMAND_AMF0, MSG_DATA_AMF0, MSG_VIDEO, type RtmpMessage } from './chunks.js';
-import { RtmpConnection, RtmpError, statusInfo, within } from './connection.js';
+import { refused, RtmpConnection, RtmpError, statusInfo } from './connection.js';
 
 export { RtmpError } from './connection.js';
 
@@ -38,8 +38,6 @@ export class RtmpPublisher {
   readonly #conn: RtmpConnection;
   #streamId = 0;
   #publishing = false;
-  /** The publish command's onStatus, awaited. */
-  #status: { resolve: (values: Amf[]) => void; reject: (err: RtmpError) => void } | null = null;
   #onClose: ((err: RtmpError) => void) | null = null;
 
   constructor(opts: PublisherOptions) {
@@ -50,8 +48,6 @@ export class RtmpPublisher {
         onCommand: (values) => this.#onCommand(values),
         onMedia: () => undefined,
         onEnd: (err) => {
-          this.#status?.reject(err);
-          this.#status = null;
           const was = this.#publishing;
           this.#publishing = false;
           if (was) this.#onClose?.(err);
@@ -82,13 +78,7 @@ export class RtmpPublisher {
 
   /** Connects and publishes; resolves on NetStream.Publish.Start, rejects with a coded RtmpError. */
   async publish(): Promise<void> {
-    try {
-      await within(this.#session(), this.#opts.timeoutMs, 'no RTMP publish');
-    } catch (err) {
-      this.#status = null;
-      this.#conn.end(err instanceof RtmpError ? err : new RtmpError('PROTOCOL', (err as Error).message), false);
-      throw err;
-    }
+    await this.#conn.establish(this.#opts.timeoutMs, 'no RTMP publish', () => this.#session());
   }
 
   async #session(): Promise<void> {
@@ -96,23 +86,15 @@ export class RtmpPublisher {
     await conn.open();
     const id = await conn.createStream();
     this.#streamId = id;
-    const status = new Promise<Amf[]>((resolve, reject) => (this.#status = { resolve, reject }));
+    const status = conn.nextStatus();
     conn.write([{ csid: CSID_STREAM_COMMAND, type: MSG_COMMAND_AMF0, streamId: id, timestamp: 0, payload: encode('publish', 0, null, conn.target.stream, 'live') }]);
-    const info = statusInfo(await status);
-    if (info.code !== 'NetStream.Publish.Start') {
-      throw new RtmpError('REFUSED', `the server refused the publish: ${info.code ?? 'no code'}${info.description ? ` (${info.description})` : ''}`);
-    }
+    const info = await status;
+    if (info.code !== 'NetStream.Publish.Start') throw refused('the publish', info);
     this.#publishing = true;
   }
 
   #onCommand(values: Amf[]): void {
     if (values[0] !== 'onStatus') return;
-    if (this.#status !== null) {
-      const { resolve } = this.#status;
-      this.#status = null;
-      resolve(values);
-      return;
-    }
     // After the publish: the server ending it (nginx's drop_idle_publisher, a kick…).
     const info = statusInfo(values);
     if (info.level === 'error' || info.code === 'NetStream.Unpublish.Success') {
