@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../src/log.js';
-import { FlvReader, tagWithTime, type FlvTag } from '../src/media/flv-reader.js';
+import { FlvReader, type FlvTag } from '../src/media/flv-reader.js';
 import { ManagedOrigin } from '../src/origin/nginx.js';
 import { AmfError, decode, encode, encodeEcmaArray } from '../src/rtmp/amf0.js';
 import { ChunkReader, chunkMessage, type RtmpMessage } from '../src/rtmp/chunks.js';
 import { parseRtmpUrl } from '../src/rtmp/connection.js';
-import { RtmpPlayer, type PlayedTag } from '../src/rtmp/player.js';
+import type { MediaTag } from '../src/rtmp/chunks.js';
+import { RtmpPlayer } from '../src/rtmp/player.js';
 import { RtmpPublisher } from '../src/rtmp/publisher.js';
 import { probePackets, run } from './helpers/media.js';
 import { freePorts } from './helpers/ports.js';
@@ -91,10 +92,10 @@ describe('publisher and player against nginx-rtmp', () => {
     let i = 0;
     while (i < tags.length) {
       const due = performance.now() - start + 40;
-      const batch: Buffer[] = [];
+      const batch: MediaTag[] = [];
       while (i < tags.length && (tags[i]?.timeMs ?? 0) <= due) {
         const t = tags[i++] as FlvTag;
-        batch.push(tagWithTime(t, t.timeMs + offsetMs));
+        batch.push({ ...t, timeMs: t.timeMs + offsetMs });
       }
       if (batch.length > 0) p.send(batch);
       await new Promise((r) => setTimeout(r, 40));
@@ -105,7 +106,7 @@ describe('publisher and player against nginx-rtmp', () => {
     const url = origin.publishUrl('ext');
     const p = new RtmpPublisher({ url, timeoutMs: 5000 });
     await p.publish();
-    const played: PlayedTag[] = [];
+    const played: MediaTag[] = [];
     const player = new RtmpPlayer({ url, timeoutMs: 5000, onTag: (t) => played.push(t), onEnd: () => undefined });
     await player.play();
     // 0xFFFFFF ms is 16777.215 s: start 1 s before it.

@@ -1,10 +1,10 @@
 /**
  * Reads an FLV byte stream back into tags: what a live source's flvmux hands
  * the worker (relay-source.ts), in buffers that may split or join tags
- * anywhere. The worker then re-stamps each tag and builds it anew with
- * flv.ts (tagWithTime), so only tags we sized ourselves reach rtmp2sink.
+ * anywhere. The worker then re-stamps each tag onto its output's timeline
+ * (live-feeder.ts) and publishes its body as it is (src/rtmp/publisher.ts).
  */
-import { TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, allocTag, bodyOffset } from './flv.js';
+import { TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, bodyOffset } from './flv.js';
 
 export interface FlvTag {
   readonly type: typeof TAG_AUDIO | typeof TAG_VIDEO | typeof TAG_SCRIPT;
@@ -78,9 +78,11 @@ export function tagKind(tag: FlvTag): TagKind {
   return 'audio';
 }
 
-/** The same tag at another time, built whole (header, body, trailer). */
-export function tagWithTime(tag: FlvTag, timeMs: number): Buffer {
-  const out = allocTag(tag.type, timeMs, tag.body.length);
-  tag.body.copy(out, bodyOffset);
-  return out;
+/**
+ * A whole tag (header, body, trailer, as flv.ts builds them) as an FlvTag
+ * at `timeMs`: its body is a view, not a copy. The timestamp in the header
+ * is not read: the caller's time is the output's.
+ */
+export function viewTag(tag: Buffer, timeMs: number): FlvTag {
+  return { type: tag[0] as FlvTag['type'], timeMs, body: tag.subarray(bodyOffset, tag.length - trailerBytes) };
 }

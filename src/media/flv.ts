@@ -2,11 +2,10 @@
  * FLV tags, built byte by byte, for VOD channels: the worker muxes FLV itself
  * so that it alone decides every timestamp (gap-free loops and playlists).
  *
- * Each tag is one Buffer laid out the way rtmp2sink expects one buffer per
- * tag: 11-byte header, body, then the 4-byte previous-tag-size. rtmp2sink
- * (GStreamer 1.22) crashes the process on a buffer it cannot parse (its error
- * path formats an uninitialised pointer), so nothing else may reach it: every
- * tag comes from here, sized exactly.
+ * Each tag is one Buffer laid out as in an FLV file: 11-byte header, body,
+ * then the 4-byte previous-tag-size. The sample is read from the file
+ * straight into the body; the output publishes the body as it is (a view,
+ * flv-reader.ts's viewTag), and tests read whole tags back with FlvReader.
  */
 
 export const TAG_AUDIO = 8;
@@ -23,7 +22,7 @@ const maxTimestamp = 0xffffffff;
  * and returns it with the offset where the body starts. Callers fill the body
  * (for media, by reading the sample straight from the file into it).
  */
-export function allocTag(type: number, timestampMs: number, bodyBytes: number): Buffer {
+function allocTag(type: number, timestampMs: number, bodyBytes: number): Buffer {
   if (!Number.isInteger(timestampMs) || timestampMs < 0 || timestampMs > maxTimestamp) {
     throw new RangeError(`FLV timestamp out of range: ${timestampMs}`);
   }

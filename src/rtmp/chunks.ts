@@ -18,6 +18,18 @@ export interface RtmpMessage {
   readonly payload: Buffer;
 }
 
+/**
+ * One audio, video or data message as the publisher sends it and the player
+ * hands it out: an FLV tag's type, time and body, with no FLV header around
+ * it (media/flv-reader.ts's FlvTag has the same shape).
+ */
+export interface MediaTag {
+  readonly type: typeof MSG_AUDIO | typeof MSG_VIDEO | typeof MSG_DATA_AMF0;
+  /** ms; RTMP carries 32 bits of it. */
+  readonly timeMs: number;
+  readonly body: Buffer;
+}
+
 export const MSG_SET_CHUNK_SIZE = 1;
 export const MSG_ABORT = 2;
 export const MSG_ACK = 3;

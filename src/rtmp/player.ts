@@ -3,8 +3,9 @@
  * loop with no GStreamer pipeline and no thread (the pipeline it replaces,
  * rtmp2src ! flvdemux ! parsers ! flvmux ! appsink, woke about ten threads
  * per tag; bench/README.md). Each audio, video and onMetaData message comes
- * out as an FLV tag, as the GStreamer sources' appsink hands them over, so
- * the relay (live-feeder.ts) does not care which one read it.
+ * out as a media tag (an FLV tag's type, time and body), the shape in which
+ * the GStreamer sources' FLV is read back, so the relay (live-feeder.ts)
+ * does not care which one read it.
  *
  * The session: connection.ts up to connect, then createStream, play, and
  * the buffer length; media until the server says the stream ended
@@ -14,7 +15,7 @@
  * a server that does would show as a source with no media.
  */
 import { decode, encode, type Amf } from './amf0.js';
-import { MSG_AUDIO, MSG_COMMAND_AMF0, MSG_DATA_AMF0, MSG_USER_CONTROL, MSG_VIDEO, type RtmpMessage } from './chunks.js';
+import { MSG_AUDIO, MSG_COMMAND_AMF0, MSG_DATA_AMF0, MSG_USER_CONTROL, MSG_VIDEO, type MediaTag, type RtmpMessage } from './chunks.js';
 import { CSID_CONTROL, refused, RtmpConnection, RtmpError, statusInfo } from './connection.js';
 
 const CSID_STREAM_COMMAND = 8;
@@ -24,17 +25,11 @@ const USER_CONTROL_SET_BUFFER_LENGTH = 3;
 /** The largest message a source may send: a keyframe of a high-bitrate 4K stream fits. */
 const maxMessageBytes = 32 << 20;
 
-export interface PlayedTag {
-  readonly type: typeof MSG_AUDIO | typeof MSG_VIDEO | typeof MSG_DATA_AMF0;
-  readonly timeMs: number;
-  readonly body: Buffer;
-}
-
 export interface PlayerOptions {
   readonly url: string;
   /** Connect through Play.Start must finish within this. */
   readonly timeoutMs: number;
-  readonly onTag: (tag: PlayedTag) => void;
+  readonly onTag: (tag: MediaTag) => void;
   /** The session ended by itself after play() resolved: the stream ended, or the connection did. */
   readonly onEnd: (err: RtmpError) => void;
 }

@@ -8,13 +8,12 @@
  * The session: connection.ts up to connect, then createStream and publish,
  * then media messages until close.
  *
- * FLV tags in, RTMP messages out: a tag's body is the message payload and
- * its header gives the type and the timestamp, so the feeders stay FLV
- * muxers and need not know which sink they feed. A script tag (onMetaData)
- * goes out as `@setDataFrame`, as publishers send it.
+ * Media tags in (type, time, body: what an FLV tag holds, without its
+ * header), RTMP messages out, the body as the payload, never copied. A data
+ * tag (onMetaData) goes out as `@setDataFrame`, as publishers send it.
  */
 import { encode, type Amf } from './amf0.js';
-import { MSG_AUDIO, MSG_COMMAND_AMF0, MSG_DATA_AMF0, MSG_VIDEO, type RtmpMessage } from './chunks.js';
+import { MSG_AUDIO, MSG_COMMAND_AMF0, MSG_VIDEO, type MediaTag, type RtmpMessage } from './chunks.js';
 import { refused, RtmpConnection, RtmpError, statusInfo } from './connection.js';
 
 export { RtmpError } from './connection.js';
@@ -23,7 +22,6 @@ const CSID_AUDIO = 4;
 const CSID_DATA = 5;
 const CSID_VIDEO = 6;
 const CSID_STREAM_COMMAND = 8;
-const FLV_HEADER = 11;
 const setDataFrame = encode('@setDataFrame');
 
 export interface PublisherOptions {
@@ -102,23 +100,16 @@ export class RtmpPublisher {
     }
   }
 
-  /**
-   * Sends FLV tags (header, body, previous-tag-size each) as media messages,
-   * in one write. `onFlushed` runs once they are all in the kernel.
-   */
-  send(tags: readonly Buffer[], onFlushed?: () => void): void {
+  /** Sends media tags as messages, in one write. `onFlushed` runs once they are all in the kernel. */
+  send(tags: readonly MediaTag[], onFlushed?: () => void): void {
     if (!this.publishing) return;
-    const messages: RtmpMessage[] = [];
     const streamId = this.#streamId;
-    for (const tag of tags) {
-      const type = tag[0] ?? 0;
-      const size = tag.readUIntBE(1, 3);
-      const timestamp = (tag.readUIntBE(4, 3) | ((tag[7] ?? 0) << 24)) >>> 0;
-      const body = tag.subarray(FLV_HEADER, FLV_HEADER + size);
-      if (type === MSG_VIDEO) messages.push({ csid: CSID_VIDEO, type, streamId, timestamp, payload: body });
-      else if (type === MSG_AUDIO) messages.push({ csid: CSID_AUDIO, type, streamId, timestamp, payload: body });
-      else if (type === MSG_DATA_AMF0) messages.push({ csid: CSID_DATA, type, streamId, timestamp, payload: Buffer.concat([setDataFrame, body]) });
-    }
+    const messages: RtmpMessage[] = tags.map(({ type, timeMs, body }) => {
+      const timestamp = timeMs >>> 0;
+      if (type === MSG_VIDEO) return { csid: CSID_VIDEO, type, streamId, timestamp, payload: body };
+      if (type === MSG_AUDIO) return { csid: CSID_AUDIO, type, streamId, timestamp, payload: body };
+      return { csid: CSID_DATA, type, streamId, timestamp, payload: Buffer.concat([setDataFrame, body]) };
+    });
     this.#conn.write(messages, onFlushed);
   }
 

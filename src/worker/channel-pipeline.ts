@@ -8,6 +8,7 @@
  */
 import type { Logger } from '../log.js';
 import type { LiveSource, PipelineState, PipelineStats, SourceEvent, TargetStats } from '../pool/ipc.js';
+import { viewTag } from '../media/flv-reader.js';
 import { LiveFeeder } from './live-feeder.js';
 import type { Templates } from '../gst/templates.js';
 import { maskUrls } from './bus-errors.js';
@@ -160,11 +161,10 @@ export class ChannelPipeline {
   /** Starts the channel. Reports 'starting' first, or only 'error' when it cannot even be built. */
   start(): void {
     const { plan } = this.#deps;
-    const push = (tag: Buffer, timeMs: number): void => this.#output.push(tag, timeMs);
     try {
       if (plan.vod) {
         if (this.#deps.vod === null) throw new Error('a VOD plan needs its timeline');
-        this.#feeder = new VodFeeder({ timeline: this.#deps.vod, push, leadMs: this.#output.leadMs });
+        this.#feeder = new VodFeeder({ timeline: this.#deps.vod, push: (tag, timeMs) => this.#output.push(viewTag(tag, timeMs)), leadMs: this.#output.leadMs });
       } else {
         if (this.#deps.live === null) throw new Error('a live plan needs its source');
         this.#live = new LiveFeeder({
@@ -174,7 +174,7 @@ export class ChannelPipeline {
           templates: this.#deps.templates,
           stallTimeoutMs: this.#deps.stallTimeoutMs,
           log: this.#deps.log,
-          push,
+          push: (tag) => this.#output.push(tag),
           clockMs: () => this.#output.clockMs(),
           onReady: () => this.#publish(),
           onEvent: (e) => {

@@ -22,8 +22,8 @@
  * a slate leaves a 10 s gap in time, not a pile-up. Sequence headers are
  * sent again only when they differ from the last sent.
  */
-import { TAG_VIDEO, bodyOffset } from '../media/flv.js';
-import { tagKind, tagWithTime, type FlvTag } from '../media/flv-reader.js';
+import { TAG_VIDEO } from '../media/flv.js';
+import { tagKind, viewTag, type FlvTag } from '../media/flv-reader.js';
 import type { Logger } from '../log.js';
 import { decode } from '../rtmp/amf0.js';
 import type { LiveSource, SourceEvent } from '../pool/ipc.js';
@@ -68,8 +68,8 @@ export interface LiveFeederOptions {
   /** The fallback slate's media (one file, looped); null for none. */
   readonly slate: readonly ItemMedia[] | null;
   readonly log: Logger;
-  /** Hands one FLV tag to the output with its time on the output's timeline, ms. */
-  readonly push: (tag: Buffer, timeMs: number) => void;
+  /** Hands one tag to the output, stamped with its time on the output's timeline, ms; its body is the source's, not a copy. */
+  readonly push: (tag: FlvTag) => void;
   /**
    * The output's running time now, ms (0 until its pipeline plays). New
    * media joins there: stamped earlier, the sink would render every later
@@ -117,7 +117,7 @@ export class LiveFeeder {
   #closed = false;
   /** The output takes tags (it is PAUSED or later); until then they wait here. */
   #open = false;
-  #held: [Buffer, number, number | null][] = [];
+  #held: [FlvTag, number | null][] = [];
   readonly #lastOut: Record<Track, number> = { video: -1, audio: -1 };
   /** The sequence header bodies last sent, per track. */
   readonly #sentConfig: Record<Track, Buffer | null> = { video: null, audio: null };
@@ -153,7 +153,7 @@ export class LiveFeeder {
   open(): void {
     if (this.#open || this.#closed) return;
     this.#open = true;
-    for (const [tag, t, frameAt] of this.#held) this.#push(tag, t, frameAt);
+    for (const [tag, frameAt] of this.#held) this.#push(tag, frameAt);
     this.#held = [];
   }
 
@@ -245,7 +245,7 @@ export class LiveFeeder {
         if (!this.#metadataSent && j === this.#active) {
           this.#metadataSent = true;
           const at = Math.max(0, this.#lastOut.video, this.#lastOut.audio);
-          this.#push(tagWithTime(tag, at), at, null);
+          this.#push({ ...tag, timeMs: at }, null);
         }
         return;
       case 'video-config':
@@ -316,7 +316,7 @@ export class LiveFeeder {
     // header may share its frame's time and does not move the track on.
     const config = kind === 'video-config' || kind === 'audio-config';
     const t = Math.max(timeMs, config ? this.#lastOut[track] : this.#lastOut[track] + 1, 0);
-    this.#push(tagWithTime(tag, t), t, kind === 'video' || kind === 'video-key' ? t : null);
+    this.#push({ ...tag, timeMs: t }, kind === 'video' || kind === 'video-key' ? t : null);
     if (!config) this.#lastOut[track] = t;
   }
 
@@ -337,7 +337,7 @@ export class LiveFeeder {
       const feeder = new VodFeeder({
         timeline: new VodTimeline({ items, loop: true }),
         push: (buf, t) => {
-          const tag: FlvTag = { type: buf[0] as FlvTag['type'], timeMs: t, body: buf.subarray(bodyOffset, buf.length - 4) };
+          const tag = viewTag(buf, t);
           this.#emit(tag, tagKind(tag), t + base);
         },
       });
@@ -358,12 +358,12 @@ export class LiveFeeder {
     this.#slate = null;
   }
 
-  #push(tag: Buffer, timeMs: number, frameAt: number | null): void {
+  #push(tag: FlvTag, frameAt: number | null): void {
     if (!this.#open) {
-      this.#held.push([tag, timeMs, frameAt]);
+      this.#held.push([tag, frameAt]);
       return;
     }
-    this.#opts.push(tag, timeMs);
+    this.#opts.push(tag);
     if (frameAt !== null) this.#frames.pushed(frameAt);
   }
 }

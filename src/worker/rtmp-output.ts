@@ -1,5 +1,5 @@
 /**
- * A channel's output to target 0, the origin: FLV tags queued by the feeders
+ * A channel's output to target 0, the origin: media tags queued by the feeders
  * with their times on the output's timeline, sent by an RtmpPublisher in
  * batches as their time comes. The worker's pace tick calls pace() for every
  * channel; each channel sends at most once per period, everything due by
@@ -16,6 +16,7 @@
  * time t leaves at about t - lead, so the origin receives it in real time,
  * as rtmp2sink's clock sync did, without a thread per channel to wait.
  */
+import type { MediaTag } from '../rtmp/chunks.js';
 import { RtmpError, RtmpPublisher } from '../rtmp/publisher.js';
 
 export interface RtmpOutputOptions {
@@ -33,7 +34,7 @@ export interface RtmpOutputOptions {
 export class RtmpOutput {
   readonly #opts: RtmpOutputOptions;
   readonly #publisher: RtmpPublisher;
-  #queue: { tag: Buffer; timeMs: number }[] = [];
+  #queue: MediaTag[] = [];
   #head = 0;
   /** performance.now() at output time 0; null until the publish started. */
   #startedAt: number | null = null;
@@ -75,9 +76,11 @@ export class RtmpOutput {
     return this.#publisher.bytesPending;
   }
 
-  /** Queues one tag for its time on the output's timeline. */
-  push(tag: Buffer, timeMs: number): void {
-    this.#queue.push({ tag, timeMs });
+  /** Queues one tag, stamped with its time on the output's timeline. */
+  push(tag: MediaTag): void {
+    // FLV and RTMP carry 32 bits of milliseconds (about 49.7 days).
+    if (!Number.isInteger(tag.timeMs) || tag.timeMs < 0 || tag.timeMs > 0xffffffff) throw new RangeError(`output timestamp out of range: ${tag.timeMs}`);
+    this.#queue.push(tag);
   }
 
   /** How far ahead of the output's clock tags go out, ms. */
@@ -107,7 +110,7 @@ export class RtmpOutput {
     this.#lastSendAt = nowMs;
     const lastMs = batch[batch.length - 1]?.timeMs ?? 0;
     this.#publisher.send(
-      batch.map((b) => b.tag),
+      batch,
       () => {
         if (lastMs > this.#positionMs) this.#positionMs = lastMs;
         this.#opts.onFlushed(performance.now(), lastMs);
