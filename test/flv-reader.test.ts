@@ -1,7 +1,8 @@
 /**
  * FlvReader turns a byte stream cut anywhere back into the tags flv.ts
  * built; tagKind tells sequence headers, keyframes and frames apart; and
- * tagWithTime re-stamps a tag without touching its body. Pure: no GStreamer.
+ * viewTag reads a tag we built at another time without copying its body.
+ * Pure: no GStreamer.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

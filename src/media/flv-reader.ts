@@ -52,7 +52,8 @@ export class FlvReader {
       // Unknown tag types (encrypted, reserved) are skipped, not fatal.
       if (type === TAG_AUDIO || type === TAG_VIDEO || type === TAG_SCRIPT) {
         // A view, not a copy: `buf` is never written again (new input is concatenated into a new
-        // Buffer), and the tag is copied whole into its re-stamped form anyway (tagWithTime).
+        // Buffer). The view keeps `buf` alive until the output has sent the tag (its playout
+        // delay, a quarter second), which costs less than copying every tag.
         tags.push({ type, timeMs, body: buf.subarray(at + tagHeaderBytes, at + tagHeaderBytes + size) });
       }
       at = end;
