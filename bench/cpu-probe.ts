@@ -101,6 +101,14 @@ function nginxPids(): number[] {
   }
   return out;
 }
+/** This process's proportional memory, and what of it is the malloc heap (where Buffers' bytes live), MiB. */
+function memory(): { pssMiB: number; mallocHeapMiB: number; arrayBuffersMiB: number; v8HeapMiB: number } {
+  const mib = (kb: number): number => +(kb / 1024).toFixed(1);
+  const pss = Number(/^Pss:\s+(\d+)/m.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1] ?? 0);
+  const heap = /\[heap\]\n(?:.*\n)*?Pss:\s+(\d+)/.exec(readFileSync('/proc/self/smaps', 'utf8'))?.[1];
+  const m = process.memoryUsage();
+  return { pssMiB: mib(pss), mallocHeapMiB: mib(Number(heap ?? 0)), arrayBuffersMiB: mib(m.arrayBuffers / 1024), v8HeapMiB: mib(m.heapTotal / 1024) };
+}
 function threads(): number {
   return Number(/Threads:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
 }
@@ -164,6 +172,11 @@ try {
     const stutter = stats.reduce((a, s) => a + s.stutterSeconds, 0);
     const maxLag = Math.max(...stats.map((s) => s.outputLagSeconds));
     const loops = stats.reduce((a, s) => a + s.loopBoundaries, 0);
+    const mem = memory();
+    // With --expose-gc: what of the Buffers was garbage waiting for a full collection.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    const afterGc = gc === undefined ? undefined : memory();
     console.log(
       JSON.stringify({
         run,
@@ -179,6 +192,8 @@ try {
         maxLagSeconds: +maxLag.toFixed(2),
         loopBoundaries: loops,
         errors: [...states.values()].filter((s) => s === 'error').length,
+        memory: mem,
+        ...(afterGc === undefined ? {} : { memoryAfterFullGc: afterGc }),
         byThread,
       }),
     );
