@@ -44,9 +44,18 @@ const width = Math.round((height * 16) / 9 / 2) * 2;
 const ticks = 100; // USER_HZ
 
 function cpuTicks(): number {
+  return userTicks() + systemTicks();
+}
+function statFields(): string[] {
   const f = readFileSync('/proc/self/stat', 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]); // utime, stime
+  return f.slice(f.lastIndexOf(')') + 2).split(' ');
+}
+function userTicks(): number {
+  return Number(statFields()[11]);
+}
+/** Kernel time: on loopback TCP this includes the receiving side's protocol work, done in the sender's syscall. */
+function systemTicks(): number {
+  return Number(statFields()[12]);
 }
 /** CPU ticks by thread name (comm), digits folded so 'queue12:src' counts as 'queue#:src'. */
 function threadTicks(): Map<string, number> {
@@ -152,6 +161,7 @@ try {
     }
     await sleep(Number(values.warmup) * 1000);
     const t0 = cpuTicks();
+    const s0 = systemTicks();
     const th0 = threadTicks();
     const v0 = wakeups();
     const originPids = nginxPids();
@@ -159,6 +169,7 @@ try {
     const w0 = performance.now();
     await sleep(Number(values.window) * 1000);
     const cpu = (cpuTicks() - t0) / ticks;
+    const systemShare = cpu > 0 ? (systemTicks() - s0) / ticks / cpu : 0;
     const wall = (performance.now() - w0) / 1000;
     const wakeupsPerChannelSecond = (wakeups() - v0) / n / wall;
     const originCores = (pidTicks(originPids) - o0) / ticks / wall;
@@ -186,6 +197,7 @@ try {
         threads: threads(),
         cores: +(cpu / wall).toFixed(3),
         cpuSecPerChannelMin: +((cpu / n) * (60 / wall)).toFixed(3),
+        systemShare: +systemShare.toFixed(2),
         wakeupsPerChannelSecond: +wakeupsPerChannelSecond.toFixed(1),
         originCores: +originCores.toFixed(3),
         stutterSecondsTotal: +stutter.toFixed(2),
