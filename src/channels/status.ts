@@ -4,11 +4,13 @@
  * (channels/writer.ts) checks every move here, so an illegal move is a bug
  * that throws a coded error instead of a state nobody planned for.
  *
- *   STOPPED ──start──▶ STARTING ──plays──▶ LIVING
- *      ▲                  │  │                │ ▲
- *      │            fails │  └─worker lost──┐ │ │ back up
- *      │                  ▼                 ▼ ▼ │
- *      └──stop─────── ERROR ◀──gave up── RECONNECTING ⟲ retry
+ *   STOPPED ──start──▶ STARTING ──plays──▶ LIVING ◀────plays again─────┐
+ *                         │                   │                        │
+ *                   fails ▼              lost ▼                        │
+ *                       ERROR ◀──gave up── RECONNECTING ⟲ next attempt ┘
+ *
+ *   Besides: every status but STOPPED can stop; ERROR can start again; a
+ *   claim, the reconciler or a hand-over moves STARTING to RECONNECTING.
  *
  * Owns: the statuses, the desired states, the table. Imports only errors.ts.
  */
