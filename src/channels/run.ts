@@ -244,16 +244,20 @@ export class ChannelRun {
   /** Restarts the channel after the backoff (or `delayMs`), unless an attempt is already due. */
   reconnectSoon(reason: string, delayMs?: number): void {
     if (this.abort.signal.aborted || this.#retryTimer) return;
-    this.whileWanted('reconnect scheduling failed', (rec) => this.restartLocked(rec, reason, delayMs), (err) => {
-      // Cluster mode: the database may be away for a while (the lease outlives short
-      // outages); try again rather than leave a leased channel with no pipeline.
-      if (this.ctx.cluster && !(err instanceof LeaseLostError) && this.current && !this.#retryTimer) {
-        this.#retryTimer = setTimeout(() => {
-          this.#retryTimer = null;
-          this.reconnectSoon(reason);
-        }, this.ctx.retryDelayMs(Math.max(1, this.attempt)));
-      }
-    });
+    this.whileWanted('reconnect scheduling failed', (rec) => this.restartLocked(rec, reason, delayMs), (err) => this.#retryAfterFault(err, reason));
+  }
+
+  /**
+   * Cluster mode: the database may be away for a while (the lease outlives short
+   * outages); try again rather than leave a leased channel with no pipeline.
+   */
+  #retryAfterFault(err: unknown, reason: string): void {
+    if (this.ctx.cluster && !(err instanceof LeaseLostError) && this.current && !this.#retryTimer) {
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = null;
+        this.reconnectSoon(reason);
+      }, this.ctx.retryDelayMs(Math.max(1, this.attempt)));
+    }
   }
 
   /** RECONNECTING, the pipeline stopped, and a new one placed after the backoff (or `delayMs`); under the channel's lock. */
@@ -269,7 +273,7 @@ export class ChannelRun {
     if (await this.#gaveUp(rec.maxReconnectAttempts, reason)) return;
     const wait = delayMs ?? this.ctx.retryDelayMs(this.attempt);
     this.ctx.log.warn('channel reconnecting', { channel: id, reason, attempt: this.attempt, waitMs: wait });
-    await this.#attemptLater(wait, {}, (now) => this.reconnectLocked(now, reason));
+    await this.#attemptLater(wait, reason, {}, (now) => this.reconnectLocked(now, reason));
   }
 
   /**
@@ -322,13 +326,14 @@ export class ChannelRun {
    * Shows the coming reconnect attempt (which, and when) in the API and the
    * subscription, with `extra` in the same write, and runs `attempt` under
    * the channel's lock when it is due. For a whole restart and a source
-   * replaced in place alike.
+   * replaced in place alike. An attempt that throws (the database away) is
+   * logged, and in a cluster retried as a restart after a backoff.
    */
-  async #attemptLater(wait: number, extra: Omit<StatusWrite, 'status'>, attempt: (rec: ChannelRecord) => Promise<void>): Promise<void> {
+  async #attemptLater(wait: number, reason: string, extra: Omit<StatusWrite, 'status'>, attempt: (rec: ChannelRecord) => Promise<void>): Promise<void> {
     await this.ctx.writer.transition(this.id, 'RECONNECTING', { ...extra, reconnectAttempts: this.attempt, nextAttemptAt: new Date(Date.now() + wait) });
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
-      this.whileWanted('reconnect attempt failed', attempt);
+      this.whileWanted('reconnect attempt failed', attempt, (err) => this.#retryAfterFault(err, reason));
     }, wait);
   }
 
@@ -401,7 +406,7 @@ export class ChannelRun {
       const next = nextSource(rec, this.source, this.attempt, Date.now());
       const wait = this.ctx.retryDelayMs(this.attempt);
       this.ctx.log.warn('live source lost; publish session kept', { channel: this.id, source: label, reason, attempt: this.attempt, next, waitMs: wait });
-      await this.#attemptLater(wait, { errorString: reason, ...shownSource }, (now) => this.#trySource(now, next));
+      await this.#attemptLater(wait, reason, { errorString: reason, ...shownSource }, (now) => this.#trySource(now, next));
     });
   }
 
