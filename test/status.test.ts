@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { assertTransition, canTransition, liveStatuses } from '../src/channels/status.js';
+import { assertTransition, canTransition, IllegalTransitionError, liveStatuses, triggerOf } from '../src/channels/status.js';
 import { KeyedLock } from '../src/channels/lock.js';
 
 it('allows the lifecycle moves and refuses the others', () => {
@@ -12,6 +12,15 @@ it('allows the lifecycle moves and refuses the others', () => {
   assert.throws(() => assertTransition('STOPPED', 'LIVING'), /STOPPED → LIVING/);
   assert.throws(() => assertTransition('ERROR', 'LIVING'));
   for (const s of liveStatuses) if (s !== 'STOPPED') assert.ok(canTransition(s, 'STOPPED'), `${s} can stop`);
+});
+
+it('names the trigger of each edge, and refuses the others with a coded error', () => {
+  assert.match(triggerOf('RECONNECTING', 'ERROR') ?? '', /gave up/);
+  assert.equal(triggerOf('STOPPED', 'LIVING'), null);
+  assert.throws(
+    () => assertTransition('ERROR', 'RECONNECTING', 'ch1'),
+    (err: unknown) => err instanceof IllegalTransitionError && err.code === 'INVALID_STATE' && /ERROR → RECONNECTING on channel ch1/.test(err.message),
+  );
 });
 
 it('runs one operation at a time per key, and keys independently', async () => {

@@ -7,7 +7,7 @@ import { GraphQLScalarType, Kind } from 'graphql';
 import type { StatusChange } from '../channels/events.js';
 import { checkId, type CreateInput, type UpdateInput } from '../channels/input.js';
 import { playlistOf } from '../channels/repository.js';
-import { isActive, type LiveStatus } from '../channels/status.js';
+import { isActive } from '../channels/status.js';
 import type { ChannelRecord } from '../channels/repository.js';
 import type { ChannelService } from '../channels/service.js';
 import { notFound } from '../errors.js';
@@ -70,7 +70,7 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
     recording: { enabled: rec.recordingEnabled, segmentSeconds: rec.recordingSegmentSeconds, retainHours: rec.recordingRetainHours },
     snapshot: { enabled: rec.snapshotEnabled, intervalSeconds: rec.snapshotIntervalSeconds },
     snapUrl: rec.snapTakenAt === null ? null : `/snapshots/${rec.id}.jpg`,
-    snapStale: rec.snapshotEnabled && isActive(rec.status as LiveStatus) && isStale(rec.snapTakenAt, rec.startedAt, rec.snapshotIntervalSeconds),
+    snapStale: rec.snapshotEnabled && isActive(rec.status) && isStale(rec.snapTakenAt, rec.startedAt, rec.snapshotIntervalSeconds),
     warnings: channels.warningsOf(rec.id),
     viewers: channels.viewersOf(rec.id),
   };

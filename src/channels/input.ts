@@ -6,7 +6,7 @@ import { badInput, notFound } from '../errors.js';
 import { checkCompatible } from '../media/compat.js';
 import { parsePushTarget, parseSourceUrl } from '../media/urls.js';
 import { playlistOf, type ChannelFields, type ChannelRecord, type ChannelRepository } from './repository.js';
-import { isActive, type LiveStatus } from './status.js';
+import { isActive } from './status.js';
 
 export interface CreateInput {
   name: string;
@@ -260,7 +260,7 @@ export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, rep
     if (playlist !== null) {
       // A running channel switches at its next item boundary, inside the
       // publish session it has: the new items must fit what is on the wire.
-      if (isActive(rec.status as LiveStatus)) {
+      if (isActive(rec.status)) {
         checkCompatible([...playlistOf(rec).slice(0, 1), ...(await repo.getVods(playlist))], 'the running channel');
       }
       out.playlist = playlist;

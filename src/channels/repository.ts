@@ -1,18 +1,45 @@
 /**
  * Prisma access for channels and VOD resources. Status writes go through
- * `writeStatus`, which the service calls only after the transition table
- * allowed the move.
+ * `writeStatus` and `writeFenced`, which only the status writer
+ * (channels/writer.ts) calls, after the transition table allowed the move.
+ * The database keeps statuses as strings; every record is parsed here once,
+ * so the rest of the house reads typed statuses and never casts.
  */
 import type { PlaylistItem, PrismaClient, PushTarget, Recording, VirtualLive, VodResource } from '../generated/prisma-sqlite/client.js';
-import type { DesiredState, LiveStatus } from './status.js';
+import { isActiveSource, isDesiredState, isLiveStatus, type ActiveSource, type DesiredState, type LiveStatus } from './status.js';
 
 export type Db = PrismaClient;
-export type ChannelRecord = VirtualLive & {
+
+/** A VirtualLive row with its status fields typed (see `parseStatuses`). */
+export type ChannelRow = Omit<VirtualLive, 'status' | 'desiredState' | 'activeSource'> & {
+  status: LiveStatus;
+  desiredState: DesiredState;
+  activeSource: ActiveSource;
+};
+
+export type ChannelRecord = ChannelRow & {
   pushTargets: PushTarget[];
   vodResource: VodResource | null;
   slateVodResource: VodResource | null;
   playlistItems: (PlaylistItem & { vodResource: VodResource })[];
 };
+
+/**
+ * Types a row's status fields. A value outside the unions is a corrupt row
+ * (written by hand, or by a newer version): it throws here rather than
+ * travel on as a state the table does not know.
+ */
+export function parseStatuses<T extends Pick<VirtualLive, 'id' | 'status' | 'desiredState' | 'activeSource'>>(
+  row: T,
+): Omit<T, 'status' | 'desiredState' | 'activeSource'> & { status: LiveStatus; desiredState: DesiredState; activeSource: ActiveSource } {
+  const { status, desiredState, activeSource } = row;
+  if (!isLiveStatus(status)) throw new Error(`corrupt status ${status} on channel ${row.id}`);
+  if (!isDesiredState(desiredState)) throw new Error(`corrupt desiredState ${desiredState} on channel ${row.id}`);
+  if (!isActiveSource(activeSource)) throw new Error(`corrupt activeSource ${activeSource} on channel ${row.id}`);
+  return { ...row, status, desiredState, activeSource };
+}
+
+const parseOrNull = <T extends Pick<VirtualLive, 'id' | 'status' | 'desiredState' | 'activeSource'>>(row: T | null) => (row === null ? null : parseStatuses(row));
 
 const include = {
   pushTargets: { orderBy: { position: 'asc' } },
@@ -66,7 +93,7 @@ export interface StatusWrite {
   restartCount?: { increment: number };
   reconnectAttempts?: number;
   nextAttemptAt?: Date | null;
-  activeSource?: 'PRIMARY' | 'BACKUP' | 'SLATE';
+  activeSource?: ActiveSource;
   /** Why the service stopped the channel by itself; null otherwise. */
   stopReason?: string | null;
 }
@@ -89,12 +116,12 @@ export class LeaseLostError extends Error {
 export class ChannelRepository {
   constructor(private readonly db: Db) {}
 
-  get(id: string): Promise<ChannelRecord | null> {
-    return this.db.virtualLive.findUnique({ where: { id }, include });
+  async get(id: string): Promise<ChannelRecord | null> {
+    return parseOrNull(await this.db.virtualLive.findUnique({ where: { id }, include }));
   }
 
-  list(): Promise<ChannelRecord[]> {
-    return this.db.virtualLive.findMany({ include, orderBy: { createdAt: 'asc' } });
+  async list(): Promise<ChannelRecord[]> {
+    return (await this.db.virtualLive.findMany({ include, orderBy: { createdAt: 'asc' } })).map(parseStatuses);
   }
 
   /** Ids only: the reconciler reads each record again under its lock, and runs every few seconds. */
@@ -110,9 +137,9 @@ export class ChannelRepository {
     });
   }
 
-  create(fields: ChannelFields): Promise<ChannelRecord> {
+  async create(fields: ChannelFields): Promise<ChannelRecord> {
     const { pushTargets, playlist, ...rest } = fields;
-    return this.db.virtualLive.create({
+    const row = await this.db.virtualLive.create({
       data: {
         ...rest,
         pushTargets: { create: pushTargets.map((url, i) => ({ url, position: i + 1 })) },
@@ -120,12 +147,13 @@ export class ChannelRepository {
       },
       include,
     });
+    return parseStatuses(row);
   }
 
   /** Replaces the given fields; a new pushTargets or playlist replaces the old one whole. */
-  update(id: string, fields: Partial<ChannelFields>): Promise<ChannelRecord> {
+  async update(id: string, fields: Partial<ChannelFields>): Promise<ChannelRecord> {
     const { pushTargets, playlist, ...rest } = fields;
-    return this.db.$transaction(async (tx) => {
+    const row = await this.db.$transaction(async (tx) => {
       if (playlist !== undefined) {
         await tx.playlistItem.deleteMany({ where: { virtualLiveId: id } });
         await tx.playlistItem.createMany({
@@ -140,14 +168,15 @@ export class ChannelRepository {
       }
       return tx.virtualLive.update({ where: { id }, data: rest, include });
     });
+    return parseStatuses(row);
   }
 
   async delete(id: string): Promise<void> {
     await this.db.virtualLive.delete({ where: { id } });
   }
 
-  writeStatus(id: string, write: StatusWrite): Promise<ChannelRecord> {
-    return this.db.virtualLive.update({ where: { id }, data: write, include });
+  async writeStatus(id: string, write: Partial<StatusWrite>): Promise<ChannelRecord> {
+    return parseStatuses(await this.db.virtualLive.update({ where: { id }, data: write, include }));
   }
 
   /**
@@ -176,8 +205,8 @@ export class ChannelRepository {
     await this.db.virtualLive.update({ where: { id }, data: { workerId } });
   }
 
-  setDesired(id: string, desiredState: DesiredState): Promise<ChannelRecord> {
-    return this.db.virtualLive.update({ where: { id }, data: { desiredState }, include });
+  async setDesired(id: string, desiredState: DesiredState): Promise<ChannelRecord> {
+    return parseStatuses(await this.db.virtualLive.update({ where: { id }, data: { desiredState }, include }));
   }
 
   async addRecording(data: { virtualLiveId: string; path: string; startedAt: Date; durationSeconds: number; sizeBytes: number }): Promise<void> {
@@ -200,8 +229,8 @@ export class ChannelRepository {
   }
 
   /** On-demand channels that are wanted running: the ones the idle check looks at. */
-  listOnDemandRunning(): Promise<VirtualLive[]> {
-    return this.db.virtualLive.findMany({ where: { onDemand: true, desiredState: 'RUNNING' } });
+  async listOnDemandRunning(): Promise<ChannelRow[]> {
+    return (await this.db.virtualLive.findMany({ where: { onDemand: true, desiredState: 'RUNNING' } })).map(parseStatuses);
   }
 
   async setSnapTakenAt(id: string, at: Date): Promise<void> {

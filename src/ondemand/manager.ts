@@ -15,7 +15,7 @@
 import type { ChannelRecord, ChannelRepository } from '../channels/repository.js';
 import type { ChannelService } from '../channels/service.js';
 import { KeyedLock } from '../channels/lock.js';
-import { isActive, type LiveStatus } from '../channels/status.js';
+import { isActive } from '../channels/status.js';
 import { notFound } from '../errors.js';
 import type { VirtualLive } from '../generated/prisma-sqlite/client.js';
 import type { Logger } from '../log.js';
@@ -51,7 +51,7 @@ export interface OnDemandDeps {
 const joinGraceMs = 5_000;
 
 const running = (rec: Pick<ChannelRecord, 'desiredState' | 'status'>): boolean =>
-  rec.desiredState === 'RUNNING' && isActive(rec.status as LiveStatus);
+  rec.desiredState === 'RUNNING' && isActive(rec.status);
 
 export class OnDemand {
   /** Serialises the notifications of one channel, so a play_done never overtakes its play. */

@@ -1,0 +1,111 @@
+/**
+ * The one status writer. Every change of a channel's status, and every
+ * detail written beside it (the worker, the next attempt, the active
+ * source), goes through here: the move is checked against the table in
+ * status.ts, written (fenced by the lease epoch in a cluster), published as
+ * one StatusChange, and logged.
+ *
+ * Fencing: in a cluster the owner's writes carry its lease epoch and are
+ * refused once another node has claimed the channel; the writer then calls
+ * `onLeaseLost` so this node lets go, and rethrows LeaseLostError.
+ *
+ * Owns: the write, the event, the log line of a status change. Imports
+ * status.ts, repository.ts, warnings.ts, events.ts, ports.ts, errors.ts
+ * and log.ts.
+ */
+import { notFound } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { StatusEvents } from './events.js';
+import type { ClusterPort } from './ports.js';
+import { LeaseLostError, type ChannelRecord, type ChannelRepository, type StatusWrite } from './repository.js';
+import { assertTransition, isActive, type LiveStatus } from './status.js';
+import type { WarningBook } from './warnings.js';
+
+export interface StatusWriterDeps {
+  repo: ChannelRepository;
+  events: StatusEvents;
+  warnings: WarningBook;
+  log: Logger;
+  cluster?: ClusterPort;
+  /** Players on the channel now; carried in every event. */
+  viewersOf: (id: string) => number;
+  /** A fenced write was refused: this node no longer owns the channel. */
+  onLeaseLost: (id: string) => void;
+}
+
+/**
+ * `unowned`: a node settling a channel nobody holds a live lease on (a stop of
+ * an orphan); the write lands only if no node holds one. Ignored on a single node.
+ */
+export interface WriteOptions {
+  unowned?: boolean;
+}
+
+export class StatusWriter {
+  constructor(private readonly deps: StatusWriterDeps) {}
+
+  /**
+   * Moves the channel to `to` with `extra` in the same write. A move that keeps
+   * the status writes details only; any other must be an edge of the table.
+   * @throws IllegalTransitionError (INVALID_STATE) when the table has no such edge.
+   * @throws LeaseLostError in a cluster, when another node owns the channel now.
+   */
+  async transition(id: string, to: LiveStatus, extra: Omit<StatusWrite, 'status'> = {}, opts: WriteOptions = {}): Promise<ChannelRecord> {
+    const before = await this.deps.repo.get(id);
+    if (before === null) throw notFound('virtual live', id);
+    const from = before.status;
+    if (from !== to) assertTransition(from, to, id);
+    const rec = await this.#write(id, { ...extra, status: to }, opts);
+    // Warnings belong to a running tap; a channel that stops has none.
+    if (!isActive(to)) this.deps.warnings.clear(id);
+    this.publish(rec, from);
+    if (from !== to) this.deps.log.info('channel status', { channel: id, from, to, ...(rec.errorString ? { error: rec.errorString } : {}) });
+    return rec;
+  }
+
+  /**
+   * Details beside the status, which stays as it is (the last failure while
+   * RECONNECTING); no event: the next attempt's own write publishes them.
+   */
+  async details(id: string, write: Omit<StatusWrite, 'status'>): Promise<ChannelRecord> {
+    return this.#write(id, write);
+  }
+
+  /** The worker that runs the channel's pipeline now; no event (the API does not show it). */
+  async setWorker(id: string, workerId: string): Promise<void> {
+    if (this.deps.cluster) await this.#write(id, { workerId });
+    else await this.deps.repo.setWorker(id, workerId);
+  }
+
+  /** One status event from the record as written; `previous` equal to its status means only details changed. */
+  publish(rec: ChannelRecord, previous: LiveStatus, viewersOnly = false): void {
+    this.deps.events.publish({
+      id: rec.id,
+      status: rec.status,
+      previous,
+      errorString: rec.errorString,
+      at: new Date(),
+      warnings: this.deps.warnings.of(rec.id),
+      reconnectAttempts: rec.reconnectAttempts,
+      nextAttemptAt: rec.nextAttemptAt,
+      activeSource: rec.activeSource,
+      viewers: this.deps.viewersOf(rec.id),
+      ...(viewersOnly ? { viewersOnly } : {}),
+    });
+  }
+
+  /** On a single node, a plain update; in a cluster, fenced (see the module comment). */
+  async #write(id: string, write: Partial<StatusWrite>, opts: WriteOptions = {}): Promise<ChannelRecord> {
+    const cluster = this.deps.cluster;
+    if (!cluster) return this.deps.repo.writeStatus(id, write);
+    if (opts.unowned) return this.deps.repo.writeFenced(id, write, { kind: 'unowned' });
+    const epoch = cluster.epochOf(id);
+    try {
+      if (epoch === null) throw new LeaseLostError(id);
+      return await this.deps.repo.writeFenced(id, write, { kind: 'owner', nodeId: cluster.nodeId, epoch });
+    } catch (err) {
+      if (err instanceof LeaseLostError) this.deps.onLeaseLost(id);
+      throw err;
+    }
+  }
+}
