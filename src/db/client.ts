@@ -12,12 +12,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { PrismaPg } from '@prisma/adapter-pg';
 
-import { PrismaClient as PgPrismaClient } from '../generated/prisma-pg/client.js';
 import { PrismaClient } from '../generated/prisma-sqlite/client.js';
 import { applyMigrations, type MigrationReport } from './migrate.js';
-import { applyPostgresMigrations } from './migrate-pg.js';
 
 export { PrismaClient };
 export { MigrationError, type MigrationErrorReason } from './migrate.js';
@@ -216,6 +213,13 @@ async function openPostgres(databaseUrl: string, options: OpenDatabaseOptions): 
   if (url.hostname === '' || url.pathname.length <= 1) {
     throw new DatabaseUrlError(`needs a host and a database name, as in ${postgresExample}`);
   }
+  // Loaded only here: a single SQLite node never pays for pg, its Prisma
+  // client and the migrator in memory.
+  const [{ PrismaPg }, { PrismaClient: PgPrismaClient }, { applyPostgresMigrations }] = await Promise.all([
+    import('@prisma/adapter-pg'),
+    import('../generated/prisma-pg/client.js'),
+    import('./migrate-pg.js'),
+  ]);
   const migrations = await applyPostgresMigrations(databaseUrl, {
     migrationsDir: options.migrationsDir ?? defaultMigrationsDir('postgres'),
     ...(options.onMigrationApplied === undefined ? {} : { onApplied: options.onMigrationApplied }),
