@@ -91,15 +91,16 @@ async function createChannels(url: string, ctx: SideContext, upstreamUrl: string
   return ids;
 }
 
-export async function openVlive(ctx: SideContext, options: VliveOptions): Promise<SideRun> {
+/** The vlive side, and its GraphQL endpoint for tools beyond the comparison (bench/fanout.ts). */
+export async function openVlive(ctx: SideContext, options: VliveOptions): Promise<SideRun & { readonly apiUrl: string }> {
   const dataDir = join(ctx.dir, 'data');
   const mediaRoot = join(dataDir, 'media');
   await mkdir(mediaRoot, { recursive: true });
   // A copy, not a symlink: the service confines VOD paths to its media root.
   await copyFile(ctx.clipPath, join(mediaRoot, 'clip.mp4'));
   const [httpPort, rtmpPort, hlsPort] = (await freePorts(3)) as [number, number, number];
-  // The shipped admission limit (200 per worker) unless a step needs more.
-  const perWorker = Math.max(200, Math.ceil(ctx.channels / (options.workers ?? availableParallelism())));
+  // The shipped admission limit (500 per worker) unless a step needs more.
+  const perWorker = Math.max(500, Math.ceil(ctx.channels / (options.workers ?? availableParallelism())));
   const logFd = openSync(ctx.logPath, 'a');
   const service = spawnChild(process.execPath, [join(options.vliveDir, 'dist', 'src', 'main.js')], {
     cwd: options.vliveDir,
@@ -137,6 +138,7 @@ export async function openVlive(ctx: SideContext, options: VliveOptions): Promis
     const tree = async () => (service.running ? processTree(service.pid) : []);
     return {
       side: 'vlive',
+      apiUrl: url,
       kind: ctx.kind,
       hls: ctx.hls,
       hlsPort,
