@@ -234,6 +234,11 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     cleanups.push({ name: 'preparer', fn: () => preparer.close() });
     await preparer.resumePending();
     const vods = new VodRegistry(db.prisma, config.mediaRoot, preparer);
+    // Before the API answers anyone: what the last process left LIVING is not
+    // at the origin now (issue #18: the API never says LIVING for a stream
+    // that is not there).
+    const resuming = await channels.markResuming();
+    if (resuming > 0) log.info('resuming channels', { channels: resuming });
     const api = await startApiServer(
       {
         channels,

@@ -23,6 +23,29 @@ export class Reconciler {
   ) {}
 
   /**
+   * At start-up on a single node, before the API answers: channels the last
+   * process left LIVING or STARTING have no pipeline now, so they are
+   * RECONNECTING ("the service restarted") until their new pipelines prove
+   * flow. Without this a client polling from the first answer saw LIVING
+   * for streams that reached the origin only seconds later. Returns how many.
+   */
+  async markResuming(): Promise<number> {
+    const { repo, writer, lock, cluster } = this.runs.ctx;
+    // In a cluster a restarted node owns nothing until it claims leases.
+    if (cluster) return 0;
+    let n = 0;
+    for (const { id } of await repo.listDesiredRunning()) {
+      await lock.run(id, async () => {
+        const now = await repo.get(id);
+        if (!now || this.runs.has(id) || (now.status !== 'LIVING' && now.status !== 'STARTING')) return;
+        await writer.transition(id, 'RECONNECTING', { workerId: null, errorString: 'the service restarted; resuming the channel' });
+        n += 1;
+      });
+    }
+    return n;
+  }
+
+  /**
    * One pass: running channels follow an hls changed where no update here
    * saw it; channels wanted STOPPED but recorded as active (a crash left
    * them) are marked STOPPED; on a single node, channels wanted RUNNING with

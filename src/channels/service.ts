@@ -240,7 +240,8 @@ export class ChannelService {
     for (const id of channelIds) this.#runs.get(id)?.onWorkerLost(reason);
   }
 
-  /** One reconcile pass, and the interval of them (reconciler.ts). */
+  /** One reconcile pass, and the interval of them (reconciler.ts); before both, at start-up, the resume marking. */
+  readonly markResuming = (): Promise<number> => this.#reconciler.markResuming();
   readonly reconcile = (): Promise<void> => this.#reconciler.reconcile();
   readonly startReconciler = (intervalMs: number): void => this.#reconciler.start(intervalMs);
 
