@@ -13,7 +13,7 @@ import { ReconnectBudget } from './channels/reconnect-budget.js';
 import { ChannelRepository } from './channels/repository.js';
 import { ChannelService } from './channels/service.js';
 import { ClusterBus } from './cluster/bus.js';
-import { LeaseKeeper, type NodeView } from './cluster/leases.js';
+import { apiBasesByName, LeaseKeeper, type NodeView } from './cluster/leases.js';
 import type { Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import type { Logger } from './log.js';
@@ -121,7 +121,8 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     const admission = new Admission({ cpuBudget: config.cpuBudget, workerMemoryBudgetBytes: config.workerMemoryBudgetBytes, workers: () => pool.workers() });
     cleanups.push({ name: 'admission', fn: async () => admission.dispose() });
     const events = new StatusEvents();
-    const repo = new ChannelRepository(db.prisma);
+    // Recording rows name the node whose data dir holds the file (src/recording/retention.ts).
+    const repo = new ChannelRepository(db.prisma, config.nodeName);
     // Cluster mode on PostgreSQL (src/cluster/): leases, fencing, LISTEN/NOTIFY.
     // Stopped after the channels (cleanups run in reverse): their hand-over releases leases.
     const nodeId = randomUUID();
@@ -253,6 +254,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
           const now = new Date();
           return [{ id: nodeId, name: config.nodeName, apiUrl, startedAt, heartbeatAt: now, alive: true, capacity: pool.capacity().total, running: channels.runningCount(), cpuLoad: loadavg()[0]! / availableParallelism() }];
         },
+        ...(keeper !== null ? { apiBases: async () => apiBasesByName(await keeper.nodes()) } : {}),
       },
       {
         host: config.httpHost,
@@ -267,7 +269,8 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     cleanups.push({ name: 'api', fn: () => api.close() });
     apiUrl = `http://${config.httpHost}:${api.port}/graphql`;
 
-    const retention = startRetention(db.prisma, config, log.child({ part: 'retention' }));
+    // In a cluster each node sweeps the recordings on its own disk only.
+    const retention = startRetention(db.prisma, config, { nodeName: db.postgresUrl !== null ? config.nodeName : null }, log.child({ part: 'retention' }));
     cleanups.push({ name: 'retention', fn: async () => retention.stop() });
 
     if (keeper !== null && bus !== null) {

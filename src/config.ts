@@ -54,6 +54,8 @@ export interface Config {
   readonly recordingTotalQuotaBytes: number;
   /** Snapshot files not refreshed for this long are deleted (the seed's cleanSnapDuration), seconds. Default 86400. */
   readonly snapshotRetainSeconds: number;
+  /** How often retention sweeps recordings, snapshots and the files of deleted channels, seconds. Default 30. */
+  readonly retentionSweepSeconds: number;
   /** Starts are refused while the machine's CPU is busier than this fraction. Default 0.8. */
   readonly cpuBudget: number;
   /** Starts are refused when every worker's RSS is at least this, in bytes. Default 2 GiB. */
@@ -62,7 +64,10 @@ export interface Config {
   readonly tokensFile: string | null;
   /** A scheduled run found later than this after its time (service down or busy) is skipped, seconds. Default 300. */
   readonly scheduleGraceSeconds: number;
-  /** Cluster mode (PostgreSQL): this node's name in the `nodes` query. Default <hostname>:<httpPort>. */
+  /**
+   * Cluster mode (PostgreSQL): this node's name in the `nodes` query, and on the recordings
+   * its data dir holds (keep it stable and unique per data dir). Default <hostname>:<httpPort>.
+   */
   readonly nodeName: string;
   /** Cluster mode: how long a channel lease lasts without renewal, in ms. Default 10000. */
   readonly leaseMs: number;
@@ -102,6 +107,7 @@ const fields: Record<Key, Field> = {
   recordingChannelQuotaBytes: { env: 'VLIVE_RECORDING_CHANNEL_QUOTA_BYTES', kind: 'positiveInt' },
   recordingTotalQuotaBytes: { env: 'VLIVE_RECORDING_TOTAL_QUOTA_BYTES', kind: 'positiveInt' },
   snapshotRetainSeconds: { env: 'VLIVE_SNAPSHOT_RETAIN_SECONDS', kind: 'positiveInt' },
+  retentionSweepSeconds: { env: 'VLIVE_RETENTION_SWEEP_SECONDS', kind: 'positiveInt' },
   cpuBudget: { env: 'VLIVE_CPU_BUDGET', kind: 'fraction' },
   workerMemoryBudgetBytes: { env: 'VLIVE_WORKER_MEMORY_BUDGET_BYTES', kind: 'positiveInt' },
   tokensFile: { env: 'VLIVE_TOKENS_FILE', kind: 'path', optional: true },
@@ -210,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     recordingChannelQuotaBytes: 20 * 2 ** 30,
     recordingTotalQuotaBytes: 200 * 2 ** 30,
     snapshotRetainSeconds: 86_400,
+    retentionSweepSeconds: 30,
     // The benchmark's 200 channels stuttered with the machine 86 % busy.
     cpuBudget: 0.8,
     workerMemoryBudgetBytes: 2 * 2 ** 30,

@@ -8,16 +8,16 @@
  * fencing test uses 6 s and 1 s, for a wider margin on a busy machine).
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { startScratchPostgres, type ScratchPostgres } from '../scripts/scratch-postgres.js';
 import { createLogger } from '../src/log.js';
 import { ManagedOrigin } from '../src/origin/nginx.js';
 import { collect, gqlOk, wsClient } from './helpers/gql.js';
-import { makeMp4 } from './helpers/media.js';
+import { makeMp4, run } from './helpers/media.js';
 import { freePort } from './helpers/ports.js';
 import { pollUntil, spawnService, type ServiceProcess } from './helpers/service.js';
 
@@ -59,7 +59,9 @@ async function freshDatabase(): Promise<string> {
   return postgres.createDatabase(`vlive_cluster_${dbCount}`);
 }
 
-async function startNode(databaseUrl: string, name: string, lease = { leaseMs, heartbeatMs }): Promise<ServiceProcess> {
+type Node = ServiceProcess & { dir: string };
+
+async function startNode(databaseUrl: string, name: string, lease = { leaseMs, heartbeatMs }, extraEnv: Record<string, string> = {}): Promise<Node> {
   const dir = join(root, `${name}-${Date.now()}`);
   const proc = await spawnService({
     VLIVE_DATA_DIR: dir,
@@ -72,9 +74,10 @@ async function startNode(databaseUrl: string, name: string, lease = { leaseMs, h
     VLIVE_NODE_HEARTBEAT_MS: String(lease.heartbeatMs),
     VLIVE_WORKERS: '1',
     VLIVE_CPU_BUDGET: '1',
+    ...extraEnv,
   });
   services.push(proc);
-  return proc;
+  return { ...proc, dir };
 }
 
 async function query<T extends pg.QueryResultRow>(databaseUrl: string, sql: string, params: unknown[] = []): Promise<T[]> {
@@ -87,12 +90,12 @@ async function query<T extends pg.QueryResultRow>(databaseUrl: string, sql: stri
   }
 }
 
-async function createChannels(url: string, count: number, prefix: string): Promise<string[]> {
+async function createChannels(url: string, count: number, prefix: string, extra: Record<string, unknown> = {}): Promise<string[]> {
   const vod = await gqlOk<{ registerVodResource: { id: string } }>(url, 'mutation { registerVodResource(input: { name: "small", path: "clips/small.mp4" }) { id } }');
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
     const d = await gqlOk<{ createVirtualLive: { id: string } }>(url, 'mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }', {
-      i: { name: `${prefix}${i}`, sourceType: 'VOD', vodResourceId: vod.registerVodResource.id },
+      i: { name: `${prefix}${i}`, sourceType: 'VOD', vodResourceId: vod.registerVodResource.id, ...extra },
     });
     ids.push(d.createVirtualLive.id);
   }
@@ -114,20 +117,31 @@ async function nodeIds(url: string): Promise<Map<string, string>> {
 
 /** Publishing client ids per stream, from the shared origin's /stat. */
 async function publishers(): Promise<Map<string, string[]>> {
+  return new Map([...(await publisherSample()).streams].map(([name, clients]) => [name, clients.map((c) => c.id)]));
+}
+
+/**
+ * One /stat sample: each stream's publishing clients with the earliest instant their
+ * connection can have opened (the request's start minus the <time> nginx has seen
+ * it for), and the request's start and end: the state was read between the two.
+ */
+async function publisherSample(): Promise<{ startAt: number; endAt: number; streams: Map<string, { id: string; connectedAtLeast: number }[]> }> {
+  const startAt = Date.now();
   const res = await fetch(`http://127.0.0.1:${originHttpPort}/stat`);
   const xml = await res.text();
-  const out = new Map<string, string[]>();
+  const endAt = Date.now();
+  const out = new Map<string, { id: string; connectedAtLeast: number }[]>();
   for (const stream of xml.matchAll(/<stream>([\s\S]*?)<\/stream>/g)) {
     const body = stream[1] ?? '';
     const name = /<name>([^<]*)<\/name>/.exec(body.replace(/<client>[\s\S]*?<\/client>/g, ''))?.[1];
     if (name === undefined) continue;
-    const ids = [...body.matchAll(/<client>([\s\S]*?)<\/client>/g)]
+    const clients = [...body.matchAll(/<client>([\s\S]*?)<\/client>/g)]
       .map((c) => c[1] ?? '')
       .filter((c) => c.includes('<publishing/>'))
-      .map((c) => /<id>(\d+)<\/id>/.exec(c)?.[1] ?? '?');
-    out.set(name, ids);
+      .map((c) => ({ id: /<id>(\d+)<\/id>/.exec(c)?.[1] ?? '?', connectedAtLeast: startAt - Number(/<time>(\d+)<\/time>/.exec(c)?.[1] ?? Number.NaN) }));
+    out.set(name, clients);
   }
-  return out;
+  return { startAt, endAt, streams: out };
 }
 
 describe('cluster start-up', () => {
@@ -257,91 +271,229 @@ describe('three nodes', () => {
   });
 });
 
-describe('a node frozen with SIGSTOP', () => {
-  it('is fenced: its workers stop its channels before the lease can be taken, and the origin never sees two publishers', async (t) => {
-    const url = await freshDatabase();
-    // A longer heartbeat widens the fence's margin (2 heartbeats) on a busy test machine.
-    const fencing = { leaseMs: 6000, heartbeatMs: 1000 };
-    const x = await startNode(url, 'frozen-x', fencing);
-    const ids = await createChannels(x.url, 3, 'f');
-    await startAll(x.url, ids);
-    const y = await startNode(url, 'taker-y', fencing);
-    const nodes = await nodeIds(y.url);
+/** Every segment file under a node's data dir, relative to it (as Recording.path is). */
+async function segmentFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(join(dir, 'recordings'), { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith('.mp4'))
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .sort();
+}
+
+interface RecordingRow {
+  virtualLiveId: string;
+  path: string;
+  nodeName: string | null;
+  startedMs: number;
+  durationSeconds: number;
+}
+
+function recordingRows(url: string): Promise<RecordingRow[]> {
+  return query<RecordingRow>(
+    url,
+    `SELECT "virtualLiveId", path, "nodeName", (extract(epoch FROM "startedAt") * 1000)::float8 AS "startedMs", "durationSeconds" FROM "Recording" ORDER BY "startedAt"`,
+  );
+}
+
+/**
+ * Shared by the two tests below: node X records three channels, is frozen and fenced,
+ * and node Y takes them over and records them too, so each channel's segments lie on
+ * two nodes' disks.
+ */
+describe('a node frozen with SIGSTOP, recording and snapshots on', () => {
+  // A longer heartbeat widens the fence's margin (2 heartbeats) on a busy test machine.
+  const fencing = { leaseMs: 6000, heartbeatMs: 1000 };
+  const sweepEnv = { VLIVE_RETENTION_SWEEP_SECONDS: '1' };
+  let url = '';
+  let x: Node | undefined;
+  let y: Node | undefined;
+  let ids: string[] = [];
+
+  after(async () => {
+    x?.kill('SIGCONT');
+    for (const s of [x, y]) s?.kill('SIGTERM');
+    await Promise.all([x?.exited, y?.exited]);
+  });
+
+  it('is fenced: its publishers close before its leases end and the new ones connect after; its recordings are finalised, its late snapshots refused', async (t) => {
+    url = await freshDatabase();
+    const nx = (x = await startNode(url, 'frozen-x', fencing, sweepEnv));
+    ids = await createChannels(nx.url, 3, 'f', { recording: { enabled: true, segmentSeconds: 2 }, snapshot: { enabled: true, intervalSeconds: 1 } });
+    await startAll(nx.url, ids);
+    await pollUntil(
+      () => query<{ virtualLiveId: string }>(url, 'SELECT DISTINCT "virtualLiveId" FROM "Recording"'),
+      (rows) => rows.length === ids.length,
+      20_000,
+      'X to list a segment of every channel',
+    );
+    const ny = (y = await startNode(url, 'taker-y', fencing, sweepEnv));
+    const nodes = await nodeIds(ny.url);
     const xId = nodes.get('frozen-x');
     const yId = nodes.get('taker-y');
     const firstPubs = await publishers();
     const oldPublisher = new Map(ids.map((id) => [id, firstPubs.get(id)?.[0] ?? '']));
     assert.ok([...oldPublisher.values()].every((p) => p !== ''), 'X publishes all three');
+    const originLogFrom = (await readFile(origin.paths.errorLog, 'utf8').catch(() => '')).length;
 
-    // Two watchers, 100 ms apart each: the origin's publishers, and X's leases. A
-    // sample is an upper bound of when X's publisher went away; X's last lease expiry
-    // (database clock, the same host) is a lower bound of when Y could claim.
-    let maxPublishers = 0;
+    // Two watchers, 100 ms apart each. The origin's: when X's publisher was first seen
+    // gone (an upper bound of its close) and the earliest instant Y's publisher can have
+    // connected (a lower bound). The database's: X's last lease expiry (database clock,
+    // the same host), and each new snapTakenAt with the row's owner at that moment.
     const oldGoneAt = new Map<string, number>();
+    const newConnectedAtLeast = new Map<string, number>();
     const lastExpiry = new Map<string, number>();
+    const snapLast = new Map<string, number>();
+    const snapMax = new Map<string, number>();
+    const staleSnaps: string[] = [];
     let watching = true;
     const db = new pg.Client({ connectionString: url });
     await db.connect();
     const pause = (): Promise<void> => new Promise((r) => setTimeout(r, 100));
     const originWatcher = (async () => {
       while (watching) {
-        const pubs = await publishers();
-        const seenAt = Date.now();
+        const sample = await publisherSample();
         for (const id of ids) {
-          const p = pubs.get(id) ?? [];
-          maxPublishers = Math.max(maxPublishers, p.length);
-          if (!p.includes(oldPublisher.get(id) ?? '') && !oldGoneAt.has(id)) oldGoneAt.set(id, seenAt);
+          const clients = sample.streams.get(id) ?? [];
+          const old = oldPublisher.get(id) ?? '';
+          if (!clients.some((c) => c.id === old) && !oldGoneAt.has(id)) oldGoneAt.set(id, sample.endAt);
+          const fresh = clients.find((c) => c.id !== old);
+          if (fresh !== undefined && !newConnectedAtLeast.has(id)) newConnectedAtLeast.set(id, fresh.connectedAtLeast);
         }
         await pause();
       }
     })();
-    const leaseWatcher = (async () => {
+    const dbWatcher = (async () => {
       while (watching) {
-        const rows = await db.query<{ id: string; ownerNodeId: string | null; expiresMs: number | null }>(
-          `SELECT id, "ownerNodeId", (extract(epoch FROM "leaseExpiresAt") * 1000)::float8 AS "expiresMs" FROM "VirtualLive"`,
+        const rows = await db.query<{ id: string; ownerNodeId: string | null; expiresMs: number | null; snapMs: number | null }>(
+          `SELECT id, "ownerNodeId", (extract(epoch FROM "leaseExpiresAt") * 1000)::float8 AS "expiresMs",
+                  (extract(epoch FROM "snapTakenAt") * 1000)::float8 AS "snapMs" FROM "VirtualLive"`,
         );
         for (const r of rows.rows) {
           if (r.ownerNodeId === xId && r.expiresMs !== null) lastExpiry.set(r.id, Math.max(lastExpiry.get(r.id) ?? 0, r.expiresMs));
+          if (r.snapMs === null) continue;
+          // Once Y owns the row, a new snapTakenAt from before X's lease ended is X's, written too late.
+          const changed = r.snapMs !== snapLast.get(r.id);
+          snapLast.set(r.id, r.snapMs);
+          snapMax.set(r.id, Math.max(snapMax.get(r.id) ?? 0, r.snapMs));
+          if (changed && r.ownerNodeId === yId && r.snapMs < (lastExpiry.get(r.id) ?? 0)) staleSnaps.push(`${r.id}: ${new Date(r.snapMs).toISOString()}`);
         }
         await pause();
       }
     })();
     try {
       await pause();
-      x.kill('SIGSTOP');
+      nx.kill('SIGSTOP');
       const frozenAt = Date.now();
-      const owned = await pollUntil(
+      await pollUntil(
         () => query<{ ownerNodeId: string; status: string }>(url, 'SELECT "ownerNodeId", status FROM "VirtualLive"'),
-        (rows) => rows.every((r) => r.ownerNodeId === yId && r.status === 'LIVING'),
+        (rows) => rows.length === ids.length && rows.every((r) => r.ownerNodeId === yId && r.status === 'LIVING'),
         fencing.leaseMs + 15_000,
         'Y to own all three, LIVING',
       );
-      assert.equal(owned.length, 3);
-      await pollUntil(() => Promise.resolve(oldGoneAt.size), (n) => n === ids.length, 5000, 'the origin watcher to see X gone');
+      await pollUntil(() => Promise.resolve(newConnectedAtLeast.size), (n) => n === ids.length, 5000, 'the origin watcher to see Y publish');
+      // Never two publishers, measured at both ends (nginx-rtmp would refuse a second
+      // publisher by itself, so counting publishers in /stat could not fail):
+      // X's publisher closed before its lease ended, and Y's connected after that.
+      // nginx's <time> comes from its cached clock: a few ms of slack.
       for (const id of ids) {
         const gone = oldGoneAt.get(id) ?? Number.NaN;
         const expiry = lastExpiry.get(id) ?? Number.NaN;
-        t.diagnostic(`${id}: X's publisher seen gone ${gone - frozenAt} ms after SIGSTOP; X's lease ended ${expiry - frozenAt} ms after it`);
+        const connected = newConnectedAtLeast.get(id) ?? Number.NaN;
+        t.diagnostic(`${id}: after SIGSTOP, X's publisher seen gone at +${gone - frozenAt} ms, X's lease ended at +${expiry - frozenAt} ms, Y's publisher connected at or after +${connected - frozenAt} ms`);
         assert.ok(gone <= expiry, `${id}: X's publisher gone (seen at +${gone - frozenAt} ms) before its lease could be taken (+${expiry - frozenAt} ms)`);
+        assert.ok(connected + 20 >= expiry, `${id}: Y's publisher connected (at or after +${connected - frozenAt} ms) only once X's lease had ended (+${expiry - frozenAt} ms)`);
       }
+      const originLog = (await readFile(origin.paths.errorLog, 'utf8').catch(() => '')).slice(originLogFrom);
+      assert.doesNotMatch(originLog, /already publishing/, 'the origin never had to refuse a second publisher');
+
       // X wakes up: it must notice, drop the channels and write nothing.
-      x.kill('SIGCONT');
-      await pollUntil(() => Promise.resolve(x.output()), (out) => (out.match(/lease lost/g) ?? []).length >= 3, 10_000, 'X to notice its lost leases');
+      nx.kill('SIGCONT');
+      await pollUntil(() => Promise.resolve(nx.output()), (out) => (out.match(/lease lost/g) ?? []).length >= 3, 10_000, 'X to notice its lost leases');
       await new Promise((r) => setTimeout(r, 3 * fencing.heartbeatMs + 1000));
-      const workers = await gqlOk<{ workers: { pipelines: number }[] }>(x.url, '{ workers { pipelines } }');
+      const workers = await gqlOk<{ workers: { pipelines: number }[] }>(nx.url, '{ workers { pipelines } }');
       assert.equal(workers.workers.reduce((n, w) => n + w.pipelines, 0), 0, 'X runs nothing');
       const final = await query<{ ownerNodeId: string; status: string }>(url, 'SELECT "ownerNodeId", status FROM "VirtualLive"');
       assert.ok(final.every((r) => r.ownerNodeId === yId && r.status === 'LIVING'), JSON.stringify(final));
       const pubs = await publishers();
       for (const id of ids) assert.equal(pubs.get(id)?.length, 1, `one publisher of ${id}`);
-      assert.ok(maxPublishers <= 1, `never two publishers on one stream (saw ${maxPublishers})`);
+
+      // Snapshots: X's worker went on taking them while X was frozen, until the fence;
+      // delivered after SIGCONT, their times are older than Y's, and the lease refuses them.
+      assert.deepEqual(staleSnaps, [], "no snapshot of X's listed once Y owned the channel");
+      for (const id of ids) assert.ok((snapMax.get(id) ?? 0) > (lastExpiry.get(id) ?? Number.NaN), `${id}: Y's snapshots are listed`);
+
+      // Recordings: every segment X wrote is listed as X's, the last one too (finalised
+      // after the fence cut the publish, but before X's lease ended).
+      // Y records them from its own start (its first segment closes a GOP or more after it).
+      const rows = await pollUntil(
+        () => recordingRows(url),
+        (all) => ids.every((id) => all.some((r) => r.virtualLiveId === id && r.nodeName === 'taker-y')),
+        15_000,
+        'Y to list a segment of every channel',
+      );
+      const xRows = rows.filter((r) => r.nodeName === 'frozen-x');
+      assert.deepEqual(xRows.map((r) => r.path).sort(), await segmentFiles(nx.dir), "X's rows are exactly X's files");
+      assert.ok(rows.every((r) => r.nodeName === 'frozen-x' || r.nodeName === 'taker-y'), 'every row names its node');
+      for (const id of ids) {
+        const last = xRows.filter((r) => r.virtualLiveId === id).at(-1);
+        assert.ok(last !== undefined, `${id}: X recorded it`);
+        // The file's mtime is when X's worker last wrote it: the finalising moov.
+        const writtenMs = (await stat(join(nx.dir, last.path))).mtimeMs;
+        const expiry = lastExpiry.get(id) ?? Number.NaN;
+        t.diagnostic(`${id}: X's last segment (${last.durationSeconds.toFixed(2)} s) written at +${Math.round(writtenMs - frozenAt)} ms`);
+        assert.ok(writtenMs <= expiry, `${id}: X's last recording write (+${writtenMs - frozenAt} ms) came before its lease ended (+${expiry - frozenAt} ms)`);
+        const probe = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', join(nx.dir, last.path)], 20_000);
+        assert.ok(Number(probe.stdout.trim()) > 0, `${id}: X's last segment is playable (${probe.stdout.trim()} s)`);
+      }
     } finally {
       watching = false;
-      await Promise.all([originWatcher.catch(() => undefined), leaseWatcher.catch(() => undefined)]);
+      await Promise.all([originWatcher.catch(() => undefined), dbWatcher.catch(() => undefined)]);
       await db.end();
-      x.kill('SIGCONT');
-      for (const s of [x, y]) s.kill('SIGTERM');
-      await Promise.all([x.exited, y.exited]);
     }
+  });
+
+  it("keeps each node's recordings with it: URLs point at the holder, each node sweeps only its own files, a deleted channel's files go from every node", async () => {
+    assert.ok(x !== undefined && y !== undefined && ids.length === 3, 'the fencing test ran');
+    const [nx, ny] = [x, y];
+    const [listed, aged, deleted] = ids as [string, string, string];
+    const base = { 'frozen-x': new URL(nx.url).origin, 'taker-y': new URL(ny.url).origin };
+
+    // Any node answers with the same URLs, each on the node whose disk holds the file.
+    const recQ = 'query($id: ID!) { virtualLive(id: $id) { recordings { url node sizeBytes } } }';
+    type Recs = { virtualLive: { recordings: { url: string; node: string | null; sizeBytes: number }[] } };
+    const viaX = (await gqlOk<Recs>(nx.url, recQ, { id: listed })).virtualLive.recordings;
+    const viaY = (await gqlOk<Recs>(ny.url, recQ, { id: listed })).virtualLive.recordings;
+    assert.deepEqual(viaX, viaY);
+    assert.deepEqual([...new Set(viaX.map((r) => r.node))].sort(), ['frozen-x', 'taker-y'], 'segments on both nodes');
+    for (const r of viaX) {
+      const holder = base[r.node as keyof typeof base];
+      assert.ok(r.url.startsWith(`${holder}/recordings/${listed}/`), `${r.url} is served by ${r.node} (${holder})`);
+      const res = await fetch(r.url);
+      assert.equal(res.status, 200, r.url);
+      assert.equal((await res.arrayBuffer()).byteLength, r.sizeBytes, r.url);
+    }
+
+    // Age one channel's segments past its 24 h: each node deletes the ones it holds,
+    // file and row. A node that deleted another's row would leave that file behind forever.
+    const agedRows = (await recordingRows(url)).filter((r) => r.virtualLiveId === aged);
+    assert.ok(agedRows.some((r) => r.nodeName === 'frozen-x') && agedRows.some((r) => r.nodeName === 'taker-y'));
+    await query(url, `UPDATE "Recording" SET "startedAt" = "startedAt" - interval '2 days' WHERE path = ANY($1)`, [agedRows.map((r) => r.path)]);
+    const xListedBefore = (await recordingRows(url)).filter((r) => r.virtualLiveId === listed && r.nodeName === 'frozen-x').map((r) => r.path);
+    await pollUntil(() => recordingRows(url), (rows) => !rows.some((r) => agedRows.some((a) => a.path === r.path)), 10_000, 'the aged rows to be swept');
+    const holderDir = (r: RecordingRow): string => (r.nodeName === 'frozen-x' ? nx : ny).dir;
+    for (const r of agedRows) {
+      await assert.rejects(stat(join(holderDir(r), r.path)), { code: 'ENOENT' }, `${r.path} deleted by its holder ${r.nodeName}`);
+    }
+    const xListedAfter = (await recordingRows(url)).filter((r) => r.virtualLiveId === listed && r.nodeName === 'frozen-x').map((r) => r.path);
+    assert.deepEqual(xListedAfter, xListedBefore, "X's other segments stay listed (no node swept them)");
+
+    // Delete a channel through X: X's files go at once, Y's at Y's next sweep.
+    await gqlOk(ny.url, stopQ, { id: deleted });
+    await gqlOk(nx.url, 'mutation($id: ID!) { deleteVirtualLive(id: $id) }', { id: deleted });
+    const filesOf = async (id: string): Promise<string[]> =>
+      [...(await segmentFiles(nx.dir)), ...(await segmentFiles(ny.dir))].filter((p) => p.startsWith(`recordings/${id}/`));
+    await pollUntil(() => filesOf(deleted), (files) => files.length === 0, 10_000, "the deleted channel's files gone from both nodes");
+    for (const n of [nx, ny]) await assert.rejects(stat(join(n.dir, 'snapshots', `${deleted}.jpg`)), { code: 'ENOENT' }, `its snapshot gone from ${n.dir}`);
+    assert.ok((await filesOf(listed)).length > 0, 'the other channels keep theirs');
   });
 });

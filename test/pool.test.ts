@@ -232,6 +232,27 @@ test('a worker that stops sending heartbeats is killed and replaced', async (t) 
   assert.match(ev.reason, /no heartbeat for \d+ ms \(killed by SIGKILL\)/);
 });
 
+test('a supervisor that was not running (SIGSTOP, a long pause) does not blame its worker for the heartbeats it did not read', async (t) => {
+  const pool = makePool(t, { size: 1, heartbeatIntervalMs: 100 });
+  await pool.start();
+  const [before] = pool.workers();
+  const lost: WorkerLostEvent[] = [];
+  pool.on('workerLost', (ev) => lost.push(ev));
+  // Blocked inside a timer callback, so the watchdog's overdue tick runs right after it,
+  // before the poll phase reads the heartbeats the worker sent meanwhile (5 are the limit).
+  await new Promise<void>((resolve) =>
+    setTimeout(() => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
+      resolve();
+    }, 0),
+  );
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.deepEqual(lost.map((ev) => ev.reason), [], 'no worker lost');
+  const [after] = pool.workers();
+  assert.equal(after?.pid, before?.pid, 'the same worker process');
+  assert.equal(after?.state, 'ready');
+});
+
 test('stop escalates from shutdown to SIGTERM to SIGKILL within the grace', async (t) => {
   const pool = makePool(t, { size: 1, stopGraceMs: 300, env: { FAKE_WORKER_STUBBORN: '1' } });
   await pool.start();

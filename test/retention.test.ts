@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 
 import { openDatabase, type PrismaClient } from '../src/db/client.js';
-import { removeChannelRecordings, sweepRecordings, sweepSnapshots } from '../src/recording/retention.js';
+import { removeChannelRecordings, sweepDeletedChannels, sweepRecordings, sweepSnapshots } from '../src/recording/retention.js';
 
 const now = new Date('2026-01-01T12:00:00Z');
 const minutes = (n: number): number => n * 60_000;
@@ -270,6 +270,63 @@ describe('sweepRecordings', () => {
     const f = await fixture(t);
     await assert.rejects(sweepRecordings(f.db, f.dataDir, { channelQuotaBytes: -1, totalQuotaBytes: 0 }, now), /policy\.channelQuotaBytes/);
     await assert.rejects(sweepRecordings(f.db, f.dataDir, { channelQuotaBytes: 0, totalQuotaBytes: NaN }, now), /policy\.totalQuotaBytes/);
+  });
+});
+
+describe('sweepRecordings in a cluster (each node its own data dir, one database)', () => {
+  it("sweeps its own node's rows only, counts only its own bytes, and adopts unnamed rows whose file it has", async (t) => {
+    const f = await fixture(t);
+    const bDir = join(f.dataDir, '..', 'data-b');
+    const ch = await f.channel('a', 1);
+    const named = async (rel: string, node: string | null) => f.db.recording.update({ where: { path: rel }, data: { nodeName: node } });
+    const mineOld = await f.segment(ch, 'a-old', 10, minutes(120));
+    await named(mineOld, 'node-a');
+    const mineFresh = await f.segment(ch, 'a-fresh', 60, minutes(1));
+    await named(mineFresh, 'node-a');
+    // Rows of node B: its files are on B's disk, so A finds no file for them (A used to delete such rows).
+    const theirs: string[] = [];
+    for (const [name, size, ago] of [['b-old', 10, minutes(120)], ['b-fresh', 1000, minutes(1)]] as const) {
+      const rel = `recordings/${ch}/${name}.mp4`;
+      await mkdir(join(bDir, 'recordings', ch), { recursive: true });
+      await writeFile(join(bDir, rel), Buffer.alloc(size, 7));
+      await f.db.recording.create({ data: { virtualLiveId: ch, path: rel, nodeName: 'node-b', startedAt: new Date(now.getTime() - ago - 60_000), durationSeconds: 60, sizeBytes: size } });
+      theirs.push(rel);
+    }
+    // Rows from before nodes were named: one whose file A has, one whose file is on no disk here.
+    const unnamedHere = await f.segment(ch, 'u-here', 10, minutes(120));
+    const unnamedAway = `recordings/${ch}/u-away.mp4`;
+    await f.db.recording.create({ data: { virtualLiveId: ch, path: unnamedAway, startedAt: new Date(now.getTime() - minutes(122)), durationSeconds: 60, sizeBytes: 10 } });
+
+    // Total quota 100 bytes: B's 1000 would exceed it, A's own 60 do not.
+    const a = await sweepRecordings(f.db, f.dataDir, { channelQuotaBytes: 0, totalQuotaBytes: 100 }, now, { nodeName: 'node-a' });
+    assert.deepEqual(a.deleted.map((d) => [d.path, d.reason]), [[mineOld, 'age'], [unnamedHere, 'age']]);
+    assert.equal(a.keptBytes, 60, "A's quota counts A's bytes only");
+    assert.deepEqual(await rowPaths(f.db), [mineFresh, ...theirs, unnamedAway].sort());
+    assert.deepEqual(await listFiles(bDir), [...theirs].sort(), "B's files untouched");
+    assert.equal((await f.db.recording.findUniqueOrThrow({ where: { path: unnamedAway } })).nodeName, null, 'a row whose file A lacks is not adopted');
+
+    const b = await sweepRecordings(f.db, bDir, noQuota, now, { nodeName: 'node-b' });
+    assert.deepEqual(b.deleted.map((d) => d.path), [theirs[0]]);
+    assert.deepEqual(await rowPaths(f.db), [mineFresh, theirs[1], unnamedAway].sort());
+    assert.deepEqual(await listFiles(join(f.dataDir, 'recordings')), [relative('recordings', mineFresh)]);
+  });
+});
+
+describe('sweepDeletedChannels', () => {
+  it('removes the folders and snapshots of channels that no longer exist, and nothing else', async (t) => {
+    const f = await fixture(t);
+    const kept = await f.channel('kept', 0);
+    const seg = await f.segment(kept, 's', 10, 0);
+    const gone = 'cm0deleted0channel';
+    await mkdir(join(f.dataDir, 'recordings', gone, '1700000000000'), { recursive: true });
+    await writeFile(join(f.dataDir, 'recordings', gone, '1700000000000', 'seg-00000.mp4'), 'x');
+    await mkdir(join(f.dataDir, 'snapshots'), { recursive: true });
+    for (const name of [`${kept}.jpg`, `${gone}.jpg`, `${gone}.jpg.part`, 'not a channel.jpg']) await writeFile(join(f.dataDir, 'snapshots', name), 'j');
+    await writeFile(join(f.dataDir, 'recordings', 'stray file'), 's');
+
+    assert.deepEqual(await sweepDeletedChannels(f.db, f.dataDir), [gone]);
+    assert.deepEqual(await listFiles(f.dataDir), [seg, 'recordings/stray file', `snapshots/${gone}.jpg.part`, `snapshots/${kept}.jpg`, 'snapshots/not a channel.jpg'].sort());
+    assert.deepEqual(await sweepDeletedChannels(f.db, join(f.dataDir, 'missing')), []);
   });
 });
 

@@ -43,6 +43,12 @@ export interface ApiDeps {
   schedules?: Pick<Scheduler, 'add' | 'remove' | 'list' | 'next'>;
   /** The cluster's nodes (src/cluster/leases.ts), or this one alone on SQLite. */
   nodes: () => Promise<NodeView[]>;
+  /**
+   * Cluster mode: the base URL (`http://host:port`) of each node's API, by node name, so
+   * that a recording's URL points at the node whose disk holds it. Absent on a single
+   * node: recording URLs are paths on this API.
+   */
+  apiBases?: () => Promise<Map<string, string>>;
 }
 
 const DateTime = new GraphQLScalarType<Date | null, string>({
@@ -153,8 +159,15 @@ export function createResolvers(deps: ApiDeps) {
         const s = await schedules().next(v.id);
         return s?.nextRunAt ? { action: s.action, at: s.nextRunAt, scheduleId: s.id } : null;
       },
-      recordings: async (v: { id: string }) =>
-        (await channels.recordings(v.id)).map((r) => ({ url: `/${r.path}`, startedAt: r.startedAt, durationSeconds: r.durationSeconds, sizeBytes: r.sizeBytes })),
+      recordings: async (v: { id: string }) => {
+        const rows = await channels.recordings(v.id);
+        const bases = deps.apiBases !== undefined && rows.length > 0 ? await deps.apiBases() : null;
+        return rows.map((r) => {
+          // A holder that is not registered (stopped for good) leaves the bare path.
+          const base = r.nodeName === null ? undefined : bases?.get(r.nodeName);
+          return { url: `${base ?? ''}/${r.path}`, node: r.nodeName, startedAt: r.startedAt, durationSeconds: r.durationSeconds, sizeBytes: r.sizeBytes };
+        });
+      },
     },
     StatusChange: {
       virtualLive: async (change: StatusChange) => {

@@ -114,7 +114,14 @@ export class LeaseLostError extends Error {
 }
 
 export class ChannelRepository {
-  constructor(private readonly db: Db) {}
+  /**
+   * @param nodeName stamped on every recording row this process adds: the node
+   *   whose data dir holds the file (src/recording/retention.ts sweeps by it).
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly nodeName: string | null = null,
+  ) {}
 
   async get(id: string): Promise<ChannelRecord | null> {
     return parseOrNull(await this.db.virtualLive.findUnique({ where: { id }, include }));
@@ -209,8 +216,13 @@ export class ChannelRepository {
     return parseStatuses(await this.db.virtualLive.update({ where: { id }, data: { desiredState }, include }));
   }
 
+  /**
+   * Lists a closed segment, held by this node. Not fenced by the lease: the file is
+   * on this node's disk whoever runs the channel now (a fence finalises the last
+   * segment after the lease is gone), and only a row lets retention find it.
+   */
   async addRecording(data: { virtualLiveId: string; path: string; startedAt: Date; durationSeconds: number; sizeBytes: number }): Promise<void> {
-    await this.db.recording.create({ data });
+    await this.db.recording.create({ data: { ...data, nodeName: this.nodeName } });
   }
 
   /** The seed's touchTime: a sign of interest in the channel. */
@@ -233,8 +245,15 @@ export class ChannelRepository {
     return (await this.db.virtualLive.findMany({ where: { onDemand: true, desiredState: 'RUNNING' } })).map(parseStatuses);
   }
 
-  async setSnapTakenAt(id: string, at: Date): Promise<void> {
-    await this.db.virtualLive.update({ where: { id }, data: { snapTakenAt: at } });
+  /**
+   * The latest snapshot's time. In cluster mode (`owner` given) it lands only while
+   * that lease holds: a stale owner's late snapshot must not replace the new
+   * owner's. False when the write was refused.
+   */
+  async setSnapTakenAt(id: string, at: Date, owner?: { nodeId: string; epoch: number }): Promise<boolean> {
+    const where = owner === undefined ? { id } : { id, ownerNodeId: owner.nodeId, leaseEpoch: owner.epoch };
+    const { count } = await this.db.virtualLive.updateMany({ where, data: { snapTakenAt: at } });
+    return count > 0;
   }
 
   /** A channel's closed segments, oldest first. */

@@ -6,14 +6,15 @@
  * recording segments and snapshot times go to the database.
  *
  * Owns: the warnings by channel and part, and the handling of tap events.
- * Imports repository.ts, spec.ts, the pool's IPC types, errors.ts and
- * log.ts; it publishes
+ * Imports repository.ts, spec.ts, ports.ts (types), the pool's IPC types,
+ * errors.ts and log.ts; it publishes
  * through a callback, so it knows nothing of the status writer.
  */
 import { isAbsolute, relative } from 'node:path';
 import { notFound } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PipelineSpec, TapEvent } from '../pool/ipc.js';
+import type { ClusterPort } from './ports.js';
 import type { ChannelRecord, ChannelRepository } from './repository.js';
 import { missingItemNames } from './spec.js';
 
@@ -50,6 +51,8 @@ export interface TapDeps {
   log: Logger;
   /** A warning changed: publish the channel's record as it is (a detail event). */
   publish: (rec: ChannelRecord) => void;
+  /** Cluster mode: snapshot times are written under this node's lease only. */
+  cluster?: Pick<ClusterPort, 'nodeId' | 'epochOf'>;
 }
 
 /** What a channel's tap reported: a closed segment, a snapshot, or a warning raised or cleared. */
@@ -60,7 +63,13 @@ export async function onTapEvent(deps: TapDeps, id: string, event: TapEvent): Pr
       if (rel.startsWith('..') || isAbsolute(rel)) return;
       await deps.repo.addRecording({ virtualLiveId: id, path: rel, startedAt: new Date(event.startedAtMs), durationSeconds: event.durationSeconds, sizeBytes: event.sizeBytes });
     } else if (event.kind === 'snapshot') {
-      await deps.repo.setSnapTakenAt(id, new Date(event.takenAtMs));
+      // In a cluster, only under this node's lease: a late snapshot of a node that lost it
+      // must not replace the new owner's (a refused write changes nothing; the renewal notices the loss).
+      // Segments above are listed whatever the lease: the file is on this node's disk.
+      const epoch = deps.cluster?.epochOf(id) ?? null;
+      if (deps.cluster !== undefined && epoch === null) return;
+      const owner = deps.cluster !== undefined && epoch !== null ? { nodeId: deps.cluster.nodeId, epoch } : undefined;
+      await deps.repo.setSnapTakenAt(id, new Date(event.takenAtMs), owner);
     } else {
       if (!deps.warnings.set(id, event.part, event.message)) return;
       const rec = await deps.repo.get(id);

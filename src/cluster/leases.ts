@@ -75,6 +75,16 @@ export interface NodeView {
   alive: boolean;
 }
 
+/** Each node name's API base URL (`http://host:port`), from its newest row: a restarted node keeps its name. */
+export function apiBasesByName(nodes: readonly NodeView[]): Map<string, string> {
+  const newest = new Map<string, NodeView>();
+  for (const n of nodes) {
+    const seen = newest.get(n.name);
+    if (n.apiUrl !== '' && (seen === undefined || n.heartbeatAt > seen.heartbeatAt)) newest.set(n.name, n);
+  }
+  return new Map([...newest].map(([name, n]) => [name, new URL(n.apiUrl).origin]));
+}
+
 export class LeaseKeeper implements ClusterPort {
   readonly nodeId: string;
   readonly #o: LeaseKeeperOptions;

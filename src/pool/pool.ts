@@ -199,7 +199,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       return;
     }
     if (msg.type === 'tap') {
-      if (this.#placements.get(msg.channelId)?.workerId === handle.id) this.emit('tap', { channelId: msg.channelId, event: msg.event });
+      // A closed segment is a file on this node's disk whoever runs the channel now (a
+      // fence finalises the last one after the pipeline has ended): always listed, or
+      // retention would never find it. Warnings and snapshots describe the running channel.
+      if (msg.event.kind === 'segment' || this.#placements.get(msg.channelId)?.workerId === handle.id) this.emit('tap', { channelId: msg.channelId, event: msg.event });
       return;
     }
     if (msg.type === 'source') {

@@ -237,10 +237,23 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   }
 
   #startWatchdog(): void {
-    const limitMs = this.#opts.init.heartbeatIntervalMs * heartbeatMissLimit;
+    const periodMs = this.#opts.init.heartbeatIntervalMs;
+    const limitMs = periodMs * heartbeatMissLimit;
+    let tickAt = Date.now();
     this.#watchdog = setInterval(() => {
+      const now = Date.now();
+      const lateMs = now - tickAt - periodMs;
+      tickAt = now;
       if (this.#state !== 'ready') return;
-      const silentMs = Date.now() - this.#lastHeartbeatAt;
+      // A tick this late means this process was not running (SIGSTOP, a long pause):
+      // the heartbeats the worker sent meanwhile are still unread in the pipe, behind
+      // this timer. Killing it now would also drop what it reported then (a fenced
+      // channel's last recording segment); give it a fresh window to be heard.
+      if (lateMs > periodMs) {
+        this.#lastHeartbeatAt = now;
+        return;
+      }
+      const silentMs = now - this.#lastHeartbeatAt;
       if (silentMs > limitMs) {
         this.#opts.log.error('worker stopped sending heartbeats', { worker: this.id, pid: this.#pid, silentMs });
         this.#kill(`no heartbeat for ${silentMs} ms`);

@@ -4,10 +4,21 @@
  * per-channel quota, then by a quota over all channels, oldest first each
  * time. Only files that a Recording row names, inside <dataDir>/recordings/,
  * are ever deleted; a row that points anywhere else is left alone.
+ *
+ * In a cluster every node has its own data dir, and each row names the node
+ * that holds its file (Recording.nodeName): a node sweeps its own rows only,
+ * so quotas count what is on its own disk. A deleted channel's folders on the
+ * other nodes go at their next sweep (sweepDeletedChannels): the rows went with
+ * the channel, so the folders of channels that no longer exist are what is left.
  */
 import { lstat, readdir, realpath, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { PrismaClient } from '../db/client.js';
+
+/** Whose rows a sweep looks at: a cluster node's own (by VLIVE_NODE_NAME), or every row (null: one node, its own database). */
+export interface Holder {
+  nodeName: string | null;
+}
 
 export interface RetentionPolicy {
   /** Most bytes of segments one channel keeps; 0 for no quota. */
@@ -89,7 +100,7 @@ async function segmentFile(dataDir: string, paths: { root: string; realRoot: str
  *
  * A channel's recordingRetainHours of 0 or less means no age limit.
  */
-export async function sweepRecordings(db: PrismaClient, dataDir: string, policy: RetentionPolicy, now: Date): Promise<SweepResult> {
+export async function sweepRecordings(db: PrismaClient, dataDir: string, policy: RetentionPolicy, now: Date, holder: Holder = { nodeName: null }): Promise<SweepResult> {
   checkPolicy(policy);
   const root = resolve(dataDir, 'recordings');
   let realRoot: string;
@@ -102,10 +113,13 @@ export async function sweepRecordings(db: PrismaClient, dataDir: string, policy:
   }
 
   const rows = await db.recording.findMany({
+    // A row of another node names a file on its disk, never on ours.
+    ...(holder.nodeName !== null ? { where: { OR: [{ nodeName: holder.nodeName }, { nodeName: null }] } } : {}),
     select: {
       id: true,
       virtualLiveId: true,
       path: true,
+      nodeName: true,
       startedAt: true,
       durationSeconds: true,
       sizeBytes: true,
@@ -113,8 +127,9 @@ export async function sweepRecordings(db: PrismaClient, dataDir: string, policy:
     },
     orderBy: [{ startedAt: 'asc' }, { id: 'asc' }],
   });
+  if (holder.nodeName !== null) await adoptUnnamed(db, dataDir, rows, holder.nodeName);
   // Oldest first throughout; the query's order is kept by every filter below.
-  let live: Segment[] = rows.map((r) => ({
+  let live: Segment[] = rows.filter((r) => holder.nodeName === null || r.nodeName === holder.nodeName).map((r) => ({
     id: r.id,
     virtualLiveId: r.virtualLiveId,
     path: r.path,
@@ -195,6 +210,56 @@ export async function sweepRecordings(db: PrismaClient, dataDir: string, policy:
 
   result.keptBytes = live.reduce((sum, s) => sum + s.sizeBytes, 0);
   return result;
+}
+
+/**
+ * Rows listed before recordings named their node (nodeName null) belong to the
+ * node whose data dir has the file: that node writes its name on them, here and
+ * in `rows`. A row whose file is not here is left to the node that has it.
+ */
+async function adoptUnnamed(db: PrismaClient, dataDir: string, rows: { id: string; path: string; nodeName: string | null }[], nodeName: string): Promise<void> {
+  const root = resolve(dataDir, 'recordings');
+  for (const row of rows) {
+    if (row.nodeName !== null || row.path.includes('\0') || isAbsolute(row.path)) continue;
+    const file = resolve(dataDir, row.path);
+    if (!isInside(root, file)) continue;
+    const here = await lstat(file).then(
+      (info) => info.isFile(),
+      () => false,
+    );
+    if (!here) continue;
+    await db.recording.updateMany({ where: { id: row.id, nodeName: null }, data: { nodeName } });
+    row.nodeName = nodeName;
+  }
+}
+
+/**
+ * The files of channels that no longer exist: `<dataDir>/recordings/<id>/` and
+ * `<dataDir>/snapshots/<id>.jpg`. Deleting a channel removes its rows and this
+ * node's files at once; the other nodes that hold some of its files find them
+ * here, at their next sweep (or their next start, for a node that was down).
+ * The folders are listed before the channels are read, so a channel created
+ * meanwhile is never taken for a deleted one. Returns the channel ids swept.
+ */
+export async function sweepDeletedChannels(db: PrismaClient, dataDir: string): Promise<string[]> {
+  const recordings = resolve(dataDir, 'recordings');
+  const snapshots = resolve(dataDir, 'snapshots');
+  const list = (dir: string): Promise<string[]> =>
+    readdir(dir).catch((err: unknown) => {
+      if (errnoCode(err) === 'ENOENT') return [];
+      throw err;
+    });
+  const folders = (await list(recordings)).filter((n) => channelIdPattern.test(n));
+  const snaps = (await list(snapshots)).filter((n) => n.endsWith('.jpg') && channelIdPattern.test(n.slice(0, -4)));
+  const ids = [...new Set([...folders, ...snaps.map((n) => n.slice(0, -4))])];
+  if (ids.length === 0) return [];
+  const existing = new Set((await db.virtualLive.findMany({ where: { id: { in: ids } }, select: { id: true } })).map((r) => r.id));
+  const gone = ids.filter((id) => !existing.has(id)).sort();
+  for (const id of gone) {
+    await removeChannelRecordings(dataDir, id);
+    await rm(join(snapshots, `${id}.jpg`), { force: true });
+  }
+  return gone;
 }
 
 /**

@@ -120,7 +120,7 @@ export class PipelineHost {
     this.#opts.log.warn('lease fence passed without renewal; stopping every pipeline', { pipelines: ids.length, lateMs: Date.now() - (this.#fenceUntil ?? 0) });
     for (const id of ids) {
       this.#fenced.add(id);
-      void this.stop(id);
+      void this.stop(id, { fence: true });
     }
   }
 
@@ -345,12 +345,17 @@ export class PipelineHost {
     tap.start();
   }
 
-  async #stopTap(channelId: string): Promise<void> {
+  /** Detaches a channel's tap (and its retry timer) without stopping it: a fence stops it after the publish. */
+  #takeTap(channelId: string): TapPipeline | null {
     const entry = this.#taps.get(channelId);
-    if (entry === undefined) return;
+    if (entry === undefined) return null;
     this.#taps.delete(channelId);
     if (entry.retry !== null) clearTimeout(entry.retry);
-    await entry.tap?.stop();
+    return entry.tap;
+  }
+
+  async #stopTap(channelId: string): Promise<void> {
+    await this.#takeTap(channelId)?.stop();
   }
 
   /** A running relay's next source; a channel that is not running (any more) is told by its state events. */
@@ -376,8 +381,15 @@ export class PipelineHost {
   /**
    * Stops and frees one pipeline; answers 'stopped' even for unknown ids, so
    * stop is idempotent. Resolves false if its bus thread did not come back.
+   *
+   * An ordinary stop finalises the tap first, while the stream is still at the
+   * origin, so the last segment ends at the stop and is listed before
+   * 'stopped'. A fence (`fence: true`) does the opposite: the lease promises
+   * that this publisher is gone before another node may claim the channel, so
+   * the forwarders and the publish are cut at once, and the recording is
+   * finalised afterwards (up to 3 s, tap-pipeline.ts) from what reached the origin.
    */
-  async stop(channelId: string): Promise<boolean> {
+  async stop(channelId: string, opts: { fence?: boolean } = {}): Promise<boolean> {
     const pipeline = this.#pipelines.get(channelId);
     if (pipeline === undefined) {
       this.#loading.delete(channelId);
@@ -385,11 +397,23 @@ export class PipelineHost {
       return true;
     }
     this.#pipelines.delete(channelId);
-    // The tap first: its last segment is finalised while the stream is still there.
-    await this.#stopTap(channelId);
-    this.#stopForwards(channelId);
-    const released = await pipeline.stop();
-    this.#opts.log.info('pipeline stopped', { channel: channelId });
+    let released: boolean;
+    if (opts.fence === true) {
+      const tap = this.#takeTap(channelId);
+      this.#stopForwards(channelId);
+      // stop() destroys the publisher's socket before its first await; the tap's
+      // EOS is sent in the same tick, so the stream's end at the origin finds the
+      // tap finalising rather than failing.
+      const cut = pipeline.stop({ now: true });
+      const finalised = tap?.stop();
+      released = await cut;
+      await finalised;
+    } else {
+      await this.#stopTap(channelId);
+      this.#stopForwards(channelId);
+      released = await pipeline.stop();
+    }
+    this.#opts.log.info('pipeline stopped', { channel: channelId, fenced: opts.fence === true });
     return released;
   }
 

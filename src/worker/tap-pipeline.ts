@@ -118,6 +118,13 @@ export class TapPipeline {
     if (this.#done) return;
     switch (m.type) {
       case 'error': {
+        // Finalising after a fence cut the publish: the origin may end the tap's
+        // source under it. The EOS already sent still closes the segment; the
+        // stop's timeout bounds the wait if it cannot.
+        if (this.#eos !== null) {
+          this.#deps.log.info('tap error while finalising, ignored', { channel: this.#deps.channelId, error: describeBusError(m) });
+          return;
+        }
         const part = /^(rec|recvq|recaq|sink)/.test(m.source) || m.source.startsWith('splitmux') ? 'recording' : /^snap/.test(m.source) ? 'snapshot' : this.#mainPart();
         this.#fail(part, describeBusError(m));
         return;
