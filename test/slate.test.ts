@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { publisherAtOrigin, startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
 import { makeMp4, probePackets, startPublisher, type Publisher } from './helpers/media.js';
-import { RtmpReceiver, type ReceivedPacket } from './helpers/rtmp-receiver.js';
+import { nonIncreasing, RtmpReceiver, type ReceivedPacket } from './helpers/rtmp-receiver.js';
 
 interface Change {
   virtualLiveStatusChanged: { status: string; activeSource: string; at: string };
@@ -125,9 +125,9 @@ describe('fallback slate while an online source is away', () => {
 
       assert.equal(await publisherAtOrigin(t, id), session, 'one publisher connection at the origin throughout');
       const video = rx.dts('video');
-      assert.equal(video.filter((d, i) => i > 0 && d < (video[i - 1] ?? 0)).length, 0, 'video DTS never go back');
+      assert.deepEqual(nonIncreasing(video), [], 'video DTS strictly rise');
       const audio = rx.dts('audio');
-      assert.equal(audio.filter((d, i) => i > 0 && d < (audio[i - 1] ?? 0)).length, 0, 'audio DTS never go back');
+      assert.deepEqual(nonIncreasing(audio), [], 'audio DTS strictly rise');
       // While the source was away the receiver got the slate: 10 fps, so 100 ms steps.
       const during = videoSteps(rx.packets, droppedAt + 1500, backAt);
       assert.ok(during.length >= 50, `slate frames during the drop: ${during.length}`);
@@ -135,10 +135,13 @@ describe('fallback slate while an online source is away', () => {
       // Then the source again: 25 fps, 40 ms steps.
       const afterBack = videoSteps(rx.packets, livingAt + 1000, Infinity);
       assert.ok(afterBack.length >= 25 && Math.abs(median(afterBack) - 0.04) < 0.005, `source frame step ${median(afterBack)} s over ${afterBack.length}`);
-      // No hole in time: the slate filled the whole drop (a frame or two at each switch at most).
+      // No hole in time: the slate filled the whole drop.
       const largest = Math.max(...videoSteps(rx.packets, 0, Infinity));
       console.log(`slate: ${during.length} slate frames in the drop; largest video DTS step ${(largest * 1000).toFixed(0)} ms`);
-      assert.ok(largest < 0.5, `largest video DTS step ${largest} s`);
+      // A media time, not a wall time: each switch lands just after the last tag out, so the
+      // largest step is the slate's own frame step. Load could only widen it by noticing the loss
+      // more than the relay's 250 ms playout delay after the last tag.
+      assert.ok(largest <= 0.1005, `largest video DTS step ${largest} s`);
       await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
     } finally {
       sub.dispose();

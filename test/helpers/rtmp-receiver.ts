@@ -72,6 +72,21 @@ export async function untilListening(port: number, timeoutMs: number, gaveUp: ()
   }
 }
 
+/**
+ * Each place where a DTS list fails to rise, as [before, after]. FLV wants
+ * every track's DTS strictly rising: ffmpeg's reader and many players take a
+ * repeated one as out of order, not only one that goes back.
+ */
+export function nonIncreasing(xs: readonly number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let i = 1; i < xs.length; i++) {
+    const a = xs[i - 1];
+    const b = xs[i];
+    if (a !== undefined && b !== undefined && b <= a) out.push([a, b]);
+  }
+  return out;
+}
+
 export class RtmpReceiver {
   readonly url: string;
   readonly packets: ReceivedPacket[] = [];
