@@ -6,7 +6,7 @@
  * backup until healthy and taking over at a keyframe. All of it in one
  * publish session: the origin sees one publisher connection, and a push
  * target that accepts only one connection (ffprobe -listen) receives the
- * whole story with DTS that never go back and no gap at the switch back.
+ * whole story with video DTS that strictly rise and no gap at the switch back.
  * A start whose primary never sends media goes LIVING on the backup.
  * Real parts only: nginx-rtmp, ffmpeg publishers, worker processes.
  */

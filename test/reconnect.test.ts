@@ -5,7 +5,7 @@
  * return (VLIVE_RECONNECT_MAX_DELAY_MS defaults to 1 s), in the same publish
  * session: the origin sees one publisher connection throughout, and a push
  * target that accepts only one (ffprobe -listen) gets the media from before
- * and after, with DTS that never go back. A channel with
+ * and after, with video DTS that strictly rise. A channel with
  * maxReconnectAttempts gives up and ends in ERROR.
  */
 import assert from 'node:assert/strict';
