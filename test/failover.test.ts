@@ -164,7 +164,8 @@ describe('backup source: failover and switch back in one publish session', () =>
       const sinceBackup = rx.packets.slice(onBackupAt).flatMap((p) => (p.kind === 'video' && p.dts !== null ? [p.dts] : []));
       const step = Math.max(...sinceBackup.map((d, i) => (i > 0 ? d - (sinceBackup[i - 1] ?? d) : 0)));
       console.log(`switch back: largest video DTS step after the failover ${(step * 1000).toFixed(0)} ms`);
-      assert.ok(step < 0.25, `no gap at the switch back (largest step ${step} s)`);
+      // README: 58 ms, a frame and a half; the rest is the sources' delivery jitter on a busy machine.
+      assert.ok(step < 0.15, `no gap at the switch back (largest step ${step} s)`);
       await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
     } finally {
       sub.dispose();
