@@ -147,10 +147,9 @@ test('a looping 2 s file plays past 3 loops in one session with rising video DTS
   const vdts = rx.dts('video');
   const adts = rx.dts('audio');
   assert.deepEqual(nonIncreasing(vdts), [], 'video DTS strictly increasing across loops');
-  const audioBack = nonIncreasing(adts).filter(([a, b]) => b < a);
-  assert.deepEqual(audioBack, [], 'audio DTS never goes back');
+  assert.deepEqual(nonIncreasing(adts), [], 'audio DTS strictly increasing across loops');
   const vgaps = vdts.slice(1).map((d, i) => d - (vdts[i] ?? d));
-  t.diagnostic(`video: ${vdts.length} packets to ${vdts.at(-1)} s, largest step ${Math.max(...vgaps).toFixed(3)} s; audio repeats at boundaries: ${nonIncreasing(adts).length}`);
+  t.diagnostic(`video: ${vdts.length} packets to ${vdts.at(-1)} s, largest step ${Math.max(...vgaps).toFixed(3)} s`);
   assert.ok(Math.max(...vgaps) < 0.2, 'no video hole at the loop boundaries');
   const stats = pool.workers()[0]?.stats.find((s) => s.channelId === 'loop');
   assert.ok(stats !== undefined && stats.positionSeconds > 4, `heartbeat position rises across loops: ${JSON.stringify(stats)}`);
