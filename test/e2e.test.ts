@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gql, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
-import { makeMp4, probePackets } from './helpers/media.js';
+import { makeMp4, mediaSpan, paceProblem, probePackets } from './helpers/media.js';
 
 const channelFields = 'id name status errorString startedAt worker playUrls { rtmp hls } desiredState';
 
@@ -117,14 +117,14 @@ describe('a virtual live goes live end to end', () => {
       assert.equal(probe.audio?.codecName, 'aac');
       const dts = probe.video?.dts ?? [];
       assert.ok(dts.length > 100, `too few video packets: ${dts.length}`);
-      // Never backwards across the loop. (With B-frames, flvmux still repeats a DTS at a
-      // boundary; gap-free, strictly increasing loops are the seamless-loop issue's work.)
+      // Strictly rising across the loop: FLV players take a repeated video DTS as out of order.
       for (let i = 1; i < dts.length; i++) {
-        assert.ok((dts[i] ?? 0) >= (dts[i - 1] ?? 0), `video DTS went back at packet ${i}: ${dts[i - 1]} → ${dts[i]}`);
+        assert.ok((dts[i] ?? 0) > (dts[i - 1] ?? 0), `video DTS did not rise at packet ${i}: ${dts[i - 1]} → ${dts[i]}`);
       }
-      const mediaSpan = (dts.at(-1) ?? 0) - (dts[0] ?? 0);
-      // Real-time pace: the origin may burst the first GOP to a new player, so allow a second.
-      assert.ok(mediaSpan > 5 && wall > mediaSpan - 1.5 && wall < mediaSpan + 4, `media ${mediaSpan.toFixed(2)} s in ${wall.toFixed(2)} s of wall time`);
+      const videoSpan = (dts.at(-1) ?? 0) - (dts[0] ?? 0);
+      process.stderr.write(`# pace: ${mediaSpan(probe).toFixed(2)} s of media (video ${videoSpan.toFixed(2)} s) in ${wall.toFixed(2)} s of wall time\n`);
+      assert.ok(videoSpan > 5, `video ${videoSpan.toFixed(2)} s`);
+      assert.equal(paceProblem(probe, wall), null);
 
       const hls = await fetch(live.playUrls.hls ?? '');
       assert.equal(hls.status, 200);

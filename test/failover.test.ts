@@ -1,11 +1,13 @@
 /**
  * A relay with a backup URL: its primary publisher stops, the channel fails
- * over to the backup after failoverAfterFailures failures, and once the
+ * over to the backup after failoverAfterFailures failures (or, with those
+ * set out of reach, after failoverAfterMs away), and once the
  * primary publishes again it switches back, the primary running beside the
  * backup until healthy and taking over at a keyframe. All of it in one
  * publish session: the origin sees one publisher connection, and a push
  * target that accepts only one connection (ffprobe -listen) receives the
- * whole story with DTS that never go back and no gap at the switch back.
+ * whole story with video DTS that strictly rise and no gap at the switch back.
+ * A start whose primary never sends media goes LIVING on the backup.
  * Real parts only: nginx-rtmp, ffmpeg publishers, worker processes.
  */
 import assert from 'node:assert/strict';
@@ -14,8 +16,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { publisherAtOrigin, startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
-import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
-import { RtmpReceiver } from './helpers/rtmp-receiver.js';
+import { makeMp4, probePackets, startPublisher, type Publisher } from './helpers/media.js';
+import { nonIncreasing, RtmpReceiver } from './helpers/rtmp-receiver.js';
 
 interface Change {
   virtualLiveStatusChanged: { status: string; previous: string | null; activeSource: string; at: string };
@@ -43,6 +45,66 @@ describe('backup source: failover and switch back in one publish session', () =>
     assert.equal(await gqlErrorCode(t.url, bad, { i: { name: 'x', sourceType: 'ONLINE', sourceUrl: t.app.origin.publishUrl('a'), failoverAfterFailures: 0 } }), 'BAD_USER_INPUT');
     const list = await gqlOk<{ virtualLives: unknown[] }>(t.url, `{ virtualLives { id } }`);
     assert.equal(list.virtualLives.length, 0, 'nothing was created');
+  });
+
+  const createRelay = async (name: string, primary: string, backup: string, extra: Record<string, unknown> = {}): Promise<string> =>
+    (
+      await gqlOk<{ createVirtualLive: { id: string } }>(t.url, `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`, {
+        i: { name, sourceType: 'ONLINE', sourceUrl: t.app.origin.publishUrl(primary), backupUrl: t.app.origin.publishUrl(backup), connectTimeoutMs: 2000, ...extra },
+      })
+    ).createVirtualLive.id;
+
+  it('a start whose primary sends nothing goes LIVING on the backup', async () => {
+    const backup = startPublisher(file, t.app.origin.publishUrl('backup-only'), { loop: true });
+    try {
+      await t.app.origin.waitForPublish('backup-only', 10_000);
+      // Nobody publishes "nobody": the origin takes the play and sends nothing, so the primary fails its start.
+      const id = await createRelay('dead primary', 'nobody', 'backup-only');
+      const live = (
+        await gqlOk<{ startVirtualLive: { status: string; activeSource: string; playUrls: { rtmp: string } } }>(
+          t.url,
+          `mutation($id: ID!) { startVirtualLive(id: $id) { status activeSource playUrls { rtmp } } }`,
+          { id },
+        )
+      ).startVirtualLive;
+      assert.deepEqual([live.status, live.activeSource], ['LIVING', 'BACKUP']);
+      const probe = await probePackets(live.playUrls.rtmp, 2);
+      assert.ok((probe.video?.dts.length ?? 0) > 25, 'the backup\'s media at the origin');
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+    } finally {
+      await backup.stop();
+    }
+  });
+
+  it('fails over after failoverAfterMs away when failoverAfterFailures is out of reach', async () => {
+    const primary = startPublisher(file, t.app.origin.publishUrl('primary-ms'), { loop: true });
+    const backup = startPublisher(file, t.app.origin.publishUrl('backup-ms'), { loop: true });
+    const client = wsClient(t.url);
+    try {
+      await t.app.origin.waitForPublish('primary-ms', 10_000);
+      await t.app.origin.waitForPublish('backup-ms', 10_000);
+      const id = await createRelay('failover by time', 'primary-ms', 'backup-ms', { failoverAfterFailures: 1000, failoverAfterMs: 1000 });
+      const sub = collect<Change>(client, `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { status previous activeSource at } }`, { id });
+      await new Promise((r) => setTimeout(r, 200));
+      await gqlOk(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status } }`, { id });
+      await primary.stop();
+      await sub.until((e) => e.some((x) => x.virtualLiveStatusChanged.status === 'LIVING' && x.virtualLiveStatusChanged.activeSource === 'BACKUP'), 20_000);
+      const events = sub.events.map((e) => e.virtualLiveStatusChanged);
+      const lostAt = Date.parse(events.find((x) => x.status === 'RECONNECTING')?.at ?? '');
+      const backupAt = Date.parse(events.find((x) => x.activeSource === 'BACKUP')?.at ?? '');
+      const attempts = events.filter((x) => x.status === 'RECONNECTING').length;
+      console.log(`failoverAfterMs 1000: on the backup ${backupAt - lostAt} ms after the loss, ${attempts} attempt events`);
+      // Not before the time is up (failures alone would take 1000); after it, one failed try of
+      // the primary (its 2 s connect timeout), a retry delay (< 1 s) and the backup's join, with margin.
+      assert.ok(backupAt - lostAt >= 1000, `the backup came ${backupAt - lostAt} ms after the loss`);
+      assert.ok(backupAt - lostAt < 6000, `the backup came ${backupAt - lostAt} ms after the loss`);
+      sub.dispose();
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+    } finally {
+      await client.dispose();
+      await primary.stop();
+      await backup.stop();
+    }
   });
 
   it('fails over to the backup, then back to the primary once it is healthy, without an unpublish', async () => {
@@ -97,12 +159,13 @@ describe('backup source: failover and switch back in one publish session', () =>
 
       assert.equal(await publisherAtOrigin(t, id), session, 'one publisher connection at the origin throughout');
       const video = rx.dts('video');
-      assert.equal(video.filter((d, i) => i > 0 && d < (video[i - 1] ?? 0)).length, 0, 'video DTS never go back');
+      assert.deepEqual(nonIncreasing(video), [], 'video DTS strictly rise');
       // From the backup on, the largest step between frames: the switch back made no gap.
       const sinceBackup = rx.packets.slice(onBackupAt).flatMap((p) => (p.kind === 'video' && p.dts !== null ? [p.dts] : []));
       const step = Math.max(...sinceBackup.map((d, i) => (i > 0 ? d - (sinceBackup[i - 1] ?? d) : 0)));
       console.log(`switch back: largest video DTS step after the failover ${(step * 1000).toFixed(0)} ms`);
-      assert.ok(step < 0.25, `no gap at the switch back (largest step ${step} s)`);
+      // README: 58 ms, a frame and a half; the rest is the sources' delivery jitter on a busy machine.
+      assert.ok(step < 0.15, `no gap at the switch back (largest step ${step} s)`);
       await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
     } finally {
       sub.dispose();

@@ -85,8 +85,12 @@ describe('on-demand channels', () => {
       assert.ok(living, `no LIVING event: ${JSON.stringify(sub.events)}`);
       const waitedMs = Date.parse(living.virtualLiveStatusChanged.at) - asked;
       console.log(`first player: channel LIVING ${waitedMs} ms after the player asked; player done after ${left - asked} ms`);
-      // The start timeout is 10 s; the first viewer waits for the start, not longer.
-      assert.ok(waitedMs < 10_000, `waited ${waitedMs} ms`);
+      // The first viewer waits for the start (README: about 0.6 s for a VOD channel, ffprobe's own
+      // start and connect included), with a busy machine's margin ...
+      assert.ok(waitedMs < 1_500, `waited ${waitedMs} ms`);
+      // ... and not longer: its 2 s of media came at once, at the pace the stream is published (paceProblem's margin).
+      const livingAt = Date.parse(living.virtualLiveStatusChanged.at);
+      assert.ok(left - livingAt < 2_000 + 800, `the player finished ${left - livingAt} ms after LIVING`);
       assert.ok(sub.events.some((e) => e.virtualLiveStatusChanged.viewers === 1), 'a viewer count of 1 was published');
 
       await sub.until((evs) => evs.some(stopsIn), 20_000);

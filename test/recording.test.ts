@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gqlOk, wsClient } from './helpers/gql.js';
-import { makeMp4, probePackets, run } from './helpers/media.js';
+import { makeMp4, probePackets, run, startPublisher } from './helpers/media.js';
 import { pollUntil } from './helpers/service.js';
 
 const exec = promisify(execFile);
@@ -156,6 +156,32 @@ describe('recording and snapshots', () => {
     console.log(`snapshot cost: ${perSnapshotMs.toFixed(1)} ms of CPU per snapshot (tap included), channel alone ${(plainCpu / windowS * 1000).toFixed(1)} ms/s`);
     assert.ok(perSnapshotMs < 60, `${perSnapshotMs} ms of CPU per snapshot`);
     await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id: ch.id });
+  });
+
+  it('snapStale turns true once the snapshot is older than two intervals plus 10 s (a relay whose source is gone)', async () => {
+    const publisher = startPublisher(join(t.mediaRoot, 'rec', 'clip.mp4'), t.app.origin.publishUrl('snap-source'), { loop: true });
+    try {
+      await t.app.origin.waitForPublish('snap-source', 10_000);
+      const c = await gqlOk<{ createVirtualLive: { id: string } }>(t.url, `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`, {
+        i: { name: 'stale', sourceType: 'ONLINE', sourceUrl: t.app.origin.publishUrl('snap-source'), connectTimeoutMs: 2000, snapshot: { enabled: true, intervalSeconds: 1 } },
+      });
+      const id = c.createVirtualLive.id;
+      await gqlOk(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { id } }`, { id });
+      const fresh = await pollUntil(() => live(id), (v) => v.snapTakenAt !== null, 15_000, 'a snapshot');
+      assert.equal(fresh.snapStale, false);
+      // The source goes: the channel reconnects (still active), and no keyframe comes for a new snapshot.
+      await publisher.stop();
+      const stale = await pollUntil(() => live(id), (v) => v.snapStale, 20_000, 'snapStale');
+      const ageMs = Date.now() - Date.parse(stale.snapTakenAt ?? '');
+      console.log(`snapStale true with a snapshot ${ageMs} ms old; status ${stale.status}`);
+      assert.equal(stale.status, 'RECONNECTING');
+      // Not before two intervals plus 10 s, and not much after: the API computes it at each read.
+      assert.ok(ageMs >= (2 * 1 + 10) * 1000 && ageMs < 13_000, `stale at a snapshot age of ${ageMs} ms`);
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+      assert.equal((await live(id)).snapStale, false, 'a stopped channel is not stale');
+    } finally {
+      await publisher.stop();
+    }
   });
 
   it('a full disk raises a warning; the live output stays LIVING at its bitrate', async () => {

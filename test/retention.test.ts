@@ -10,7 +10,9 @@ import { join, relative } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 
 import { openDatabase, type PrismaClient } from '../src/db/client.js';
+import { createLogger } from '../src/log.js';
 import { removeChannelRecordings, sweepDeletedChannels, sweepRecordings, sweepSnapshots } from '../src/recording/retention.js';
+import { startRetention } from '../src/recording/sweeper.js';
 
 const now = new Date('2026-01-01T12:00:00Z');
 const minutes = (n: number): number => n * 60_000;
@@ -384,5 +386,40 @@ describe('removeChannelRecordings', () => {
       await assert.rejects(removeChannelRecordings(dataDir, bad), /channelId must match/);
     }
     assert.deepEqual(await listFiles(dataDir), ['recordings/other/y.mp4']);
+  });
+});
+
+describe('startRetention', () => {
+  it('sweeps recordings and snapshots on its own timer, and not after stop()', async (t) => {
+    const f = await fixture(t);
+    const hour = await f.channel('an hour', 1);
+    const forever = await f.channel('forever', 0);
+    // The fixture dates segments from a fixed day long past, so both ended far more than an hour ago.
+    const old = await f.segment(hour, 'old', 10, minutes(120));
+    await f.segment(forever, 'kept', 10, minutes(120));
+    const snapshots = join(f.dataDir, 'snapshots');
+    await mkdir(snapshots, { recursive: true });
+    const longAgo = new Date(Date.now() - 120_000);
+    await writeFile(join(snapshots, 'old.jpg'), 'jpeg');
+    await utimes(join(snapshots, 'old.jpg'), longAgo, longAgo);
+    await writeFile(join(snapshots, 'fresh.jpg'), 'jpeg');
+
+    const config = { dataDir: f.dataDir, recordingChannelQuotaBytes: 0, recordingTotalQuotaBytes: 0, snapshotRetainSeconds: 60, retentionSweepSeconds: 0.1 };
+    const retention = startRetention(f.db, config, { nodeName: null }, createLogger({ proc: 'retention-test' }));
+    try {
+      // Nobody calls sweep(): only the timer can delete them.
+      await expectOnlyDeleted(f, [old, 'snapshots/old.jpg'], async () => {
+        const deadline = Date.now() + 5_000;
+        while ((await rowPaths(f.db)).includes(old) || (await listFiles(f.dataDir)).includes('snapshots/old.jpg')) {
+          assert.ok(Date.now() < deadline, 'the timer swept within 5 s');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      });
+    } finally {
+      await retention.stop();
+    }
+    const late = await f.segment(hour, 'late', 10, minutes(120));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok((await rowPaths(f.db)).includes(late), 'a stopped timer sweeps nothing');
   });
 });

@@ -96,7 +96,8 @@ describe('schedules', () => {
       assert.ok(starting);
       const startLagMs = Date.parse(starting.virtualLiveStatusChanged.at) - startAt.getTime();
       assert.ok(startLagMs >= 0, `started ${-startLagMs} ms early`);
-      assert.ok(startLagMs < 2_000, `started ${startLagMs} ms late`);
+      // The loop looks every 0.5 s (README: "within about half a second"); the rest is a busy machine's margin.
+      assert.ok(startLagMs < 1_000, `started ${startLagMs} ms late`);
       const mid = await getChannel(t.url, channelId);
       assert.equal(mid.nextScheduledAction?.action, 'STOP');
 
@@ -104,7 +105,7 @@ describe('schedules', () => {
       const stopped = sub.events.find((e) => e.virtualLiveStatusChanged.status === 'STOPPED' && e.virtualLiveStatusChanged.previous !== 'STOPPED');
       assert.ok(stopped);
       const stopLagMs = Date.parse(stopped.virtualLiveStatusChanged.at) - stopAt.getTime();
-      assert.ok(stopLagMs >= 0 && stopLagMs < 2_000, `stop lag ${stopLagMs} ms`);
+      assert.ok(stopLagMs >= 0 && stopLagMs < 1_000, `stop lag ${stopLagMs} ms`);
       console.log(`scheduled start ${startLagMs} ms and stop ${stopLagMs} ms after their times`);
 
       const done = await pollUntil(() => getChannel(t.url, channelId), (c) => c.schedules.every((s) => s.lastResult !== 'running'), 5_000, 'results recorded');

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { loadTokens } from '../src/api/auth.js';
 import { apiLimits } from '../src/api/limits.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { gql, gqlErrorCode, gqlOk } from './helpers/gql.js';
@@ -30,6 +31,7 @@ describe('authentication and roles', () => {
         tokens: [
           { name: 'ops', role: 'operator', sha256: sha('op-secret') },
           { name: 'wall', role: 'viewer', sha256: sha('view-secret') },
+          { name: 'script', role: 'operator', sha256: sha('script-secret'), startStopsPer10s: 3 },
         ],
       }),
     );
@@ -62,6 +64,20 @@ describe('authentication and roles', () => {
     assert.deepEqual(none.data?.virtualLives, [], 'the viewer created nothing');
     const made = await gql(t.url, create, {}, bearer('op-secret'));
     assert.equal(made.errors, undefined);
+  });
+
+  it("holds a token to its own start/stop budget from the tokens file, and refuses a bad one", async () => {
+    const startQ = 'mutation { startVirtualLive(id: "nope") { id } }';
+    const codes = async (token: string, n: number): Promise<string[]> => {
+      const out: string[] = [];
+      for (let i = 0; i < n; i++) out.push(String((await gql(t.url, startQ, {}, bearer(token))).errors?.[0]?.extensions?.code));
+      return out;
+    };
+    assert.deepEqual(await codes('script-secret', 4), ['NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND', 'RATE_LIMITED']);
+    assert.deepEqual(await codes('op-secret', 4), ['NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND'], 'another token keeps the default budget');
+    const bad = join(t.dir, 'bad-tokens.json');
+    await writeFile(bad, JSON.stringify({ tokens: [{ name: 'x', role: 'operator', sha256: sha('x'), startStopsPer10s: 0 }] }));
+    assert.throws(() => loadTokens(bad), /tokens\[0\]\.startStopsPer10s must be a positive integer/);
   });
 
   it('authenticates subscriptions through connectionParams', async () => {

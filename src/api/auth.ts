@@ -16,6 +16,12 @@ export type Role = 'viewer' | 'operator';
 export interface Principal {
   readonly name: string;
   readonly role: Role;
+  /**
+   * Starts, stops and touches this token may make per 10 s; default 120
+   * (apiLimits). A scripted client that drives many channels gets its own
+   * token with a higher figure instead of raising everyone's.
+   */
+  readonly startStopsPer10s?: number;
 }
 
 /** Hash (hex) → principal; null in demo mode. */
@@ -49,7 +55,11 @@ export function loadTokens(path: string | null): TokenTable {
     if (typeof name !== 'string' || name === '' || name.length > 100) throw new TokensFileError(`tokens[${i}].name must be a non-empty string`);
     if (role !== 'viewer' && role !== 'operator') throw new TokensFileError(`tokens[${i}].role must be "viewer" or "operator"`);
     if (typeof sha !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha)) throw new TokensFileError(`tokens[${i}].sha256 must be 64 hex digits`);
-    table.set(sha.toLowerCase(), { name, role });
+    const limit = e?.['startStopsPer10s'];
+    if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1)) {
+      throw new TokensFileError(`tokens[${i}].startStopsPer10s must be a positive integer`);
+    }
+    table.set(sha.toLowerCase(), limit === undefined ? { name, role } : { name, role, startStopsPer10s: limit });
   });
   return table;
 }

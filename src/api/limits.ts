@@ -11,7 +11,7 @@ export const apiLimits = {
   maxDepth: 8,
   /** Most fields a query may select, fragments expanded. */
   maxFields: 300,
-  /** Starts and stops one token may make per window. */
+  /** Starts and stops one token may make per window, unless its entry in the tokens file says otherwise. */
   startStopPerWindow: 120,
   startStopWindowMs: 10_000,
   /** Active subscriptions on one WebSocket connection. */
@@ -78,14 +78,14 @@ export class RateLimiter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Counts one hit for key, or throws RATE_LIMITED when the window is full. */
-  take(key: string, what: string): void {
+  /** Counts one hit for key, or throws RATE_LIMITED when the window holds `limit` (default: the limiter's) already. */
+  take(key: string, what: string, limit: number = this.limit): void {
     const t = this.now();
     const recent = (this.#hits.get(key) ?? []).filter((h) => t - h < this.windowMs);
-    if (recent.length >= this.limit) {
+    if (recent.length >= limit) {
       this.#hits.set(key, recent);
       const retryMs = this.windowMs - (t - (recent[0] ?? t));
-      throw new VliveError('RATE_LIMITED', `too many ${what}: at most ${this.limit} per ${this.windowMs / 1000} s; retry in ${Math.ceil(retryMs / 1000)} s`);
+      throw new VliveError('RATE_LIMITED', `too many ${what}: at most ${limit} per ${this.windowMs / 1000} s; retry in ${Math.ceil(retryMs / 1000)} s`);
     }
     recent.push(t);
     this.#hits.set(key, recent);

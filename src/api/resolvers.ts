@@ -102,7 +102,7 @@ export interface ApiContext {
 function operatorOnly<A, R>(fn: (args: A, ctx: ApiContext) => R, limiter?: RateLimiter) {
   return (_: unknown, args: A, ctx: ApiContext): R => {
     requireOperator(ctx.principal);
-    limiter?.take(ctx.principal.name, 'starts and stops');
+    limiter?.take(ctx.principal.name, 'starts and stops', ctx.principal.startStopsPer10s);
     return fn(args, ctx);
   };
 }
@@ -137,7 +137,7 @@ export function createResolvers(deps: ApiDeps) {
       // Any valid token: a player (HLS or an app) keeps its channel up this way. Rate
       // limited with starts and stops, since a touch may start a channel.
       touchVirtualLive: async (_: unknown, a: { id: string }, ctx: ApiContext) => {
-        startStop.take(ctx.principal.name, 'starts and stops');
+        startStop.take(ctx.principal.name, 'starts and stops', ctx.principal.startStopsPer10s);
         return view(await ondemand().touch(checkId('id', a.id)));
       },
       addSchedule: operatorOnly((a: { virtualLiveId: string; input: ScheduleInput }) => schedules().add(checkId('virtualLiveId', a.virtualLiveId), a.input)),

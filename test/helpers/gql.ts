@@ -27,8 +27,13 @@ export async function gql<T = Record<string, unknown>>(
 }
 
 /** Runs a query that must succeed and returns its data. */
-export async function gqlOk<T = Record<string, unknown>>(url: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const r = await gql<T>(url, query, variables);
+export async function gqlOk<T = Record<string, unknown>>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<T> {
+  const r = await gql<T>(url, query, variables, headers);
   if (r.errors?.length || !r.data) throw new Error(`GraphQL failed: ${JSON.stringify(r.errors)}`);
   return r.data;
 }

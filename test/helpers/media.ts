@@ -181,6 +181,26 @@ export async function probePackets(url: string, seconds: number, graceMs = 20_00
   };
 }
 
+/** Seconds of media a probe read: first to last DTS over all its streams (ffprobe's read interval is counted so). */
+export function mediaSpan(report: PacketReport): number {
+  const all = report.streams.flatMap((s) => s.dts);
+  return all.length === 0 ? 0 : Math.max(...all) - Math.min(...all);
+}
+
+/**
+ * Whether a probe that took `wallSeconds` (ffprobe's whole run) read its
+ * media at real-time pace; null when it did, else why not. Two things part
+ * the clocks, at the start only: ffprobe takes 0.1-0.3 s to start and
+ * connect (doubled, and more, for a busy 2-core machine), and the origin
+ * may burst the GOP in hand to a new player (at most one second of test
+ * media). Beyond that a stream neither outruns the clock nor lags.
+ */
+export function paceProblem(report: PacketReport, wallSeconds: number): string | null {
+  const media = mediaSpan(report);
+  const ok = wallSeconds > media - 1 && wallSeconds < media + 0.8;
+  return ok ? null : `not real-time: ${media.toFixed(2)} s of media arrived in ${wallSeconds.toFixed(2)} s of wall time`;
+}
+
 export interface Publisher {
   readonly process: ChildProcess;
   /** Resolves with the exit code (null when killed by a signal). */

@@ -1,6 +1,7 @@
 /**
  * An independent RTMP receiver for tests: `ffprobe -listen 1` accepts one
- * publisher on a free port and prints every packet as it arrives. The code
+ * publisher on a free port and prints every packet as it arrives (or, made
+ * with play(), ffprobe plays a stream from an origin the same way). The code
  * under test is judged by what ffprobe sees, with arrival times, so tests can
  * check codecs, resolution, DTS order across loops and real-time pace.
  *
@@ -18,6 +19,10 @@ export interface ReceivedPacket {
   readonly key: boolean;
   /** Milliseconds since the first packet arrived. */
   readonly atMs: number;
+  /** Date.now() at arrival: compares arrivals at two receivers. */
+  readonly wallMs: number;
+  /** Payload bytes; frames copied from one stream into another keep theirs. */
+  readonly size: number | null;
 }
 
 export interface ReceivedStream {
@@ -72,6 +77,21 @@ export async function untilListening(port: number, timeoutMs: number, gaveUp: ()
   }
 }
 
+/**
+ * Each place where a DTS list fails to rise, as [before, after]. FLV wants
+ * every track's DTS strictly rising: ffmpeg's reader and many players take a
+ * repeated one as out of order, not only one that goes back.
+ */
+export function nonIncreasing(xs: readonly number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let i = 1; i < xs.length; i++) {
+    const a = xs[i - 1];
+    const b = xs[i];
+    if (a !== undefined && b !== undefined && b <= a) out.push([a, b]);
+  }
+  return out;
+}
+
 export class RtmpReceiver {
   readonly url: string;
   readonly packets: ReceivedPacket[] = [];
@@ -82,13 +102,14 @@ export class RtmpReceiver {
   #stderr = '';
   #waiters = new Set<() => void>();
 
-  private constructor(port: number) {
-    this.url = `rtmp://127.0.0.1:${port}/live/test`;
+  /** listen: accept one publisher at `url`; else play `url` as a player would. */
+  private constructor(url: string, listen: boolean) {
+    this.url = url;
     this.#child = spawn(
       'stdbuf',
       [
-        '-oL', 'ffprobe', '-v', 'error', '-listen', '1', '-i', this.url,
-        '-show_entries', 'packet=codec_type,dts_time,flags:stream=codec_type,codec_name,width,height',
+        '-oL', 'ffprobe', '-v', 'error', ...(listen ? ['-listen', '1'] : []), '-i', this.url,
+        '-show_entries', 'packet=codec_type,dts_time,flags,size:stream=codec_type,codec_name,width,height',
         '-of', 'compact',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -113,7 +134,7 @@ export class RtmpReceiver {
 
   /** Starts ffprobe on a free port and resolves once it listens. */
   static async start(listenTimeoutMs = 5000): Promise<RtmpReceiver> {
-    const r = new RtmpReceiver(await freePort());
+    const r = new RtmpReceiver(`rtmp://127.0.0.1:${await freePort()}/live/test`, true);
     const port = Number(new URL(r.url).port);
     // ffprobe says nothing when it starts listening, so look at the socket table.
     try {
@@ -123,6 +144,11 @@ export class RtmpReceiver {
       throw new Error(`ffprobe did not listen on ${port}: ${(err as Error).message} ${r.#stderr}`);
     }
     return r;
+  }
+
+  /** Plays `url` (an origin's stream): a player beside the code under test, with arrival times. */
+  static play(url: string): RtmpReceiver {
+    return new RtmpReceiver(url, false);
   }
 
   #line(line: string): void {
@@ -136,6 +162,8 @@ export class RtmpReceiver {
         dts: num(f.get('dts_time')),
         key: (f.get('flags') ?? '').includes('K'),
         atMs: now - this.#firstAt,
+        wallMs: now,
+        size: num(f.get('size')),
       });
     } else if (line.startsWith('stream|')) {
       const f = fields(line);
