@@ -400,17 +400,19 @@ describe('startRetention', () => {
     const snapshots = join(f.dataDir, 'snapshots');
     await mkdir(snapshots, { recursive: true });
     const longAgo = new Date(Date.now() - 120_000);
-    await writeFile(join(snapshots, 'old.jpg'), 'jpeg');
-    await utimes(join(snapshots, 'old.jpg'), longAgo, longAgo);
-    await writeFile(join(snapshots, 'fresh.jpg'), 'jpeg');
+    // Named after live channels: the timer also removes the snapshots of channels that are gone.
+    const oldSnap = `snapshots/${hour}.jpg`;
+    await writeFile(join(f.dataDir, oldSnap), 'jpeg');
+    await utimes(join(f.dataDir, oldSnap), longAgo, longAgo);
+    await writeFile(join(snapshots, `${forever}.jpg`), 'jpeg');
 
     const config = { dataDir: f.dataDir, recordingChannelQuotaBytes: 0, recordingTotalQuotaBytes: 0, snapshotRetainSeconds: 60, retentionSweepSeconds: 0.1 };
     const retention = startRetention(f.db, config, { nodeName: null }, createLogger({ proc: 'retention-test' }));
     try {
       // Nobody calls sweep(): only the timer can delete them.
-      await expectOnlyDeleted(f, [old, 'snapshots/old.jpg'], async () => {
+      await expectOnlyDeleted(f, [old, oldSnap], async () => {
         const deadline = Date.now() + 5_000;
-        while ((await rowPaths(f.db)).includes(old) || (await listFiles(f.dataDir)).includes('snapshots/old.jpg')) {
+        while ((await rowPaths(f.db)).includes(old) || (await listFiles(f.dataDir)).includes(oldSnap)) {
           assert.ok(Date.now() < deadline, 'the timer swept within 5 s');
           await new Promise((r) => setTimeout(r, 50));
         }
