@@ -53,6 +53,8 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     'results-dir': { type: 'string', default: 'bench/results' },
     out: { type: 'string' },
+    /** Comma-separated fault types, injected in this order (then again); default: every type, shuffled by the seed. */
+    faults: { type: 'string' },
   },
 });
 const durationSeconds = Number(values.seconds);
@@ -229,17 +231,22 @@ try {
     return null;
   };
   const seenPids = new Set<number>();
-  const resources = async (): Promise<{ rssBytes: number; fds: number }> => {
+  /** RSS and open fds of the service and of its workers (nginx apart: the origin is restarted by one of the faults). */
+  const resources = async (): Promise<{ rssBytes: number; fds: number; service: { rssBytes: number; fds: number } }> => {
     let rssBytes = 0;
     let fds = 0;
+    const service_ = { rssBytes: 0, fds: 0 };
     for (const p of await processTree(service.pid)) {
       seenPids.add(p.pid);
       if (p.comm === 'nginx') continue;
       const status = await readFile(`/proc/${p.pid}/status`, 'utf8').catch(() => '');
-      rssBytes += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-      fds += (await readdir(`/proc/${p.pid}/fd`).catch(() => [])).length;
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+      const n = (await readdir(`/proc/${p.pid}/fd`).catch(() => [])).length;
+      rssBytes += rss;
+      fds += n;
+      if (p.pid === service.pid) Object.assign(service_, { rssBytes: rss, fds: n });
     }
-    return { rssBytes, fds };
+    return { rssBytes, fds, service: service_ };
   };
   const workers = async (): Promise<number[]> => (await processTree(service.pid)).filter((p) => p.pid !== service.pid && p.comm !== 'nginx').map((p) => p.pid);
 
@@ -296,13 +303,17 @@ try {
       }
     }
   };
-  // Every type before any repeats, in an order of the seed's choosing.
+  // Every type before any repeats, in an order of the seed's choosing, or the order asked for.
+  const chosen = values.faults?.split(',').map((t) => {
+    if (!(faultTypes as readonly string[]).includes(t)) throw new Error(`--faults: unknown fault type ${t}; known: ${faultTypes.join(', ')}`);
+    return t as FaultType;
+  });
   let bag: FaultType[] = [];
   const endAt = durationSeconds - 15;
   for (;;) {
     await sleep((0.5 + random()) * faultEverySeconds * 1000);
     if (since() >= endAt) break;
-    if (bag.length === 0) bag = [...faultTypes].sort(() => random() - 0.5);
+    if (bag.length === 0) bag = chosen !== undefined ? [...chosen].reverse() : [...faultTypes].sort(() => random() - 0.5);
     const type = bag.pop() as FaultType;
     const atSeconds = since();
     const { detail } = await inject(type);
