@@ -141,6 +141,8 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         heartbeatMs: config.nodeHeartbeatMs,
         capacity: () => pool.capacity().total,
         running: () => channels.runningCount(),
+        room: () => admission.room(),
+        reserve: (n) => admission.reserve(n),
         fence: (untilMs) => pool.setFence(untilMs),
         log: log.child({ part: 'cluster' }),
       });

@@ -16,7 +16,8 @@ import pg from 'pg';
 import { startScratchPostgres, type ScratchPostgres } from '../scripts/scratch-postgres.js';
 import { createLogger } from '../src/log.js';
 import { ManagedOrigin } from '../src/origin/nginx.js';
-import { collect, gqlOk, wsClient } from './helpers/gql.js';
+import { collect, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
+import { startCpuLoad } from './helpers/load.js';
 import { makeMp4, run } from './helpers/media.js';
 import { freePort } from './helpers/ports.js';
 import { pollUntil, spawnService, type ServiceProcess } from './helpers/service.js';
@@ -194,6 +195,41 @@ describe('a single node on SQLite', () => {
 interface Change {
   virtualLiveStatusChanged: { id: string; status: string; previous: string | null; at: string };
 }
+
+describe('admission in a cluster', () => {
+  it('a node whose CPU budget a real load exceeds claims nothing and leaves its share to a node with room; with no room anywhere a start is refused', async () => {
+    // One core of real load: the 2-core machine is about half busy, past node A's
+    // budget of 30 % (and its own share of the smoothed load shows within seconds).
+    const load = startCpuLoad(1);
+    try {
+      const url = await freshDatabase();
+      const a = await startNode(url, 'budget-a', { leaseMs, heartbeatMs }, { VLIVE_CPU_BUDGET: '0.3' });
+      const b = await startNode(url, 'budget-b');
+      const nodes = await nodeIds(a.url);
+      // The smoothed load (5 s time constant) must pass A's budget before the starts.
+      await pollUntil(
+        async () => (await gqlOk<{ nodes: { name: string; capacity: number; running: number }[] }>(a.url, '{ nodes { name capacity running } }')).nodes,
+        (ns) => ns.some((n) => n.name === 'budget-a' && n.capacity <= n.running),
+        20_000,
+        'node A to advertise no room',
+      );
+      const ids = await createChannels(a.url, 6, 'adm');
+      await startAll(a.url, ids);
+      const owners = await query<{ ownerNodeId: string }>(url, 'SELECT "ownerNodeId" FROM "VirtualLive" WHERE id = ANY($1)', [ids]);
+      assert.deepEqual(new Set(owners.map((o) => o.ownerNodeId)), new Set([nodes.get('budget-b')]), 'every start asked of A runs on B');
+
+      // B goes; A alone has no room: a start is refused at the door and nothing runs it.
+      b.kill('SIGTERM');
+      await b.exited;
+      const [extra] = await createChannels(a.url, 1, 'refused');
+      assert.equal(await gqlErrorCode(a.url, startQ, { id: extra }), 'CAPACITY_EXHAUSTED');
+      const [row] = await query<{ status: string; desiredState: string }>(url, 'SELECT status, "desiredState" FROM "VirtualLive" WHERE id = $1', [extra]);
+      assert.deepEqual(row, { status: 'STOPPED', desiredState: 'STOPPED' }, 'the refused start changed nothing');
+    } finally {
+      await load.stop();
+    }
+  });
+});
 
 describe('three nodes', () => {
   it('see each other’s transitions, act on any channel, take over the channels of a node killed with -9, and hand over on SIGTERM', async (t) => {

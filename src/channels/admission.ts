@@ -87,6 +87,28 @@ export class Admission {
   }
 
   /**
+   * How many more channels the budgets admit now, each counted at the dearer
+   * kind's cost (a cluster node claims channels before it knows their kind):
+   * 0 when the memory budget is spent, Infinity when the CPU check is off.
+   */
+  room(): number {
+    const ready = this.opts.workers().filter((w) => w.state === 'ready');
+    if (ready.length > 0 && ready.every((w) => w.rssBytes >= this.opts.workerMemoryBudgetBytes)) return 0;
+    if (this.opts.cpuBudget >= 1) return Infinity;
+    const cost = Math.max(this.startCost('vod'), this.startCost('relay'));
+    const left = this.opts.cpuBudget - this.#busy - this.reservedCpu();
+    return cost > 0 ? Math.max(0, Math.floor(left / cost)) : Infinity;
+  }
+
+  /** Reserves the expected CPU of `n` channels taken without check() (a cluster's claims), at the dearer kind's cost. */
+  reserve(n: number): void {
+    if (this.opts.cpuBudget >= 1 || n <= 0) return;
+    const cost = Math.max(this.startCost('vod'), this.startCost('relay'));
+    const at = Date.now();
+    for (let i = 0; i < n; i++) this.#reservations.push([cost, at]);
+  }
+
+  /**
    * Throws CAPACITY_EXHAUSTED, saying which budget is spent, when a start of
    * a channel of this kind must be refused; otherwise reserves its expected CPU.
    */

@@ -7,8 +7,9 @@
  * them. src/cluster/ implements the ClusterPort and calls in here.
  *
  * Owns: remote start and stop, claims, lease loss, hand-over. Imports
- * runs.ts, spec.ts, status.ts, repository.ts, events.ts, ports.ts and log.ts.
+ * runs.ts, spec.ts, status.ts, repository.ts, events.ts, ports.ts, errors.ts and log.ts.
  */
+import { VliveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StatusChange, StatusEvents } from './events.js';
 import type { ClusterPort } from './ports.js';
@@ -41,6 +42,10 @@ export class ClusterSide {
     if (rec.desiredState === 'RUNNING' && isActive(rec.status)) return rec;
     // Bad media or URLs throw here, before anything changes (nodes share the media root).
     await buildPipelineSpec(rec, config, origin);
+    // Refused at the door when no node has slots and budget, rather than left wanted with nobody to run it.
+    if (!(await this.cluster.hasRoom())) {
+      throw new VliveError('CAPACITY_EXHAUSTED', 'no node of the cluster has room: every live node is at its pipeline slots or its CPU or memory budget (VLIVE_CPU_BUDGET, VLIVE_WORKER_MEMORY_BUDGET_BYTES)');
+    }
     const settled = this.#waitForStatus(id, (c) => c.status === 'LIVING' || c.status === 'ERROR');
     await repo.markStartRequested(id);
     this.cluster.desiredChanged(id, 'RUNNING');

@@ -61,4 +61,6 @@ export interface ClusterPort {
   leave(): Promise<void>;
   /** True while another node holds a live lease on the channel. */
   ownedElsewhere(channelId: string): Promise<boolean>;
+  /** Some live node (this one included) has slots and budget for one more channel. */
+  hasRoom(): Promise<boolean>;
 }

@@ -44,6 +44,14 @@ export interface LeaseKeeperOptions {
   readonly capacity: () => number;
   /** Channels this node runs now. */
   readonly running: () => number;
+  /**
+   * How many more channels this node's CPU and memory budgets admit now
+   * (admission.ts); default: no limit beyond the slots. A node claims no
+   * more than this, and advertises no more, so the others take the rest.
+   */
+  readonly room?: () => number;
+  /** Channels just claimed without admission's check: reserve their expected cost. */
+  readonly reserve?: (n: number) => void;
   /** Tells every worker to stop all pipelines by this wall-clock time unless renewed. */
   readonly fence: (untilMs: number) => void;
   readonly log: Logger;
@@ -140,6 +148,12 @@ export class LeaseKeeper implements ClusterPort {
     if (!this.#stopped && !this.#leaving) await this.#place();
   }
 
+  /** What this node can run now: its slots, or fewer when its budgets say so (running + room). */
+  #advertised(): number {
+    const o = this.#o;
+    return Math.min(o.capacity(), o.running() + (o.room?.() ?? Infinity));
+  }
+
   async #renew(): Promise<void> {
     const o = this.#o;
     const t0 = Date.now();
@@ -156,7 +170,7 @@ export class LeaseKeeper implements ClusterPort {
       o.nodeId,
       o.nodeName,
       o.apiUrl,
-      this.#leaving ? 0 : o.capacity(),
+      this.#leaving ? 0 : this.#advertised(),
       o.running(),
       cpuLoad,
       o.leaseMs,
@@ -184,13 +198,14 @@ export class LeaseKeeper implements ClusterPort {
          (SELECT count(*) FROM "VirtualLive" WHERE "desiredState" = 'RUNNING'
             AND ("ownerNodeId" IS NULL OR "leaseExpiresAt" IS NULL OR "leaseExpiresAt" <= ${dbNow}))::integer AS pending,
          (SELECT count(*) FROM "VirtualLive" WHERE "ownerNodeId" IS NOT NULL AND "leaseExpiresAt" > ${dbNow})::integer AS owned,
-         (SELECT count(*) FROM "Node" WHERE "heartbeatAt" > ${dbNow} - ${ms('$1')} AND capacity > 0)::integer AS nodes`,
+         (SELECT count(*) FROM "Node" WHERE "heartbeatAt" > ${dbNow} - ${ms('$1')} AND capacity > running)::integer AS nodes`,
       o.leaseMs,
     );
     if (load === undefined || load.pending === 0) return;
     const mine = this.#book.size;
     const fairShare = Math.ceil((load.owned + load.pending) / Math.max(1, load.nodes)) - mine;
-    const free = o.capacity() - o.running();
+    // Shared among the nodes with room: a node whose budget is spent leaves its share to the others.
+    const free = Math.min(o.capacity() - o.running(), o.room?.() ?? Infinity);
     const want = Math.min(fairShare, free, maxClaimBatch);
     if (want <= 0) return;
     const claimed = await o.db.$queryRawUnsafe<{ id: string; leaseEpoch: number }[]>(
@@ -207,6 +222,7 @@ export class LeaseKeeper implements ClusterPort {
       want,
       o.leaseMs,
     );
+    o.reserve?.(claimed.length);
     for (const row of claimed) {
       this.#book.set(row.id, Number(row.leaseEpoch));
       o.log.info('lease claimed', { channel: row.id, epoch: Number(row.leaseEpoch) });
@@ -242,6 +258,18 @@ export class LeaseKeeper implements ClusterPort {
   async leave(): Promise<void> {
     this.#leaving = true;
     await this.#o.db.$executeRawUnsafe(`UPDATE "Node" SET capacity = 0 WHERE id = $1`, this.nodeId);
+  }
+
+  /** True when this node has room now, or another live node advertised some at its last heartbeat. */
+  async hasRoom(): Promise<boolean> {
+    const o = this.#o;
+    if (!this.#leaving && this.#advertised() > o.running()) return true;
+    const rows = await o.db.$queryRawUnsafe<unknown[]>(
+      `SELECT 1 FROM "Node" WHERE id <> $1 AND "heartbeatAt" > ${dbNow} - ${ms('$2')} AND capacity > running LIMIT 1`,
+      this.nodeId,
+      o.leaseMs,
+    );
+    return rows.length > 0;
   }
 
   async ownedElsewhere(channelId: string): Promise<boolean> {
