@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { decode, encode, type Amf, type AmfObject } from './amf0.js';
+import { holdUntilNextBatch, release } from './read-pacer.js';
 import {
   ChunkReader,
   chunkMessage,
@@ -133,6 +134,7 @@ export class RtmpConnection {
   #status: { resolve: (info: StatusInfo) => void; reject: (e: Error) => void; skip: (info: StatusInfo) => boolean } | null = null;
   #bytesQueued = 0;
   #bytesFlushed = 0;
+  #batched = false;
 
   constructor(url: string, handlers: ConnectionHandlers, opts: { chunkSize?: number; maxMessageBytes?: number } = {}) {
     this.target = parseRtmpUrl(url);
@@ -155,11 +157,23 @@ export class RtmpConnection {
     return this.#bytesQueued - this.#bytesFlushed;
   }
 
+  /**
+   * From now on the socket is read in batches (read-pacer.ts): for a player
+   * once media flows, where a period's delay costs nothing and a read per
+   * TCP segment costs a wake-up each. Not during set-up, whose answers wait.
+   */
+  batchReads(): void {
+    this.#batched = true;
+  }
+
   /** Connects, shakes hands and sends `connect`; resolves on its _result. */
   async open(): Promise<void> {
     const t = this.target;
     await new Promise<void>((resolve, reject) => {
-      const socket = t.tls ? tlsConnect({ host: t.host, port: t.port, servername: t.host }) : tcpConnect({ host: t.host, port: t.port });
+      // A one-byte high-water mark: a paused socket (batchReads) stops being read at
+      // once. Node's sockets take the stream option, though @types/node does not list it.
+      const lowWater = { readableHighWaterMark: 1 };
+      const socket = t.tls ? tlsConnect({ host: t.host, port: t.port, servername: t.host, ...lowWater }) : tcpConnect({ host: t.host, port: t.port, ...lowWater });
       this.#socket = socket;
       socket.setNoDelay(true);
       const onError = (err: NodeJS.ErrnoException): void => reject(new RtmpError('CONNECT', `cannot connect to ${t.host}:${t.port}: ${describeSocketError(err)}`));
@@ -168,7 +182,10 @@ export class RtmpConnection {
         socket.off('error', onError);
         socket.on('error', (err: NodeJS.ErrnoException) => this.end(new RtmpError('CLOSED', `connection error: ${describeSocketError(err)}`)));
         socket.on('close', () => this.end(new RtmpError('CLOSED', 'the server closed the connection')));
-        socket.on('data', (d: Buffer) => this.#onData(d));
+        socket.on('data', (d: Buffer) => {
+          this.#onData(d);
+          if (this.#batched) holdUntilNextBatch(socket);
+        });
         resolve();
       });
     });
@@ -357,6 +374,7 @@ export class RtmpConnection {
     this.#pending.clear();
     this.#status?.reject(err);
     this.#status = null;
+    if (this.#socket !== null) release(this.#socket);
     this.#socket?.destroy();
     if (tell) this.#handlers.onEnd(err);
   }

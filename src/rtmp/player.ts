@@ -88,6 +88,7 @@ export class RtmpPlayer {
       throw refused('the play', info);
     }
     this.#started = true;
+    this.#conn.batchReads();
   }
 
   #onCommand(values: Amf[]): void {
