@@ -11,7 +11,7 @@ import type { LiveSource, PipelineState, PipelineStats, SourceEvent, TargetStats
 import { viewTag } from '../media/flv-reader.js';
 import { LiveFeeder } from './live-feeder.js';
 import type { Templates } from '../gst/templates.js';
-import { maskUrls } from './bus-errors.js';
+import { maskUrls } from '../gst/bus-errors.js';
 import type { PipelinePlan } from './plan.js';
 import { RtmpOutput } from './rtmp-output.js';
 import { StutterJudge } from '../metrics/stutter.js';

@@ -10,9 +10,9 @@
 import type { Logger } from '../log.js';
 import type { TargetStats } from '../pool/ipc.js';
 import { fullJitterBackoff } from '../pool/backoff.js';
-import { describeBusError, maskUrls } from './bus-errors.js';
-import { Pipeline, type GstElement } from './native.js';
-import { outBytes, setRtmpLocation } from './rtmp2.js';
+import { describeBusError, maskUrls } from '../gst/bus-errors.js';
+import { Pipeline, type GstElement } from '../gst/native.js';
+import { outBytes, setRtmpLocation } from '../gst/rtmp2.js';
 import { render, type Templates } from '../gst/templates.js';
 
 /** Retry delays of a failed forwarder: 0.5 s doubling to 10 s, full jitter. */
@@ -95,7 +95,7 @@ export class ForwardPipeline {
     this.#sink = null;
     this.#bytesBefore += this.#bytesNow;
     this.#bytesNow = 0;
-    pipeline?.stop();
+    void pipeline?.stop();
   }
 
   #failed(message: string): void {

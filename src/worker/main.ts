@@ -16,7 +16,7 @@ import { createLogger } from '../log.js';
 import { parseParentCommand, type ChildCommand, type WorkerInit } from '../pool/ipc.js';
 import { PipelineHost } from './host.js';
 import { busThreadMargin } from '../pool/options.js';
-import { initNative } from './native.js';
+import { initNative } from '../gst/native.js';
 import { loadTemplates } from '../gst/templates.js';
 
 const log = createLogger({ part: 'worker', pid: process.pid });
