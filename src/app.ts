@@ -17,8 +17,8 @@ import { apiBasesByName, LeaseKeeper, type NodeView } from './cluster/leases.js'
 import type { Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import type { Logger } from './log.js';
-import { MediaPreparer } from './media/preparer.js';
-import { VodRegistry } from './media/registry.js';
+import { MediaPreparer } from './vods/preparer.js';
+import { VodRegistry } from './vods/registry.js';
 import { createMetrics } from './metrics/metrics.js';
 import { ExternalOrigin } from './origin/external.js';
 import { ManagedOrigin } from './origin/nginx.js';

@@ -14,7 +14,7 @@ import type { Templates } from '../gst/templates.js';
 import { maskUrls } from '../gst/bus-errors.js';
 import type { PipelinePlan } from './plan.js';
 import { RtmpOutput } from './rtmp-output.js';
-import { StutterJudge } from '../metrics/stutter.js';
+import { StutterJudge } from '../media/stutter.js';
 import { VodFeeder } from './vod-feeder.js';
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 

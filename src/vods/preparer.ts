@@ -15,8 +15,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PrismaClient } from '../generated/prisma-sqlite/client.js';
 import type { Logger } from '../log.js';
-import { readMp4, trackSeconds } from './mp4.js';
-import { resolveMediaPath } from './paths.js';
+import { readMp4, trackSeconds } from '../media/mp4.js';
+import { resolveMediaPath } from '../media/paths.js';
 import { defaultProfile, transcode, validateProfile, type TranscodeProfile } from './transcode.js';
 
 /** How often progress is written to the database while a job runs. */

@@ -8,11 +8,11 @@
 import { stat } from 'node:fs/promises';
 import type { PrismaClient, VodResource } from '../generated/prisma-sqlite/client.js';
 import { badInput } from '../errors.js';
-import { checkName } from '../channels/input.js';
-import { resolveMediaPath } from './paths.js';
-import { Mp4Error, readMp4, trackSeconds } from './mp4.js';
+import { checkName } from '../names.js';
+import { resolveMediaPath } from '../media/paths.js';
+import { Mp4Error, readMp4, trackSeconds } from '../media/mp4.js';
 import type { MediaPreparer } from './preparer.js';
-import { probeMedia } from './probe.js';
+import { probeMedia } from '../media/probe.js';
 import { defaultProfile, validateProfile, type TranscodeProfile } from './transcode.js';
 
 /** Optional transcode settings at registration; any field left out takes the default. */
