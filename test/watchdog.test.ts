@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLogger } from '../src/log.js';
-import type { SourceEvent } from '../src/pool/ipc.js';
+import type { SourceEvent } from '../src/pool/pipeline-spec.js';
 import { WorkerPool, type PipelineEvent } from '../src/pool/pool.js';
 import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
 import { waitPipeline as waitPoolPipeline, waitSource } from './helpers/pool.js';

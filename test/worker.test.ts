@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { createLogger } from '../src/log.js';
-import type { PipelineSpec } from '../src/pool/ipc.js';
+import type { PipelineSpec } from '../src/pool/pipeline-spec.js';
 import { WorkerPool } from '../src/pool/pool.js';
 import { planPipeline } from '../src/worker/plan.js';
 import { loadTemplates, render } from '../src/gst/templates.js';

@@ -7,7 +7,7 @@
  * origin, and reports every change through `onState`.
  */
 import type { Logger } from '../log.js';
-import type { LiveSource, PipelineState, PipelineStats, SourceEvent, TargetStats } from '../pool/ipc.js';
+import type { LiveSource, PipelineState, PipelineStats, SourceEvent, TargetStats } from '../pool/pipeline-spec.js';
 import { viewTag } from '../media/flv-reader.js';
 import { LiveFeeder } from './live-feeder.js';
 import type { Templates } from '../gst/templates.js';

@@ -8,7 +8,7 @@
  * channel plays, and its numbers add up across those restarts.
  */
 import type { Logger } from '../log.js';
-import type { TargetStats } from '../pool/ipc.js';
+import type { TargetStats } from '../pool/pipeline-spec.js';
 import { fullJitterBackoff } from '../pool/backoff.js';
 import { describeBusError, maskUrls } from '../gst/bus-errors.js';
 import { Pipeline, type GstElement } from '../gst/native.js';

@@ -5,7 +5,7 @@
  * GStreamer.
  */
 import { isAbsolute } from 'node:path';
-import type { LiveProtocol, LiveSource, PipelineSpec } from '../pool/ipc.js';
+import type { LiveProtocol, LiveSource, PipelineSpec } from '../pool/pipeline-spec.js';
 import type { PropertyAssignment } from '../gst/properties.js';
 import { render, type TemplateName, type Templates } from '../gst/templates.js';
 

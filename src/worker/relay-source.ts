@@ -12,7 +12,7 @@
  * connect window, or no media for the stall timeout once flowing.
  */
 import type { Logger } from '../log.js';
-import type { LiveSource } from '../pool/ipc.js';
+import type { LiveSource } from '../pool/pipeline-spec.js';
 import { FlvReader, type FlvTag } from '../media/flv-reader.js';
 import { TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO } from '../media/flv.js';
 import { describeBusError, maskUrls } from '../gst/bus-errors.js';

@@ -17,7 +17,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
-import type { TapEvent, TapSpec } from '../pool/ipc.js';
+import type { TapEvent, TapSpec } from '../pool/pipeline-spec.js';
 import { readMp4, trackSeconds } from '../media/mp4.js';
 import { describeBusError } from '../gst/bus-errors.js';
 import { Pipeline, type BusMessage, type GstElement } from '../gst/native.js';

@@ -9,7 +9,7 @@
  *
  * Pure bookkeeping; host.ts reserves at start and releases at the end.
  */
-import type { PipelineSpec } from '../pool/ipc.js';
+import type { PipelineSpec } from '../pool/pipeline-spec.js';
 
 /** A GStreamer source pipeline: its bus and its appsink pull. */
 const sourceThreads = 2;

@@ -1,5 +1,5 @@
 /** Waiting on a WorkerPool's pipeline events, with a deadline instead of sleeps. */
-import type { SourceEvent } from '../../src/pool/ipc.js';
+import type { SourceEvent } from '../../src/pool/pipeline-spec.js';
 import type { PipelineEvent, WorkerPool } from '../../src/pool/pool.js';
 
 /** Resolves with the first event of `channelId` in one of `states`; rejects after timeoutMs. */
