@@ -3,6 +3,8 @@
  * pipeline, for the channel's output and a relay's source pipelines alike:
  * the one way user text reaches GStreamer (see src/worker/plan.ts, which
  * builds the assignments).
+ *
+ * Part of src/gst/: imports native.ts and rtmp2.ts only.
  */
 import { NativeError, type Pipeline } from './native.js';
 import { setRtmpLocation } from './rtmp2.js';

@@ -10,6 +10,9 @@
  * the prepared file's own shape (H.264 + AAC, its size and track lengths), or
  * FAILED with the reason. Jobs of resources left PREPARING by a stop of the
  * service start again at its next start.
+ *
+ * Imports transcode.ts and media/ (the MP4 reader, path confinement); see
+ * registry.ts for the folder's floor.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';

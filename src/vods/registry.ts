@@ -4,6 +4,11 @@
  * and/or AAC/MP3 tracks; the registry reads such a file's sample index once
  * here. Other media is transcoded once (preparer.ts); a file GStreamer cannot
  * read at all is refused (MEDIA_UNREADABLE / MEDIA_UNSUPPORTED from the probe).
+ *
+ * src/vods/ is the VOD library: this registry, the preparer and the
+ * one-time transcoder. It may import media/ (probing, the MP4 reader, path
+ * confinement), gst/ (the transcoder process), names.ts, errors, db and log;
+ * the channels read VOD rows through their own repository, not through this.
  */
 import { stat } from 'node:fs/promises';
 import type { PrismaClient, VodResource } from '../generated/prisma-sqlite/client.js';

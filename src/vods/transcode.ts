@@ -11,6 +11,9 @@
  *
  * Stages, as elsewhere: TranscodeJob (raw) → validated → TranscodeSpec
  * (compiled: integers and paths only) → sent to the child.
+ *
+ * Imports nothing of ours: the child side (transcode-main.ts)
+ * is the only part that loads gst/.
  */
 import { fork } from 'node:child_process';
 import { rename, rm } from 'node:fs/promises';
