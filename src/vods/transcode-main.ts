@@ -19,7 +19,7 @@ import { createLogger } from '../log.js';
 import { describeBusError } from '../gst/bus-errors.js';
 import { initNative, Pipeline, type BusMessage } from '../gst/native.js';
 import { loadTemplate, render } from '../gst/templates.js';
-import { parseTranscodeParentCommand, type TranscodeChildCommand, type TranscodeSpec } from './transcode.js';
+import { parseToTranscoder, type FromTranscoder, type TranscodeSpec } from './transcode.js';
 
 const log = createLogger({ part: 'transcoder', pid: process.pid });
 
@@ -71,7 +71,7 @@ function scrub(text: string): string {
   return out;
 }
 
-function send(msg: TranscodeChildCommand, then?: () => void): void {
+function send(msg: FromTranscoder, then?: () => void): void {
   if (!process.connected || process.send === undefined) {
     then?.();
     return;
@@ -83,7 +83,7 @@ function send(msg: TranscodeChildCommand, then?: () => void): void {
 }
 
 /** Stops the pipeline, reports once, waits for the bus thread, exits. */
-function finish(msg: Extract<TranscodeChildCommand, { type: 'done' | 'failed' }>): void {
+function finish(msg: Extract<FromTranscoder, { type: 'done' | 'failed' }>): void {
   if (finishing) return;
   finishing = true;
   if (progressTimer !== null) clearInterval(progressTimer);
@@ -151,7 +151,7 @@ function start(s: TranscodeSpec): void {
 }
 
 process.on('message', (raw: unknown) => {
-  const cmd = parseTranscodeParentCommand(raw);
+  const cmd = parseToTranscoder(raw);
   if (cmd === null) {
     finish({ type: 'failed', error: 'malformed transcode command' });
     return;
