@@ -16,7 +16,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { parseFromWorker, type FromWorker, type ToWorker, type WorkerInit } from './ipc.js';
-import { type PipelineStats } from './pipeline-spec.js';
+import type { PipelineStats } from './pipeline-spec.js';
 import { busThreadMargin } from './options.js';
 
 export type WorkerState = 'spawning' | 'ready' | 'stopping' | 'exited';
