@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../src/log.js';
 import { ManagedOrigin } from '../src/origin/nginx.js';
 import { PipelineHost } from '../src/worker/host.js';
-import { initNative } from '../src/worker/native.js';
+import { initNative } from '../src/gst/native.js';
 import { loadTemplates } from '../src/gst/templates.js';
 import { makeMp4, startPublisher, type Publisher } from '../test/helpers/media.js';
 

@@ -5,7 +5,7 @@
  * judgement (stutter, DTS regressions) uses nothing from the code under test.
  */
 import type { Readable } from 'node:stream';
-import { stutterReport, type StutterReport, type StutterSample } from '../src/metrics/stutter.js';
+import { stutterReport, type StutterReport, type StutterSample } from '../src/media/stutter.js';
 import { spawnChild, type Child } from './children.js';
 import { median } from './stats.js';
 

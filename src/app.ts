@@ -3,22 +3,20 @@
  * main.ts runs it as the service; end-to-end tests run it in-process with
  * real worker processes, a real origin and a scratch database.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Admission } from './channels/admission.js';
 import { StatusEvents } from './channels/events.js';
 import { ReconnectBudget } from './channels/reconnect-budget.js';
 import { ChannelRepository } from './channels/repository.js';
 import { ChannelService } from './channels/service.js';
-import { ClusterBus } from './cluster/bus.js';
-import { apiBasesByName, LeaseKeeper, type NodeView } from './cluster/leases.js';
+import { CleanupStack } from './cleanups.js';
+import { startCluster } from './cluster/node.js';
 import type { Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import type { Logger } from './log.js';
-import { MediaPreparer } from './media/preparer.js';
-import { VodRegistry } from './media/registry.js';
+import { MediaPreparer } from './vods/preparer.js';
+import { VodRegistry } from './vods/registry.js';
 import { createMetrics } from './metrics/metrics.js';
 import { ExternalOrigin } from './origin/external.js';
 import { ManagedOrigin } from './origin/nginx.js';
@@ -46,30 +44,28 @@ export interface App {
   stop(): Promise<void>;
 }
 
-/** Reconnect delays: 0.5 s doubling to 30 s, full jitter (never a synchronized storm). */
-/** First reconnect delay ceiling; the cap is VLIVE_RECONNECT_MAX_DELAY_MS. */
+/**
+ * Reconnect delays: a ceiling of reconnectBaseMs (ms) for the first attempt, doubling per attempt up to
+ * VLIVE_RECONNECT_MAX_DELAY_MS, with full jitter (never a synchronized storm).
+ */
 const reconnectBaseMs = 250;
+
+/** A managed origin that dies is started again after this long. */
+const originRestartDelayMs = 500;
 
 /** How often the reconciler checks desired against observed state. */
 const reconcileIntervalMs = 5_000;
 
 export async function startApp(config: Readonly<Config>, log: Logger): Promise<App> {
   const startedAt = new Date();
-  let stopping: Promise<void> | null = null;
-  const cleanups: { name: string; fn: () => Promise<void> }[] = [];
-  const unwind = async (): Promise<void> => {
-    for (const { name, fn } of cleanups.reverse()) {
-      log.debug('stopping', { step: name });
-      await fn().catch((err: unknown) => log.error('stop step failed', { step: name, err: String(err) }));
-    }
-  };
+  const cleanups = new CleanupStack(log);
   try {
     // Read first: a bad tokens file must stop start-up before anything runs.
     const tokens = loadTokens(config.tokensFile);
     await mkdir(config.dataDir, { recursive: true });
     await mkdir(config.mediaRoot, { recursive: true });
     const db = await openDatabase(config.databaseUrl);
-    cleanups.push({ name: 'database', fn: () => db.close() });
+    cleanups.push('database', () => db.close());
     log.info('database ready', { provider: db.provider, migrationsApplied: db.migrations.applied.length, migrations: db.migrations.total });
 
     // nginx-rtmp reports players (on_play, on_play_done) here; on-demand is wired to it below.
@@ -77,7 +73,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     let ondemand: OnDemand | null = null;
     const notify =
       config.externalOriginRtmpUrl === null ? await startNotifyServer((ev) => ondemand?.onPlayEvent(ev), log.child({ part: 'origin-notify' })) : null;
-    if (notify) cleanups.push({ name: 'origin-notify', fn: () => notify.close() });
+    if (notify) cleanups.push('origin-notify', () => notify.close());
 
     const origin: Origin =
       config.externalOriginRtmpUrl !== null
@@ -93,18 +89,10 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
             stopGraceMs: config.stopGraceMs,
             ...(notify ? { notifyUrl: notify.url } : {}),
             logger: log.child({ part: 'origin' }),
-            // nginx is a single process: if it dies, start it again; the channels'
-            // pipelines see their sink fail and reconnect by themselves.
-            onUnexpectedExit: (exit) => {
-              if (stopping) return;
-              log.error('origin exited unexpectedly; restarting it', { exit: JSON.stringify(exit) });
-              setTimeout(() => {
-                origin.start().catch((err: unknown) => log.error('origin restart failed', { err: String(err) }));
-              }, 500);
-            },
+            restartDelayMs: originRestartDelayMs,
           });
     await origin.start();
-    cleanups.push({ name: 'origin', fn: () => origin.stop() });
+    cleanups.push('origin', () => origin.stop());
 
     const pool = new WorkerPool({
       size: config.workers,
@@ -116,55 +104,29 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       log: log.child({ part: 'pool' }),
     });
     await pool.start();
-    cleanups.push({ name: 'pool', fn: () => pool.dispose() });
+    cleanups.push('pool', () => pool.dispose());
 
     const admission = new Admission({ cpuBudget: config.cpuBudget, workerMemoryBudgetBytes: config.workerMemoryBudgetBytes, workers: () => pool.workers() });
-    cleanups.push({ name: 'admission', fn: async () => admission.dispose() });
+    cleanups.push('admission', async () => admission.dispose());
     const events = new StatusEvents();
     // Recording rows name the node whose data dir holds the file (src/recording/retention.ts).
     const repo = new ChannelRepository(db.prisma, config.nodeName);
-    // Cluster mode on PostgreSQL (src/cluster/): leases, fencing, LISTEN/NOTIFY.
+    // Cluster mode on PostgreSQL (src/cluster/): leases, fencing, LISTEN/NOTIFY; else a single node.
     // Stopped after the channels (cleanups run in reverse): their hand-over releases leases.
-    const nodeId = randomUUID();
     let apiUrl = '';
-    let keeper: LeaseKeeper | null = null;
-    let bus: ClusterBus | null = null;
-    if (db.postgresUrl !== null) {
-      keeper = new LeaseKeeper({
-        db: db.prisma,
-        nodeId,
-        nodeName: config.nodeName,
-        get apiUrl() {
-          return apiUrl;
-        },
-        leaseMs: config.leaseMs,
-        heartbeatMs: config.nodeHeartbeatMs,
-        capacity: () => pool.capacity().total,
-        running: () => channels.runningCount(),
-        room: () => admission.room(),
-        reserve: (n) => admission.reserve(n),
-        fence: (untilMs) => pool.setFence(untilMs),
-        log: log.child({ part: 'cluster' }),
-      });
-      const k = keeper;
-      bus = new ClusterBus({
-        connectionString: db.postgresUrl,
-        nodeId,
-        events,
-        log: log.child({ part: 'cluster-bus' }),
-        onDesired: (id, desired) => {
-          if (desired === 'RUNNING') k.poke();
-          else channels.onDesiredChanged(id, desired);
-        },
-        onPlaylist: (id) => channels.onPlaylistChanged(id),
-        onResync: () => k.poke(),
-      });
-      const b = bus;
-      cleanups.push({ name: 'cluster', fn: async () => {
-        await k.stop();
-        await b.close();
-      } });
-    }
+    const cluster = startCluster({
+      db,
+      nodeName: config.nodeName,
+      leaseMs: config.leaseMs,
+      nodeHeartbeatMs: config.nodeHeartbeatMs,
+      pool,
+      admission,
+      events,
+      apiUrl: () => apiUrl,
+      startedAt,
+      log,
+    });
+    cleanups.push('cluster', () => cluster.stop());
     const reconnectBudget = new ReconnectBudget(config.reconnectsPerSecond, config.reconnectsPerSecond, Date.now());
     const channels = new ChannelService({
       config,
@@ -180,47 +142,31 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         return delay + reconnectBudget.reserve(Date.now() + delay);
       },
       viewersOf: (id) => viewers.count(id),
-      ...(keeper !== null ? { cluster: keeper } : {}),
+      ...(cluster.port !== null ? { cluster: cluster.port } : {}),
     });
-    if (keeper !== null && bus !== null) {
-      const b = bus;
-      keeper.attach(channels, b);
-    }
+    cluster.attach(channels);
     pool.on('pipeline', (ev) => channels.onPipelineEvent(ev));
     pool.on('tap', (ev) => void channels.onTapEvent(ev));
     pool.on('source', (ev) => channels.onSourceEvent(ev));
     pool.on('workerLost', (ev) => channels.onWorkerLost(ev.channelIds, ev.reason));
-    cleanups.push({ name: 'channels', fn: () => channels.shutdown() });
+    cleanups.push('channels', () => channels.shutdown());
 
-    // In a cluster, `events` also carries the other nodes' transitions (for subscriptions);
-    // this node's counters count only its own.
-    let ownEvents = events;
-    if (bus !== null) {
-      const b = bus;
-      ownEvents = new StatusEvents();
-      const own = ownEvents;
-      events.subscribe((change) => {
-        if (!b.isRemote(change)) own.publish(change);
-      });
-    }
     // Before reconcile places any channel: metrics read the idle workers' memory first.
     const metrics = await createMetrics({
       pool,
-      events: ownEvents,
+      // In a cluster, `events` also carries the other nodes' transitions; metrics count this node's own.
+      events: cluster.ownEvents,
       channelStatuses: async () => (await channels.list()).map((c) => c.status),
       heartbeatIntervalMs: config.heartbeatIntervalMs,
     });
-    cleanups.push({ name: 'metrics', fn: async () => metrics.dispose() });
+    cleanups.push('metrics', async () => metrics.dispose());
 
     const ondemandMetrics = new OnDemandMetrics(metrics.registry, () => viewers.entries());
     const od = new OnDemand({
       channels,
       repo,
       viewers,
-      players:
-        origin instanceof ManagedOrigin
-          ? async (hls) => new Map([...(await origin.streams(hls))].map(([stream, stat]) => [stream, stat.players]))
-          : null,
+      players: origin.players !== undefined ? (hls) => origin.players!(hls) : null,
       log: log.child({ part: 'ondemand' }),
       counters: ondemandMetrics.counters,
     });
@@ -234,7 +180,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     });
 
     const preparer = new MediaPreparer(db.prisma, config, log.child({ part: 'preparer' }));
-    cleanups.push({ name: 'preparer', fn: () => preparer.close() });
+    cleanups.push('preparer', () => preparer.close());
     await preparer.resumePending();
     const vods = new VodRegistry(db.prisma, config.mediaRoot, preparer);
     // Before the API answers anyone: what the last process left LIVING is not
@@ -250,13 +196,8 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         workers: () => pool.workers(),
         ondemand: od,
         schedules: scheduler,
-        nodes: async (): Promise<NodeView[]> => {
-          if (keeper !== null) return keeper.nodes();
-          // A single node: this one, described from memory.
-          const now = new Date();
-          return [{ id: nodeId, name: config.nodeName, apiUrl, startedAt, heartbeatAt: now, alive: true, capacity: pool.capacity().total, running: channels.runningCount(), cpuLoad: loadavg()[0]! / availableParallelism() }];
-        },
-        ...(keeper !== null ? { apiBases: async () => apiBasesByName(await keeper.nodes()) } : {}),
+        nodes: () => cluster.nodes(),
+        ...(cluster.apiBases !== undefined ? { apiBases: cluster.apiBases } : {}),
       },
       {
         host: config.httpHost,
@@ -268,25 +209,21 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         plugins: [metrics.apolloPlugin()],
       },
     );
-    cleanups.push({ name: 'api', fn: () => api.close() });
+    cleanups.push('api', () => api.close());
     apiUrl = `http://${config.httpHost}:${api.port}/graphql`;
 
     // In a cluster each node sweeps the recordings on its own disk only.
-    const retention = startRetention(db.prisma, config, { nodeName: db.postgresUrl !== null ? config.nodeName : null }, log.child({ part: 'retention' }));
-    cleanups.push({ name: 'retention', fn: async () => retention.stop() });
+    const retention = startRetention(db.prisma, config, { nodeName: cluster.port !== null ? config.nodeName : null }, log.child({ part: 'retention' }));
+    cleanups.push('retention', async () => retention.stop());
 
-    if (keeper !== null && bus !== null) {
-      await bus.start();
-      // Registers the node, fences the workers, and claims its share of the orphans.
-      await keeper.start();
-    }
+    await cluster.join();
     await channels.reconcile();
     channels.startReconciler(reconcileIntervalMs);
     // After reconcile: channels wanted RUNNING are back before idleness or schedules judge them.
     od.start();
-    cleanups.push({ name: 'ondemand', fn: async () => od.stop() });
+    cleanups.push('ondemand', async () => od.stop());
     scheduler.start();
-    cleanups.push({ name: 'scheduler', fn: () => scheduler.stop() });
+    cleanups.push('scheduler', () => scheduler.stop());
     return {
       config,
       api,
@@ -294,14 +231,10 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       vods,
       pool,
       origin,
-      stop: () => {
-        stopping ??= unwind();
-        return stopping;
-      },
+      stop: () => cleanups.unwind(),
     };
   } catch (err) {
-    stopping = unwind();
-    await stopping;
+    await cleanups.unwind();
     throw err;
   }
 }

@@ -32,7 +32,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLogger } from '../src/log.js';
-import { WorkerPool } from '../src/pool/pool.js';
+import type { WorkerPool } from '../src/pool/pool.js';
+import { startWorkerPool } from './helpers/pool.js';
 import { makeMp4 } from './helpers/media.js';
 import { startRelay as startRelayOrigin } from './helpers/relay.js';
 
@@ -102,15 +103,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vlive-churn-test-'));
   clip = await makeMp4(dir, { seconds: 1, width: 160, height: 90, fps: 25, name: 'short' });
   relay = await startRelay(join(dir, 'relay'));
-  pool = new WorkerPool({
-    size: 1,
-    maxPipelinesPerWorker: 2,
-    handshakeTimeoutMs: 10_000,
-    heartbeatIntervalMs: 1000,
-    stopGraceMs: 3000,
-    log,
-  });
-  await pool.start();
+  pool = await startWorkerPool({ maxPipelinesPerWorker: 2, heartbeatIntervalMs: 1000, stopGraceMs: 3000, log });
 });
 
 after(async () => {

@@ -187,6 +187,24 @@ describe('ManagedOrigin', () => {
     assert.notEqual(origin.pid, pid);
   });
 
+  it('starts nginx again after restartDelayMs when it dies while running; stop() cancels a pending restart', async (t) => {
+    const origin = await startedOrigin(t, { restartDelayMs: 200 });
+    const first = origin.pid ?? 0;
+    process.kill(first, 'SIGKILL');
+    const second = await eventually('a new nginx', 10_000, async () => (origin.state === 'running' && origin.pid !== null && origin.pid !== first ? origin.pid : null));
+    assert.equal(await alive(first), false);
+    assert.ok(await alive(second));
+    // Players are counted by the origin itself (the Origin port's optional players()).
+    assert.equal((await origin.players()).size, 0);
+
+    process.kill(second, 'SIGKILL');
+    await eventually('the failed state', 5_000, async () => (origin.state === 'failed' ? true : null));
+    await origin.stop();
+    await sleep(400);
+    assert.equal(origin.state, 'stopped');
+    assert.equal(origin.pid, null);
+  });
+
   it('stop() during start() wins: start rejects and no nginx is left', async (t) => {
     const [rtmpPort = 0, hlsPort = 0] = await freePorts(2);
     const origin = new ManagedOrigin({ dataDir: await scratch(t, 'race'), rtmpPort, hlsPort, logger: quiet });

@@ -12,7 +12,8 @@ import { test, type TestContext } from 'node:test';
 import { VliveError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import { ChannelCounterBook } from '../src/pool/counters.js';
-import { parseChildCommand, parseParentCommand, type PipelineSpec, type PipelineStats } from '../src/pool/ipc.js';
+import { parseFromWorker, parseToWorker } from '../src/pool/ipc.js';
+import { type PipelineSpec, type PipelineStats } from '../src/pool/pipeline-spec.js';
 import { waitPipeline } from './helpers/pool.js';
 import { WorkerPool, type WorkerLostEvent, type WorkerPoolOptions, type WorkerStateEvent } from '../src/pool/pool.js';
 
@@ -307,15 +308,15 @@ function stats(channelId: string, over: Partial<PipelineStats> = {}): PipelineSt
 }
 
 test('the fence command is validated at the boundary', () => {
-  assert.deepEqual(parseParentCommand({ type: 'fence', untilMs: 1_700_000_000_000 }), { type: 'fence', untilMs: 1_700_000_000_000 });
+  assert.deepEqual(parseToWorker({ type: 'fence', untilMs: 1_700_000_000_000 }), { type: 'fence', untilMs: 1_700_000_000_000 });
   for (const untilMs of ['1', null, Number.NaN, Number.POSITIVE_INFINITY, undefined]) {
-    assert.equal(parseParentCommand({ type: 'fence', untilMs }), null, String(untilMs));
+    assert.equal(parseToWorker({ type: 'fence', untilMs }), null, String(untilMs));
   }
 });
 
 test('heartbeat stats are validated at the boundary, field by field', () => {
   const ok = { type: 'heartbeat', rssBytes: 1, frameDurationSeconds: 0.04, pipelines: [stats('a')] };
-  assert.deepEqual(parseChildCommand(ok), ok);
+  assert.deepEqual(parseFromWorker(ok), ok);
   const bad: Array<Partial<Record<keyof PipelineStats, unknown>>> = [
     { outputLagSeconds: -1 },
     { stutterSeconds: Number.NaN },
@@ -326,17 +327,17 @@ test('heartbeat stats are validated at the boundary, field by field', () => {
     { targets: undefined },
   ];
   for (const over of bad) {
-    assert.equal(parseChildCommand({ ...ok, pipelines: [{ ...stats('a'), ...over }] }), null, JSON.stringify(over));
+    assert.equal(parseFromWorker({ ...ok, pipelines: [{ ...stats('a'), ...over }] }), null, JSON.stringify(over));
   }
-  assert.equal(parseChildCommand({ ...ok, frameDurationSeconds: 0 }), null);
+  assert.equal(parseFromWorker({ ...ok, frameDurationSeconds: 0 }), null);
   // Terminal pipeline messages may carry the final stats; malformed ones are refused whole.
   const final = { type: 'pipeline', channelId: 'a', state: 'error', error: 'stalled: no media progress for 5000 ms', stats: stats('a', { stallEvents: 1 }) };
-  assert.deepEqual(parseChildCommand(final), final);
-  assert.equal(parseChildCommand({ ...final, stats: { channelId: 'a' } }), null);
+  assert.deepEqual(parseFromWorker(final), final);
+  assert.equal(parseFromWorker({ ...final, stats: { channelId: 'a' } }), null);
   // stallTimeoutMs is part of the handshake.
   const init = { type: 'init', workerId: 'w0.1', heartbeatIntervalMs: 1000, maxPipelines: 2, startTimeoutMs: 1000, stallTimeoutMs: 5000 };
-  assert.deepEqual(parseParentCommand(init), init);
-  assert.equal(parseParentCommand({ ...init, stallTimeoutMs: 0 }), null);
+  assert.deepEqual(parseToWorker(init), init);
+  assert.equal(parseToWorker({ ...init, stallTimeoutMs: 0 }), null);
 });
 
 test('channel counters add up across pipeline restarts and worker losses', () => {

@@ -4,7 +4,7 @@
  * worker publishes a looping file to ffprobe (through an RTMP push target),
  * then its event loop is frozen for 600 ms (SIGSTOP, the extreme case of a
  * busy loop) while the receiver listens. Both are judged by the one
- * definition in src/metrics/stutter.ts: the worker on each batch as it
+ * definition in src/media/stutter.ts: the worker on each batch as it
  * reaches the kernel, the receiver on each packet as it arrives.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createLogger } from '../src/log.js';
-import { stutterReport } from '../src/metrics/stutter.js';
+import { stutterReport } from '../src/media/stutter.js';
 import { WorkerPool } from '../src/pool/pool.js';
 import { makeMp4 } from './helpers/media.js';
 import { waitPipeline } from './helpers/pool.js';

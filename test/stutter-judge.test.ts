@@ -1,5 +1,5 @@
 /**
- * The stutter rule as the worker runs it (src/metrics/stutter.ts,
+ * The stutter rule as the worker runs it (src/media/stutter.ts,
  * StutterJudge): fed one batch at a time, as each reaches the kernel, and
  * judged in between by a sampler whose ticks come when a busy event loop
  * lets them. The sampler's timing must never create stutter; only late
@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { StutterJudge, stutterReport, type StutterSample } from '../src/metrics/stutter.js';
+import { StutterJudge, stutterReport, type StutterSample } from '../src/media/stutter.js';
 
 const frame = 0.04;
 

@@ -1,11 +1,11 @@
 /**
- * The stutter definition (src/metrics/stutter.ts) on synthetic receivers:
+ * The stutter definition (src/media/stutter.ts) on synthetic receivers:
  * arrival times and DTS made up to the frame, so every expected figure can
  * be worked out by hand.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { stutterReport, stutterSeconds, type StutterSample } from '../src/metrics/stutter.js';
+import { stutterReport, stutterSeconds, type StutterSample } from '../src/media/stutter.js';
 
 const FPS = 25;
 const F = 1 / FPS;

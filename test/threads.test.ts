@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { PipelineSpec } from '../src/pool/ipc.js';
+import type { PipelineSpec } from '../src/pool/pipeline-spec.js';
 import { ThreadBook, threadsFor } from '../src/worker/threads.js';
 
 const vod: PipelineSpec = { channelId: 'v', source: { kind: 'vod', items: [{ id: 'a', path: '/m/a.mp4' }], loop: true }, targets: ['rtmp://o/live/v'] };

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readMp4 } from '../src/media/mp4.js';
-import { defaultProfile, transcode, validateProfile, type TranscodeProfile } from '../src/media/transcode.js';
+import { defaultProfile, transcode, validateProfile, type TranscodeProfile } from '../src/vods/transcode.js';
 import { makeMp4, probePackets, run, type PacketStream } from './helpers/media.js';
 
 async function formatDuration(file: string): Promise<number> {

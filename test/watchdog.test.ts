@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLogger } from '../src/log.js';
-import type { SourceEvent } from '../src/pool/ipc.js';
-import { WorkerPool, type PipelineEvent } from '../src/pool/pool.js';
+import type { SourceEvent } from '../src/pool/pipeline-spec.js';
+import type { PipelineEvent, WorkerPool } from '../src/pool/pool.js';
 import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
-import { waitPipeline as waitPoolPipeline, waitSource } from './helpers/pool.js';
+import { startWorkerPool, waitPipeline as waitPoolPipeline, waitSource } from './helpers/pool.js';
 import { startRelay as startRelayOrigin } from './helpers/relay.js';
 
 const log = createLogger({ test: 'watchdog' });
@@ -73,17 +73,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vlive-watchdog-test-'));
   clip = await makeMp4(dir, { seconds: 2, width: 320, height: 180, fps: 25, name: 'clip' });
   relay = await startRelay(join(dir, 'relay'));
-  pool = new WorkerPool({
-    size: 1,
-    maxPipelinesPerWorker: 4,
-    handshakeTimeoutMs: 10_000,
-    heartbeatIntervalMs: 500,
-    stopGraceMs: 2000,
-    pipelineStartTimeoutMs: 15_000,
-    stallTimeoutMs,
-    log,
-  });
-  await pool.start();
+  pool = await startWorkerPool({ pipelineStartTimeoutMs: 15_000, stallTimeoutMs, log });
 });
 
 after(async () => {

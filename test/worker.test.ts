@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { createLogger } from '../src/log.js';
-import type { PipelineSpec } from '../src/pool/ipc.js';
-import { WorkerPool } from '../src/pool/pool.js';
+import type { PipelineSpec } from '../src/pool/pipeline-spec.js';
+import type { WorkerPool } from '../src/pool/pool.js';
 import { planPipeline } from '../src/worker/plan.js';
 import { loadTemplates, render } from '../src/gst/templates.js';
 import { makeMp4, run, startPublisher } from './helpers/media.js';
 import { freePort } from './helpers/ports.js';
-import { waitPipeline, waitSource } from './helpers/pool.js';
+import { startWorkerPool, waitPipeline, waitSource } from './helpers/pool.js';
 import { startRelay as startRelayOrigin } from './helpers/relay.js';
 import { nonIncreasing, RtmpReceiver } from './helpers/rtmp-receiver.js';
 
@@ -72,16 +72,7 @@ before(async () => {
   const address = blackhole.address();
   assert.ok(address !== null && typeof address !== 'string');
   blackholeUrl = `rtmp://127.0.0.1:${address.port}/live/blackhole`;
-  pool = new WorkerPool({
-    size: 1,
-    maxPipelinesPerWorker: 8,
-    handshakeTimeoutMs: 10_000,
-    heartbeatIntervalMs: 500,
-    stopGraceMs: 2000,
-    pipelineStartTimeoutMs: 10_000,
-    log,
-  });
-  await pool.start();
+  pool = await startWorkerPool({ maxPipelinesPerWorker: 8, pipelineStartTimeoutMs: 10_000, log });
 });
 
 after(async () => {
@@ -221,9 +212,8 @@ test('channels stopped while their publish hangs free their slot, eight times ov
   // One pipeline per worker: a slot or a socket kept by a stopped channel
   // would refuse or starve the next start; the final one must still fail
   // with its own error.
-  const small = new WorkerPool({ size: 1, maxPipelinesPerWorker: 1, handshakeTimeoutMs: 10_000, heartbeatIntervalMs: 500, stopGraceMs: 2000, log });
+  const small = await startWorkerPool({ maxPipelinesPerWorker: 1, log });
   t.after(() => small.dispose());
-  await small.start();
   // The blackhole target accepts TCP and never answers the handshake, so
   // each channel is stopped while 'starting'.
   for (let i = 0; i < 8; i++) {

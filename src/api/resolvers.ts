@@ -5,14 +5,15 @@
  */
 import { GraphQLScalarType, Kind } from 'graphql';
 import type { StatusChange } from '../channels/events.js';
-import { checkId, type CreateInput, type UpdateInput } from '../channels/input.js';
+import type { CreateInput, UpdateInput } from '../channels/input.js';
+import { checkId } from '../names.js';
 import { playlistOf } from '../channels/repository.js';
 import { isActive } from '../channels/status.js';
 import type { ChannelRecord } from '../channels/repository.js';
 import type { ChannelService } from '../channels/service.js';
 import { notFound } from '../errors.js';
 import { maskUrl } from '../media/urls.js';
-import type { TranscodeInput, VodRegistry } from '../media/registry.js';
+import type { TranscodeInput, VodRegistry } from '../vods/registry.js';
 import { requireOperator, type Principal } from './auth.js';
 import { apiLimits, RateLimiter } from './limits.js';
 import { statusChanges } from './subscriptions.js';

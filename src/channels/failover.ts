@@ -10,7 +10,7 @@
  * only the pool's IPC types and status.ts; nothing here touches the
  * database or the pool.
  */
-import type { SourceLabel } from '../pool/ipc.js';
+import type { SourceLabel } from '../pool/pipeline-spec.js';
 import type { ActiveSource } from './status.js';
 
 export const activeSourceOf = (label: SourceLabel): ActiveSource => (label === 'backup' ? 'BACKUP' : 'PRIMARY');

@@ -5,6 +5,7 @@
 import { badInput, notFound } from '../errors.js';
 import { checkCompatible } from '../media/compat.js';
 import { parsePushTarget, parseSourceUrl } from '../media/urls.js';
+import { checkId, checkName } from '../names.js';
 import { playlistOf, type ChannelFields, type ChannelRecord, type ChannelRepository } from './repository.js';
 import { isActive } from './status.js';
 
@@ -55,12 +56,10 @@ export interface SnapshotInput {
 export type UpdateInput = Partial<Omit<CreateInput, 'sourceType'>>;
 
 export const limits = {
-  nameMaxLength: 200,
   pushTargetsMax: 8,
   playlistMax: 200,
   connectTimeoutMsMin: 100,
   connectTimeoutMsMax: 120_000,
-  idMaxLength: 64,
   segmentSecondsMin: 2,
   segmentSecondsMax: 3600,
   retainHoursMin: 0.01,
@@ -170,22 +169,6 @@ function checkTap(input: UpdateInput): TapFields {
     if (s.intervalSeconds != null) out.snapshotIntervalSeconds = wholeIn('snapshot.intervalSeconds', s.intervalSeconds, limits.snapshotIntervalMin, limits.snapshotIntervalMax);
   }
   return out;
-}
-
-export function checkName(name: string): string {
-  const trimmed = name.trim();
-  if (trimmed === '') throw badInput('name', 'must not be empty');
-  if (trimmed.length > limits.nameMaxLength) throw badInput('name', `must be at most ${limits.nameMaxLength} characters`);
-  // Control characters have no business in a display name and break logs.
-  if (/\p{Cc}/u.test(trimmed)) throw badInput('name', 'must not contain control characters');
-  return trimmed;
-}
-
-export function checkId(field: string, id: string): string {
-  if (id.length === 0 || id.length > limits.idMaxLength || !/^[A-Za-z0-9_-]+$/.test(id)) {
-    throw badInput(field, 'is not a valid id');
-  }
-  return id;
 }
 
 function checkTargets(targets: string[]): string[] {

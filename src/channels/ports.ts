@@ -2,7 +2,7 @@
  * What the channel domain needs from the pool and the origin. WorkerPool and
  * the origins satisfy these structurally; tests and main wire the real ones.
  */
-import type { LiveSource, PipelineSpec, PipelineState, SourceEvent, VodItem } from '../pool/ipc.js';
+import type { LiveSource, PipelineSpec, PipelineState, SourceEvent, VodItem } from '../pool/pipeline-spec.js';
 
 export interface PipelineRunner {
   startPipeline(spec: PipelineSpec): Promise<{ workerId: string }>;

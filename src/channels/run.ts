@@ -23,7 +23,7 @@
 import type { Config } from '../config.js';
 import { notFound } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { PipelineSpec, SourceEvent, SourceLabel } from '../pool/ipc.js';
+import type { PipelineSpec, SourceEvent, SourceLabel } from '../pool/pipeline-spec.js';
 import { activeSourceOf, nextSource, SwitchBack, type SourceState } from './failover.js';
 import type { KeyedLock } from './lock.js';
 import type { ClusterPort, PipelineEvent, PipelineRunner, PublishPoint } from './ports.js';

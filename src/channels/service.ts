@@ -20,7 +20,7 @@ import type { Config } from '../config.js';
 import { VliveError } from '../errors.js';
 import type { Recording } from '../generated/prisma-sqlite/client.js';
 import type { Logger } from '../log.js';
-import type { TapEvent } from '../pool/ipc.js';
+import type { TapEvent } from '../pool/pipeline-spec.js';
 import { removeChannelRecordings } from '../recording/retention.js';
 import type { ChannelKind } from './channel-cost.js';
 import { ClusterSide } from './clustered.js';

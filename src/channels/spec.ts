@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { VliveError } from '../errors.js';
 import { resolveMediaPath } from '../media/paths.js';
 import { liveProtocolOf, parsePushTarget, parseSourceUrl } from '../media/urls.js';
-import type { LiveSource, PipelineSpec, SourceLabel, TapSpec, VodItem } from '../pool/ipc.js';
+import type { LiveSource, PipelineSpec, SourceLabel, TapSpec, VodItem } from '../pool/pipeline-spec.js';
 import type { PublishPoint } from './ports.js';
 import type { VodResource } from '../generated/prisma-sqlite/client.js';
 import { playlistOf, type ChannelRecord } from './repository.js';

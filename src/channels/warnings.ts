@@ -13,7 +13,7 @@
 import { isAbsolute, relative } from 'node:path';
 import { notFound } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { PipelineSpec, TapEvent } from '../pool/ipc.js';
+import type { PipelineSpec, TapEvent } from '../pool/pipeline-spec.js';
 import type { ClusterPort } from './ports.js';
 import type { ChannelRecord, ChannelRepository } from './repository.js';
 import { missingItemNames } from './spec.js';

@@ -1,7 +1,8 @@
 /**
  * Loads the launch-line templates in <repo root>/pipelines/ and renders them.
  * Rendering is the one place launch text is assembled, and it only ever
- * inserts integers: user strings go in as element properties (see plan.ts).
+ * inserts integers: user strings go in as element properties (see
+ * src/worker/plan.ts and properties.ts). Imports nothing of ours.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

@@ -5,7 +5,10 @@
  * here, once, and masked before anyone prints them.
  */
 import { VliveError } from '../errors.js';
-import type { LiveProtocol } from '../pool/ipc.js';
+
+/** How a live source is pulled; liveProtocolOf tells it from the URL. */
+export type LiveProtocol = 'rtmp' | 'rtsp' | 'hls' | 'httpflv' | 'srt';
+export const liveProtocols: ReadonlySet<string> = new Set<LiveProtocol>(['rtmp', 'rtsp', 'hls', 'httpflv', 'srt']);
 
 /** Longest URL accepted anywhere, in characters. */
 export const MAX_URL_LENGTH = 2048;

@@ -8,7 +8,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { StatusChange } from '../channels/events.js';
 import type { LiveStatus } from '../channels/status.js';
-import type { PipelineStats } from '../pool/ipc.js';
+import type { PipelineStats } from '../pool/pipeline-spec.js';
 import { measurements } from './heartbeat-stats.js';
 
 /** The one stutter definition, repeated in every help text that depends on it (see README). */

@@ -4,7 +4,7 @@
  * a field it does not send) gives null, and the metric fed by it simply has
  * no series for that channel instead of a made-up zero.
  */
-import type { PipelineStats } from '../pool/ipc.js';
+import type { PipelineStats } from '../pool/pipeline-spec.js';
 
 export interface TargetCounters {
   index: number;

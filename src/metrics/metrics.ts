@@ -8,7 +8,7 @@ import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { StatusEvents } from '../channels/events.js';
 import { liveStatuses } from '../channels/status.js';
-import type { PipelineStats } from '../pool/ipc.js';
+import type { PipelineStats } from '../pool/pipeline-spec.js';
 import { ChannelMetrics } from './channels.js';
 import { GraphqlMetrics } from './graphql.js';
 import { PoolMetrics, type PoolSource } from './pool.js';

@@ -51,8 +51,12 @@ export interface ManagedOriginOptions {
    * secret path, src/ondemand/notify.ts). Default: no notifications.
    */
   readonly notifyUrl?: string;
-  /** Called when nginx dies while running, i.e. not through stop(). */
-  readonly onUnexpectedExit?: (exit: NginxExit) => void;
+  /**
+   * nginx is one process: when it dies while running (not through stop()),
+   * start it again after this many ms. The channels' outputs see their
+   * publish fail and reconnect by themselves. Default: no restart.
+   */
+  readonly restartDelayMs?: number;
 }
 
 export interface NginxExit {
@@ -95,7 +99,8 @@ export class ManagedOrigin implements Origin {
   readonly #startTimeoutMs: number;
   readonly #stopGraceMs: number;
   readonly #log: Logger;
-  readonly #onUnexpectedExit: ((exit: NginxExit) => void) | undefined;
+  readonly #restartDelayMs: number | null;
+  #restartTimer: NodeJS.Timeout | null = null;
   readonly #notifyUrl: string | undefined;
 
   #state: OriginState = 'idle';
@@ -116,7 +121,7 @@ export class ManagedOrigin implements Origin {
     this.#startTimeoutMs = positiveInt('startTimeoutMs', options.startTimeoutMs ?? 10_000);
     this.#stopGraceMs = positiveInt('stopGraceMs', options.stopGraceMs ?? 5_000);
     this.#log = options.logger ?? createLogger({ component: 'origin' });
-    this.#onUnexpectedExit = options.onUnexpectedExit;
+    this.#restartDelayMs = options.restartDelayMs === undefined ? null : positiveInt('restartDelayMs', options.restartDelayMs);
     this.#notifyUrl = options.notifyUrl;
   }
 
@@ -210,7 +215,13 @@ export class ManagedOrigin implements Origin {
     if (this.#state !== 'running') return;
     this.#log.error('origin nginx exited unexpectedly', { code: exit.code, signal: exit.signal, stderr: exit.stderr.slice(-1000) });
     this.#moveTo('failed');
-    this.#onUnexpectedExit?.(exit);
+    const delayMs = this.#restartDelayMs;
+    if (delayMs === null) return;
+    this.#log.info('restarting origin nginx', { delayMs });
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = null;
+      this.start().catch((err: unknown) => this.#log.error('origin restart failed', { err: String(err) }));
+    }, delayMs);
   }
 
   /**
@@ -256,6 +267,8 @@ export class ManagedOrigin implements Origin {
   }
 
   async stop(): Promise<void> {
+    if (this.#restartTimer !== null) clearTimeout(this.#restartTimer);
+    this.#restartTimer = null;
     if (this.#state === 'idle' || this.#state === 'stopped') return;
     this.#stopping ??= this.#stop().finally(() => {
       this.#stopping = null;
@@ -324,6 +337,11 @@ export class ManagedOrigin implements Origin {
   async streams(hls = true): Promise<ReadonlyMap<string, StreamStat>> {
     if (this.#state !== 'running') throw new Error(`origin is ${this.#state}, not running`);
     return (await this.#publishers()).get(rtmpApp(hls)) ?? new Map<string, StreamStat>();
+  }
+
+  /** The nginx client ids of each stream's players, as /stat reports them (see Origin.players). */
+  async players(hls = true): Promise<ReadonlyMap<string, readonly string[]>> {
+    return new Map([...(await this.streams(hls))].map(([stream, stat]) => [stream, stat.players]));
   }
 
   async waitForPublish(stream: string, timeoutMs: number, options: WaitOptions = {}): Promise<void> {

@@ -34,6 +34,12 @@ export interface Origin {
    * after `timeoutMs`, or with the signal's reason when aborted.
    */
   waitForPublish(stream: string, timeoutMs: number, options?: WaitOptions): Promise<void>;
+  /**
+   * The players of every stream in the application with or without HLS, as
+   * the origin's client ids. Absent on an origin that cannot tell (an
+   * external one); on-demand channels then go by notifications and touches.
+   */
+  players?(hls?: boolean): Promise<ReadonlyMap<string, readonly string[]>>;
 }
 
 export interface WaitOptions {

@@ -10,7 +10,7 @@
  * a terminal 'pipeline' message that carries its final stats, or with its
  * worker's death, when the last heartbeat is all there is.
  */
-import type { PipelineStats } from './ipc.js';
+import type { PipelineStats } from './pipeline-spec.js';
 
 export interface ChannelCounters {
   /** Pipelines this channel has had in this pool, the running one included. */

@@ -41,7 +41,7 @@ export interface WorkerPoolOptions {
 /**
  * Every GStreamer bus poller and appsink pull pins a libuv thread for the
  * whole life of its pipeline (gst_bus_timed_pop inside uv_queue_work, see
- * src/worker/native.ts). The margin keeps threads for the worker's own fs
+ * src/gst/native.ts). The margin keeps threads for the worker's own fs
  * and dns work and for pollers of stopped pipelines that have not popped
  * their last message yet.
  */

@@ -18,7 +18,8 @@ import { EventEmitter } from 'node:events';
 import { VliveError } from '../errors.js';
 import { fullJitterBackoff } from './backoff.js';
 import { ChannelCounterBook, type ChannelCounters } from './counters.js';
-import type { ChildCommand, LiveSource, PipelineSpec, PipelineState, PipelineStats, SourceEvent, SourceSpec, TapEvent, VodItem } from './ipc.js';
+import type { FromWorker } from './ipc.js';
+import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type SourceEvent, type SourceSpec, type TapEvent, type VodItem } from './pipeline-spec.js';
 import { resolvePoolOptions, type ResolvedPoolOptions, type WorkerPoolOptions } from './options.js';
 import { WorkerHandle, type WorkerExit, type WorkerState } from './worker-handle.js';
 
@@ -179,7 +180,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       if (state === 'ready' && this.#fenceUntil !== null) handle.send({ type: 'fence', untilMs: this.#fenceUntil });
       this.emit('workerState', { workerId: handle.id, state });
     });
-    handle.on('message', (msg) => this.#onMessage(handle, msg));
+    handle.on('pipeline', (msg) => this.#onPipeline(handle, msg));
+    handle.on('tap', (msg) => this.#onTap(handle, msg));
+    handle.on('source', (msg) => this.#onSource(handle, msg));
+    handle.on('heartbeat', (msg) => this.#onHeartbeat(handle, msg));
     handle.on('exit', (exit) => this.#onExit(slot, handle, exit));
     try {
       await handle.start();
@@ -190,26 +194,25 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
   }
 
-  #onMessage(handle: WorkerHandle, msg: ChildCommand): void {
-    if (msg.type === 'heartbeat') {
-      // The handle keeps the snapshot; the book keeps what must add up across restarts.
-      for (const st of msg.pipelines) {
-        if (this.#placements.get(st.channelId)?.workerId === handle.id) this.#counters.running(st);
-      }
-      return;
+  #onHeartbeat(handle: WorkerHandle, msg: Extract<FromWorker, { type: 'heartbeat' }>): void {
+    // The handle keeps the snapshot; the book keeps what must add up across restarts.
+    for (const st of msg.pipelines) {
+      if (this.#placements.get(st.channelId)?.workerId === handle.id) this.#counters.running(st);
     }
-    if (msg.type === 'tap') {
-      // A closed segment is a file on this node's disk whoever runs the channel now (a
-      // fence finalises the last one after the pipeline has ended): always listed, or
-      // retention would never find it. Warnings and snapshots describe the running channel.
-      if (msg.event.kind === 'segment' || this.#placements.get(msg.channelId)?.workerId === handle.id) this.emit('tap', { channelId: msg.channelId, event: msg.event });
-      return;
-    }
-    if (msg.type === 'source') {
-      if (this.#placements.get(msg.channelId)?.workerId === handle.id) this.emit('source', { channelId: msg.channelId, workerId: handle.id, event: msg.event });
-      return;
-    }
-    if (msg.type !== 'pipeline') return;
+  }
+
+  #onTap(handle: WorkerHandle, msg: Extract<FromWorker, { type: 'tap' }>): void {
+    // A closed segment is a file on this node's disk whoever runs the channel now (a
+    // fence finalises the last one after the pipeline has ended): always listed, or
+    // retention would never find it. Warnings and snapshots describe the running channel.
+    if (msg.event.kind === 'segment' || this.#placements.get(msg.channelId)?.workerId === handle.id) this.emit('tap', { channelId: msg.channelId, event: msg.event });
+  }
+
+  #onSource(handle: WorkerHandle, msg: Extract<FromWorker, { type: 'source' }>): void {
+    if (this.#placements.get(msg.channelId)?.workerId === handle.id) this.emit('source', { channelId: msg.channelId, workerId: handle.id, event: msg.event });
+  }
+
+  #onPipeline(handle: WorkerHandle, msg: Extract<FromWorker, { type: 'pipeline' }>): void {
     const { channelId, state } = msg;
     const placement = this.#placements.get(channelId);
     if (placement === undefined || placement.workerId !== handle.id) return; // stale: already re-placed or forgotten
@@ -220,14 +223,13 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     if (start !== undefined) {
       this.#starts.delete(channelId);
       clearTimeout(start.timer);
-      if (state === 'error' || state === 'eos' || state === 'stopped') {
+      if (isTerminal(state)) {
         start.reject(new VliveError('START_FAILED', error ?? `the pipeline ended (${state}) before it started`));
       } else {
         start.resolve({ workerId: handle.id });
       }
     }
-    const terminal = state === 'error' || state === 'eos' || state === 'stopped';
-    if (terminal) {
+    if (isTerminal(state)) {
       // The worker has already freed it: the slot is free again.
       this.#placements.delete(channelId);
       this.#settleStops(channelId);

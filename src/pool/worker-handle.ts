@@ -15,7 +15,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
-import { parseChildCommand, type ChildCommand, type ParentCommand, type PipelineStats, type WorkerInit } from './ipc.js';
+import { parseFromWorker, type FromWorker, type ToWorker, type WorkerInit } from './ipc.js';
+import type { PipelineStats } from './pipeline-spec.js';
 import { busThreadMargin } from './options.js';
 
 export type WorkerState = 'spawning' | 'ready' | 'stopping' | 'exited';
@@ -53,9 +54,18 @@ export interface WorkerHandleOptions {
   readonly log: Logger;
 }
 
+/** A FromWorker message of one type. */
+type Msg<K extends FromWorker['type']> = Extract<FromWorker, { type: K }>;
+
 export interface WorkerHandleEvents {
-  /** Every valid message after the handshake: 'pipeline' and 'heartbeat'. */
-  message: [ChildCommand];
+  /** A pipeline's state changed (after the handshake). */
+  pipeline: [Msg<'pipeline'>];
+  /** A channel's tap reported. */
+  tap: [Msg<'tap'>];
+  /** A relay's live source went down, came back, or a candidate failed. */
+  source: [Msg<'source'>];
+  /** The periodic report; the handle has already kept its snapshot. */
+  heartbeat: [Msg<'heartbeat'>];
   state: [WorkerState];
   exit: [WorkerExit];
 }
@@ -159,7 +169,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
       );
 
       child.on('message', (raw: unknown) => {
-        const msg = parseChildCommand(raw);
+        const msg = parseFromWorker(raw);
         if (msg === null) {
           this.#opts.log.warn('malformed message from worker ignored', { worker: this.id });
           return;
@@ -187,13 +197,19 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
             this.#lastHeartbeatAt = Date.now();
             this.#rssBytes = msg.rssBytes;
             this.#stats = msg.pipelines;
-            this.emit('message', msg);
+            this.emit('heartbeat', msg);
             return;
           case 'pipeline':
-          case 'tap':
-          case 'source':
-            this.emit('message', msg);
+            this.emit('pipeline', msg);
             return;
+          case 'tap':
+            this.emit('tap', msg);
+            return;
+          case 'source':
+            this.emit('source', msg);
+            return;
+          default:
+            msg satisfies never;
         }
       });
       const onGone = (code: number | null, signal: NodeJS.Signals | null, spawnError?: string): void => {
@@ -220,12 +236,12 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   }
 
   /** Sends a command; false when the channel is already closed. */
-  send(cmd: ParentCommand): boolean {
+  send(cmd: ToWorker): boolean {
     if (this.#state !== 'ready') return false;
     return this.#send(cmd);
   }
 
-  #send(cmd: ParentCommand): boolean {
+  #send(cmd: ToWorker): boolean {
     const child = this.#child;
     if (child === null || !child.connected) return false;
     try {

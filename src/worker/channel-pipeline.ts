@@ -7,14 +7,14 @@
  * origin, and reports every change through `onState`.
  */
 import type { Logger } from '../log.js';
-import type { LiveSource, PipelineState, PipelineStats, SourceEvent, TargetStats } from '../pool/ipc.js';
+import type { LiveSource, PipelineState, PipelineStats, SourceEvent, TargetStats } from '../pool/pipeline-spec.js';
 import { viewTag } from '../media/flv-reader.js';
 import { LiveFeeder } from './live-feeder.js';
 import type { Templates } from '../gst/templates.js';
-import { maskUrls } from './bus-errors.js';
+import { maskUrls } from '../gst/bus-errors.js';
 import type { PipelinePlan } from './plan.js';
 import { RtmpOutput } from './rtmp-output.js';
-import { StutterJudge } from '../metrics/stutter.js';
+import { StutterJudge } from '../media/stutter.js';
 import { VodFeeder } from './vod-feeder.js';
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 

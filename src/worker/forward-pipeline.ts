@@ -8,11 +8,11 @@
  * channel plays, and its numbers add up across those restarts.
  */
 import type { Logger } from '../log.js';
-import type { TargetStats } from '../pool/ipc.js';
+import type { TargetStats } from '../pool/pipeline-spec.js';
 import { fullJitterBackoff } from '../pool/backoff.js';
-import { describeBusError, maskUrls } from './bus-errors.js';
-import { Pipeline, type GstElement } from './native.js';
-import { outBytes, setRtmpLocation } from './rtmp2.js';
+import { describeBusError, maskUrls } from '../gst/bus-errors.js';
+import { Pipeline, type GstElement } from '../gst/native.js';
+import { outBytes, setRtmpLocation } from '../gst/rtmp2.js';
 import { reachable } from '../rtmp/connection.js';
 import { render, type Templates } from '../gst/templates.js';
 
@@ -114,7 +114,7 @@ export class ForwardPipeline {
     this.#sink = null;
     this.#bytesBefore += this.#bytesNow;
     this.#bytesNow = 0;
-    pipeline?.stop();
+    void pipeline?.stop();
   }
 
   #failed(message: string): void {

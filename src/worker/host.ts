@@ -6,8 +6,8 @@
  * pipelines may pin (threads.ts).
  */
 import type { Logger } from '../log.js';
-import type { ChildCommand, PipelineSpec, PipelineState, PipelineStats } from '../pool/ipc.js';
-import type { LiveSource, TapSpec, VodItem } from '../pool/ipc.js';
+import type { FromWorker } from '../pool/ipc.js';
+import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type TapSpec, type VodItem } from '../pool/pipeline-spec.js';
 import { ForwardPipeline } from './forward-pipeline.js';
 import { SnapshotDecoder } from './snapshot-decoder.js';
 import { TapPipeline } from './tap-pipeline.js';
@@ -62,7 +62,7 @@ export interface PipelineHostOptions {
   /** Longest batch period of a channel's output, ms (bench/cpu-probe.ts). Default channel-pipeline's. */
   readonly maxOutputPeriodMs?: number;
   readonly log: Logger;
-  readonly send: (msg: ChildCommand) => void;
+  readonly send: (msg: FromWorker) => void;
 }
 
 export class PipelineHost {
@@ -96,7 +96,7 @@ export class PipelineHost {
   }
 
   /**
-   * Cluster fencing (see ParentCommand 'fence'). This runs in the worker so that it
+   * Cluster fencing (see ToWorker 'fence'). This runs in the worker so that it
    * holds even while the supervisor is frozen or cut off: when the deadline passes
    * with no renewal, every pipeline stops before another node may take the channels.
    */
@@ -166,12 +166,12 @@ export class PipelineHost {
   }
 
   #report(channelId: string, state: PipelineState, error?: string, stats?: PipelineStats): void {
-    if (state === 'stopped' || state === 'error' || state === 'eos') this.#threads.release(channelId);
+    if (isTerminal(state)) this.#threads.release(channelId);
     if (state === 'stopped' && this.#fenced.delete(channelId)) {
       state = 'error';
       error = 'lease not renewed in time: pipeline fenced by its worker';
     }
-    const msg: ChildCommand = { type: 'pipeline', channelId, state };
+    const msg: FromWorker = { type: 'pipeline', channelId, state };
     if (error !== undefined) msg.error = error;
     if (stats !== undefined) msg.stats = stats;
     this.#opts.send(msg);
@@ -287,7 +287,7 @@ export class PipelineHost {
       ...(this.#opts.maxOutputPeriodMs !== undefined ? { maxPeriodMs: this.#opts.maxOutputPeriodMs } : {}),
       log: this.#opts.log,
       onState: (state, error) => {
-        const terminal = state === 'error' || state === 'eos' || state === 'stopped';
+        const terminal = isTerminal(state);
         if (state === 'playing' && tap !== null) this.#startTap(channelId, tap);
         if (state === 'playing') this.#forwards.get(channelId)?.forEach((f) => f.start());
         if (terminal) {

@@ -26,7 +26,7 @@ import { TAG_VIDEO } from '../media/flv.js';
 import { tagKind, viewTag, type FlvTag } from '../media/flv-reader.js';
 import type { Logger } from '../log.js';
 import { decode } from '../rtmp/amf0.js';
-import type { LiveSource, SourceEvent } from '../pool/ipc.js';
+import type { LiveSource, SourceEvent } from '../pool/pipeline-spec.js';
 import { FrameCounter } from './frame-counter.js';
 import { RelaySource } from './relay-source.js';
 import type { Templates } from '../gst/templates.js';

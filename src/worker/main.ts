@@ -1,6 +1,6 @@
 /**
  * Worker process entry, forked by the supervisor (src/pool/worker-handle.ts)
- * with an IPC channel. One router for ParentCommand; replies are ChildCommand.
+ * with an IPC channel. One router for ToWorker; replies are FromWorker.
  *
  * Lifecycle: wait for 'init' → load GStreamer and the templates → reply
  * 'initCompleted' (or 'initFailed') → host pipelines and send a heartbeat
@@ -13,10 +13,10 @@
  * not, the process kills itself instead of exiting.
  */
 import { createLogger } from '../log.js';
-import { parseParentCommand, type ChildCommand, type WorkerInit } from '../pool/ipc.js';
+import { parseToWorker, type FromWorker, type WorkerInit } from '../pool/ipc.js';
 import { PipelineHost } from './host.js';
 import { busThreadMargin } from '../pool/options.js';
-import { initNative } from './native.js';
+import { initNative } from '../gst/native.js';
 import { loadTemplates } from '../gst/templates.js';
 
 const log = createLogger({ part: 'worker', pid: process.pid });
@@ -25,7 +25,7 @@ let host: PipelineHost | null = null;
 let heartbeat: NodeJS.Timeout | null = null;
 let stopping: Promise<void> | null = null;
 
-function send(msg: ChildCommand): void {
+function send(msg: FromWorker): void {
   if (!process.connected || process.send === undefined) return;
   try {
     process.send(msg);
@@ -92,7 +92,7 @@ function shutdown(reason: string): Promise<void> {
 }
 
 process.on('message', (raw: unknown) => {
-  const cmd = parseParentCommand(raw);
+  const cmd = parseToWorker(raw);
   if (cmd === null) {
     log.warn('malformed command ignored');
     return;
@@ -122,6 +122,8 @@ process.on('message', (raw: unknown) => {
     case 'shutdown':
       void shutdown('shutdown requested');
       return;
+    default:
+      cmd satisfies never;
   }
 });
 

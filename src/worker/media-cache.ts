@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { readMp4, type Mp4Track } from '../media/mp4.js';
-import type { VodItem } from '../pool/ipc.js';
+import type { VodItem } from '../pool/pipeline-spec.js';
 import type { ItemMedia } from './vod-timeline.js';
 
 /** Distinct files kept; channels keep their own references to evicted ones. */

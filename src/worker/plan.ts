@@ -5,18 +5,9 @@
  * GStreamer.
  */
 import { isAbsolute } from 'node:path';
-import type { LiveProtocol, LiveSource, PipelineSpec } from '../pool/ipc.js';
+import type { LiveProtocol, LiveSource, PipelineSpec } from '../pool/pipeline-spec.js';
+import type { PropertyAssignment } from '../gst/properties.js';
 import { render, type TemplateName, type Templates } from '../gst/templates.js';
-
-/** One property write applied after parsing; `role` names it in error messages. */
-export interface PropertyAssignment {
-  readonly element: string;
-  readonly property: string;
-  readonly value: string | number;
-  readonly role: string;
-  /** How to confirm GStreamer took the value (rtmp2 elements silently fall back on a bad URL). */
-  readonly verify: 'readback' | 'rtmp-url' | 'none';
-}
 
 /** A live source's own pipeline (relay-source.ts): the source template ending in an appsink. */
 export interface SourcePlan {

@@ -12,13 +12,13 @@
  * connect window, or no media for the stall timeout once flowing.
  */
 import type { Logger } from '../log.js';
-import type { LiveSource } from '../pool/ipc.js';
+import type { LiveSource } from '../pool/pipeline-spec.js';
 import { FlvReader, type FlvTag } from '../media/flv-reader.js';
 import { TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO } from '../media/flv.js';
-import { describeBusError, maskUrls } from './bus-errors.js';
-import { NativeError, Pipeline, type GstElement } from './native.js';
+import { describeBusError, maskUrls } from '../gst/bus-errors.js';
+import { NativeError, Pipeline, type GstElement } from '../gst/native.js';
 import { planLiveSource } from './plan.js';
-import { applyProperties } from './properties.js';
+import { applyProperties } from '../gst/properties.js';
 import type { Templates } from '../gst/templates.js';
 import { RtmpPlayer } from '../rtmp/player.js';
 
@@ -135,7 +135,7 @@ export class RelaySource {
   /** Stops the pipeline; its pull and bus poller return on their own once it is at NULL. */
   stop(): void {
     this.#done = true;
-    this.#pipeline?.stop();
+    void this.#pipeline?.stop();
     void this.#player?.close();
   }
 

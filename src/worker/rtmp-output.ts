@@ -7,7 +7,7 @@
  *
  * Why batches, and how large: every send wakes the event loop and makes a
  * syscall, so its cost is per batch, not per tag (bench/README.md). The
- * receivers' stutter rule (src/metrics/stutter.ts) lets a player hold two
+ * receivers' stutter rule (src/media/stutter.ts) lets a player hold two
  * frames beyond the last one it got, so arrivals may be up to three frame
  * durations apart before a player stalls: 120 ms at 25 fps. The period is
  * kept to 1.5 frames at most, which leaves room for a late tick under load.

@@ -4,7 +4,7 @@
  * worker: each holds a bus thread for its few milliseconds, and hundreds of
  * channels on one interval would otherwise take every thread at once.
  */
-import { Pipeline } from './native.js';
+import { Pipeline } from '../gst/native.js';
 import { render, type Templates } from '../gst/templates.js';
 
 const decodeTimeoutMs = 5000;
@@ -49,7 +49,7 @@ export class SnapshotDecoder {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        pipeline.stop();
+        void pipeline.stop();
         if (err === null) resolve();
         else reject(err);
       };

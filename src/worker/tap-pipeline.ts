@@ -17,11 +17,11 @@ import { mkdirSync, statSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
-import type { TapEvent, TapSpec } from '../pool/ipc.js';
+import type { TapEvent, TapSpec } from '../pool/pipeline-spec.js';
 import { readMp4, trackSeconds } from '../media/mp4.js';
-import { describeBusError } from './bus-errors.js';
-import { Pipeline, type BusMessage, type GstElement } from './native.js';
-import { setRtmpLocation } from './rtmp2.js';
+import { describeBusError } from '../gst/bus-errors.js';
+import { Pipeline, type BusMessage, type GstElement } from '../gst/native.js';
+import { setRtmpLocation } from '../gst/rtmp2.js';
 import { keyframeCaps, type SnapshotDecoder } from './snapshot-decoder.js';
 import { render, type TemplateName, type Templates } from '../gst/templates.js';
 
@@ -220,7 +220,7 @@ export class TapPipeline {
     this.#done = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
-    this.#pipeline?.stop();
+    void this.#pipeline?.stop();
   }
 
   /**

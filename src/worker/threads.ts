@@ -1,7 +1,7 @@
 /**
  * The worker's libuv threads, reserved per channel. Every GStreamer bus
  * poller and appsink pull pins one threadpool thread for the life of its
- * pipeline (native.ts), and libuv's pool is at most 1024 threads, while the
+ * pipeline (src/gst/native.ts), and libuv's pool is at most 1024 threads, while the
  * worker's own RTMP (a VOD channel's output, an rtmp:// relay's source) pins
  * none. So channels are counted by what they may pin, not by number: a
  * start that would need more threads than are left is refused, and a VOD
@@ -9,7 +9,7 @@
  *
  * Pure bookkeeping; host.ts reserves at start and releases at the end.
  */
-import type { PipelineSpec } from '../pool/ipc.js';
+import type { PipelineSpec } from '../pool/pipeline-spec.js';
 
 /** A GStreamer source pipeline: its bus and its appsink pull. */
 const sourceThreads = 2;

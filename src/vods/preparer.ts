@@ -10,13 +10,16 @@
  * the prepared file's own shape (H.264 + AAC, its size and track lengths), or
  * FAILED with the reason. Jobs of resources left PREPARING by a stop of the
  * service start again at its next start.
+ *
+ * Imports transcode.ts and media/ (the MP4 reader, path confinement); see
+ * registry.ts for the folder's floor.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PrismaClient } from '../generated/prisma-sqlite/client.js';
 import type { Logger } from '../log.js';
-import { readMp4, trackSeconds } from './mp4.js';
-import { resolveMediaPath } from './paths.js';
+import { readMp4, trackSeconds } from '../media/mp4.js';
+import { resolveMediaPath } from '../media/paths.js';
 import { defaultProfile, transcode, validateProfile, type TranscodeProfile } from './transcode.js';
 
 /** How often progress is written to the database while a job runs. */

@@ -1,6 +1,8 @@
 /**
- * The one definition of stutter, used by the benchmark's receivers now and by
- * the service's own metrics later. Pure: samples in, seconds out.
+ * The one definition of stutter, used by the benchmark's receivers and by the
+ * worker's own meter (src/worker/channel-pipeline.ts). Pure: samples in,
+ * seconds out; it imports nothing, which is why it sits in media/ below the
+ * worker rather than in metrics/ (which reads the domain above it).
  *
  * A stream stutters while its output runs behind real time by more than a
  * tolerance of two frame durations, or has had no media to play for longer

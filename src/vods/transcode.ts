@@ -11,6 +11,9 @@
  *
  * Stages, as elsewhere: TranscodeJob (raw) → validated → TranscodeSpec
  * (compiled: integers and paths only) → sent to the child.
+ *
+ * Imports nothing of ours: the child side (transcode-main.ts)
+ * is the only part that loads gst/.
  */
 import { fork } from 'node:child_process';
 import { rename, rm } from 'node:fs/promises';
@@ -130,9 +133,11 @@ export interface TranscodeSpec {
   audio: { bps: number } | null;
 }
 
-export type TranscodeParentCommand = { type: 'transcode'; spec: TranscodeSpec };
+/** Service → transcoder process; named by direction, as ToWorker and FromWorker (src/pool/ipc.ts). */
+export type ToTranscoder = { type: 'transcode'; spec: TranscodeSpec };
 
-export type TranscodeChildCommand =
+/** Transcoder process → service. */
+export type FromTranscoder =
   | { type: 'progress'; positionSeconds: number; durationSeconds: number | null }
   | { type: 'done' }
   | { type: 'failed'; error: string };
@@ -142,7 +147,7 @@ const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isUintOrNull = (v: unknown): v is number | null => v === null || isUint(v);
 
-export function parseTranscodeParentCommand(raw: unknown): TranscodeParentCommand | null {
+export function parseToTranscoder(raw: unknown): ToTranscoder | null {
   if (!isObj(raw) || raw['type'] !== 'transcode' || !isObj(raw['spec'])) return null;
   const s = raw['spec'];
   const v = s['video'];
@@ -155,7 +160,7 @@ export function parseTranscodeParentCommand(raw: unknown): TranscodeParentComman
   return { type: 'transcode', spec: s as unknown as TranscodeSpec };
 }
 
-export function parseTranscodeChildCommand(raw: unknown): TranscodeChildCommand | null {
+export function parseFromTranscoder(raw: unknown): FromTranscoder | null {
   if (!isObj(raw)) return null;
   switch (raw['type']) {
     case 'progress': {
@@ -306,7 +311,7 @@ function runChild(spec: TranscodeSpec, timeoutMs: number, onProgress: ((fraction
     const deadline = setTimeout(() => conclude({ ok: false, error: `transcode timed out after ${timeoutMs} ms` }), timeoutMs);
 
     child.on('message', (raw: unknown) => {
-      const msg = parseTranscodeChildCommand(raw);
+      const msg = parseFromTranscoder(raw);
       if (msg === null || outcome !== null) return;
       switch (msg.type) {
         case 'progress':
@@ -337,7 +342,7 @@ function runChild(spec: TranscodeSpec, timeoutMs: number, onProgress: ((fraction
       settle();
     });
 
-    child.send({ type: 'transcode', spec } satisfies TranscodeParentCommand, (err) => {
+    child.send({ type: 'transcode', spec } satisfies ToTranscoder, (err) => {
       if (err !== null) conclude({ ok: false, error: `transcoder could not be started: ${err.message}` });
     });
   });

@@ -4,15 +4,20 @@
  * and/or AAC/MP3 tracks; the registry reads such a file's sample index once
  * here. Other media is transcoded once (preparer.ts); a file GStreamer cannot
  * read at all is refused (MEDIA_UNREADABLE / MEDIA_UNSUPPORTED from the probe).
+ *
+ * src/vods/ is the VOD library: this registry, the preparer and the
+ * one-time transcoder. It may import media/ (probing, the MP4 reader, path
+ * confinement), gst/ (the transcoder process), names.ts, errors, db and log;
+ * the channels read VOD rows through their own repository, not through this.
  */
 import { stat } from 'node:fs/promises';
 import type { PrismaClient, VodResource } from '../generated/prisma-sqlite/client.js';
 import { badInput } from '../errors.js';
-import { checkName } from '../channels/input.js';
-import { resolveMediaPath } from './paths.js';
-import { Mp4Error, readMp4, trackSeconds } from './mp4.js';
+import { checkName } from '../names.js';
+import { resolveMediaPath } from '../media/paths.js';
+import { Mp4Error, readMp4, trackSeconds } from '../media/mp4.js';
 import type { MediaPreparer } from './preparer.js';
-import { probeMedia } from './probe.js';
+import { probeMedia } from '../media/probe.js';
 import { defaultProfile, validateProfile, type TranscodeProfile } from './transcode.js';
 
 /** Optional transcode settings at registration; any field left out takes the default. */

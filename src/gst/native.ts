@@ -1,8 +1,10 @@
 /**
- * The whole native surface of the worker: gstreamer-superficial 1.7.4, a
- * CommonJS addon. Nothing else imports it. This module declares the part we
- * use with opaque handles, turns the addon's throws into NativeError, and
- * shapes bus messages into a closed union.
+ * The whole native surface of the worker and the transcoder:
+ * gstreamer-superficial 1.7.4, a CommonJS addon. Nothing else imports it.
+ * This module declares the part we use with opaque handles, turns the
+ * addon's throws into NativeError, shapes bus messages into a closed union,
+ * and owns the one protocol for giving a pipeline's bus thread back
+ * (Pipeline.stop). It imports nothing of ours.
  *
  * Facts about the binding that the rest of the worker relies on (read from
  * its Pipeline.cpp / GObjectWrap.cpp):
@@ -68,6 +70,9 @@ interface RawPipeline {
 interface RawAddon {
   Pipeline: new (launch: string) => RawPipeline;
 }
+
+/** How long stop() waits for a bus poller to hand its thread back, ms. */
+export const busReleaseTimeoutMs = 2000;
 
 let addon: RawAddon | null = null;
 
@@ -196,6 +201,11 @@ export class GstElement {
 export class Pipeline {
   readonly #raw: RawPipeline;
   #polling = false;
+  /** True while `pollBus`'s callback runs: a stop made there frees the poller as the callback returns. */
+  #inCallback = false;
+  /** Set by stop(); the next bus message is the one that lets the poller see NULL. */
+  #released: (() => void) | null = null;
+  #stopping: Promise<boolean> | null = null;
 
   private constructor(raw: RawPipeline) {
     this.#raw = raw;
@@ -236,9 +246,36 @@ export class Pipeline {
     this.#raw.pause();
   }
 
-  /** Sets the pipeline to NULL: streaming threads joined, sockets and files closed. */
-  stop(): void {
+  /**
+   * Sets the pipeline to NULL (streaming threads joined, sockets and files
+   * closed) and resolves once the bus poller has handed its threadpool
+   * thread back: at once when nothing polls or when called from inside the
+   * bus callback (the poller sees NULL as the callback returns), otherwise
+   * when the next message (the state changes to NULL, kept on the bus by
+   * auto-flush-bus=false) is popped. Resolves false if that has not happened
+   * within `releaseTimeoutMs`: a thread is still blocked, and a process that
+   * exits now would hang in process.exit(). Bus messages after stop() are not
+   * delivered to the callback. Safe to call more than once.
+   */
+  stop(releaseTimeoutMs = busReleaseTimeoutMs): Promise<boolean> {
+    if (this.#stopping !== null) return this.#stopping;
+    const free = !this.#polling || this.#inCallback;
+    this.#stopping = free
+      ? Promise.resolve(true)
+      : new Promise<boolean>((resolve) => {
+          const guard = setTimeout(() => {
+            this.#released = null;
+            resolve(false);
+          }, releaseTimeoutMs);
+          // The guard only answers a waiter; it must not keep a process alive.
+          guard.unref();
+          this.#released = () => {
+            clearTimeout(guard);
+            resolve(true);
+          };
+        });
     this.#raw.stop();
+    return this.#stopping;
   }
 
   sendEOS(): void {
@@ -263,6 +300,19 @@ export class Pipeline {
   pollBus(cb: (msg: BusMessage) => void): void {
     if (this.#polling) throw new NativeError('BAD_ARGUMENT', 'pollBus may be called once per pipeline');
     this.#polling = true;
-    this.#raw.pollBus((raw) => cb(toBusMessage(raw)));
+    this.#raw.pollBus((raw) => {
+      if (this.#stopping !== null) {
+        const released = this.#released;
+        this.#released = null;
+        released?.();
+        return;
+      }
+      this.#inCallback = true;
+      try {
+        cb(toBusMessage(raw));
+      } finally {
+        this.#inCallback = false;
+      }
+    });
   }
 }

@@ -1,6 +1,8 @@
 /**
  * What the worker reads from GStreamer's rtmp2src and rtmp2sink, in one
- * place for every pipeline that uses them (channel, forwarder, tap).
+ * place for every pipeline that uses them (relay source, forwarder, tap).
+ *
+ * Part of src/gst/: imports native.ts only.
  */
 import { NativeError, type GstElement } from './native.js';
 

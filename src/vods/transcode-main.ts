@@ -10,15 +10,16 @@
  *
  * Exiting needs the same care as the worker (src/worker/main.ts): the bus
  * poller holds a libuv thread until it has seen the pipeline at NULL, and
- * process.exit() would wait for it forever. Stopping inside the bus
- * callback frees it at once; otherwise one more bus message does.
+ * process.exit() would wait for it forever. Pipeline.stop() (src/gst/native.ts)
+ * owns that release; if it reports the thread still blocked, the process
+ * kills itself instead of exiting.
  */
 import { basename } from 'node:path';
 import { createLogger } from '../log.js';
-import { describeBusError } from '../worker/bus-errors.js';
-import { initNative, Pipeline, type BusMessage } from '../worker/native.js';
+import { describeBusError } from '../gst/bus-errors.js';
+import { initNative, Pipeline, type BusMessage } from '../gst/native.js';
 import { loadTemplate, render } from '../gst/templates.js';
-import { parseTranscodeParentCommand, type TranscodeChildCommand, type TranscodeSpec } from './transcode.js';
+import { parseToTranscoder, type FromTranscoder, type TranscodeSpec } from './transcode.js';
 
 const log = createLogger({ part: 'transcoder', pid: process.pid });
 
@@ -29,8 +30,6 @@ const PROGRESS_INTERVAL_MS = 1000;
  * waits for a track the input does not have (mp4mux waits for every pad).
  */
 const STALL_MS = 120_000;
-/** How long a stopped pipeline may take to hand its bus thread back. */
-const BUS_RELEASE_MS = 2000;
 
 type Fragment = 'transcode-source' | 'transcode-video' | 'transcode-audio' | 'transcode-mux';
 
@@ -61,9 +60,6 @@ function videoCaps(v: NonNullable<TranscodeSpec['video']>): string {
 
 let pipeline: Pipeline | null = null;
 let finishing = false;
-let polling = false;
-let inBusCallback = false;
-let releaseBus: (() => void) | null = null;
 let progressTimer: NodeJS.Timeout | null = null;
 let spec: TranscodeSpec | null = null;
 
@@ -75,7 +71,7 @@ function scrub(text: string): string {
   return out;
 }
 
-function send(msg: TranscodeChildCommand, then?: () => void): void {
+function send(msg: FromTranscoder, then?: () => void): void {
   if (!process.connected || process.send === undefined) {
     then?.();
     return;
@@ -87,23 +83,19 @@ function send(msg: TranscodeChildCommand, then?: () => void): void {
 }
 
 /** Stops the pipeline, reports once, waits for the bus thread, exits. */
-function finish(msg: Extract<TranscodeChildCommand, { type: 'done' | 'failed' }>): void {
+function finish(msg: Extract<FromTranscoder, { type: 'done' | 'failed' }>): void {
   if (finishing) return;
   finishing = true;
   if (progressTimer !== null) clearInterval(progressTimer);
-  const released = new Promise<void>((resolve) => {
-    if (pipeline === null || !polling || inBusCallback) return resolve();
-    releaseBus = resolve;
-  });
   // Sets NULL: filesink flushes and closes the output before 'done' leaves.
-  pipeline?.stop();
+  const released = pipeline?.stop() ?? Promise.resolve(true);
   send(msg, () => {
-    const guard = setTimeout(() => {
-      log.error('bus thread still blocked; killing self instead of a hanging exit');
-      process.kill(process.pid, 'SIGKILL');
-    }, BUS_RELEASE_MS);
-    void released.then(() => {
-      clearTimeout(guard);
+    void released.then((free) => {
+      if (!free) {
+        log.error('bus thread still blocked; killing self instead of a hanging exit');
+        process.kill(process.pid, 'SIGKILL');
+        return;
+      }
       if (process.connected) process.disconnect();
       process.exit(msg.type === 'done' ? 0 : 1);
     });
@@ -111,19 +103,9 @@ function finish(msg: Extract<TranscodeChildCommand, { type: 'done' | 'failed' }>
 }
 
 function onBus(m: BusMessage): void {
-  if (releaseBus !== null) {
-    releaseBus();
-    releaseBus = null;
-    return;
-  }
   if (finishing) return;
-  inBusCallback = true;
-  try {
-    if (m.type === 'error') finish({ type: 'failed', error: scrub(describeBusError(m)) });
-    else if (m.type === 'eos') finish({ type: 'done' });
-  } finally {
-    inBusCallback = false;
-  }
+  if (m.type === 'error') finish({ type: 'failed', error: scrub(describeBusError(m)) });
+  else if (m.type === 'eos') finish({ type: 'done' });
 }
 
 function start(s: TranscodeSpec): void {
@@ -144,7 +126,6 @@ function start(s: TranscodeSpec): void {
       if (property !== 'caps' && el.get(property) !== value) throw new Error(`${name}: GStreamer did not accept the ${property}`);
     }
     p.pollBus(onBus);
-    polling = true;
     p.play();
   } catch (err) {
     finish({ type: 'failed', error: scrub((err as Error).message) });
@@ -170,7 +151,7 @@ function start(s: TranscodeSpec): void {
 }
 
 process.on('message', (raw: unknown) => {
-  const cmd = parseTranscodeParentCommand(raw);
+  const cmd = parseToTranscoder(raw);
   if (cmd === null) {
     finish({ type: 'failed', error: 'malformed transcode command' });
     return;

@@ -3,6 +3,8 @@
  * "source: Resource not found: No such file "/media/x.mp4"" or
  * "target 0: Connection refused: Could not connect to 127.0.0.1: Connection refused".
  * URLs are masked: an RTMP path usually ends in a secret stream key.
+ *
+ * Part of src/gst/: imports only native.ts's types.
  */
 import type { BusMessage } from './native.js';
 
