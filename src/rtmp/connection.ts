@@ -77,26 +77,6 @@ export interface StatusInfo {
   description?: string;
 }
 
-/**
- * Whether the server of an rtmp(s):// URL takes a TCP connection, within
- * `timeoutMs`: null when it does, else why not. Cheap (no handshake), for
- * callers about to build something dear that would fail the same way.
- */
-export function reachable(url: string, timeoutMs: number): Promise<RtmpError | null> {
-  const t = parseRtmpUrl(url);
-  return new Promise((resolve) => {
-    const socket = tcpConnect({ host: t.host, port: t.port });
-    const done = (err: RtmpError | null): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(err);
-    };
-    const timer = setTimeout(() => done(new RtmpError('CONNECT', `cannot connect to ${t.host}:${t.port}: no answer within ${timeoutMs} ms`)), timeoutMs);
-    socket.once('connect', () => done(null));
-    socket.once('error', (err: NodeJS.ErrnoException) => done(new RtmpError('CONNECT', `cannot connect to ${t.host}:${t.port}: ${describeSocketError(err)}`)));
-  });
-}
-
 export function statusInfo(values: readonly Amf[]): StatusInfo {
   const info = values[3];
   if (info === null || typeof info !== 'object' || Array.isArray(info)) return {};

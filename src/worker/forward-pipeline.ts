@@ -13,11 +13,8 @@ import { fullJitterBackoff } from '../pool/backoff.js';
 import { describeBusError, maskUrls } from '../gst/bus-errors.js';
 import { Pipeline, type GstElement } from '../gst/native.js';
 import { outBytes, setRtmpLocation } from '../gst/rtmp2.js';
-import { reachable } from '../rtmp/connection.js';
 import { render, type Templates } from '../gst/templates.js';
 
-/** How long the target's TCP port may take to answer before an attempt counts as failed. */
-const reachTimeoutMs = 5_000;
 /** Retry delays of a failed forwarder: 0.5 s doubling to 10 s, full jitter. */
 const retryBackoff = { baseMs: 500, capMs: 10_000 };
 
@@ -49,25 +46,9 @@ export class ForwardPipeline {
     this.#deps = deps;
   }
 
-  /**
-   * Starts (or retries) the forwarder. The target's TCP port is tried first:
-   * a pipeline whose rtmp2sink cannot connect posts nothing on its bus after
-   * stop(), so its bus poller never gives its threadpool thread back and the
-   * pipeline, with its connection to the origin, is never freed (the chaos
-   * soak saw about 6 descriptors left per forwarder per CDN outage). A CDN
-   * that is down now costs a refused connect per retry instead.
-   */
   start(): void {
     if (this.#stopped) return;
     this.#state = 'connecting';
-    void reachable(this.#deps.to, reachTimeoutMs).then((err) => {
-      if (this.#stopped || this.#pipeline !== null) return;
-      if (err !== null) this.#failed(maskUrls(err.message));
-      else this.#launch();
-    });
-  }
-
-  #launch(): void {
     let pipeline: Pipeline;
     try {
       pipeline = Pipeline.parse(render(this.#deps.templates['forward']));
