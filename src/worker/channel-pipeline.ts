@@ -14,7 +14,7 @@ import type { Templates } from '../gst/templates.js';
 import { maskUrls } from '../gst/bus-errors.js';
 import type { PipelinePlan } from './plan.js';
 import { RtmpOutput } from './rtmp-output.js';
-import { StutterJudge } from '../media/stutter.js';
+import { FlowWatch } from './flow-watch.js';
 import { VodFeeder } from './vod-feeder.js';
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 
@@ -82,18 +82,13 @@ export class ChannelPipeline {
   readonly #deps: ChannelPipelineDeps;
   #phase: Phase;
   readonly #output: RtmpOutput;
-  /** The receivers' stutter rule, fed with each batch as it reaches the kernel: what the origin receives, when. */
-  readonly #stutter: StutterJudge;
-  #judgedAtMs = 0;
+  /** What the origin receives, when: proof of flow, stutter and the stall watchdog (flow-watch.ts). */
+  readonly #flow: FlowWatch;
   #feeder: VodFeeder | null = null;
   #live: LiveFeeder | null = null;
   /** Wall ms at which a finished VOD channel reports eos. */
   #endAtMs: number | null = null;
   readonly #target: TargetStats = { index: 0, bytesSent: 0, errors: 0 };
-  #stallEvents = 0;
-  /** Wall ms when the output position last moved forward while playing. */
-  #movedAt = 0;
-  #lastPosition = -1;
   #startTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
 
@@ -101,7 +96,7 @@ export class ChannelPipeline {
     this.#deps = deps;
     this.channelId = deps.channelId;
     this.#phase = 'connecting';
-    this.#stutter = new StutterJudge(deps.frameDurationSeconds);
+    this.#flow = new FlowWatch(deps.frameDurationSeconds, deps.stallTimeoutMs);
     this.#output = new RtmpOutput({
       url: deps.plan.target,
       timeoutMs: deps.startTimeoutMs,
@@ -135,10 +130,10 @@ export class ChannelPipeline {
     return {
       channelId: this.channelId,
       state: this.state,
-      positionSeconds: this.terminal || this.#lastPosition < 0 ? -1 : this.#lastPosition / 1000,
-      outputLagSeconds: this.#stutter.lagSeconds,
-      stutterSeconds: this.#stutter.stutterSeconds,
-      stallEvents: this.#stallEvents + (this.#live?.stallEvents ?? 0),
+      positionSeconds: this.terminal || this.#flow.positionMs < 0 ? -1 : this.#flow.positionMs / 1000,
+      outputLagSeconds: this.#flow.lagSeconds,
+      stutterSeconds: this.#flow.stutterSeconds,
+      stallEvents: this.#flow.stalls + (this.#live?.stallEvents ?? 0),
       loopBoundaries: this.#feeder?.boundaries ?? 0,
       boundaryGapsSeconds: this.#feeder?.takeGaps() ?? [],
       framesOut: this.#feeder?.framesOut ?? this.#live?.framesOut ?? null,
@@ -260,13 +255,7 @@ export class ChannelPipeline {
   /** A batch reached the kernel: the output's real progress, timed where it happened. */
   #onFlushed(wallMs: number, mediaMs: number): void {
     if (this.terminal) return;
-    // Never before an instant the sampler already judged (both read performance.now()).
-    this.#judgedAtMs = Math.max(this.#judgedAtMs, wallMs);
-    this.#stutter.arrive(this.#judgedAtMs / 1000, mediaMs / 1000);
-    if (mediaMs > this.#lastPosition) {
-      this.#lastPosition = mediaMs;
-      this.#movedAt = wallMs;
-    }
+    this.#flow.flushed(wallMs, mediaMs);
     // 'playing' means media is at the origin's socket, not just that the publish was accepted.
     if (this.#phase === 'connecting' && this.#closing === null) {
       if (this.#startTimer !== null) clearTimeout(this.#startTimer);
@@ -282,12 +271,10 @@ export class ChannelPipeline {
    */
   sample(nowMs: number): void {
     if (this.terminal || this.#closing !== null) return;
-    const pos = this.#lastPosition;
+    const pos = this.#flow.positionMs;
     this.#live?.sample(nowMs, pos < 0 ? null : pos);
     if (this.terminal || this.#phase !== 'playing') return;
-    // A stall in progress shows in the metric now, not only when media comes back.
-    this.#judgedAtMs = Math.max(this.#judgedAtMs, nowMs);
-    this.#stutter.judgeAt(this.#judgedAtMs / 1000);
+    this.#flow.judge(nowMs);
     const feeder = this.#feeder;
     if (feeder !== null) {
       feeder.observe(pos);
@@ -300,12 +287,8 @@ export class ChannelPipeline {
     }
     // A relay waiting for its next source is not stalled: the source's own
     // watchdogs (relay-source.ts) judge sources, and the channel layer retries.
-    if (this.#live !== null && !this.#live.flowing) this.#movedAt = nowMs;
-    const stillMs = nowMs - this.#movedAt;
-    if (stillMs > this.#deps.stallTimeoutMs) {
-      this.#stallEvents += 1;
-      this.#fail(`stalled: no media progress for ${Math.round(stillMs)} ms (${this.#output.bytesPending} bytes not taken by the origin)`);
-    }
+    const stillMs = this.#flow.stalledFor(nowMs, this.#live !== null && !this.#live.flowing);
+    if (stillMs !== null) this.#fail(`stalled: no media progress for ${Math.round(stillMs)} ms (${this.#output.bytesPending} bytes not taken by the origin)`);
   }
 
   /** Ends the feeders and the publish; `flush` lets what was sent leave first. */

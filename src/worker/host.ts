@@ -1,17 +1,17 @@
 /**
- * The pipeline host: every channel pipeline of one worker process, keyed by
- * channel id. It turns IPC commands into ChannelPipeline calls and pipeline
- * state changes into IPC messages. It enforces the worker's own capacity:
- * a number of channels, and the threadpool threads their GStreamer
- * pipelines may pin (threads.ts).
+ * The pipeline host: every channel of one worker process, keyed by channel
+ * id, each a ChannelUnit (its output, forwarders and tap). It turns IPC
+ * commands into unit calls and state changes into IPC messages, runs the one
+ * pace tick and the one sampler for all channels, and holds the lease fence.
+ * It enforces the worker's own capacity: a number of channels, and the
+ * threadpool threads their GStreamer pipelines may pin (threads.ts).
  */
 import type { Logger } from '../log.js';
 import type { FromWorker } from '../pool/ipc.js';
 import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type TapSpec, type VodItem } from '../pool/pipeline-spec.js';
-import { ForwardPipeline } from './forward-pipeline.js';
 import { SnapshotDecoder } from './snapshot-decoder.js';
-import { TapPipeline } from './tap-pipeline.js';
 import { ChannelPipeline } from './channel-pipeline.js';
+import { ChannelUnit } from './channel-unit.js';
 import { frameSeconds } from '../media/mp4.js';
 import { MediaCache } from './media-cache.js';
 import { planPipeline, PlanError, type PipelinePlan } from './plan.js';
@@ -36,9 +36,6 @@ export const paceIntervalMs = 20;
 
 /** Forwarders' byte counters only prove flow: read them on every this-many samples. */
 const forwardBytesEverySamples = 5;
-
-/** A failed tap (recording, snapshots) is started again after this long, while its channel plays. */
-export const tapRetryMs = 10_000;
 
 /** How often the lease fence is checked; its margin before lease expiry is seconds. */
 const fenceCheckMs = 100;
@@ -67,7 +64,7 @@ export interface PipelineHostOptions {
 
 export class PipelineHost {
   readonly #opts: PipelineHostOptions;
-  readonly #pipelines = new Map<string, ChannelPipeline>();
+  readonly #units = new Map<string, ChannelUnit>();
   /** Pipelines that ended by themselves (eos, error) and are handing their bus thread back. */
   readonly #draining = new Set<Promise<boolean>>();
   /** One timer samples every pipeline; none runs while the host is empty. */
@@ -75,14 +72,10 @@ export class PipelineHost {
   #pacer: NodeJS.Timeout | null = null;
   readonly #media = new MediaCache();
   readonly #threads: ThreadBook;
-  /** Each channel's forwarders to targets 1.. (started when it plays). */
-  readonly #forwards = new Map<string, ForwardPipeline[]>();
   #decoder: SnapshotDecoder | null = null;
   #samples = 0;
   /** VOD channels whose media indexes are loading; a stop meanwhile cancels the start. */
   readonly #loading = new Set<string>();
-  /** Each channel's tap (recording, snapshots) while its pipeline plays, and its retry timer after a fault. */
-  readonly #taps = new Map<string, { tap: TapPipeline | null; retry: NodeJS.Timeout | null; warned: Set<'recording' | 'snapshot'> }>();
 
   /** Cluster mode: wall-clock ms by which every pipeline must be down; null without a fence (single node). */
   #fenceUntil: number | null = null;
@@ -115,7 +108,7 @@ export class PipelineHost {
 
   #checkFence(): void {
     if (!this.#fenceExpired()) return;
-    const ids = [...this.#pipelines.keys(), ...this.#loading];
+    const ids = [...this.#units.keys(), ...this.#loading];
     if (ids.length === 0) return;
     this.#opts.log.warn('lease fence passed without renewal; stopping every pipeline', { pipelines: ids.length, lateMs: Date.now() - (this.#fenceUntil ?? 0) });
     for (const id of ids) {
@@ -126,15 +119,15 @@ export class PipelineHost {
 
   #sampleAll(): void {
     const now = performance.now();
-    for (const p of [...this.#pipelines.values()]) p.sample(now);
+    for (const u of [...this.#units.values()]) u.output.sample(now);
     this.#samples += 1;
-    if (this.#samples % forwardBytesEverySamples === 0) for (const fs of this.#forwards.values()) for (const f of fs) f.sample();
-    if (this.#pipelines.size === 0) this.#stopTimers();
+    if (this.#samples % forwardBytesEverySamples === 0) for (const u of this.#units.values()) u.sampleForwards();
+    if (this.#units.size === 0) this.#stopTimers();
   }
 
   #paceAll(): void {
     const now = performance.now();
-    for (const p of this.#pipelines.values()) p.pace(now);
+    for (const u of this.#units.values()) u.output.pace(now);
   }
 
   #startTimers(): void {
@@ -150,19 +143,11 @@ export class PipelineHost {
   }
 
   get size(): number {
-    return this.#pipelines.size;
+    return this.#units.size;
   }
 
   stats(): PipelineStats[] {
-    return [...this.#pipelines.entries()].map(([id, p]) => this.#statsOf(id, p));
-  }
-
-  /** A channel's numbers: its pipeline's, with targets 1.. from its forwarders. */
-  #statsOf(channelId: string, pipeline: ChannelPipeline): PipelineStats {
-    const s = pipeline.stats();
-    const forwards = this.#forwards.get(channelId);
-    if (forwards === undefined) return s;
-    return { ...s, targets: [...s.targets.filter((t) => t.index === 0), ...forwards.map((f) => f.stats())] };
+    return [...this.#units.values()].map((u) => u.stats());
   }
 
   #report(channelId: string, state: PipelineState, error?: string, stats?: PipelineStats): void {
@@ -179,7 +164,7 @@ export class PipelineHost {
 
   start(spec: PipelineSpec): void {
     const { channelId } = spec;
-    if (this.#pipelines.has(channelId)) {
+    if (this.#units.has(channelId)) {
       // The supervisor never does this; answering 'error' would also wrongly
       // fail the running one on its side, so only log it.
       this.#opts.log.error('start for a channel that is already running here', { channel: channelId });
@@ -189,7 +174,7 @@ export class PipelineHost {
       this.#report(channelId, 'error', 'lease not renewed in time: the worker refuses new pipelines');
       return;
     }
-    if (this.#pipelines.size + this.#loading.size >= this.#opts.maxPipelines) {
+    if (this.#units.size + this.#loading.size >= this.#opts.maxPipelines) {
       this.#report(channelId, 'error', `worker is full: ${this.#opts.maxPipelines} pipelines`);
       return;
     }
@@ -266,11 +251,15 @@ export class PipelineHost {
     extra: { from: string; to: string[] } | null,
   ): void {
     const vod = 'vod' in feed ? feed.vod : null;
-    if (extra !== null) {
-      const log = this.#opts.log;
-      const templates = this.#opts.templates;
-      this.#forwards.set(channelId, extra.to.map((to, i) => new ForwardPipeline({ channelId, index: i + 1, from: extra.from, to, templates, log })));
-    }
+    const unit = new ChannelUnit({
+      channelId,
+      tap,
+      extra,
+      templates: this.#opts.templates,
+      decoder: () => (this.#decoder ??= new SnapshotDecoder(this.#opts.templates)),
+      log: this.#opts.log,
+      send: this.#opts.send,
+    });
     const video = vod?.item.video ?? null;
     // The stutter tolerance is two frames of the real video when the worker knows it.
     const frameDurationSeconds = (video !== null ? frameSeconds(video) : null) ?? this.#opts.frameDurationSeconds;
@@ -288,80 +277,29 @@ export class PipelineHost {
       log: this.#opts.log,
       onState: (state, error) => {
         const terminal = isTerminal(state);
-        if (state === 'playing' && tap !== null) this.#startTap(channelId, tap);
-        if (state === 'playing') this.#forwards.get(channelId)?.forEach((f) => f.start());
-        if (terminal) {
-          void this.#stopTap(channelId);
-          this.#stopForwards(channelId);
-        }
+        if (state === 'playing') unit.playing();
+        if (terminal) unit.ended();
         // The final numbers ride on the terminal message: the next heartbeat will not list this pipeline.
-        this.#report(channelId, state, error, terminal ? this.#statsOf(channelId, pipeline) : undefined);
-        if ((state === 'eos' || state === 'error') && this.#pipelines.get(channelId) === pipeline) {
-          // GStreamer is already at NULL; forget it now so its slot is free,
-          // but keep waiting for the bus thread so shutdown can wait for it too.
-          this.#pipelines.delete(channelId);
+        this.#report(channelId, state, error, terminal ? unit.stats() : undefined);
+        if ((state === 'eos' || state === 'error') && this.#units.get(channelId) === unit) {
+          // Its output is closed; forget it now so its slot is free, but keep
+          // waiting for it so shutdown can wait for it too.
+          this.#units.delete(channelId);
           const draining: Promise<boolean> = pipeline.stop().finally(() => this.#draining.delete(draining));
           this.#draining.add(draining);
         }
       },
     });
-    this.#pipelines.set(channelId, pipeline);
+    unit.attach(pipeline);
+    this.#units.set(channelId, unit);
     this.#startTimers();
-    this.#opts.log.info('pipeline starting', { channel: channelId, source: plan.source, targets: 1 + (extra?.to.length ?? 0) });
+    this.#opts.log.info('pipeline starting', { channel: channelId, source: plan.source, targets: unit.targets });
     pipeline.start();
-  }
-
-  #stopForwards(channelId: string): void {
-    this.#forwards.get(channelId)?.forEach((f) => f.stop());
-    this.#forwards.delete(channelId);
-  }
-
-  /** Starts a channel's tap once its output is at the origin; a failed tap is retried after tapRetryMs. */
-  #startTap(channelId: string, spec: TapSpec): void {
-    const entry = this.#taps.get(channelId) ?? { tap: null, retry: null, warned: new Set<'recording' | 'snapshot'>() };
-    this.#taps.set(channelId, entry);
-    if (entry.tap !== null) return;
-    const tap: TapPipeline = new TapPipeline({
-      channelId,
-      spec,
-      templates: this.#opts.templates,
-      decoder: (this.#decoder ??= new SnapshotDecoder(this.#opts.templates)),
-      warned: entry.warned,
-      log: this.#opts.log,
-      onEvent: (event) => this.#opts.send({ type: 'tap', channelId, event }),
-      onFailed: (part, message) => {
-        const retryS = Math.round(tapRetryMs / 1000);
-        entry.warned.add(part);
-        this.#opts.send({ type: 'tap', channelId, event: { kind: 'warning', part, message: `${part}: ${message} (retrying in ${retryS} s)` } });
-        if (this.#taps.get(channelId) !== entry || entry.tap !== tap) return;
-        entry.tap = null;
-        entry.retry = setTimeout(() => {
-          entry.retry = null;
-          if (this.#taps.get(channelId) === entry && this.#pipelines.has(channelId)) this.#startTap(channelId, spec);
-        }, tapRetryMs);
-      },
-    });
-    entry.tap = tap;
-    tap.start();
-  }
-
-  /** Detaches a channel's tap (and its retry timer) without stopping it: a fence stops it after the publish. */
-  #takeTap(channelId: string): TapPipeline | null {
-    const entry = this.#taps.get(channelId);
-    if (entry === undefined) return null;
-    this.#taps.delete(channelId);
-    if (entry.retry !== null) clearTimeout(entry.retry);
-    return entry.tap;
-  }
-
-  async #stopTap(channelId: string): Promise<void> {
-    await this.#takeTap(channelId)?.stop();
   }
 
   /** A running relay's next source; a channel that is not running (any more) is told by its state events. */
   setSource(channelId: string, source: LiveSource, mode: 'replace' | 'candidate'): void {
-    const pipeline = this.#pipelines.get(channelId);
-    if (pipeline?.setSource(source, mode) !== true) this.#opts.log.warn('source change for a channel that is not relaying here', { channel: channelId });
+    if (this.#units.get(channelId)?.output.setSource(source, mode) !== true) this.#opts.log.warn('source change for a channel that is not relaying here', { channel: channelId });
   }
 
   /** A running VOD channel's new playlist. Errors are logged: the old list keeps playing. */
@@ -369,9 +307,9 @@ export class PipelineHost {
     let media: ItemMedia[];
     try {
       media = await this.#media.loadAll(items);
-      const pipeline = this.#pipelines.get(channelId);
-      if (pipeline === undefined) return;
-      pipeline.setItems(media, loop);
+      const unit = this.#units.get(channelId);
+      if (unit === undefined) return;
+      unit.output.setItems(media, loop);
       this.#opts.log.info('playlist replaced', { channel: channelId, items: items.length, loop });
     } catch (err) {
       this.#opts.log.warn('playlist not applied', { channel: channelId, err: (err as Error).message });
@@ -379,40 +317,20 @@ export class PipelineHost {
   }
 
   /**
-   * Stops and frees one pipeline; answers 'stopped' even for unknown ids, so
-   * stop is idempotent. Resolves false if its bus thread did not come back.
-   *
-   * An ordinary stop finalises the tap first, while the stream is still at the
-   * origin, so the last segment ends at the stop and is listed before
-   * 'stopped'. A fence (`fence: true`) does the opposite: the lease promises
-   * that this publisher is gone before another node may claim the channel, so
-   * the forwarders and the publish are cut at once, and the recording is
-   * finalised afterwards (up to 3 s, tap-pipeline.ts) from what reached the origin.
+   * Stops and frees one channel; answers 'stopped' even for unknown ids, so
+   * stop is idempotent. Resolves false if a bus thread did not come back.
+   * A fence (`fence: true`) cuts the publish before the recording is
+   * finalised (channel-unit.ts says why).
    */
   async stop(channelId: string, opts: { fence?: boolean } = {}): Promise<boolean> {
-    const pipeline = this.#pipelines.get(channelId);
-    if (pipeline === undefined) {
+    const unit = this.#units.get(channelId);
+    if (unit === undefined) {
       this.#loading.delete(channelId);
       this.#report(channelId, 'stopped');
       return true;
     }
-    this.#pipelines.delete(channelId);
-    let released: boolean;
-    if (opts.fence === true) {
-      const tap = this.#takeTap(channelId);
-      this.#stopForwards(channelId);
-      // stop() destroys the publisher's socket before its first await; the tap's
-      // EOS is sent in the same tick, so the stream's end at the origin finds the
-      // tap finalising rather than failing.
-      const cut = pipeline.stop({ now: true });
-      const finalised = tap?.stop();
-      released = await cut;
-      await finalised;
-    } else {
-      await this.#stopTap(channelId);
-      this.#stopForwards(channelId);
-      released = await pipeline.stop();
-    }
+    this.#units.delete(channelId);
+    const released = await unit.stop(opts.fence === true);
     this.#opts.log.info('pipeline stopped', { channel: channelId, fenced: opts.fence === true });
     return released;
   }
@@ -422,7 +340,7 @@ export class PipelineHost {
    * did not come back: process.exit() would then hang joining them.
    */
   async stopAll(): Promise<number> {
-    const results = await Promise.all([...[...this.#pipelines.keys()].map((id) => this.stop(id)), ...this.#draining]);
+    const results = await Promise.all([...[...this.#units.keys()].map((id) => this.stop(id)), ...this.#draining]);
     return results.filter((released) => !released).length;
   }
 }
