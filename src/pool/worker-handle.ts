@@ -14,6 +14,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { VliveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseFromWorker, type FromWorker, type ToWorker, type WorkerInit } from './ipc.js';
 import type { PipelineStats } from './pipeline-spec.js';
@@ -122,7 +123,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
 
   #to(next: WorkerState): void {
     const from = this.#state;
-    if (!legal[from].includes(next)) throw new Error(`worker ${this.id}: illegal move ${from} -> ${next}`);
+    if (!legal[from].includes(next)) throw new VliveError('INVALID_STATE', `worker ${this.id}: illegal move ${from} -> ${next}`);
     this.#state = next;
     this.#opts.log.info('worker state', { worker: this.id, pid: this.#pid, from, to: next });
     this.emit('state', next);

@@ -6,6 +6,7 @@
  * source through live-feeder.ts), watches that media really reaches the
  * origin, and reports every change through `onState`.
  */
+import { VliveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { LiveSource, PipelineState, PipelineStats, SourceEvent, TargetStats } from '../pool/pipeline-spec.js';
 import { viewTag } from '../media/flv-reader.js';
@@ -144,7 +145,7 @@ export class ChannelPipeline {
   /** The one place the phase changes. Illegal moves are bugs and throw. */
   #to(next: Phase, error?: string): void {
     const from = this.#phase;
-    if (!legal[from].includes(next)) throw new Error(`pipeline ${this.channelId}: illegal move ${from} -> ${next}`);
+    if (!legal[from].includes(next)) throw new VliveError('INVALID_STATE', `pipeline ${this.channelId}: illegal move ${from} -> ${next}`);
     this.#phase = next;
     this.#deps.log.debug('pipeline phase', { channel: this.channelId, from, to: next, ...(error !== undefined ? { error } : {}) });
     if (reported[from] !== reported[next]) {
