@@ -44,6 +44,7 @@ import { makeClip } from './media.js';
 import { freePorts, gql } from './net.js';
 import { processTree } from './procfs.js';
 import { loopClip } from './sides/publisher.js';
+import { waitUntilUp } from './sides/vlive.js';
 import { percentile, seededRandom } from './stats.js';
 
 const { values } = parseArgs({
@@ -165,7 +166,7 @@ try {
   cleanups.push(async () => closeSync(logFd));
   let upstream = loopClip(clip, sources.publishUrl('src', false), logFd);
   cleanups.push(async () => void (await upstream.stop(2000)));
-  await sources.waitForPublish('src', 15_000, { hls: false } as never);
+  await sources.waitForPublish('src', 15_000, { hls: false });
 
   const service = spawnChild(process.execPath, [join(process.cwd(), 'dist', 'src', 'main.js')], {
     stdio: ['ignore', 'pipe', logFd],
@@ -180,16 +181,7 @@ try {
     },
   });
   cleanups.push(async () => void (await service.stop(20_000)));
-  await new Promise<void>((resolve, reject) => {
-    let seen = '';
-    const out = service.process.stdout as Readable;
-    out.setEncoding('utf8');
-    out.on('data', (c: string) => {
-      seen += c;
-      if (seen.includes('vlive is up.')) resolve();
-    });
-    void service.exited.then(() => reject(new Error('the service exited during start-up; see soak.log')));
-  });
+  await waitUntilUp(service);
   const url = `http://127.0.0.1:${httpPort}/graphql`;
   const api = <T>(query: string, variables: Record<string, unknown> = {}): Promise<T> => gql<T>(url, query, variables, 60_000);
 

@@ -32,7 +32,8 @@ const API_TIMEOUT_MS = 60_000;
 /** The service stops every pipeline and persists states on SIGTERM; give it time, then SIGKILL. */
 const STOP_GRACE_MS = 15_000;
 
-function waitUntilUp(service: Child): Promise<void> {
+/** Resolves once the service printed "vlive is up."; rejects if it exits first or after READY_TIMEOUT_MS. */
+export function waitUntilUp(service: Child): Promise<void> {
   return new Promise((resolve, reject) => {
     let seen = '';
     const out = service.process.stdout as Readable;
