@@ -92,10 +92,9 @@ export class Admission {
    * 0 when the memory budget is spent, Infinity when the CPU check is off.
    */
   room(): number {
-    const ready = this.opts.workers().filter((w) => w.state === 'ready');
-    if (ready.length > 0 && ready.every((w) => w.rssBytes >= this.opts.workerMemoryBudgetBytes)) return 0;
+    if (this.#memorySpent()) return 0;
     if (this.opts.cpuBudget >= 1) return Infinity;
-    const cost = Math.max(this.startCost('vod'), this.startCost('relay'));
+    const cost = this.#dearerCost();
     const left = this.opts.cpuBudget - this.#busy - this.reservedCpu();
     return cost > 0 ? Math.max(0, Math.floor(left / cost)) : Infinity;
   }
@@ -103,7 +102,7 @@ export class Admission {
   /** Reserves the expected CPU of `n` channels taken without check() (a cluster's claims), at the dearer kind's cost. */
   reserve(n: number): void {
     if (this.opts.cpuBudget >= 1 || n <= 0) return;
-    const cost = Math.max(this.startCost('vod'), this.startCost('relay'));
+    const cost = this.#dearerCost();
     const at = Date.now();
     for (let i = 0; i < n; i++) this.#reservations.push([cost, at]);
   }
@@ -126,8 +125,7 @@ export class Admission {
         );
       }
     }
-    const ready = this.opts.workers().filter((w) => w.state === 'ready');
-    if (ready.length > 0 && ready.every((w) => w.rssBytes >= this.opts.workerMemoryBudgetBytes)) {
+    if (this.#memorySpent()) {
       const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
       throw new VliveError(
         'CAPACITY_EXHAUSTED',
@@ -135,6 +133,17 @@ export class Admission {
       );
     }
     if (cpuOn) this.#reservations.push([cost, Date.now()]);
+  }
+
+  /** Every ready worker is at or past the memory budget. */
+  #memorySpent(): boolean {
+    const ready = this.opts.workers().filter((w) => w.state === 'ready');
+    return ready.length > 0 && ready.every((w) => w.rssBytes >= this.opts.workerMemoryBudgetBytes);
+  }
+
+  /** What a channel of unknown kind is expected to add: the dearer kind's cost. */
+  #dearerCost(): number {
+    return Math.max(this.startCost('vod'), this.startCost('relay'));
   }
 
   dispose(): void {

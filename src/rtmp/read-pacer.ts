@@ -19,12 +19,9 @@ const paused = new Set<Socket>();
 let timer: NodeJS.Timeout | null = null;
 
 function tick(): void {
+  timer = null;
   for (const socket of paused) if (!socket.destroyed) socket.resume();
   paused.clear();
-  if (timer !== null) {
-    clearInterval(timer);
-    timer = null;
-  }
 }
 
 /** Called after a read has been handled: holds the socket until the next period. */
@@ -32,8 +29,8 @@ export function holdUntilNextBatch(socket: Socket): void {
   if (socket.destroyed) return;
   socket.pause();
   paused.add(socket);
-  // One timer for all paused sockets; it lives only while some socket waits.
-  timer ??= setInterval(tick, readBatchMs);
+  // One timer for all paused sockets; it runs only while some socket waits.
+  timer ??= setTimeout(tick, readBatchMs);
 }
 
 /** The connection ended: forget its socket. */
