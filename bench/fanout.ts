@@ -33,6 +33,7 @@ import { Disposers } from './children.js';
 import { measuredTree } from './machine.js';
 import { makeClip } from './media.js';
 import { gql } from './net.js';
+import { OriginWatch } from './origin-watch.js';
 import { machineCpu, processTree } from './procfs.js';
 import { openVlive } from './sides/vlive.js';
 import { percentile } from './stats.js';
@@ -52,7 +53,7 @@ if (scope !== 'all' && scope !== 'one') throw new Error('--scope must be all or 
 
 interface Delivery {
   readonly atMs: number;
-  readonly rawAt: number;
+  readonly arrivedMs: number;
 }
 
 /** One subscriber: connects, subscribes, and keeps each message's arrival time and text for later. */
@@ -87,7 +88,7 @@ class Subscriber {
   deliveries(): Delivery[] {
     return this.received.map(({ arrivedMs, data }) => {
       const at = (JSON.parse(data) as { payload: { data: { virtualLiveStatusChanged: { at: string } } } }).payload.data.virtualLiveStatusChanged.at;
-      return { atMs: Date.parse(at), rawAt: arrivedMs };
+      return { atMs: Date.parse(at), arrivedMs };
     });
   }
 
@@ -106,7 +107,8 @@ try {
     { clipPath, dir, kind: 'vod', channels, hls: false, startTimeoutMs: 30_000, logPath: join(dir, 'service.log'), disposers },
     { workers: null, vliveDir: process.cwd() },
   );
-  const watch = null as never; // the vlive side does not use the origin watch to start
+  // Never started: the vlive side's start waits for its own answer, not for the watch.
+  const watch = new OriginWatch(side.hlsPort, 50);
   for (let i = 0; i < channels; i += 10) {
     const outcomes = await Promise.all(Array.from({ length: Math.min(10, channels - i) }, (_, k) => side.start(i + k, watch)));
     const failed = outcomes.find((o) => !o.ok);
@@ -147,7 +149,7 @@ try {
   let events = 0;
   for (const s of subs) {
     for (const d of s.deliveries()) {
-      latencies.push(d.rawAt - d.atMs);
+      latencies.push(d.arrivedMs - d.atMs);
       events += 1;
     }
   }

@@ -36,12 +36,35 @@ export interface ReceiverVerdict {
   readonly audio: TrackVerdict | null;
 }
 
+/** ffprobe's compact packet lines ("video|12.345000"), however the pipe splits them. */
+export class PacketLines {
+  #partial = '';
+
+  /** Calls `each` for every complete audio or video line in `chunk` with a DTS. */
+  feed(chunk: string, each: (track: Track, dtsSeconds: number) => void): void {
+    const lines = (this.#partial + chunk).split('\n');
+    this.#partial = lines.pop() ?? '';
+    for (const line of lines) {
+      // compact, no keys, no section name: "video|12.345000"
+      const [kind, dts] = line.split('|');
+      if ((kind !== 'video' && kind !== 'audio') || dts === undefined || dts === 'N/A') continue;
+      const d = Number(dts);
+      if (Number.isFinite(d)) each(kind, d);
+    }
+  }
+
+  /** A new ffprobe session: a line cut short by the last one is dropped. */
+  reset(): void {
+    this.#partial = '';
+  }
+}
+
 export class Receiver {
   readonly stream: string;
   readonly #child: Child;
   readonly #spawnedAt = performance.now() / 1000;
   readonly #samples: Record<Track, StutterSample[]> = { video: [], audio: [] };
-  #partial = '';
+  readonly #lines = new PacketLines();
 
   /** ffprobe's pid (stdbuf and setpriv exec into it), for its CPU. */
   get pid(): number {
@@ -62,15 +85,7 @@ export class Receiver {
 
   #onData(chunk: string): void {
     const now = performance.now() / 1000;
-    const lines = (this.#partial + chunk).split('\n');
-    this.#partial = lines.pop() ?? '';
-    for (const line of lines) {
-      // compact, no keys, no section name: "video|12.345000"
-      const [kind, dts] = line.split('|');
-      if ((kind !== 'video' && kind !== 'audio') || dts === undefined || dts === 'N/A') continue;
-      const d = Number(dts);
-      if (Number.isFinite(d)) this.#samples[kind].push({ wallSeconds: now, dtsSeconds: d });
-    }
+    this.#lines.feed(chunk, (track, dtsSeconds) => this.#samples[track].push({ wallSeconds: now, dtsSeconds }));
   }
 
   /** Stops listening without judging; for cleanup. */

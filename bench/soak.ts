@@ -45,6 +45,7 @@ import { freePorts, gql } from './net.js';
 import { processTree } from './procfs.js';
 import { loopClip } from './sides/publisher.js';
 import { waitUntilUp } from './sides/vlive.js';
+import { PacketLines } from './receiver.js';
 import { percentile, seededRandom } from './stats.js';
 
 const { values } = parseArgs({
@@ -86,7 +87,7 @@ class SoakReceiver {
   #child: Child | null = null;
   #stopped = false;
   #last: Record<string, number | undefined> = {};
-  #partial = '';
+  readonly #lines = new PacketLines();
 
   constructor(
     readonly stream: string,
@@ -99,7 +100,7 @@ class SoakReceiver {
     if (this.#stopped) return;
     this.sessions += 1;
     this.#last = {};
-    this.#partial = '';
+    this.#lines.reset();
     const child = spawnChild('stdbuf', ['-oL', 'ffprobe', '-v', 'quiet', '-rw_timeout', '5000000', '-show_entries', 'packet=codec_type,dts_time', '-of', 'compact=p=0:nk=1', this.url], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
@@ -111,21 +112,15 @@ class SoakReceiver {
   }
 
   #onData(chunk: string): void {
-    const lines = (this.#partial + chunk).split('\n');
-    this.#partial = lines.pop() ?? '';
-    for (const line of lines) {
-      const [kind, dts] = line.split('|');
-      if ((kind !== 'video' && kind !== 'audio') || dts === undefined || dts === 'N/A') continue;
-      const d = Number(dts);
-      if (!Number.isFinite(d)) continue;
+    this.#lines.feed(chunk, (track, d) => {
       this.packets += 1;
-      const prev = this.#last[kind];
+      const prev = this.#last[track];
       if (prev !== undefined && d <= prev) {
         if (prev - d < 1) this.regressions += 1;
         else this.resets += 1;
       }
-      this.#last[kind] = d;
-    }
+      this.#last[track] = d;
+    });
   }
 
   async stop(): Promise<void> {
