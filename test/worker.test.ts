@@ -267,12 +267,11 @@ test('user strings never reach launch text: they travel as properties', async (t
   const path = '/media/x ! fakesink name="a" ; {{index}}.mp4';
   const target = 'rtmp://h:1935/live/key!name=sink0 "x"';
   const plan = planPipeline(
-    { channelId: 'c', source: { kind: 'vod', items: [{ id: 'media', path }], loop: true }, targets: [target, 'rtmps://h/app/k2'], forwardFrom: 'rtmp://127.0.0.1/live/c' },
+    { channelId: 'c', source: { kind: 'vod', items: [{ id: 'media', path }], loop: true }, targets: [target, 'rtmps://h/app/k2'] },
     templates,
   );
   // The VOD path never reaches GStreamer at all: the worker reads the file
-  // itself and publishes target 0 itself; the extra target is a forwarder of
-  // its own (forward-pipeline.ts).
+  // itself and publishes every target itself (push-target.ts).
   assert.equal(plan.relay, null);
   assert.equal(plan.target, target);
   // A live source's URL is a property of its pipeline, never launch text.

@@ -91,11 +91,10 @@ export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, o
   // Checked, then used exactly as given: a stream key must reach the server unaltered.
   for (const t of rec.pushTargets) parsePushTarget(t.url);
   const targets = [origin.publishUrl(rec.id, rec.hls), ...rec.pushTargets.map((t) => t.url)];
-  // What reads the channel back from the origin: its tap, and the forwarders of targets 1..;
-  // from the application it publishes to, which its hls choice picks.
-  const readFrom = origin.playUrls(rec.id, rec.hls).rtmp;
-  const tap = tapSpec(rec, paths.dataDir, readFrom);
-  const readers = { ...(tap === undefined ? {} : { tap }), ...(targets.length > 1 ? { forwardFrom: readFrom } : {}) };
+  // The tap reads the channel back from the origin, from the application it
+  // publishes to, which its hls choice picks.
+  const tap = tapSpec(rec, paths.dataDir, origin.playUrls(rec.id, rec.hls).rtmp);
+  const readers = tap === undefined ? {} : { tap };
   const slate = rec.slateVodResource === null ? {} : { slate: await vodItem(rec.slateVodResource, paths) };
   if (rec.sourceType === 'VOD') {
     return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets, ...readers, ...slate };

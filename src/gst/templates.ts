@@ -19,7 +19,6 @@ export const templateNames = [
   'live-decode-rtmp',
   'live-decode-uri',
   'live-encode',
-  'forward',
   'tap-source',
   'tap-video',
   'tap-record',

@@ -114,7 +114,7 @@ function amfValue(v: AmfValue): Buffer {
 }
 
 /**
- * The onMetaData script tag. rtmp2sink turns it into @setDataFrame, which
+ * The onMetaData script tag. The publisher sends it as @setDataFrame, which
  * nginx-rtmp caches and hands to every late joiner with the sequence headers.
  */
 export function metadataTag(meta: Readonly<Record<string, AmfValue>>): Buffer {

@@ -31,7 +31,7 @@ export const SOURCE_SCHEMES = {
 export type KnownSourceScheme = keyof typeof SOURCE_SCHEMES;
 export type SourceScheme = { [K in KnownSourceScheme]: (typeof SOURCE_SCHEMES)[K] extends true ? K : never }[KnownSourceScheme];
 
-/** Push targets are RTMP(S) only: FLV into rtmp2sink is the one output path. */
+/** Push targets are RTMP(S) only: the worker's own RTMP publisher is the one output path. */
 export const PUSH_SCHEMES = ['rtmp', 'rtmps'] as const;
 export type PushScheme = (typeof PUSH_SCHEMES)[number];
 

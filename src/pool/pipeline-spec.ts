@@ -85,8 +85,6 @@ export interface PipelineSpec {
   source: SourceSpec;
   /** rtmp:// or rtmps:// URLs. Index 0 is the origin. */
   targets: string[];
-  /** The channel's stream at the origin, which targets 1.. are forwarded from. */
-  forwardFrom?: string;
   /** Recording and snapshots, when the channel has either on. */
   tap?: TapSpec;
   /** The fallback slate: a relay publishes it, looped, while its source is away; a playlist plays it in place of a missing item. */
@@ -120,9 +118,9 @@ export function isTerminal(state: PipelineState): state is 'error' | 'eos' | 'st
 /** Bytes and errors of one push target; index 0 is the origin. */
 export interface TargetStats {
   index: number;
-  /** rtmp2sink's out-bytes-total: every byte written to the socket, RTMP framing included. */
+  /** Every byte handed to the target's socket, RTMP framing included. */
   bytesSent: number;
-  /** Bus errors and warnings posted by this target's queue or sink. */
+  /** Failures of this target's sessions (refused, closed, not keeping up). */
   errors: number;
   /** The last of them, URLs masked. */
   lastError?: string;
@@ -153,7 +151,7 @@ export interface PipelineStats {
   boundaryGapsSeconds: number[];
   /** Video frames (audio frames for audio-only media) the sink has sent; null before the worker knows. */
   framesOut: number | null;
-  /** Per push target (index 0 = origin): bytes sent (rtmp2sink out-bytes-total) and errors seen. */
+  /** Per push target (index 0 = origin): bytes sent and errors seen. */
   targets: TargetStats[];
 }
 
@@ -251,7 +249,6 @@ export function isPipelineSpec(v: unknown): v is PipelineSpec {
     typeof v['channelId'] === 'string' &&
     isSourceSpec(v['source']) &&
     (v['tap'] === undefined || isTapSpec(v['tap'])) &&
-    (v['forwardFrom'] === undefined || typeof v['forwardFrom'] === 'string') &&
     (v['slate'] === undefined || isVodItems([v['slate']])) &&
     Array.isArray(v['targets']) &&
     v['targets'].length > 0 &&

@@ -14,6 +14,7 @@ import { LiveFeeder } from './live-feeder.js';
 import type { Templates } from '../gst/templates.js';
 import { maskUrls } from '../gst/bus-errors.js';
 import type { PipelinePlan } from './plan.js';
+import type { MediaTag } from '../rtmp/chunks.js';
 import { RtmpOutput } from './rtmp-output.js';
 import { FlowWatch } from './flow-watch.js';
 import { VodFeeder } from './vod-feeder.js';
@@ -76,6 +77,8 @@ export interface ChannelPipelineDeps {
   readonly onState: (state: PipelineState, error?: string) => void;
   /** A relay's source went down, came back, or a candidate failed; the output plays on. */
   readonly onSource: (event: SourceEvent) => void;
+  /** Each batch sent to target 0, for the other targets. */
+  readonly onBatch?: (batch: readonly MediaTag[]) => void;
 }
 
 export class ChannelPipeline {
@@ -107,6 +110,7 @@ export class ChannelPipeline {
         this.#countTargetError(err.message);
         this.#fail(maskUrls(`target 0: ${err.message}`));
       },
+      ...(deps.onBatch !== undefined ? { onBatch: deps.onBatch } : {}),
     });
   }
 

@@ -1,12 +1,12 @@
 /**
  * Everything one channel runs inside a worker: its output to the origin
- * (ChannelPipeline), its forwarders to targets 1.. (ForwardPipeline) and its
- * tap for recording and snapshots (TapPipeline). The unit starts the
- * forwarders and the tap once the output plays, retries a failed tap while
- * it plays, merges their numbers, and stops them in the order a stop needs:
- * an ordinary stop finalises the recording while the stream is still at the
- * origin; a fence cuts the publish first (the lease's promise) and finalises
- * the recording afterwards.
+ * (ChannelPipeline), its other push targets (PushTarget, fed the output's
+ * batches) and its tap for recording and snapshots (TapPipeline). The unit
+ * starts the targets and the tap once the output plays, retries a failed tap
+ * while it plays, merges their numbers, and stops them in the order a stop
+ * needs: an ordinary stop finalises the recording while the stream is still
+ * at the origin; a fence cuts every publish first (the lease's promise) and
+ * finalises the recording afterwards.
  *
  * Owns: one channel's pipelines and their order. host.ts keeps admission,
  * routing, the timers and the fence. Imports the worker's pipeline modules,
@@ -17,7 +17,8 @@ import type { Templates } from '../gst/templates.js';
 import type { FromWorker } from '../pool/ipc.js';
 import type { PipelineStats, TapSpec } from '../pool/pipeline-spec.js';
 import type { ChannelPipeline } from './channel-pipeline.js';
-import { ForwardPipeline } from './forward-pipeline.js';
+import type { MediaTag } from '../rtmp/chunks.js';
+import { PushTarget } from './push-target.js';
 import type { SnapshotDecoder } from './snapshot-decoder.js';
 import { TapPipeline } from './tap-pipeline.js';
 
@@ -27,8 +28,10 @@ export const tapRetryMs = 10_000;
 export interface ChannelUnitDeps {
   readonly channelId: string;
   readonly tap: TapSpec | null;
-  /** Targets 1.., read back from the channel's stream at the origin (`from`). */
-  readonly extra: { readonly from: string; readonly to: readonly string[] } | null;
+  /** Targets 1.. (0 is the origin, the output's). */
+  readonly extraTargets: readonly string[];
+  /** A target's publish must be up within this. */
+  readonly targetTimeoutMs: number;
   readonly templates: Templates;
   /** The worker's one snapshot decoder, made on first use. */
   readonly decoder: () => SnapshotDecoder;
@@ -40,7 +43,7 @@ export class ChannelUnit {
   readonly channelId: string;
   readonly #deps: ChannelUnitDeps;
   #output: ChannelPipeline | null = null;
-  readonly #forwards: ForwardPipeline[];
+  readonly #targets: PushTarget[];
   #tap: TapPipeline | null = null;
   #tapRetry: NodeJS.Timeout | null = null;
   /** Parts whose warning was sent, so a recovered tap can say so once. */
@@ -51,8 +54,8 @@ export class ChannelUnit {
   constructor(deps: ChannelUnitDeps) {
     this.#deps = deps;
     this.channelId = deps.channelId;
-    const { channelId, extra, templates, log } = deps;
-    this.#forwards = extra === null ? [] : extra.to.map((to, i) => new ForwardPipeline({ channelId, index: i + 1, from: extra.from, to, templates, log }));
+    const { channelId, log } = deps;
+    this.#targets = deps.extraTargets.map((url, i) => new PushTarget({ channelId, index: i + 1, url, timeoutMs: deps.targetTimeoutMs, log }));
   }
 
   /** The output; set once, right after the unit is made (its callbacks call the unit). */
@@ -66,33 +69,33 @@ export class ChannelUnit {
   }
 
   get targets(): number {
-    return 1 + this.#forwards.length;
+    return 1 + this.#targets.length;
   }
 
-  /** The output's media is at the origin: the tap and the forwarders start. */
+  /** The output's media is at the origin: the tap and the other targets start. */
   playing(): void {
     if (this.#over) return;
     if (this.#deps.tap !== null) this.#startTap(this.#deps.tap);
-    for (const f of this.#forwards) f.start();
+    for (const t of this.#targets) t.start();
   }
 
-  /** The output ended by itself or was stopped: the tap and the forwarders go too. */
+  /** A batch the output sent to the origin: the other targets get it too. */
+  feed(batch: readonly MediaTag[]): void {
+    for (const t of this.#targets) t.feed(batch);
+  }
+
+  /** The output ended by itself or was stopped: the tap and the other targets go too. */
   ended(): void {
     this.#over = true;
     void this.#takeTap()?.stop();
-    this.#stopForwards();
+    void this.#stopTargets(true);
   }
 
-  /** Reads the forwarders' byte counters (their flow proof). */
-  sampleForwards(): void {
-    for (const f of this.#forwards) f.sample();
-  }
-
-  /** The channel's numbers: its output's, with targets 1.. from its forwarders. */
+  /** The channel's numbers: its output's, with targets 1.. from its push targets. */
   stats(): PipelineStats {
     const s = this.output.stats();
-    if (this.#forwards.length === 0) return s;
-    return { ...s, targets: [...s.targets.filter((t) => t.index === 0), ...this.#forwards.map((f) => f.stats())] };
+    if (this.#targets.length === 0) return s;
+    return { ...s, targets: [...s.targets.filter((t) => t.index === 0), ...this.#targets.map((t) => t.stats())] };
   }
 
   /**
@@ -101,7 +104,7 @@ export class ChannelUnit {
    * the origin, so the last segment ends at the stop and is listed before
    * 'stopped'. A fence (`fence: true`) does the opposite: the lease promises
    * that this publisher is gone before another node may claim the channel,
-   * so the forwarders and the publish are cut at once, and the recording is
+   * so every publish is cut at once, and the recording is
    * finalised afterwards (up to 3 s, tap-pipeline.ts) from what reached the origin.
    */
   async stop(fence: boolean): Promise<boolean> {
@@ -109,23 +112,25 @@ export class ChannelUnit {
     const output = this.output;
     if (fence) {
       const tap = this.#takeTap();
-      this.#stopForwards();
+      const targets = this.#stopTargets(false);
       // stop() destroys the publisher's socket before its first await; the tap's
       // EOS is sent in the same tick, so the stream's end at the origin finds the
       // tap finalising rather than failing.
       const cut = output.stop({ now: true });
       const finalised = tap?.stop();
       const released = await cut;
-      await finalised;
+      await Promise.all([finalised, targets]);
       return released;
     }
     await this.#takeTap()?.stop();
-    this.#stopForwards();
-    return output.stop();
+    const targets = this.#stopTargets(true);
+    const released = await output.stop();
+    await targets;
+    return released;
   }
 
-  #stopForwards(): void {
-    for (const f of this.#forwards) f.stop();
+  #stopTargets(flush: boolean): Promise<unknown> {
+    return Promise.all(this.#targets.map((t) => t.stop(flush)));
   }
 
   /** Starts the tap once the output is at the origin; a failed tap is retried after tapRetryMs. */

@@ -7,6 +7,7 @@
  * threadpool threads their GStreamer pipelines may pin (threads.ts).
  */
 import type { Logger } from '../log.js';
+import type { MediaTag } from '../rtmp/chunks.js';
 import type { FromWorker } from '../pool/ipc.js';
 import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type TapSpec, type VodItem } from '../pool/pipeline-spec.js';
 import { SnapshotDecoder } from './snapshot-decoder.js';
@@ -33,9 +34,6 @@ export const sampleIntervalMs = 100;
  * second however many channels it carries.
  */
 export const paceIntervalMs = 20;
-
-/** Forwarders' byte counters only prove flow: read them on every this-many samples. */
-const forwardBytesEverySamples = 5;
 
 /** How often the lease fence is checked; its margin before lease expiry is seconds. */
 const fenceCheckMs = 100;
@@ -73,7 +71,6 @@ export class PipelineHost {
   readonly #media = new MediaCache();
   readonly #threads: ThreadBook;
   #decoder: SnapshotDecoder | null = null;
-  #samples = 0;
   /** VOD channels whose media indexes are loading; a stop meanwhile cancels the start. */
   readonly #loading = new Set<string>();
 
@@ -120,8 +117,6 @@ export class PipelineHost {
   #sampleAll(): void {
     const now = performance.now();
     for (const u of [...this.#units.values()]) u.output.sample(now);
-    this.#samples += 1;
-    if (this.#samples % forwardBytesEverySamples === 0) for (const u of this.#units.values()) u.sampleForwards();
     if (this.#units.size === 0) this.#stopTimers();
   }
 
@@ -192,7 +187,7 @@ export class PipelineHost {
       return;
     }
     const tap = spec.tap ?? null;
-    const extra = spec.forwardFrom !== undefined && spec.targets.length > 1 ? { from: spec.forwardFrom, to: spec.targets.slice(1) } : null;
+    const extra = spec.targets.slice(1);
     if (spec.source.kind !== 'vod') {
       const { kind: _kind, ...source } = spec.source;
       if (spec.slate === undefined) {
@@ -248,13 +243,14 @@ export class PipelineHost {
     plan: PipelinePlan,
     feed: { vod: VodTimeline } | { live: { source: LiveSource; slate: readonly ItemMedia[] | null } },
     tap: TapSpec | null,
-    extra: { from: string; to: string[] } | null,
+    extra: string[],
   ): void {
     const vod = 'vod' in feed ? feed.vod : null;
     const unit = new ChannelUnit({
       channelId,
       tap,
-      extra,
+      extraTargets: extra,
+      targetTimeoutMs: this.#opts.startTimeoutMs,
       templates: this.#opts.templates,
       decoder: () => (this.#decoder ??= new SnapshotDecoder(this.#opts.templates)),
       log: this.#opts.log,
@@ -270,6 +266,7 @@ export class PipelineHost {
       live: 'live' in feed ? feed.live : null,
       templates: this.#opts.templates,
       onSource: (event) => this.#opts.send({ type: 'source', channelId, event }),
+      ...(extra.length > 0 ? { onBatch: (batch: readonly MediaTag[]) => unit.feed(batch) } : {}),
       startTimeoutMs: this.#opts.startTimeoutMs,
       stallTimeoutMs: this.#opts.stallTimeoutMs,
       frameDurationSeconds,

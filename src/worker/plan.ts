@@ -134,12 +134,6 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
     relay = planLiveSource(spec.source, templates, spec.source.transcode === 'always');
   }
 
-  // The channel publishes to target 0, the origin, only; every other target
-  // is a forwarder of its own reading from the origin (forward-pipeline.ts),
-  // so that a failing target cannot stop this one.
-  if (spec.targets.length > 1 && (spec.forwardFrom === undefined || !rtmpUrl.test(spec.forwardFrom))) {
-    throw new PlanError('extra targets need the origin URL to forward from');
-  }
   return {
     source: relay?.source ?? 'vod',
     vod: spec.source.kind === 'vod',

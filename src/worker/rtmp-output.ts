@@ -29,6 +29,8 @@ export interface RtmpOutputOptions {
   readonly onFlushed: (wallMs: number, mediaMs: number) => void;
   /** The session ended by itself (the origin closed it, a socket error) after it published. */
   readonly onClosed: (err: RtmpError) => void;
+  /** Each batch as it leaves, for the channel's other push targets (push-target.ts). */
+  readonly onBatch?: (batch: readonly MediaTag[]) => void;
 }
 
 export class RtmpOutput {
@@ -113,6 +115,7 @@ export class RtmpOutput {
         this.#opts.onFlushed(performance.now(), lastMs);
       },
     );
+    this.#opts.onBatch?.(batch);
   }
 
   /** Ends the publish: after what was sent has left (`flush`), or at once (a fence, a failure). */

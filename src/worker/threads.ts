@@ -15,8 +15,6 @@ import type { PipelineSpec } from '../pool/pipeline-spec.js';
 const sourceThreads = 2;
 /** A tap (recording, snapshots): its bus and the snapshot pull. */
 const tapThreads = 2;
-/** A forwarder to one extra push target: its bus. */
-const forwardThreads = 1;
 
 /**
  * What a channel may pin at most. A relay keeps room for a second source
@@ -27,7 +25,6 @@ export function threadsFor(spec: PipelineSpec): number {
   let n = 0;
   if (spec.source.kind === 'live') n += spec.source.protocol === 'rtmp' && spec.source.transcode !== 'always' ? sourceThreads : 2 * sourceThreads;
   if (spec.tap !== undefined) n += tapThreads;
-  n += forwardThreads * Math.max(0, spec.targets.length - 1);
   return n;
 }
 

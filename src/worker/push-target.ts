@@ -1,0 +1,169 @@
+/**
+ * One extra push target of a channel (a CDN, another platform), published
+ * by the worker itself: it is sent the very batches that target 0, the
+ * origin, gets (rtmp-output.ts), so it costs one socket and no thread, and
+ * reads nothing back from the origin.
+ *
+ * Why not a GStreamer forwarder (rtmp2src ! rtmp2sink, as before): each cost
+ * two threads and a second origin connection, and rtmp2sink posts nothing
+ * after a failed connect, so a stopped forwarder never released its bus
+ * thread. A target that refused every retry leaked a pipeline, a thread and
+ * an origin connection per attempt (issue #18).
+ *
+ * A target fails alone: a refusal, a closed socket or a target that stops
+ * reading (more than maxPendingBytes unsent) ends only its own session,
+ * which is started again after its own full-jitter backoff, for as long as
+ * the channel plays. Its numbers add up across those sessions.
+ *
+ * Each session is a fresh publish, as a player expects: the last metadata and
+ * sequence headers first, then media from the next keyframe on, with
+ * timestamps from 0.
+ */
+import type { Logger } from '../log.js';
+import type { TargetStats } from '../pool/pipeline-spec.js';
+import { fullJitterBackoff } from '../pool/backoff.js';
+import { maskUrls } from '../gst/bus-errors.js';
+import { tagKind } from '../media/flv-reader.js';
+import { MSG_VIDEO, type MediaTag } from '../rtmp/chunks.js';
+import { RtmpPublisher } from '../rtmp/publisher.js';
+
+/** Retry delays of a failed target: 0.5 s doubling to 10 s, full jitter. */
+const retryBackoff = { baseMs: 500, capMs: 10_000 };
+/** A session that lasted this long was a success: the next failure starts the backoff afresh. */
+const healthyAfterMs = 30_000;
+/** A target that leaves this much unsent is not keeping up (about 10 s at 6 Mbit/s): its session is cut. */
+export const maxPendingBytes = 8 * 1024 * 1024;
+
+export interface PushTargetDeps {
+  readonly channelId: string;
+  /** The target's position in the channel's list (0 is the origin). */
+  readonly index: number;
+  readonly url: string;
+  /** Connect through Publish.Start must finish within this. */
+  readonly timeoutMs: number;
+  readonly log: Logger;
+}
+
+/** What a session starts with: the newest of each, as the channel last sent them. */
+interface Headers {
+  meta: MediaTag | null;
+  video: MediaTag | null;
+  audio: MediaTag | null;
+}
+
+export class PushTarget {
+  readonly #deps: PushTargetDeps;
+  readonly #headers: Headers = { meta: null, video: null, audio: null };
+  /** The channel has sent video: a session joins at a keyframe, not at any tag. */
+  #sawVideo = false;
+  #publisher: RtmpPublisher | null = null;
+  /** Output time that is 0 in this session; null until it joined the channel's media. */
+  #offsetMs: number | null = null;
+  #upSince = 0;
+  #retry: NodeJS.Timeout | null = null;
+  #attempt = 0;
+  #stopped = false;
+  /** Bytes of the sessions before the running one. */
+  #bytesBefore = 0;
+  #errors = 0;
+  #lastError: string | undefined;
+  #state: NonNullable<TargetStats['state']> = 'connecting';
+
+  constructor(deps: PushTargetDeps) {
+    this.#deps = deps;
+  }
+
+  /** Opens a session; media follows from the next keyframe the channel sends. */
+  start(): void {
+    if (this.#stopped || this.#publisher !== null) return;
+    this.#state = 'connecting';
+    this.#offsetMs = null;
+    const publisher = new RtmpPublisher({ url: this.#deps.url, timeoutMs: this.#deps.timeoutMs });
+    this.#publisher = publisher;
+    publisher.onClose((err) => this.#failed(publisher, err.message));
+    publisher.publish().then(
+      () => {
+        if (this.#publisher === publisher) this.#upSince = performance.now();
+      },
+      (err: unknown) => this.#failed(publisher, (err as Error).message),
+    );
+  }
+
+  /** One batch of the channel's output, as it leaves for target 0. */
+  feed(batch: readonly MediaTag[]): void {
+    for (const tag of batch) this.#remember(tag);
+    const publisher = this.#publisher;
+    if (publisher === null || !publisher.publishing) return;
+    if (this.#offsetMs === null && !this.#join(publisher, batch)) return;
+    const offset = this.#offsetMs ?? 0;
+    const out: MediaTag[] = [];
+    for (const tag of batch) if (tag.timeMs >= offset) out.push({ type: tag.type, timeMs: tag.timeMs - offset, body: tag.body });
+    if (out.length > 0) publisher.send(out);
+    if (publisher.bytesPending > maxPendingBytes) {
+      this.#failed(publisher, `the target does not keep up: ${Math.round(publisher.bytesPending / 1024)} KiB unsent`);
+    }
+  }
+
+  stats(): TargetStats {
+    const t: TargetStats = { index: this.#deps.index, bytesSent: this.#bytesBefore + (this.#publisher?.bytesFlushed ?? 0), errors: this.#errors, state: this.#state };
+    if (this.#lastError !== undefined) t.lastError = this.#lastError;
+    return t;
+  }
+
+  /** Ends the target: what was sent leaves first (`flush`), or the session is cut at once (a fence). */
+  stop(flush: boolean): Promise<void> {
+    this.#stopped = true;
+    if (this.#retry !== null) clearTimeout(this.#retry);
+    this.#retry = null;
+    return this.#close(flush);
+  }
+
+  #remember(tag: MediaTag): void {
+    if (tag.type === MSG_VIDEO) this.#sawVideo = true;
+    const kind = tagKind(tag);
+    if (kind === 'script') this.#headers.meta = tag;
+    else if (kind === 'video-config') this.#headers.video = tag;
+    else if (kind === 'audio-config') this.#headers.audio = tag;
+  }
+
+  /**
+   * Starts the session's media at the batch's first keyframe (its first tag
+   * for a channel without video), after the headers, all at time 0. False
+   * while the batch holds no such point.
+   */
+  #join(publisher: RtmpPublisher, batch: readonly MediaTag[]): boolean {
+    const at = batch.find((t) => (this.#sawVideo ? tagKind(t) === 'video-key' : tagKind(t) === 'audio'));
+    if (at === undefined) return false;
+    this.#offsetMs = at.timeMs;
+    const { meta, video, audio } = this.#headers;
+    const first = [meta, video, audio].filter((t): t is MediaTag => t !== null).map((t) => ({ type: t.type, timeMs: 0, body: t.body }));
+    publisher.send(first);
+    this.#state = 'up';
+    return true;
+  }
+
+  #close(flush: boolean): Promise<void> {
+    const publisher = this.#publisher;
+    this.#publisher = null;
+    if (publisher === null) return Promise.resolve();
+    this.#bytesBefore += publisher.bytesFlushed;
+    return publisher.close(flush);
+  }
+
+  #failed(publisher: RtmpPublisher, message: string): void {
+    if (this.#publisher !== publisher || this.#stopped) return;
+    if (this.#upSince > 0 && performance.now() - this.#upSince >= healthyAfterMs) this.#attempt = 0;
+    this.#upSince = 0;
+    void this.#close(false);
+    this.#errors += 1;
+    this.#lastError = maskUrls(`target ${this.#deps.index}: ${message}`).slice(0, 500);
+    this.#state = 'retrying';
+    const wait = fullJitterBackoff(this.#attempt, retryBackoff);
+    this.#attempt += 1;
+    this.#deps.log.warn('push target failed; retrying on its own', { channel: this.#deps.channelId, target: this.#deps.index, error: this.#lastError, waitMs: wait });
+    this.#retry = setTimeout(() => {
+      this.#retry = null;
+      this.start();
+    }, wait);
+  }
+}
