@@ -2,15 +2,17 @@
  * Subscription fan-out under a restart wave: how late status events reach
  * many graphql-ws subscribers of one node.
  *
- *   node dist/bench/fanout.js [--subscribers 1000] [--channels 200] [--scope all|one]
+ *   node dist/bench/fanout.js [--subscribers 1000] [--channels 200] [--scope all|batch|one]
  *
  * The service runs as in the benchmark (bench/sides/vlive.ts: a child
  * process, scratch data dir, free ports, its own nginx) with N looping VOD
  * channels of a small clip. S subscribers connect over WebSocket
  * (graphql-transport-ws, spoken directly with `ws`, so the client library's
  * own work is not in the figure) and subscribe to every channel's changes
- * (`--scope all`, an operator's console) or to one channel each
+ * (`--scope all`, event by event; `--scope batch`, the batched
+ * subscription an operator's console uses) or to one channel each
  * (`--scope one`, a player page; subscriber i watches channel i mod N).
+ * Every event of a batch counts as one delivery, at the batch's arrival.
  * Then every worker is killed with SIGKILL: every channel goes RECONNECTING
  * and back to LIVING, the wave.
  *
@@ -49,7 +51,7 @@ const { values } = parseArgs({
 const subscribers = Number(values.subscribers);
 const channels = Number(values.channels);
 const scope = values.scope;
-if (scope !== 'all' && scope !== 'one') throw new Error('--scope must be all or one');
+if (scope !== 'all' && scope !== 'batch' && scope !== 'one') throw new Error('--scope must be all, batch or one');
 
 interface Delivery {
   readonly atMs: number;
@@ -62,7 +64,10 @@ class Subscriber {
   readonly #ws: WebSocket;
   readonly ready: Promise<void>;
 
-  constructor(url: string, channelId: string | null) {
+  readonly #field: string;
+
+  constructor(url: string, channelId: string | null, batched: boolean) {
+    this.#field = batched ? 'virtualLiveStatusChanges' : 'virtualLiveStatusChanged';
     this.#ws = new WebSocket(url, 'graphql-transport-ws');
     this.ready = new Promise((resolve, reject) => {
       this.#ws.once('error', reject);
@@ -77,7 +82,7 @@ class Subscriber {
         const msg = JSON.parse(text) as { type: string };
         if (msg.type === 'connection_ack') {
           const args = channelId === null ? '' : `(id: "${channelId}")`;
-          this.#ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: `subscription { virtualLiveStatusChanged${args} { id status at } }` } }));
+          this.#ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: `subscription { ${this.#field}${args} { id status at } }` } }));
           // The server registers the subscription as it handles this message; give it that turn.
           setTimeout(resolve, 50);
         } else if (msg.type === 'error') reject(new Error(text));
@@ -86,9 +91,9 @@ class Subscriber {
   }
 
   deliveries(): Delivery[] {
-    return this.received.map(({ arrivedMs, data }) => {
-      const at = (JSON.parse(data) as { payload: { data: { virtualLiveStatusChanged: { at: string } } } }).payload.data.virtualLiveStatusChanged.at;
-      return { atMs: Date.parse(at), arrivedMs };
+    return this.received.flatMap(({ arrivedMs, data }) => {
+      const got = (JSON.parse(data) as { payload: { data: Record<string, { at: string } | { at: string }[]> } }).payload.data[this.#field];
+      return (Array.isArray(got) ? got : got === undefined ? [] : [got]).map((e) => ({ atMs: Date.parse(e.at), arrivedMs }));
     });
   }
 
@@ -118,7 +123,7 @@ try {
   if (pool === undefined) throw new Error('no service process');
   const url = side.apiUrl.replace('http://', 'ws://');
 
-  const subs = Array.from({ length: subscribers }, (_, i) => new Subscriber(url, scope === 'all' ? null : (side.streams[i % channels] ?? null)));
+  const subs = Array.from({ length: subscribers }, (_, i) => new Subscriber(url, scope === 'one' ? (side.streams[i % channels] ?? null) : null, scope === 'batch'));
   await Promise.all(subs.map((s) => s.ready));
   await sleep(2000);
   for (const s of subs) s.received.length = 0;
@@ -168,6 +173,7 @@ try {
     channelsLivingAfter: living,
     waveSeconds: Math.round(waveSeconds * 10) / 10,
     events,
+    messages: subs.reduce((n, s) => n + s.received.length, 0),
     eventsPerSubscriber: Math.round((events / subscribers) * 10) / 10,
     latencyMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), max: round(latencies[latencies.length - 1] ?? null) },
     pollFailures: failures,

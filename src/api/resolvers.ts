@@ -16,7 +16,7 @@ import { maskUrl } from '../media/urls.js';
 import type { TranscodeInput, VodRegistry } from '../vods/registry.js';
 import { requireOperator, type Principal } from './auth.js';
 import { apiLimits, RateLimiter } from './limits.js';
-import { statusChanges } from './subscriptions.js';
+import { statusChangeBatches, statusChanges } from './subscriptions.js';
 import type { NodeView } from '../cluster/leases.js';
 import type { StatusEvents } from '../channels/events.js';
 import type { OnDemand } from '../ondemand/manager.js';
@@ -114,6 +114,12 @@ export function createResolvers(deps: ApiDeps) {
   const startStop = new RateLimiter(apiLimits.startStopPerWindow, apiLimits.startStopWindowMs);
   const ondemand = () => deps.ondemand ?? missing('on-demand');
   const schedules = () => deps.schedules ?? missing('schedules');
+  /** The channel a subscription watches (null: all of them), checked before anything is subscribed. */
+  const watched = async (raw: string | null | undefined): Promise<string | null> => {
+    const id = raw == null ? null : checkId('id', raw);
+    if (id !== null && !(await channels.get(id))) throw notFound('virtual live', id);
+    return id;
+  };
   return {
     DateTime,
     Query: {
@@ -146,12 +152,12 @@ export function createResolvers(deps: ApiDeps) {
     },
     Subscription: {
       virtualLiveStatusChanged: {
-        subscribe: async (_: unknown, a: { id?: string | null }) => {
-          const id = a.id == null ? null : checkId('id', a.id);
-          if (id !== null && !(await channels.get(id))) throw notFound('virtual live', id);
-          return statusChanges(deps.events, id);
-        },
+        subscribe: async (_: unknown, a: { id?: string | null }) => statusChanges(deps.events, await watched(a.id)),
         resolve: (change: StatusChange) => change,
+      },
+      virtualLiveStatusChanges: {
+        subscribe: async (_: unknown, a: { id?: string | null }) => statusChangeBatches(deps.events, await watched(a.id)),
+        resolve: (batch: StatusChange[]) => batch,
       },
     },
     VirtualLive: {

@@ -14,6 +14,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { GraphQLError, specifiedRules, validate, type GraphQLFormattedError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { SharedSubscriptions } from './fanout.js';
 import type { Logger } from '../log.js';
 import { repoPath } from '../paths.js';
 import { authenticate, type Principal, type TokenTable } from './auth.js';
@@ -27,6 +28,8 @@ const maxBodyBytes = 1 << 20;
 
 export interface ApiServer {
   readonly port: number;
+  /** Subscriptions over WebSocket: subscribers, and the executions they share (fanout.ts). */
+  subscriptions(): { subscribers: number; executions: number };
   close(): Promise<void>;
 }
 
@@ -86,6 +89,7 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
   const httpServer: Server = createServer();
   const wss = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: maxBodyBytes });
   const wsPrincipals = new WeakMap<object, Principal>();
+  const shared = new SharedSubscriptions();
   const wsCleanup = useServer(
     {
       schema,
@@ -113,6 +117,8 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
         return undefined;
       },
       context: (ctx) => ({ principal: wsPrincipals.get(ctx) }),
+      // Identical subscriptions share one execution per event (fanout.ts).
+      subscribe: shared.subscribe,
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => format(e.toJSON(), e)),
       onNext: (_ctx, _id, _payload, _args, result) => {
         if (!result.errors) return undefined;
@@ -225,6 +231,7 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
   const port = (httpServer.address() as AddressInfo).port;
   return {
     port,
+    subscriptions: () => ({ subscribers: shared.subscribers, executions: shared.size }),
     close: async () => {
       opts.log.debug('api: stopping apollo');
       await apollo.stop();
