@@ -15,10 +15,7 @@
  * Feed), so a slow socket holds up no one else.
  */
 import { print, subscribe, type ExecutionArgs, type ExecutionResult } from 'graphql';
-import { Feed } from './subscriptions.js';
-
-/** Results a subscriber may have waiting before later ones are dropped. */
-const maxBuffered = 1000;
+import { Feed, maxBuffered } from './subscriptions.js';
 
 type Subscribed = AsyncIterableIterator<ExecutionResult> | ExecutionResult;
 

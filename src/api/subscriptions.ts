@@ -8,7 +8,8 @@
  */
 import type { StatusChange, StatusEvents } from '../channels/events.js';
 
-const maxBuffered = 1000;
+/** What one subscriber may have waiting (events, batches or results) before later ones are dropped. */
+export const maxBuffered = 1000;
 
 /**
  * How long a batch stays open after its first event. Events of one wave
@@ -33,10 +34,6 @@ export class Feed<T> implements AsyncIterableIterator<T> {
   constructor(max: number, onEnd: () => void) {
     this.#max = max;
     this.#onEnd = onEnd;
-  }
-
-  get done(): boolean {
-    return this.#done;
   }
 
   push(value: T): void {
