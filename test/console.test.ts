@@ -92,13 +92,19 @@ describe('the console in Chromium', () => {
   });
 
   async function signIn(token: string, width = 1280): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width, height: 900 }, timezoneId: 'Europe/Berlin' });
-    const page = await context.newPage();
-    page.on('pageerror', (err) => assert.fail(`page error: ${err.message}`));
-    await page.goto(`${base}/`);
+    const page = await open(base, width);
     await page.fill('#token', token);
     await page.click('button[type=submit]');
     await page.waitForSelector('#channels-title');
+    return page;
+  }
+
+  /** A page in its own context, in a time zone that is not the machine's (UTC), so that local times show. */
+  async function open(at: string, width = 1280): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width, height: 900 }, timezoneId: 'Europe/Berlin', locale: 'en-US' });
+    const page = await context.newPage();
+    page.on('pageerror', (err) => assert.fail(`page error: ${err.message}`));
+    await page.goto(`${at}/`);
     return page;
   }
 
@@ -115,6 +121,12 @@ describe('the console in Chromium', () => {
     await page.check('#cf-snapshot-enabled');
     await page.fill('#cf-snapshot-intervalSeconds', '1');
     await page.fill('#cf-pushTargets', 'rtmp://127.0.0.1:1/app/secret-key');
+    // A refused value is explained in a sentence beside its field, with the API's own words.
+    await page.fill('#cf-recording-segmentSeconds', '1');
+    await page.click('button[type=submit].primary');
+    const refusal = (await page.locator('#cf-recording-segmentSeconds-error').textContent()) ?? '';
+    assert.match(refusal, /^A value is missing, malformed or out of range\. \(recording\.segmentSeconds: /);
+    await page.fill('#cf-recording-segmentSeconds', '60');
     await page.click('button[type=submit].primary');
     await page.waitForURL(/#\/channel\/[A-Za-z0-9_-]+$/);
     const id = /#\/channel\/([A-Za-z0-9_-]+)$/.exec(page.url())?.[1] ?? '';
@@ -130,6 +142,10 @@ describe('the console in Chromium', () => {
     const timeline = (await page.textContent('#timeline')) ?? '';
     assert.match(timeline, /LIVING/, 'the timeline shows the change');
     assert.equal(await page.evaluate(marker), 1, 'the page was reloaded');
+    // Times are the browser's (Berlin here), not the service's UTC.
+    const { virtualLive } = await gqlOk<{ virtualLive: { startedAt: string } }>(t.url, 'query($id: ID!) { virtualLive(id: $id) { startedAt } }', { id }, op);
+    const berlin = new Date(virtualLive.startedAt).toLocaleString('en-US', { timeZone: 'Europe/Berlin', dateStyle: 'short', timeStyle: 'medium' });
+    assert.ok(((await page.textContent('.facts')) ?? '').includes(berlin), `the start time is not shown as ${berlin}`);
 
     // The preview plays: time advances, and a frame is not blank (testsrc2 is colourful).
     await until(page, `${previewTime} > 0.5`, 'the preview to play', 20_000);
@@ -145,7 +161,9 @@ describe('the console in Chromium', () => {
     await page.waitForSelector(`${row} .status[data-status=LIVING]`);
     await page.waitForSelector(`${row} img.thumb`, { timeout: 10_000 });
     await page.screenshot({ path: join(shots, 'console-channels.png') });
-    await page.click(`${row} button.stop`);
+    // By keyboard: the control takes focus and Enter presses it.
+    await page.focus(`${row} button.stop`);
+    await page.keyboard.press('Enter');
     await page.waitForSelector(`${row} .status[data-status=STOPPED]`, { timeout: 10_000 });
     assert.equal(await statusIn(page, row), 'STOPPED');
     assert.equal(await page.evaluate(marker), 1, 'the page was reloaded');
@@ -226,5 +244,19 @@ describe('the console in Chromium', () => {
     assert.ok(loadMs < 5000, `500 channels took ${loadMs} ms to list`);
     assert.ok(filterMs < 1000, `filtering 500 channels took ${filterMs} ms`);
     await page.context().close();
+  });
+
+  it('opens straight away in demo mode (no tokens, loopback)', async () => {
+    const demo = await startTestApp({ VLIVE_WORKERS: '1' });
+    try {
+      const page = await open(`http://127.0.0.1:${demo.app.api.port}`);
+      await page.waitForSelector('#channels-title');
+      assert.equal(await page.locator('#token').count(), 0, 'demo mode asks for a token');
+      assert.match((await page.textContent('#role')) ?? '', /demo mode/);
+      assert.equal(await page.locator('a[href="#/new"]').count(), 1, 'demo mode is an operator');
+      await page.context().close();
+    } finally {
+      await demo.dispose();
+    }
   });
 });
