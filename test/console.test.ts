@@ -12,10 +12,11 @@
  * README's pictures in docs/ were taken with VLIVE_CONSOLE_SCREENSHOTS=docs).
  */
 import assert from 'node:assert/strict';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { repoPath } from '../src/paths.js';
 import { gql, gqlOk } from './helpers/gql.js';
 import { startTestApp, writeTokensFile, type TestApp } from './helpers/app.js';
 import { makeMp4 } from './helpers/media.js';
@@ -147,6 +148,13 @@ describe('the console in Chromium', () => {
     const berlin = new Date(virtualLive.startedAt).toLocaleString('en-US', { timeZone: 'Europe/Berlin', dateStyle: 'short', timeStyle: 'medium' });
     assert.ok(((await page.textContent('.facts')) ?? '').includes(berlin), `the start time is not shown as ${berlin}`);
 
+    // The item on air, where the API gives it (issue #21's nowPlaying); otherwise the page says it cannot.
+    if (/\bnowPlaying\b/.test(await readFile(repoPath('schema.graphql'), 'utf8'))) {
+      await page.locator('#now-playing', { hasText: 'clip' }).waitFor({ timeout: 5000 });
+    } else {
+      await page.locator('.channel-page', { hasText: 'does not say which item is playing' }).waitFor({ timeout: 5000 });
+    }
+
     // The preview plays: time advances, and a frame is not blank (testsrc2 is colourful).
     await until(page, `${previewTime} > 0.5`, 'the preview to play', 20_000);
     const t1 = Number(await page.evaluate(previewTime));
@@ -185,6 +193,7 @@ describe('the console in Chromium', () => {
     await page.click('tr[data-channel] a');
     await page.waitForSelector('#channel-title');
     assert.equal(await page.locator('#channel-toggle, #settings-title, .channel-form').count(), 0);
+    await page.screenshot({ path: join(shots, 'console-phone-viewer.png'), fullPage: true });
 
     const forged = (await page.evaluate(`(async () => {
       const id = /#\\/channel\\/(.+)$/.exec(location.hash)[1];

@@ -187,3 +187,17 @@ export interface NodeRow {
   heartbeatAt: string;
   startedAt: string;
 }
+
+/**
+ * The item on air (issue #21's nowPlaying). Asked apart from the channel: on a
+ * service whose schema has no such field yet the query alone is refused
+ * (GRAPHQL_VALIDATION_FAILED) and the page shows the playlist without it.
+ */
+export const nowPlaying = `query NowPlaying($id: ID!) { virtualLive(id: $id) { nowPlaying { index startedAt endsAt item { name } } } }`;
+
+export interface NowPlayingView {
+  index: number;
+  startedAt: string;
+  endsAt: string;
+  item: { name: string };
+}

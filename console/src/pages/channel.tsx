@@ -8,12 +8,13 @@ import { useEffect, useState } from 'preact/hooks';
 import { startOrStop } from '../actions.js';
 import type { Api } from '../api.js';
 import { ChannelForm, formOf } from '../channel-form.js';
-import { CopyUrl, ErrorText, Since, StatusBadge } from '../components.js';
+import { CopyUrl, ErrorText, Since, StatusBadge, useNow } from '../components.js';
 import { explain } from '../errors.js';
-import { bytes, localTime, seconds } from '../format.js';
+import { bytes, localTime, seconds, span } from '../format.js';
 import { PlaylistEditor } from '../playlist-editor.js';
 import { Preview } from '../preview.js';
-import { channelDetail, deleteChannel, listVods, updateChannel, type ChannelDetailView, type StatusEvent, type VodView } from '../queries.js';
+import { ApiError } from '../api.js';
+import { channelDetail, deleteChannel, listVods, nowPlaying, updateChannel, type ChannelDetailView, type NowPlayingView, type StatusEvent, type VodView } from '../queries.js';
 import type { ChannelStore } from '../store.js';
 import { Schedules } from './schedules.js';
 
@@ -25,11 +26,21 @@ export function ChannelPage({ api, store, operator, id }: { api: Api; store: Cha
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [formKey, setFormKey] = useState(0);
+  // undefined: this service's API has no nowPlaying (yet); null: nothing on air.
+  const [onAir, setOnAir] = useState<NowPlayingView | null | undefined>(null);
 
   const reload = async (): Promise<void> => {
     const d = await api.gql<{ virtualLive: ChannelDetailView | null }>(channelDetail, { id });
     setC(d.virtualLive);
     setMissing(d.virtualLive === null);
+    if (d.virtualLive?.sourceType === 'VOD') {
+      await api
+        .gql<{ virtualLive: { nowPlaying: NowPlayingView | null } | null }>(nowPlaying, { id })
+        .then((n) => setOnAir(n.virtualLive?.nowPlaying ?? null))
+        .catch((err: unknown) => {
+          if (err instanceof ApiError && err.code === 'GRAPHQL_VALIDATION_FAILED') setOnAir(undefined);
+        });
+    }
   };
   useEffect(() => {
     setTimeline([]);
@@ -153,14 +164,14 @@ export function ChannelPage({ api, store, operator, id }: { api: Api; store: Cha
       {c.sourceType === 'VOD' ? (
         <section aria-labelledby="playlist-title">
           <h2 id="playlist-title">Playlist</h2>
-          <p class="muted">The API does not say which item is playing now yet; the list is in play order.</p>
+          <OnAir onAir={onAir} />
           {operator ? (
-            <PlaylistSave api={api} id={id} library={library} saved={c.playlist.map((p) => p.id)} onSaved={() => void reload()} />
+            <PlaylistSave api={api} id={id} library={library} saved={c.playlist.map((p) => p.id)} nowPlaying={onAir?.index ?? null} onSaved={() => void reload()} />
           ) : (
             <ol>
-              {c.playlist.map((p) => (
-                <li>
-                  {p.name} ({seconds(p.durationSeconds)})
+              {c.playlist.map((p, i) => (
+                <li class={onAir?.index === i ? 'now-playing' : ''}>
+                  {p.name} ({seconds(p.durationSeconds)}){onAir?.index === i ? ' (playing now)' : ''}
                 </li>
               ))}
             </ol>
@@ -208,7 +219,37 @@ export function ChannelPage({ api, store, operator, id }: { api: Api; store: Cha
   );
 }
 
-function PlaylistSave({ api, id, library, saved, onSaved }: { api: Api; id: string; library: VodView[]; saved: string[]; onSaved: () => void }) {
+/** The item on air and where in it; item boundaries come as detail events, which reload the page's record. */
+function OnAir({ onAir }: { onAir: NowPlayingView | null | undefined }) {
+  const now = useNow();
+  if (onAir === undefined) return <p class="muted">This service's API does not say which item is playing (no nowPlaying field); the list is in play order.</p>;
+  if (onAir === null) return <p class="muted">Nothing on air.</p>;
+  const start = new Date(onAir.startedAt).getTime();
+  const length = new Date(onAir.endsAt).getTime() - start;
+  const at = Math.min(Math.max(0, now - start), length);
+  return (
+    <p id="now-playing">
+      Playing now: <strong>{onAir.item.name}</strong> (item {onAir.index + 1}), {span(at)} of {span(length)}{' '}
+      <progress max={length} value={at} aria-label="Position in the item playing now" />
+    </p>
+  );
+}
+
+function PlaylistSave({
+  api,
+  id,
+  library,
+  saved,
+  nowPlaying: playing,
+  onSaved,
+}: {
+  api: Api;
+  id: string;
+  library: VodView[];
+  saved: string[];
+  nowPlaying: number | null;
+  onSaved: () => void;
+}) {
   const [list, setList] = useState(saved);
   const [error, setError] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
@@ -216,7 +257,7 @@ function PlaylistSave({ api, id, library, saved, onSaved }: { api: Api; id: stri
   const changed = list.join(',') !== saved.join(',');
   return (
     <div>
-      <PlaylistEditor idPrefix="pl" library={library} value={list} onChange={setList} />
+      <PlaylistEditor idPrefix="pl" library={library} value={list} onChange={setList} nowPlaying={changed ? null : playing} />
       <button
         type="button"
         disabled={!changed}
