@@ -67,6 +67,8 @@ describe('the console in Chromium', () => {
   let base: string;
   let shots: string;
   let clip: string;
+  /** The channel the first test creates; the second edits it. */
+  let channelId = '';
 
   before(async () => {
     const file = await writeTokensFile([
@@ -132,6 +134,7 @@ describe('the console in Chromium', () => {
     await page.waitForURL(/#\/channel\/[A-Za-z0-9_-]+$/);
     const id = /#\/channel\/([A-Za-z0-9_-]+)$/.exec(page.url())?.[1] ?? '';
     assert.notEqual(id, '');
+    channelId = id;
     // The stream key is masked once saved.
     const page1 = (await page.textContent('.channel-page')) ?? '';
     assert.ok(!page1.includes('secret-key'), 'the push target shows its stream key');
@@ -182,6 +185,53 @@ describe('the console in Chromium', () => {
     for (const name of ['console-channel.png', 'console-channels.png']) assert.ok((await stat(join(shots, name))).size > 10_000);
     await page.context().close();
     console.log(`console: operator flow took ${Date.now() - started} ms`);
+  });
+
+  it("edits a channel's settings, playlist and schedules, and registers a file in the library", async () => {
+    const page = await signIn('op-secret');
+    await page.goto(`${base}/#/channel/${channelId}`);
+    await page.waitForSelector('#settings-title');
+
+    await page.fill('#cf-name', 'Console channel, renamed');
+    await page.click('.channel-form button[type=submit]');
+    await page.locator('#channel-title', { hasText: 'Console channel, renamed' }).waitFor();
+
+    // The playlist: the clip twice.
+    await page.selectOption('#pl-add', clip);
+    await page.click('.playlist-editor button:has-text("Add")');
+    await page.click('button:has-text("Save playlist")');
+    await page.locator('.playlist-editor li').nth(1).waitFor();
+    const q = 'query($id: ID!) { virtualLive(id: $id) { name playlist { id } schedules { at } } }';
+    const saved = await gqlOk<{ virtualLive: { name: string; playlist: { id: string }[]; schedules: { at: string }[] } }>(t.url, q, { id: channelId }, op);
+    assert.equal(saved.virtualLive.name, 'Console channel, renamed');
+    assert.deepEqual(saved.virtualLive.playlist.map((p) => p.id), [clip, clip]);
+
+    // A one-off start an hour ahead, typed in the browser's time (Berlin): the API gets that instant.
+    const when = new Date(Math.floor(Date.now() / 1000) * 1000 + 3_600_000);
+    await page.fill('#sch-at', when.toLocaleString('sv-SE', { timeZone: 'Europe/Berlin' }).replace(' ', 'T'));
+    await page.click('button:has-text("Add schedule")');
+    await page.locator('.schedules li', { hasText: 'START once at' }).waitFor();
+    const withSchedule = await gqlOk<{ virtualLive: { schedules: { at: string }[] } }>(t.url, q, { id: channelId }, op);
+    assert.deepEqual(withSchedule.virtualLive.schedules.map((x) => x.at), [when.toISOString()]);
+    await page.click('.schedules li button:has-text("Remove")');
+    await page.locator('.schedules li').first().waitFor({ state: 'detached' });
+
+    // The library: a path out of the media root is explained; a good one shows its probe.
+    await makeMp4(t.mediaRoot, { name: 'second', seconds: 2 });
+    await page.click('a[href="#/library"]');
+    await page.fill('#vod-name', 'second');
+    await page.fill('#vod-path', '../second.mp4');
+    await page.click('#library-title ~ form button[type=submit]');
+    await page.locator('#vod-path-error', { hasText: 'The file must be under the media root' }).waitFor();
+    await page.fill('#vod-path', 'second.mp4');
+    await page.click('#library-title ~ form button[type=submit]');
+    const row = page.locator('tr[data-vod]', { hasText: 'second.mp4' });
+    await row.waitFor();
+    const probe = (await row.textContent()) ?? '';
+    assert.match(probe, /READY/);
+    assert.match(probe, /h264 .*320×240/);
+    assert.match(probe, /aac 48000 Hz/);
+    await page.context().close();
   });
 
   it('gives a viewer no controls, and refuses a mutation forged from the page', async () => {

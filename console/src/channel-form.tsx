@@ -83,8 +83,12 @@ export function formOf(c: ChannelDetailView): FormState {
   };
 }
 
-/** A number as typed: the API judges its range and says so; text that is no number is sent as NaN's null and refused there. */
-const num = (s: string): number | null => (s.trim() === '' || Number.isNaN(Number(s)) ? null : Number(s));
+/**
+ * A number as typed, for the API to judge: its range checks give the
+ * messages, and text that is no number is sent as it is, so GraphQL refuses
+ * it rather than the form quietly dropping it. Empty means "not given".
+ */
+const num = (s: string): number | string | null => (s.trim() === '' ? null : Number.isNaN(Number(s)) ? s : Number(s));
 
 const lines = (s: string): string[] =>
   s
