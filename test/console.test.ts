@@ -231,6 +231,11 @@ describe('the console in Chromium', () => {
     assert.match(probe, /READY/);
     assert.match(probe, /h264 .*320×240/);
     assert.match(probe, /aac 48000 Hz/);
+
+    // Workers: CPU from two readings of cpuSeconds, and the Grafana link.
+    await page.click('a[href="#/workers"]');
+    await page.locator('td.worker-cpu', { hasText: '% of a core' }).first().waitFor({ timeout: 6000 });
+    assert.equal(await page.getAttribute('a:has-text("Grafana")', 'href'), 'http://127.0.0.1:3000');
     await page.context().close();
   });
 

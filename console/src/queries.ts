@@ -162,7 +162,7 @@ export const removeSchedule = `mutation RemoveSchedule($id: ID!) { removeSchedul
 export const registerVod = `mutation Register($input: RegisterVodResourceInput!) { registerVodResource(input: $input) { ${vodFields} } }`;
 
 export const workersAndNodes = `query Fleet {
-  workers { id pid state pipelines rssBytes restarts lastError }
+  workers { id pid state pipelines rssBytes restarts lastError cpuSeconds }
   nodes { id name apiUrl alive capacity running cpuLoad heartbeatAt startedAt }
 }`;
 
@@ -174,6 +174,7 @@ export interface WorkerRow {
   rssBytes: number;
   restarts: number;
   lastError: string | null;
+  cpuSeconds: number | null;
 }
 
 export interface NodeRow {

@@ -1,9 +1,9 @@
 /**
  * Workers and nodes. Neither has an event in the API, so this page (and
- * only while it is open) reads them every 2 s. CPU is the node's load; a
- * worker's own CPU is in the metrics, which the Grafana link shows.
+ * only while it is open) reads them every 2 s. A worker's CPU share is the
+ * difference of its cpuSeconds between two readings; a node's is its load.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Api } from '../api.js';
 import { ErrorText, Table } from '../components.js';
 import { explain } from '../errors.js';
@@ -13,11 +13,26 @@ import { workersAndNodes, type NodeRow, type WorkerRow } from '../queries.js';
 export function WorkersPage({ api, grafanaUrl }: { api: Api; grafanaUrl: string | null }) {
   const [data, setData] = useState<{ workers: WorkerRow[]; nodes: NodeRow[] } | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // pid → the last reading, and each worker's share of a core between the last two.
+  const last = useRef(new Map<number, { cpu: number; at: number }>());
+  const [cpu, setCpu] = useState<ReadonlyMap<number, number>>(new Map());
   useEffect(() => {
     const load = (): void =>
       void api
         .gql<{ workers: WorkerRow[]; nodes: NodeRow[] }>(workersAndNodes)
-        .then((d) => (setData(d), setError(null)))
+        .then((d) => {
+          const now = Date.now();
+          const shares = new Map<number, number>();
+          for (const w of d.workers) {
+            if (w.pid === null || w.cpuSeconds === null) continue;
+            const before = last.current.get(w.pid);
+            if (before !== undefined && now > before.at) shares.set(w.pid, (w.cpuSeconds - before.cpu) / ((now - before.at) / 1000));
+            last.current.set(w.pid, { cpu: w.cpuSeconds, at: now });
+          }
+          setCpu(shares);
+          setData(d);
+          setError(null);
+        })
         .catch((err: unknown) => setError(explain(err)));
     load();
     const t = setInterval(load, 2000);
@@ -38,7 +53,7 @@ export function WorkersPage({ api, grafanaUrl }: { api: Api; grafanaUrl: string 
       )}
       <ErrorText text={error} />
       <h2>Workers of this node</h2>
-      <Table columns={['Worker', 'State', 'PID', 'Pipelines', 'Memory (RSS)', 'Restarts', 'Last error']}>
+      <Table columns={['Worker', 'State', 'PID', 'Pipelines', 'Memory (RSS)', 'CPU', 'Restarts', 'Last error']}>
         {(data?.workers ?? []).map((w) => (
           <tr>
             <td data-label="Worker">{w.id}</td>
@@ -46,6 +61,9 @@ export function WorkersPage({ api, grafanaUrl }: { api: Api; grafanaUrl: string 
             <td data-label="PID">{w.pid ?? '—'}</td>
             <td data-label="Pipelines">{w.pipelines}</td>
             <td data-label="Memory">{bytes(w.rssBytes)}</td>
+            <td data-label="CPU" class="worker-cpu">
+              {w.pid !== null && cpu.has(w.pid) ? `${((cpu.get(w.pid) ?? 0) * 100).toFixed(1)} % of a core` : '—'}
+            </td>
             <td data-label="Restarts">{w.restarts}</td>
             <td data-label="Last error">{w.lastError ?? '—'}</td>
           </tr>
