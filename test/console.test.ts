@@ -275,6 +275,33 @@ describe('the console in Chromium', () => {
     assert.deepEqual(info, { tokens: true, grafanaUrl: 'http://127.0.0.1:3000' });
   });
 
+  it("lets a viewer watch an on-demand channel's preview, which keeps it up with touches", async () => {
+    const { createVirtualLive } = await gqlOk<{ createVirtualLive: { id: string } }>(
+      t.url,
+      'mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }',
+      { i: { name: 'On demand', sourceType: 'VOD', vodResourceId: clip, onDemand: true, touchDurationSeconds: 1, idleDelaySeconds: 1 } },
+      op,
+    );
+    const id = createVirtualLive.id;
+    const page = await signIn('view-secret');
+    await page.goto(`${base}/#/channel/${id}`);
+    await page.waitForSelector('#channel-title');
+    await gqlOk(t.url, 'mutation($id: ID!) { startVirtualLive(id: $id) { status } }', { id }, op);
+    await until(page, `${previewTime} > 0.5`, 'the viewer\'s preview to play', 20_000);
+    // Unwatched, it would stop about 2 s after its start (1 s idle, then 1 s delay);
+    // this waits for that not to happen, so it can only be a span of time.
+    await new Promise((r) => setTimeout(r, 5000));
+    const { virtualLive } = await gqlOk<{ virtualLive: { status: string; stopReason: string | null } }>(
+      t.url,
+      'query($id: ID!) { virtualLive(id: $id) { status stopReason } }',
+      { id },
+      op,
+    );
+    assert.deepEqual(virtualLive, { status: 'LIVING', stopReason: null });
+    await page.context().close();
+    await gqlOk(t.url, 'mutation($id: ID!) { stopVirtualLive(id: $id) { status } }', { id }, op);
+  });
+
   it('loads, filters and pages 500 channels', async () => {
     const have = (await gqlOk<{ virtualLives: unknown[] }>(t.url, '{ virtualLives { id } }', {}, op)).virtualLives.length;
     const ids: string[] = [];

@@ -2,12 +2,16 @@
  * The HLS preview: hls.js on the service's /hls/ proxy (same origin, with the
  * token), muted so that browsers let it autoplay. Built again when the
  * channel turns LIVING, since a new publish session starts a new playlist.
+ * The origin does not see HLS players, so while the preview plays an
+ * on-demand channel it touches it (README's On demand asks that of HLS
+ * players): the channel does not idle out under the operator's eyes.
  */
 import Hls from 'hls.js/light';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Api } from './api.js';
+import { touchChannel } from './queries.js';
 
-export function Preview({ api, channelId, living }: { api: Api; channelId: string; living: boolean }) {
+export function Preview({ api, channelId, living, touchEverySeconds }: { api: Api; channelId: string; living: boolean; touchEverySeconds: number | null }) {
   const video = useRef<HTMLVideoElement>(null);
   const [note, setNote] = useState<string | null>(null);
   // Bumped to build the player again after a fatal error (see below).
@@ -51,6 +55,11 @@ export function Preview({ api, channelId, living }: { api: Api; channelId: strin
       hls.destroy();
     };
   }, [channelId, living, attempt]);
+  useEffect(() => {
+    if (!living || touchEverySeconds === null) return;
+    const t = setInterval(() => void api.gql(touchChannel, { id: channelId }).catch(() => undefined), touchEverySeconds * 1000);
+    return () => clearInterval(t);
+  }, [channelId, living, touchEverySeconds]);
   return (
     <div class="preview">
       <video ref={video} id="preview" muted autoplay playsInline controls aria-label="Preview of the channel (HLS, muted)" />

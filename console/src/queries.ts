@@ -156,6 +156,7 @@ export const startChannel = `mutation Start($id: ID!) { startVirtualLive(id: $id
 export const stopChannel = `mutation Stop($id: ID!) { stopVirtualLive(id: $id) { ${channelRow} } }`;
 export const createChannel = `mutation Create($input: CreateVirtualLiveInput!) { createVirtualLive(input: $input) { id } }`;
 export const updateChannel = `mutation Update($id: ID!, $input: UpdateVirtualLiveInput!) { updateVirtualLive(id: $id, input: $input) { id } }`;
+export const touchChannel = `mutation Touch($id: ID!) { touchVirtualLive(id: $id) { id } }`;
 export const deleteChannel = `mutation Delete($id: ID!) { deleteVirtualLive(id: $id) }`;
 export const addSchedule = `mutation AddSchedule($id: ID!, $input: ScheduleInput!) { addSchedule(virtualLiveId: $id, input: $input) { id } }`;
 export const removeSchedule = `mutation RemoveSchedule($id: ID!) { removeSchedule(id: $id) }`;

@@ -107,7 +107,7 @@ export function ChannelPage({ api, store, operator, id }: { api: Api; store: Cha
       <div class="columns">
         <section aria-labelledby="preview-title">
           <h2 id="preview-title">Preview</h2>
-          {c.playUrls.hls !== null ? <Preview api={api} channelId={c.id} living={c.status === 'LIVING'} /> : <p class="muted">This channel has HLS off: no preview (play it over RTMP).</p>}
+          {c.playUrls.hls !== null ? <Preview api={api} channelId={c.id} living={c.status === 'LIVING'} touchEverySeconds={c.onDemand ? Math.max(1, c.touchDurationSeconds / 2) : null} /> : <p class="muted">This channel has HLS off: no preview (play it over RTMP).</p>}
           <CopyUrl label="RTMP" url={c.playUrls.rtmp} />
           {c.playUrls.hls !== null ? <CopyUrl label="HLS" url={c.playUrls.hls} /> : null}
         </section>
