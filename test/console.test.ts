@@ -232,6 +232,30 @@ describe('the console in Chromium', () => {
     assert.match(probe, /h264 .*320×240/);
     assert.match(probe, /aac 48000 Hz/);
 
+    // An online channel with backup, slate and transcode: its keys are masked once saved,
+    // and an edit of another field does not write the masked URLs back.
+    await page.click('a[href="#/new"]');
+    await page.fill('#cf-name', 'Relay');
+    await page.check('#cf-kind-online');
+    await page.fill('#cf-sourceUrl', 'rtmp://127.0.0.1:1/live/secret-source');
+    await page.fill('#cf-backupUrl', 'rtmp://127.0.0.1:2/live/secret-backup');
+    await page.selectOption('#cf-slateVodResourceId', clip);
+    await page.selectOption('#cf-transcode', 'NEVER');
+    await page.click('.channel-form button[type=submit]');
+    await page.waitForURL(/#\/channel\/[A-Za-z0-9_-]+$/);
+    await page.waitForSelector('#settings-title');
+    const relay = /#\/channel\/([A-Za-z0-9_-]+)$/.exec(page.url())?.[1] ?? '';
+    const shown = (await page.locator('.channel-page').innerHTML()) + (await page.inputValue('#cf-sourceUrl')) + (await page.inputValue('#cf-backupUrl'));
+    assert.ok(!/secret-(source|backup)/.test(shown), 'a stream key shows after saving');
+    await page.fill('#cf-name', 'Relay, renamed');
+    await page.click('.channel-form button[type=submit]');
+    await page.locator('#channel-title', { hasText: 'Relay, renamed' }).waitFor();
+    const rec = await t.app.channels.get(relay);
+    assert.equal(rec?.sourceUrl, 'rtmp://127.0.0.1:1/live/secret-source');
+    assert.equal(rec?.backupUrl, 'rtmp://127.0.0.1:2/live/secret-backup');
+    assert.equal(rec?.liveTranscode, 'NEVER');
+    assert.equal(rec?.slateVodResourceId, clip);
+
     // Workers: CPU from two readings of cpuSeconds, and the Grafana link.
     await page.click('a[href="#/workers"]');
     await page.locator('td.worker-cpu', { hasText: '% of a core' }).first().waitFor({ timeout: 6000 });
