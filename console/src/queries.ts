@@ -45,8 +45,9 @@ export interface ChannelRowView {
 
 export const listChannels = `query Channels { virtualLives { ${channelRow} } }`;
 
+/** The batched subscription (10 ms batches): a restart wave of hundreds of channels is a few messages. */
 export const statusEvents = `subscription Status($id: ID) {
-  virtualLiveStatusChanged(id: $id) {
+  virtualLiveStatusChanges(id: $id) {
     id status previous errorString at warnings reconnectAttempts nextAttemptAt activeSource viewers
     virtualLive { ${channelRow} }
   }

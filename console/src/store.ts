@@ -1,8 +1,9 @@
 /**
  * Every channel as the console knows it, kept current by the status
- * subscription (one for all channels; README's fan-out figures show one
- * console following every channel costs the service little). Pages read
- * it and are told of changes; nothing here polls for status.
+ * subscription: one for all channels, in the API's batched form, so that a
+ * wave of changes (every channel of a worker reconnecting) arrives as a few
+ * messages and renders once a frame. Pages read it and are told of
+ * changes; nothing here polls for status.
  *
  * Two things have no event: push targets' byte counters (bytesSent grows
  * continuously; the bitrate is the difference between two readings) and
@@ -79,12 +80,14 @@ export class ChannelStore {
     // Subscribed before the list is read, so no change falls between the two;
     // an event newer than the list wins over it.
     const seen = new Set<string>();
-    this.#stop = this.#api.subscribe<{ virtualLiveStatusChanged: StatusEvent }>(
+    this.#stop = this.#api.subscribe<{ virtualLiveStatusChanges: StatusEvent[] }>(
       statusEvents,
       { id: null },
       (d) => {
-        seen.add(d.virtualLiveStatusChanged.id);
-        this.#apply(d.virtualLiveStatusChanged);
+        for (const e of d.virtualLiveStatusChanges) {
+          seen.add(e.id);
+          this.#apply(e);
+        }
       },
       (err: ApiError) => {
         this.#error = err.message;
