@@ -129,6 +129,7 @@ describe('the console in Chromium', () => {
     await page.click('button[type=submit].primary');
     const refusal = (await page.locator('#cf-recording-segmentSeconds-error').textContent()) ?? '';
     assert.match(refusal, /^A value is missing, malformed or out of range\. \(recording\.segmentSeconds: /);
+    await page.screenshot({ path: join(shots, 'console-create-refused.png'), fullPage: true });
     await page.fill('#cf-recording-segmentSeconds', '60');
     await page.click('button[type=submit].primary');
     await page.waitForURL(/#\/channel\/[A-Za-z0-9_-]+$/);
