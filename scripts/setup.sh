@@ -20,6 +20,7 @@ packages=(
   ffmpeg prometheus
   gir1.2-gst-rtsp-server-1.0 python3-gi  # the tests' RTSP source (test/fixtures/rtsp-server.py)
   postgresql  # cluster mode's tests start throwaway clusters with its initdb/pg_ctl (scripts/scratch-postgres.ts)
+  chromium  # the console's test drives it with playwright-core, which downloads no browser (test/console.test.ts)
 )
 
 missing=()
@@ -73,4 +74,11 @@ else
   echo "setup: building"
   npx tsc -p tsconfig.json
   touch dist/.tsbuildinfo  # tsc leaves it alone when no output changed
+fi
+# The operator's console (console/), skipped the same way when nothing it is built from changed.
+if [ -f dist/console/app.js ] && [ -z "$(find console scripts/build-console.sh package-lock.json -newer dist/console/app.js -print -quit)" ]; then
+  echo "setup: console up to date"
+else
+  echo "setup: building the console"
+  bash scripts/build-console.sh
 fi

@@ -5,6 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { repoPath } from './paths.js';
 import { Admission } from './channels/admission.js';
 import { StatusEvents } from './channels/events.js';
 import { ReconnectBudget } from './channels/reconnect-budget.js';
@@ -32,6 +33,7 @@ import { ViewerBook } from './ondemand/viewers.js';
 import { ScheduleRepository } from './schedule/repository.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { startApiServer, type ApiServer } from './api/server.js';
+import { consoleRoutes } from './api/console.js';
 
 export interface App {
   readonly config: Readonly<Config>;
@@ -205,6 +207,16 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         tokens,
         log: log.child({ part: 'api' }),
         routes: { '/metrics': (res) => metrics.route(res) },
+        handlers: [
+          consoleRoutes({
+            assetsDir: repoPath('dist/console'),
+            tokens,
+            // The managed origin serves HLS on loopback; an external one at its own base URL.
+            hlsBaseUrl:
+              config.externalOriginRtmpUrl !== null ? config.externalOriginHlsUrl : config.originHls ? `http://127.0.0.1:${config.hlsPort}/hls` : null,
+            grafanaUrl: config.grafanaUrl,
+          }),
+        ],
         files: { '/recordings/': join(config.dataDir, 'recordings'), '/snapshots/': join(config.dataDir, 'snapshots') },
         plugins: [metrics.apolloPlugin()],
       },

@@ -73,6 +73,8 @@ export interface Config {
   readonly leaseMs: number;
   /** Cluster mode: node heartbeat, lease renewal and placement period, in ms. Default 2000; leaseMs must be at least 3 times it. */
   readonly nodeHeartbeatMs: number;
+  /** Base URL of a Grafana showing grafana/'s dashboards; the console links to it. Unset: no link. */
+  readonly grafanaUrl: string | null;
 }
 
 type Key = keyof Config;
@@ -115,6 +117,7 @@ const fields: Record<Key, Field> = {
   nodeName: { env: 'VLIVE_NODE_NAME', kind: 'string' },
   leaseMs: { env: 'VLIVE_LEASE_MS', kind: 'positiveInt' },
   nodeHeartbeatMs: { env: 'VLIVE_NODE_HEARTBEAT_MS', kind: 'positiveInt' },
+  grafanaUrl: { env: 'VLIVE_GRAFANA_URL', kind: 'url', optional: true },
 };
 
 export class ConfigError extends Error {
@@ -225,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     nodeName: '',
     leaseMs: 10_000,
     nodeHeartbeatMs: 2_000,
+    grafanaUrl: null,
   };
   const file = env['VLIVE_CONFIG'] ? readFileLayer(env['VLIVE_CONFIG']) : {};
   const out: Record<string, unknown> = {};

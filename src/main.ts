@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   }
 
   const base = `http://${config.httpHost}:${app.api.port}/graphql`;
-  let text = `vlive is up.\n  GraphQL (HTTP and WebSocket): ${base}\n`;
+  let text = `vlive is up.\n  GraphQL (HTTP and WebSocket): ${base}\n  Console (in a browser): http://${config.httpHost}:${app.api.port}/\n`;
   if (config.tokensFile === null) {
     text += '  Demo mode: no authentication (VLIVE_TOKENS_FILE is unset), listening on loopback only.\n';
   } else {

@@ -121,6 +121,14 @@ test('npm start: the demo channel plays over RTMP and HLS, and SIGTERM exits 0 l
   assert.equal(viaHls.audio?.codecName, 'aac');
   assert.ok((viaHls.video?.dts.length ?? 0) >= 60, `HLS: ${viaHls.video?.dts.length} video packets`);
 
+  // The console that setup built is served where the banner says.
+  const consoleUrl = /Console \(in a browser\): (\S+)/.exec(out)?.[1];
+  assert.ok(consoleUrl !== undefined, out);
+  const page = await fetch(consoleUrl);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<script type="module" src="\/console\/app\.js"><\/script>/);
+  assert.equal((await fetch(new URL('/console/app.js', consoleUrl))).status, 200, 'the console bundle was not built by setup');
+
   // The service is the node process under npm; the rest (workers, nginx) are its children.
   const tree = await descendants(run.proc.pid ?? -1);
   const service = [...tree].find(([pid, comm]) => comm === 'node' && tree.size > 0 && pid !== run.proc.pid)?.[0];

@@ -11,7 +11,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { loadTokens } from '../src/api/auth.js';
 import { apiLimits } from '../src/api/limits.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { startTestApp, writeTokensFile, type TestApp } from './helpers/app.js';
 import { gql, gqlErrorCode, gqlOk } from './helpers/gql.js';
 import { makeMp4 } from './helpers/media.js';
 
@@ -21,20 +21,11 @@ const exists = (p: string): Promise<boolean> => access(p).then(() => true, () =>
 describe('authentication and roles', () => {
   let t: TestApp;
   before(async () => {
-    const { mkdtemp } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const dir = await mkdtemp(join(tmpdir(), 'vlive-tokens-'));
-    const file = join(dir, 'tokens.json');
-    await writeFile(
-      file,
-      JSON.stringify({
-        tokens: [
-          { name: 'ops', role: 'operator', sha256: sha('op-secret') },
-          { name: 'wall', role: 'viewer', sha256: sha('view-secret') },
-          { name: 'script', role: 'operator', sha256: sha('script-secret'), startStopsPer10s: 3 },
-        ],
-      }),
-    );
+    const file = await writeTokensFile([
+      { name: 'ops', role: 'operator', secret: 'op-secret' },
+      { name: 'wall', role: 'viewer', secret: 'view-secret' },
+      { name: 'script', role: 'operator', secret: 'script-secret', startStopsPer10s: 3 },
+    ]);
     t = await startTestApp({ VLIVE_TOKENS_FILE: file, VLIVE_WORKERS: '1' });
   });
   after(async () => t?.dispose());

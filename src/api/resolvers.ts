@@ -13,6 +13,7 @@ import type { ChannelRecord } from '../channels/repository.js';
 import type { ChannelService } from '../channels/service.js';
 import { notFound } from '../errors.js';
 import { maskUrl } from '../media/urls.js';
+import { readCpuSeconds } from '../procfs.js';
 import type { TranscodeInput, VodRegistry } from '../vods/registry.js';
 import { requireOperator, type Principal } from './auth.js';
 import { apiLimits, RateLimiter } from './limits.js';
@@ -129,7 +130,8 @@ export function createResolvers(deps: ApiDeps) {
         return rec ? view(rec) : null;
       },
       vodResources: async () => vods.list(),
-      workers: () => deps.workers().map((w) => ({ ...w, state: w.state.toUpperCase() })),
+      workers: () =>
+        Promise.all(deps.workers().map(async (w) => ({ ...w, state: w.state.toUpperCase(), cpuSeconds: w.pid === null ? null : await readCpuSeconds(w.pid) }))),
       nodes: () => deps.nodes(),
     },
     Mutation: {

@@ -33,6 +33,9 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
+/** Answers a request it owns and returns true; returns false for any other. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+
 export interface ApiOptions {
   host: string;
   port: number;
@@ -41,6 +44,8 @@ export interface ApiOptions {
   tokens: TokenTable;
   /** Extra GET routes (e.g. /metrics), answered before GraphQL. */
   routes?: Record<string, (res: ServerResponse) => Promise<void> | void>;
+  /** Handlers tried in order after /healthz, before everything else (e.g. the console); each returns true when it answered. */
+  handlers?: RouteHandler[];
   /** Extra Apollo plugins (e.g. operation metrics). */
   plugins?: ApolloServerPlugin<BaseContext>[];
   /**
@@ -157,6 +162,7 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'GET' && url.pathname === '/healthz') return sendJson(res, 200, { ok: true });
+    for (const handler of opts.handlers ?? []) if (await handler(req, res, url)) return;
     const route = req.method === 'GET' ? opts.routes?.[url.pathname] : undefined;
     if (route) return route(res);
     const files = req.method === 'GET' || req.method === 'HEAD' ? fileRoots.find((f) => url.pathname.startsWith(f.prefix)) : undefined;

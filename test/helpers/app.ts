@@ -3,7 +3,8 @@
  * processes, a real nginx-rtmp origin, a scratch SQLite database and media
  * root, all on free ports. The disposer always runs from t.after.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApp, type App } from '../../src/app.js';
@@ -72,4 +73,21 @@ export async function registerClip(t: TestApp, seconds = 4): Promise<string> {
 export async function publisherAtOrigin(t: TestApp, stream: string, hls = true): Promise<string | null> {
   const res = await fetch(`http://127.0.0.1:${t.config.hlsPort}/stat`);
   return parseStat(await res.text(), rtmpApp(hls)).get(stream)?.publisherId ?? null;
+}
+
+export interface TestToken {
+  readonly name: string;
+  readonly role: 'viewer' | 'operator';
+  /** The token in clear; the file holds its SHA-256. */
+  readonly secret: string;
+  readonly startStopsPer10s?: number;
+}
+
+/** Writes a tokens file for VLIVE_TOKENS_FILE into a new scratch folder and returns its path. */
+export async function writeTokensFile(tokens: readonly TestToken[]): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'vlive-tokens-'));
+  const file = join(dir, 'tokens.json');
+  const entries = tokens.map(({ secret, ...rest }) => ({ ...rest, sha256: createHash('sha256').update(secret).digest('hex') }));
+  await writeFile(file, JSON.stringify({ tokens: entries }));
+  return file;
 }
