@@ -17,6 +17,8 @@ import type { PipelinePlan } from './plan.js';
 import { RtmpOutput } from './rtmp-output.js';
 import { FlowWatch } from './flow-watch.js';
 import { VodFeeder } from './vod-feeder.js';
+import { Playout } from './playout.js';
+import type { PlayoutCommand, PlayoutEvent } from '../pool/playout-spec.js';
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 
 /**
@@ -76,6 +78,8 @@ export interface ChannelPipelineDeps {
   readonly onState: (state: PipelineState, error?: string) => void;
   /** A relay's source went down, came back, or a candidate failed; the output plays on. */
   readonly onSource: (event: SourceEvent) => void;
+  /** A VOD channel's item went on air, or a playout command was answered (playout.ts). */
+  readonly onPlayout?: (event: PlayoutEvent) => void;
 }
 
 export class ChannelPipeline {
@@ -86,6 +90,7 @@ export class ChannelPipeline {
   /** What the origin receives, when: proof of flow, stutter and the stall watchdog (flow-watch.ts). */
   readonly #flow: FlowWatch;
   #feeder: VodFeeder | null = null;
+  #playout: Playout | null = null;
   #live: LiveFeeder | null = null;
   /** Wall ms at which a finished VOD channel reports eos. */
   #endAtMs: number | null = null;
@@ -160,7 +165,16 @@ export class ChannelPipeline {
     try {
       if (plan.vod) {
         if (this.#deps.vod === null) throw new Error('a VOD plan needs its timeline');
-        this.#feeder = new VodFeeder({ timeline: this.#deps.vod, push: (tag, timeMs) => this.#output.push(viewTag(tag, timeMs)), leadMs: this.#output.leadMs });
+        const timeline = this.#deps.vod;
+        const feeder = new VodFeeder({
+          timeline,
+          push: (tag, timeMs) => this.#output.push(viewTag(tag, timeMs)),
+          leadMs: this.#output.leadMs,
+          onBoundary: (step) => this.#playout?.onBoundary(step),
+        });
+        this.#feeder = feeder;
+        const onPlayout = this.#deps.onPlayout;
+        if (onPlayout !== undefined) this.#playout = new Playout({ timeline, startedAtMs: () => feeder.startedAtMs, send: onPlayout });
       } else {
         if (this.#deps.live === null) throw new Error('a live plan needs its source');
         this.#live = new LiveFeeder({
@@ -230,6 +244,13 @@ export class ChannelPipeline {
     this.#feeder.setItems(items, loop);
   }
 
+  /** A skip or jump of a VOD channel, answered through onPlayout; false when this is not a running VOD channel. */
+  playout(requestId: number, command: PlayoutCommand): boolean {
+    if (this.#playout === null || this.terminal || this.#closing !== null) return false;
+    this.#playout.command(requestId, command);
+    return true;
+  }
+
   #countTargetError(text: string): void {
     this.#target.errors += 1;
     this.#target.lastError = maskUrls(text).slice(0, 500);
@@ -279,6 +300,7 @@ export class ChannelPipeline {
     const feeder = this.#feeder;
     if (feeder !== null) {
       feeder.observe(pos);
+      this.#playout?.observe(pos);
       // The last tag is out: no more progress is expected, so no stall either.
       if (feeder.ended && this.#endAtMs === null && pos >= feeder.lastTimeMs) this.#endAtMs = nowMs + vodTailMs;
     }
@@ -297,6 +319,7 @@ export class ChannelPipeline {
     if (this.#startTimer !== null) clearTimeout(this.#startTimer);
     this.#startTimer = null;
     this.#feeder?.close();
+    this.#playout?.close('the channel stopped');
     this.#live?.close();
     this.#closing ??= this.#output.close(flush);
     return this.#closing;
