@@ -83,7 +83,8 @@ export class ChannelService {
       announce: (id, playing) => {
         void deps.repo.get(id).then(
           (rec) => {
-            if (rec !== null) this.#writer.publish(rec, rec.status, false, playing);
+            // Still on air: a stop (or the next item) published meanwhile has the last word.
+            if (rec !== null && this.#playout.nowPlaying(id) === playing) this.#writer.publish(rec, rec.status, false, playing);
           },
           (err: unknown) => deps.log.warn('item boundary not published', { channel: id, err: String(err) }),
         );
