@@ -113,6 +113,28 @@ describe('VodTimeline.cutTo (skip and jump)', () => {
     }
   });
 
+  it('sends a new sequence header at a cut only when the next item\'s differs', async () => {
+    const path = await makeMp4(dir, { name: 'd', width: 176, height: 144, fps: 25, seconds: 1, toneHz: 550 });
+    const d = await new MediaCache().load({ id: 'd', path });
+    const a = items[0];
+    assert.ok(a?.video?.config && d.video?.config && !a.video.config.equals(d.video.config), 'd has its own SPS/PPS');
+    for (const [target, expectConfig] of [[1, false], [2, true]] as const) {
+      const t = new VodTimeline({ items: [a, target === 1 ? (items[1] as ItemMedia) : d, a], loop: true });
+      for (let i = 0; i < 17; i++) t.next();
+      t.cutTo(1);
+      const after: Step[] = [];
+      let crossed = false;
+      for (let guard = 0; guard < 1000 && after.length < 5; guard++) {
+        const st = t.next();
+        if (st.kind === 'boundary') crossed = true;
+        else if (crossed) after.push(st);
+      }
+      const configs = after.filter((st) => st.kind === 'config' && st.track === 'video');
+      assert.equal(configs.length, expectConfig ? 1 : 0, `cut to ${target === 1 ? 'b' : 'd'}: ${configs.length} video sequence headers`);
+      if (expectConfig) assert.equal(after[0]?.kind, 'config', 'the header goes out before the item\'s first sample');
+    }
+  });
+
   it('refuses an index outside the list, and a skip past the end of a list that does not loop ends it', () => {
     const t = new VodTimeline({ items, loop: false });
     assert.throws(() => t.cutTo(3), RangeError);
