@@ -199,6 +199,23 @@ describe('playout control: now playing, skip and jump', () => {
       const metrics = await (await fetch(t.url.replace('/graphql', '/metrics'))).text();
       assert.match(metrics, new RegExp(`^vlive_channel_playout_item_index\\{channel="${id}"\\} 1$`, 'm'));
 
+      // A playlist edit: the item on air (b) plays on; what follows it is news at once.
+      const edited = await gqlOk<{ updateVirtualLive: Channel }>(
+        t.url,
+        `mutation($id: ID!, $i: UpdateVirtualLiveInput!) { updateVirtualLive(id: $id, input: $i) { status nowPlaying { index item { id name } startedAt endsAt positionSeconds loop } upNext { index item { name } } } }`,
+        { id, i: { playlist: [vod['c'], vod['b'], vod['a']] } },
+      );
+      const onAirB = edited.updateVirtualLive.nowPlaying;
+      assert.equal(onAirB?.item.name, 'b');
+      const relisted = await pollUntil(
+        async () => (await gqlOk<{ virtualLive: Channel }>(t.url, channelQuery, { id })).virtualLive,
+        (v) => v.upNext?.item.name === 'a',
+        3000,
+        'upNext after the edit',
+      );
+      assert.deepEqual([relisted.nowPlaying?.index, relisted.nowPlaying?.item.name, relisted.nowPlaying?.startedAt], [1, 'b', onAirB?.startedAt], 'b keeps its place (index 1 of the new list)');
+      assert.equal(relisted.upNext?.index, 2);
+
       await rx.close();
       // The receiver's verdict. Items in the order asked, each switch after its command.
       const seen = labelled(rx.packets);

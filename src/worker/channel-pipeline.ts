@@ -242,6 +242,7 @@ export class ChannelPipeline {
   setItems(items: readonly ItemMedia[], loop: boolean): void {
     if (this.#feeder === null) throw new Error('only a VOD channel has a playlist');
     this.#feeder.setItems(items, loop);
+    this.#playout?.listChanged();
   }
 
   /** A skip or jump of a VOD channel, answered through onPlayout; false when this is not a running VOD channel. */

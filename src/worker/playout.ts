@@ -101,12 +101,27 @@ export class Playout {
       return;
     }
     this.#waiting.push(requestId);
-    // What follows the item the timeline reads changed: an item not yet on
-    // air carries it; the one on air says so now, not at the switch.
+    this.#nextChanged();
+  }
+
+  /** The playlist was replaced (timeline.setItems): the item playing may have another index, and another item follows it. */
+  listChanged(): void {
+    this.#nextChanged();
+  }
+
+  /**
+   * What follows the item the timeline reads changed: an item not yet on
+   * air carries the news; the one on air says so now, not at its end.
+   */
+  #nextChanged(): void {
+    const t = this.#deps.timeline;
+    // After an edit the item keeps its place by id; one removed from the list keeps its old index.
+    const moved = (ref: PlayoutItemRef): PlayoutItemRef => (t.itemAt(t.position)?.id === ref.itemId && ref.itemId === t.item.id ? refOf(t.position, ref.itemId) : ref);
+    const update = (p: Pending): Pending => ({ ...p, ref: moved(p.ref), next: nextOf(t) });
     const last = this.#pending.length - 1;
     const reading = this.#pending[last];
-    if (reading !== undefined) this.#pending[last] = { ...reading, next: nextOf(t) };
-    else if (this.#onAir !== null) this.#announce({ ...this.#onAir, next: nextOf(t) });
+    if (reading !== undefined) this.#pending[last] = update(reading);
+    else if (this.#onAir !== null) this.#announce(update(this.#onAir));
   }
 
   /** The channel ends: commands still waiting are refused. */

@@ -252,6 +252,11 @@ export class VodTimeline {
     return this.#items.length;
   }
 
+  /** The item at `index` of the list, if any. */
+  itemAt(index: number): ItemMedia | undefined {
+    return this.#items[index];
+  }
+
   /** The list wraps round at its end. */
   get looping(): boolean {
     return this.#loop;
