@@ -27,6 +27,7 @@ import { WorkerPool } from './pool/pool.js';
 import { startRetention } from './recording/sweeper.js';
 import { loadTokens } from './api/auth.js';
 import { OnDemandMetrics } from './metrics/ondemand.js';
+import { PlayoutMetrics } from './metrics/playout.js';
 import { OnDemand } from './ondemand/manager.js';
 import { startNotifyServer } from './ondemand/notify.js';
 import { ViewerBook } from './ondemand/viewers.js';
@@ -150,6 +151,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     pool.on('pipeline', (ev) => channels.onPipelineEvent(ev));
     pool.on('tap', (ev) => void channels.onTapEvent(ev));
     pool.on('source', (ev) => channels.onSourceEvent(ev));
+    pool.on('playout', (ev) => channels.onPlayoutEvent(ev));
     pool.on('workerLost', (ev) => channels.onWorkerLost(ev.channelIds, ev.reason));
     cleanups.push('channels', () => channels.shutdown());
 
@@ -163,6 +165,8 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     });
     cleanups.push('metrics', async () => metrics.dispose());
 
+    const playoutMetrics = new PlayoutMetrics(metrics.registry, cluster.ownEvents);
+    cleanups.push('playout metrics', async () => playoutMetrics.dispose());
     const ondemandMetrics = new OnDemandMetrics(metrics.registry, () => viewers.entries());
     const od = new OnDemand({
       channels,

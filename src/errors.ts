@@ -11,6 +11,7 @@ export const errorCodes = {
   MEDIA_UNREADABLE: 'The VOD file is missing, unreadable, or not a media file GStreamer can parse.',
   MEDIA_UNSUPPORTED: 'The media can be neither copied nor transcoded into FLV.',
   MEDIA_NOT_READY: 'A VOD resource is still being transcoded (PREPARING) or its transcode FAILED, so no channel can play it yet.',
+  WRONG_SOURCE_TYPE: 'The operation needs another kind of channel: skip and jump need a VOD file or playlist, not an online source.',
   INCOMPATIBLE_MEDIA: 'Playlist items differ in tracks, codecs, picture size or audio format, so they cannot share one publish session.',
   URL_NOT_ALLOWED: 'A URL is malformed or its scheme is not allowed in that place.',
   RESOURCE_IN_USE: 'A VOD resource is still used by a virtual live.',

@@ -122,6 +122,8 @@ it('answers 2400 random and hostile mutations with data or coded errors only, an
     { query: 'mutation($id: ID!) { startVirtualLive(id: $id) { id status } }', vars: () => ({ id: str() }) },
     { query: 'mutation($id: ID!) { stopVirtualLive(id: $id) { id status } }', vars: () => ({ id: str() }) },
     { query: 'mutation($id: ID!) { touchVirtualLive(id: $id) { id status } }', vars: () => ({ id: str() }) },
+    { query: 'mutation($id: ID!) { skipVirtualLive(id: $id) { switchAt index } }', vars: () => ({ id: channelId() }) },
+    { query: 'mutation($id: ID!, $index: Int!) { jumpVirtualLive(id: $id, index: $index) { switchAt index } }', vars: () => ({ id: channelId(), index: int() }) },
     {
       query: 'mutation($id: ID!, $i: ScheduleInput!) { addSchedule(virtualLiveId: $id, input: $i) { id } }',
       vars: () => ({

@@ -18,6 +18,7 @@ import type { TranscodeInput, VodRegistry } from '../vods/registry.js';
 import { requireOperator, type Principal } from './auth.js';
 import { apiLimits, RateLimiter } from './limits.js';
 import { statusChangeBatches, statusChanges } from './subscriptions.js';
+import { playoutResolvers } from './playout-resolvers.js';
 import type { NodeView } from '../cluster/leases.js';
 import type { StatusEvents } from '../channels/events.js';
 import type { OnDemand } from '../ondemand/manager.js';
@@ -121,6 +122,14 @@ export function createResolvers(deps: ApiDeps) {
     if (id !== null && !(await channels.get(id))) throw notFound('virtual live', id);
     return id;
   };
+  const playout = playoutResolvers({
+    channels,
+    vods,
+    view: async (id) => {
+      const rec = await channels.get(id);
+      return rec ? view(rec) : null;
+    },
+  });
   return {
     DateTime,
     Query: {
@@ -151,6 +160,7 @@ export function createResolvers(deps: ApiDeps) {
       },
       addSchedule: operatorOnly((a: { virtualLiveId: string; input: ScheduleInput }) => schedules().add(checkId('virtualLiveId', a.virtualLiveId), a.input)),
       removeSchedule: operatorOnly((a: { id: string }) => schedules().remove(checkId('id', a.id))),
+      ...playout.Mutation,
     },
     Subscription: {
       virtualLiveStatusChanged: {
@@ -163,6 +173,7 @@ export function createResolvers(deps: ApiDeps) {
       },
     },
     VirtualLive: {
+      ...playout.VirtualLive,
       schedules: (v: { id: string }) => schedules().list(v.id),
       nextScheduledAction: async (v: { id: string }) => {
         const s = await schedules().next(v.id);
@@ -179,6 +190,7 @@ export function createResolvers(deps: ApiDeps) {
       },
     },
     StatusChange: {
+      ...playout.StatusChange,
       virtualLive: async (change: StatusChange) => {
         const rec = await channels.get(change.id);
         return rec ? view(rec) : null;

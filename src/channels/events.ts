@@ -3,7 +3,19 @@
  * subscribes to it, so nothing in channels/ imports from api/.
  */
 import { EventEmitter } from 'node:events';
+import type { PlayoutItemRef } from '../pool/playout-spec.js';
 import type { LiveStatus } from './status.js';
+
+/** What a VOD channel has on air (playout.ts). */
+export interface NowPlaying extends PlayoutItemRef {
+  startedAt: Date;
+  /** When it ends if nothing cuts it. */
+  endsAt: Date;
+  /** Times the list wrapped round since the pipeline started. */
+  loop: number;
+  /** What plays after it as things stand; null at the end of a list that does not loop. */
+  next: PlayoutItemRef | null;
+}
 
 export interface StatusChange {
   id: string;
@@ -27,6 +39,8 @@ export interface StatusChange {
   viewers: number;
   /** Set on a detail event that only reports a new viewer count. */
   viewersOnly?: boolean;
+  /** Set on the detail event of an item boundary of a VOD channel: what went on air. */
+  playout?: NowPlaying;
 }
 
 export class StatusEvents {

@@ -2,6 +2,7 @@
  * What the channel domain needs from the pool and the origin. WorkerPool and
  * the origins satisfy these structurally; tests and main wire the real ones.
  */
+import type { PlayoutCommand } from '../pool/playout-spec.js';
 import type { LiveSource, PipelineSpec, PipelineState, SourceEvent, VodItem } from '../pool/pipeline-spec.js';
 
 export interface PipelineRunner {
@@ -11,6 +12,8 @@ export interface PipelineRunner {
   updatePlaylist(channelId: string, items: VodItem[], loop: boolean): boolean;
   /** A running relay's next source; false when it has no pipeline. */
   setSource(channelId: string, source: LiveSource, mode: 'replace' | 'candidate'): boolean;
+  /** A skip or jump for a running VOD channel, answered by a playout event; false when it has no pipeline. */
+  playout(channelId: string, requestId: number, command: PlayoutCommand): boolean;
   /** Pipeline slots of the ready workers, and how many are taken. */
   capacity(): { total: number; used: number };
   /** Per-target totals over the channel's pipelines (bytes, errors, last error), by target index; null when unknown. */

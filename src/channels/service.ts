@@ -28,6 +28,8 @@ import type { StatusEvents } from './events.js';
 import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } from './input.js';
 import { KeyedLock } from './lock.js';
 import type { ClusterPort, PipelineEvent, PipelineRunner, PublishPoint, SourceChange } from './ports.js';
+import { PlayoutDesk, type NowPlaying, type PlayoutSwitch } from './playout.js';
+import type { PlayoutCommand, PlayoutEvent } from '../pool/playout-spec.js';
 import { Reconciler } from './reconciler.js';
 import type { ChannelRecord, ChannelRepository } from './repository.js';
 import { Runs } from './runs.js';
@@ -64,6 +66,7 @@ export class ChannelService {
   readonly #runs: Runs;
   readonly #reconciler: Reconciler;
   readonly #cluster: ClusterSide | null;
+  readonly #playout: PlayoutDesk;
   #accepting = true;
 
   constructor(private readonly deps: ChannelServiceDeps) {
@@ -74,6 +77,39 @@ export class ChannelService {
     const accepting = (): boolean => this.#accepting;
     this.#reconciler = new Reconciler(this.#runs, deps.log, accepting);
     this.#cluster = deps.cluster ? new ClusterSide(deps.cluster, this.#runs, deps.events, deps.log, accepting) : null;
+    this.#playout = new PlayoutDesk({
+      send: (id, requestId, command) => deps.runner.playout(id, requestId, command),
+      events: deps.events,
+      announce: (id, playing) => {
+        void deps.repo.get(id).then(
+          (rec) => {
+            // Still on air: a stop (or the next item) published meanwhile has the last word.
+            if (rec !== null && this.#playout.nowPlaying(id) === playing) this.#writer.publish(rec, rec.status, false, playing);
+          },
+          (err: unknown) => deps.log.warn('item boundary not published', { channel: id, err: String(err) }),
+        );
+      },
+      log: deps.log,
+    });
+  }
+
+  /** What a running VOD channel has on air (playout.ts); null otherwise. */
+  nowPlaying(id: string): NowPlaying | null {
+    return this.#playout.nowPlaying(id);
+  }
+
+  /**
+   * Skip (the next item) or jump (item `index`) of a LIVING VOD channel, at
+   * its next clean cut, in the same publish session. Resolves with the switch.
+   */
+  async playout(id: string, command: PlayoutCommand): Promise<PlayoutSwitch> {
+    this.#assertAccepting();
+    return this.#lock.run(id, async () => this.#playout.command(await this.deps.repo.get(id), id, command, this.#runs.has(id)));
+  }
+
+  /** A VOD channel's item went on air, or a playout command was answered (from the channel's worker). */
+  onPlayoutEvent(ev: { channelId: string; event: PlayoutEvent }): void {
+    if (this.#runs.has(ev.channelId)) this.#playout.onEvent(ev.channelId, ev.event);
   }
 
   /** Bytes, errors and the last error of a channel's target `index` (0 = origin) over its pipelines. */
@@ -266,6 +302,7 @@ export class ChannelService {
   async shutdown(): Promise<void> {
     this.#accepting = false;
     this.#reconciler.stop();
+    this.#playout.dispose();
     await this.deps.cluster?.leave().catch((err: unknown) => this.deps.log.warn('could not mark the node as leaving', { err: String(err) }));
     // In a cluster each channel is handed over, still wanted RUNNING; on a single node it is STOPPED and restarted at the next start.
     const cluster = this.#cluster;

@@ -15,7 +15,7 @@
  */
 import { notFound } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { StatusEvents } from './events.js';
+import type { NowPlaying, StatusEvents } from './events.js';
 import type { ClusterPort } from './ports.js';
 import { LeaseLostError, type ChannelRecord, type ChannelRepository, type StatusWrite } from './repository.js';
 import { assertTransition, isActive, type LiveStatus } from './status.js';
@@ -77,8 +77,11 @@ export class StatusWriter {
     else await this.deps.repo.setWorker(id, workerId);
   }
 
-  /** One status event from the record as written; `previous` equal to its status means only details changed. */
-  publish(rec: ChannelRecord, previous: LiveStatus, viewersOnly = false): void {
+  /**
+   * One status event from the record as written; `previous` equal to its
+   * status means only details changed. `playout`: an item boundary's event.
+   */
+  publish(rec: ChannelRecord, previous: LiveStatus, viewersOnly = false, playout?: NowPlaying): void {
     this.deps.events.publish({
       id: rec.id,
       status: rec.status,
@@ -91,6 +94,7 @@ export class StatusWriter {
       activeSource: rec.activeSource,
       viewers: this.deps.viewersOf(rec.id),
       ...(viewersOnly ? { viewersOnly } : {}),
+      ...(playout !== undefined ? { playout } : {}),
     });
   }
 

@@ -7,7 +7,7 @@
  * to a union without its parser. What a pipeline is (the spec, states,
  * stats, events) lives in pipeline-spec.ts.
  *
- * Imports only pipeline-spec.ts. The worker's router is src/worker/main.ts,
+ * Imports only pipeline-spec.ts and playout-spec.ts. The worker's router is src/worker/main.ts,
  * the supervisor's is src/pool/worker-handle.ts; each is one switch.
  */
 import {
@@ -28,6 +28,7 @@ import {
   type TapEvent,
   type VodItem,
 } from './pipeline-spec.js';
+import { isPlayoutCommand, isPlayoutEvent, type PlayoutCommand, type PlayoutEvent } from './playout-spec.js';
 
 /** What a worker is told at its handshake; the supervisor owns these numbers. */
 export interface WorkerInit {
@@ -56,6 +57,8 @@ export type ToWorker =
    * with no active source it is a replace.
    */
   | { type: 'source'; channelId: string; source: LiveSource; mode: 'replace' | 'candidate' }
+  /** A running VOD channel moves to another item at its next clean cut; answered by a 'playout' event with the same requestId. */
+  | { type: 'playout'; channelId: string; requestId: number; command: PlayoutCommand }
   /**
    * Cluster mode: every pipeline of this worker must be stopped by `untilMs` (wall
    * clock, ms since the epoch) unless a later fence arrives first. The supervisor
@@ -86,6 +89,8 @@ export type FromWorker =
     }
   | { type: 'tap'; channelId: string; event: TapEvent }
   | { type: 'source'; channelId: string; event: SourceEvent }
+  /** A VOD channel's item went on air, or a playout command was answered. */
+  | { type: 'playout'; channelId: string; event: PlayoutEvent }
   | {
       type: 'heartbeat';
       rssBytes: number;
@@ -123,6 +128,10 @@ const toWorkerParsers: Parsers<ToWorker> = {
     typeof v['channelId'] === 'string' && isLiveSource(v['source']) && (v['mode'] === 'replace' || v['mode'] === 'candidate')
       ? { type: 'source', channelId: v['channelId'], source: v['source'], mode: v['mode'] }
       : null,
+  playout: (v) =>
+    typeof v['channelId'] === 'string' && typeof v['requestId'] === 'number' && Number.isSafeInteger(v['requestId']) && isPlayoutCommand(v['command'])
+      ? { type: 'playout', channelId: v['channelId'], requestId: v['requestId'], command: v['command'] }
+      : null,
   fence: (v) => (typeof v['untilMs'] === 'number' && Number.isFinite(v['untilMs']) ? { type: 'fence', untilMs: v['untilMs'] } : null),
   shutdown: () => ({ type: 'shutdown' }),
 };
@@ -145,6 +154,7 @@ const fromWorkerParsers: Parsers<FromWorker> = {
   },
   tap: (v) => (typeof v['channelId'] === 'string' && isTapEvent(v['event']) ? { type: 'tap', channelId: v['channelId'], event: v['event'] } : null),
   source: (v) => (typeof v['channelId'] === 'string' && isSourceEvent(v['event']) ? { type: 'source', channelId: v['channelId'], event: v['event'] } : null),
+  playout: (v) => (typeof v['channelId'] === 'string' && isPlayoutEvent(v['event']) ? { type: 'playout', channelId: v['channelId'], event: v['event'] } : null),
   heartbeat: (v) =>
     typeof v['rssBytes'] === 'number' &&
     typeof v['frameDurationSeconds'] === 'number' &&

@@ -19,6 +19,7 @@ import { VliveError } from '../errors.js';
 import { fullJitterBackoff } from './backoff.js';
 import { ChannelCounterBook, type ChannelCounters } from './counters.js';
 import type { FromWorker } from './ipc.js';
+import type { PlayoutCommand, PlayoutEvent } from './playout-spec.js';
 import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type SourceEvent, type SourceSpec, type TapEvent, type VodItem } from './pipeline-spec.js';
 import { resolvePoolOptions, type ResolvedPoolOptions, type WorkerPoolOptions } from './options.js';
 import { WorkerHandle, type WorkerExit, type WorkerState } from './worker-handle.js';
@@ -78,6 +79,8 @@ export interface WorkerPoolEvents {
   pipeline: [PipelineEvent];
   tap: [ChannelTapEvent];
   source: [{ channelId: string; workerId: string; event: SourceEvent }];
+  /** A VOD channel's item went on air, or a playout command was answered (playout-spec.ts). */
+  playout: [{ channelId: string; workerId: string; event: PlayoutEvent }];
   workerLost: [WorkerLostEvent];
   workerState: [WorkerStateEvent];
 }
@@ -183,6 +186,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     handle.on('pipeline', (msg) => this.#onPipeline(handle, msg));
     handle.on('tap', (msg) => this.#onTap(handle, msg));
     handle.on('source', (msg) => this.#onSource(handle, msg));
+    handle.on('playout', (msg) => {
+      if (this.#placements.get(msg.channelId)?.workerId === handle.id) this.emit('playout', { channelId: msg.channelId, workerId: handle.id, event: msg.event });
+    });
     handle.on('heartbeat', (msg) => this.#onHeartbeat(handle, msg));
     handle.on('exit', (exit) => this.#onExit(slot, handle, exit));
     try {
@@ -380,18 +386,24 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
    * start reads the list from the database anyway).
    */
   updatePlaylist(channelId: string, items: VodItem[], loop: boolean): boolean {
+    return this.#placedHandle(channelId)?.send({ type: 'playlist', channelId, items, loop }) ?? false;
+  }
+
+  /** A skip or jump for a running VOD channel (see the 'playout' command); false when it has no pipeline. */
+  playout(channelId: string, requestId: number, command: PlayoutCommand): boolean {
+    return this.#placedHandle(channelId)?.send({ type: 'playout', channelId, requestId, command }) ?? false;
+  }
+
+  /** The worker a running channel's pipeline is placed on; null when it has none (or it was abandoned). */
+  #placedHandle(channelId: string): WorkerHandle | null {
     const placement = this.#placements.get(channelId);
-    if (placement === undefined || placement.abandoned) return false;
-    const handle = this.#slots.map((s) => s.handle).find((h) => h?.id === placement.workerId);
-    return handle !== undefined && handle !== null && handle.send({ type: 'playlist', channelId, items, loop });
+    if (placement === undefined || placement.abandoned) return null;
+    return this.#slots.map((s) => s.handle).find((h) => h?.id === placement.workerId) ?? null;
   }
 
   /** Hands a running relay its next source (see the 'source' command); false when it has no pipeline. */
   setSource(channelId: string, source: LiveSource, mode: 'replace' | 'candidate'): boolean {
-    const placement = this.#placements.get(channelId);
-    if (placement === undefined || placement.abandoned) return false;
-    const handle = this.#slots.map((s) => s.handle).find((h) => h?.id === placement.workerId);
-    return handle !== undefined && handle !== null && handle.send({ type: 'source', channelId, source, mode });
+    return this.#placedHandle(channelId)?.send({ type: 'source', channelId, source, mode }) ?? false;
   }
 
   /**

@@ -65,6 +65,8 @@ export interface WorkerHandleEvents {
   tap: [Msg<'tap'>];
   /** A relay's live source went down, came back, or a candidate failed. */
   source: [Msg<'source'>];
+  /** A VOD channel's item went on air, or a playout command was answered. */
+  playout: [Msg<'playout'>];
   /** The periodic report; the handle has already kept its snapshot. */
   heartbeat: [Msg<'heartbeat'>];
   state: [WorkerState];
@@ -208,6 +210,9 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
             return;
           case 'source':
             this.emit('source', msg);
+            return;
+          case 'playout':
+            this.emit('playout', msg);
             return;
           default:
             msg satisfies never;

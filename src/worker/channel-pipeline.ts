@@ -18,6 +18,8 @@ import type { MediaTag } from '../rtmp/chunks.js';
 import { RtmpOutput } from './rtmp-output.js';
 import { FlowWatch } from './flow-watch.js';
 import { VodFeeder } from './vod-feeder.js';
+import { Playout } from './playout.js';
+import type { PlayoutCommand, PlayoutEvent } from '../pool/playout-spec.js';
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 
 /**
@@ -79,6 +81,8 @@ export interface ChannelPipelineDeps {
   readonly onSource: (event: SourceEvent) => void;
   /** Each batch sent to target 0, for the other targets. */
   readonly onBatch?: (batch: readonly MediaTag[]) => void;
+  /** A VOD channel's item went on air, or a playout command was answered (playout.ts). */
+  readonly onPlayout?: (event: PlayoutEvent) => void;
 }
 
 export class ChannelPipeline {
@@ -89,6 +93,7 @@ export class ChannelPipeline {
   /** What the origin receives, when: proof of flow, stutter and the stall watchdog (flow-watch.ts). */
   readonly #flow: FlowWatch;
   #feeder: VodFeeder | null = null;
+  #playout: Playout | null = null;
   #live: LiveFeeder | null = null;
   /** Wall ms at which a finished VOD channel reports eos. */
   #endAtMs: number | null = null;
@@ -164,7 +169,16 @@ export class ChannelPipeline {
     try {
       if (plan.vod) {
         if (this.#deps.vod === null) throw new Error('a VOD plan needs its timeline');
-        this.#feeder = new VodFeeder({ timeline: this.#deps.vod, push: (tag, timeMs) => this.#output.push(viewTag(tag, timeMs)), leadMs: this.#output.leadMs });
+        const timeline = this.#deps.vod;
+        const feeder = new VodFeeder({
+          timeline,
+          push: (tag, timeMs) => this.#output.push(viewTag(tag, timeMs)),
+          leadMs: this.#output.leadMs,
+          onBoundary: (step) => this.#playout?.onBoundary(step),
+        });
+        this.#feeder = feeder;
+        const onPlayout = this.#deps.onPlayout;
+        if (onPlayout !== undefined) this.#playout = new Playout({ timeline, startedAtMs: () => feeder.startedAtMs, send: onPlayout });
       } else {
         if (this.#deps.live === null) throw new Error('a live plan needs its source');
         this.#live = new LiveFeeder({
@@ -232,6 +246,14 @@ export class ChannelPipeline {
   setItems(items: readonly ItemMedia[], loop: boolean): void {
     if (this.#feeder === null) throw new Error('only a VOD channel has a playlist');
     this.#feeder.setItems(items, loop);
+    this.#playout?.listChanged();
+  }
+
+  /** A skip or jump of a VOD channel, answered through onPlayout; false when this is not a running VOD channel. */
+  playout(requestId: number, command: PlayoutCommand): boolean {
+    if (this.#playout === null || this.terminal || this.#closing !== null) return false;
+    this.#playout.command(requestId, command);
+    return true;
   }
 
   #countTargetError(text: string): void {
@@ -283,6 +305,7 @@ export class ChannelPipeline {
     const feeder = this.#feeder;
     if (feeder !== null) {
       feeder.observe(pos);
+      this.#playout?.observe(pos);
       // The last tag is out: no more progress is expected, so no stall either.
       if (feeder.ended && this.#endAtMs === null && pos >= feeder.lastTimeMs) this.#endAtMs = nowMs + vodTailMs;
     }
@@ -301,6 +324,7 @@ export class ChannelPipeline {
     if (this.#startTimer !== null) clearTimeout(this.#startTimer);
     this.#startTimer = null;
     this.#feeder?.close();
+    this.#playout?.close('the channel stopped');
     this.#live?.close();
     this.#closing ??= this.#output.close(flush);
     return this.#closing;

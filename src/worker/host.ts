@@ -9,6 +9,7 @@
 import type { Logger } from '../log.js';
 import type { MediaTag } from '../rtmp/chunks.js';
 import type { FromWorker } from '../pool/ipc.js';
+import type { PlayoutCommand } from '../pool/playout-spec.js';
 import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type TapSpec, type VodItem } from '../pool/pipeline-spec.js';
 import { SnapshotDecoder } from './snapshot-decoder.js';
 import { ChannelPipeline } from './channel-pipeline.js';
@@ -267,6 +268,7 @@ export class PipelineHost {
       templates: this.#opts.templates,
       onSource: (event) => this.#opts.send({ type: 'source', channelId, event }),
       ...(extra.length > 0 ? { onBatch: (batch: readonly MediaTag[]) => unit.feed(batch) } : {}),
+      onPlayout: (event) => this.#opts.send({ type: 'playout', channelId, event }),
       startTimeoutMs: this.#opts.startTimeoutMs,
       stallTimeoutMs: this.#opts.stallTimeoutMs,
       frameDurationSeconds,
@@ -297,6 +299,12 @@ export class PipelineHost {
   /** A running relay's next source; a channel that is not running (any more) is told by its state events. */
   setSource(channelId: string, source: LiveSource, mode: 'replace' | 'candidate'): void {
     if (this.#units.get(channelId)?.output.setSource(source, mode) !== true) this.#opts.log.warn('source change for a channel that is not relaying here', { channel: channelId });
+  }
+
+  /** A skip or jump of a running VOD channel; a channel that is not one here is refused at once. */
+  playout(channelId: string, requestId: number, command: PlayoutCommand): void {
+    if (this.#units.get(channelId)?.output.playout(requestId, command) === true) return;
+    this.#opts.send({ type: 'playout', channelId, event: { kind: 'refused', requestId, error: 'the channel is not playing a VOD file or playlist on this worker' } });
   }
 
   /** A running VOD channel's new playlist. Errors are logged: the old list keeps playing. */

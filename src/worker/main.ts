@@ -116,6 +116,10 @@ process.on('message', (raw: unknown) => {
     case 'source':
       host?.setSource(cmd.channelId, cmd.source, cmd.mode);
       return;
+    case 'playout':
+      if (host !== null) host.playout(cmd.channelId, cmd.requestId, cmd.command);
+      else send({ type: 'playout', channelId: cmd.channelId, event: { kind: 'refused', requestId: cmd.requestId, error: 'worker is not initialised' } });
+      return;
     case 'fence':
       host?.setFence(cmd.untilMs);
       return;

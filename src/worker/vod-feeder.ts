@@ -35,12 +35,15 @@ export interface FeederOptions {
   /** Hands one FLV tag to the pipeline with its presentation time. */
   readonly push: (tag: Buffer, timeMs: number) => void;
   readonly leadMs?: number;
+  /** Each item boundary as the timeline decides it (playout.ts follows what plays). */
+  readonly onBoundary?: (step: Extract<Step, { kind: 'boundary' }>) => void;
 }
 
 export class VodFeeder {
   readonly #timeline: VodTimeline;
   readonly #push: FeederOptions['push'];
   readonly #leadMs: number;
+  readonly #onBoundary: FeederOptions['onBoundary'];
   #startedAt: number | null = null;
   /** A step taken from the timeline but not yet due. */
   #held: Step | null = null;
@@ -57,11 +60,17 @@ export class VodFeeder {
     this.#timeline = opts.timeline;
     this.#push = opts.push;
     this.#leadMs = opts.leadMs ?? defaultLeadMs;
+    this.#onBoundary = opts.onBoundary;
     this.#frameTrack = opts.timeline.item.video !== null ? 'video' : 'audio';
   }
 
   get started(): boolean {
     return this.#startedAt !== null;
+  }
+
+  /** performance.now() at output time 0; null before begin(). */
+  get startedAtMs(): number | null {
+    return this.#startedAt;
   }
 
   /** The timeline is exhausted (non-looping list) and every tag has been pushed. */
@@ -128,6 +137,7 @@ export class VodFeeder {
         this.#boundaries += 1;
         this.#gaps.push(step.gapSeconds);
         this.#closeUnused(step.nextItem);
+        this.#onBoundary?.(step);
         continue;
       }
       if (step.dtsMs > dueMs) {

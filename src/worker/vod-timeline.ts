@@ -63,6 +63,12 @@ export type Step =
       /** Largest silence/stillness any track gets at this boundary, seconds (>= 0). */
       readonly gapSeconds: number;
       readonly nextItem: ItemMedia;
+      /** The next item's position in the list. */
+      readonly index: number;
+      /** Output time of the next item's first tag, ms. */
+      readonly startMs: number;
+      /** How long the next item plays if nothing cuts it, ms. */
+      readonly periodMs: number;
     }
   | { readonly kind: 'end' };
 
@@ -129,6 +135,31 @@ function videoCut(t: Mp4Track, first: number, limitUs: number): { end: number; e
   return best;
 }
 
+/**
+ * The first clean video cut at or after decode index `from` (up to `end`):
+ * the shortest decode-order prefix from `first` that takes at least the
+ * samples before `from` and is presented entirely before every later frame.
+ * Without B-frames that is `from` itself. Returns its end index and
+ * presentation end (µs).
+ */
+function cleanCutFrom(t: Mp4Track, first: number, from: number, end: number): { end: number; endUs: number } {
+  // Nothing taken yet: the item ends before its first frame.
+  if (from <= first) return { end: first, endUs: 0 };
+  let minAfter = Infinity;
+  const minPtsAfter = new Float64Array(end + 1);
+  minPtsAfter[end] = Infinity;
+  for (let i = end - 1; i >= first; i--) {
+    minAfter = Math.min(minAfter, ptsOf(t, i));
+    minPtsAfter[i] = minAfter;
+  }
+  let prefixEnd = -Infinity;
+  for (let c = first + 1; c <= end; c++) {
+    prefixEnd = Math.max(prefixEnd, ptsOf(t, c - 1) + (t.samples.duration[c - 1] ?? 0));
+    if (c >= from && prefixEnd <= (minPtsAfter[c] ?? Infinity)) return { end: c, endUs: us(prefixEnd, t.timescale) };
+  }
+  return { end, endUs: us(prefixEnd, t.timescale) };
+}
+
 /** The usual frame length of a track (its most common sample duration). */
 function nominalDuration(t: Mp4Track): number {
   const counts = new Map<number, number>();
@@ -190,6 +221,8 @@ export class VodTimeline {
   #pending: Step[] = [];
   #ended = false;
   #loops = 0;
+  /** The item a skip or jump asked for, played after the current one's cut; null: the list's order. */
+  #forcedNext: number | null = null;
 
   constructor(opts: TimelineOptions) {
     if (opts.items.length === 0) throw new Error('a VOD timeline needs at least one item');
@@ -214,6 +247,80 @@ export class VodTimeline {
     return this.#loops;
   }
 
+  /** Items in the list. */
+  get itemCount(): number {
+    return this.#items.length;
+  }
+
+  /** The item at `index` of the list, if any. */
+  itemAt(index: number): ItemMedia | undefined {
+    return this.#items[index];
+  }
+
+  /** The list wraps round at its end. */
+  get looping(): boolean {
+    return this.#loop;
+  }
+
+  /** Position of the item now playing in the list. */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** How long the item now playing plays if nothing cuts it, ms. */
+  get periodMs(): number {
+    return Math.round(this.#plan.periodUs / 1000);
+  }
+
+  /**
+   * What plays after the current item, as things stand: a jump asked for,
+   * else the next in the list (round to the first when looping); null at
+   * the end of a list that does not loop.
+   */
+  get upNext(): { index: number; item: ItemMedia } | null {
+    const index = this.#forcedNext ?? (this.#position + 1 < this.#items.length ? this.#position + 1 : this.#loop ? 0 : null);
+    const item = index === null ? undefined : this.#items[index];
+    return index === null || item === undefined ? null : { index, item };
+  }
+
+  /**
+   * Ends the current item at its next clean cut after what has been taken
+   * from the timeline, and plays item `index` next (a skip or a jump). The
+   * cut keeps every rule of a boundary: video ends where decode and
+   * presentation order agree (the next frame without B-frames), audio at
+   * the last whole frame taken or ending by that cut, the next item starts
+   * on its keyframe with DTS strictly increasing. Its boundary step comes
+   * once the samples before the cut are taken, and says when the next item
+   * starts. Throws a RangeError on an index outside the list, or when a list
+   * that does not loop has ended.
+   */
+  cutTo(index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.#items.length) throw new RangeError(`item ${index} is not in the list of ${this.#items.length}`);
+    if (this.#ended) throw new RangeError('the list has ended');
+    this.#forcedNext = index;
+    const cuts: TrackCut[] = [];
+    let periodUs = 0;
+    const video = this.#plan.cuts.find((c) => c.kind === 'video');
+    if (video !== undefined) {
+      const taken = this.#cursor.get('video')?.next ?? video.first;
+      const cut = cleanCutFrom(video.track, video.first, Math.min(taken, video.end), video.end);
+      cuts.push({ ...video, end: cut.end });
+      periodUs = cut.endUs;
+    }
+    const audio = this.#plan.cuts.find((c) => c.kind === 'audio');
+    if (audio !== undefined) {
+      const t = audio.track;
+      const taken = Math.min(this.#cursor.get('audio')?.next ?? audio.first, audio.end);
+      // Frames already taken stay; more only while they end by the video's cut.
+      let end = taken;
+      const nominal = nominalDuration(t);
+      while (video !== undefined && end < audio.end && us(ptsOf(t, end) + Math.max(t.samples.duration[end] ?? 0, nominal), t.timescale) <= periodUs) end++;
+      cuts.push({ ...audio, end });
+      if (end > audio.first) periodUs = Math.max(periodUs, us(ptsOf(t, end - 1) + Math.max(t.samples.duration[end - 1] ?? 0, nominal), t.timescale));
+    }
+    this.#plan = { item: this.#plan.item, periodUs: Math.min(periodUs, this.#plan.periodUs), cuts };
+  }
+
   /** Codec configuration of each track as first sent (for the stream's headers). */
   initialConfig(kind: TrackKind): Buffer | null {
     return this.#configs.get(kind) ?? null;
@@ -233,6 +340,7 @@ export class VodTimeline {
     this.#items = items;
     this.#loop = loop;
     this.#position = at;
+    if (this.#forcedNext !== null && this.#forcedNext >= items.length) this.#forcedNext = null;
   }
 
   #current(): ItemMedia {
@@ -288,12 +396,14 @@ export class VodTimeline {
 
   /** The current item is used up: move to the next one, or end. */
   #advance(): Step {
-    const wrapped = this.#position + 1 >= this.#items.length;
+    const forced = this.#forcedNext;
+    this.#forcedNext = null;
+    const wrapped = forced === null && this.#position + 1 >= this.#items.length;
     if (wrapped && !this.#loop) {
       this.#ended = true;
       return { kind: 'end' };
     }
-    this.#position = wrapped ? 0 : this.#position + 1;
+    this.#position = forced ?? (wrapped ? 0 : this.#position + 1);
     if (wrapped) this.#loops += 1;
     const previous = this.#plan;
     const plan = planItem(this.#current());
@@ -308,6 +418,8 @@ export class VodTimeline {
       base = Math.max(base, cur.lastUs + minStepUs - firstUs);
     }
     let gapUs = 0;
+    let startUs = Infinity;
+    for (const c of plan.cuts) startUs = Math.min(startUs, this.#offsetUs + base + us(c.track.samples.dts[c.first] ?? 0, c.track.timescale));
     for (const c of plan.cuts) {
       const cur = this.#cursor.get(c.kind);
       if (cur === undefined || cur.lastUs === -Infinity) continue;
@@ -324,6 +436,14 @@ export class VodTimeline {
         this.#pending.push({ kind: 'config', track: c.kind, dtsMs, config: c.track.config });
       }
     }
-    return { kind: 'boundary', loop: wrapped, gapSeconds: Math.max(0, gapUs) / 1_000_000, nextItem: plan.item };
+    return {
+      kind: 'boundary',
+      loop: wrapped,
+      gapSeconds: Math.max(0, gapUs) / 1_000_000,
+      nextItem: plan.item,
+      index: this.#position,
+      startMs: Math.round(startUs / 1000),
+      periodMs: Math.round(plan.periodUs / 1000),
+    };
   }
 }

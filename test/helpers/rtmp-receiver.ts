@@ -23,6 +23,8 @@ export interface ReceivedPacket {
   readonly wallMs: number;
   /** Payload bytes; frames copied from one stream into another keep theirs. */
   readonly size: number | null;
+  /** CRC32 of the payload (play() with `hashes`), so copied frames can be told apart by content; null otherwise. */
+  readonly hash: string | null;
 }
 
 export interface ReceivedStream {
@@ -102,14 +104,15 @@ export class RtmpReceiver {
   #stderr = '';
   #waiters = new Set<() => void>();
 
-  /** listen: accept one publisher at `url`; else play `url` as a player would. */
-  private constructor(url: string, listen: boolean) {
+  /** listen: accept one publisher at `url`; else play `url` as a player would. hashes: a CRC32 of each packet's payload. */
+  private constructor(url: string, listen: boolean, hashes = false) {
     this.url = url;
     this.#child = spawn(
       'stdbuf',
       [
         '-oL', 'ffprobe', '-v', 'error', ...(listen ? ['-listen', '1'] : []), '-i', this.url,
-        '-show_entries', 'packet=codec_type,dts_time,flags,size:stream=codec_type,codec_name,width,height',
+        ...(hashes ? ['-show_data_hash', 'CRC32'] : []),
+        '-show_entries', `packet=codec_type,dts_time,flags,size${hashes ? ',data_hash' : ''}:stream=codec_type,codec_name,width,height`,
         '-of', 'compact',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -146,9 +149,9 @@ export class RtmpReceiver {
     return r;
   }
 
-  /** Plays `url` (an origin's stream): a player beside the code under test, with arrival times. */
-  static play(url: string): RtmpReceiver {
-    return new RtmpReceiver(url, false);
+  /** Plays `url` (an origin's stream): a player beside the code under test, with arrival times (and payload hashes with `hashes`). */
+  static play(url: string, opts: { hashes?: boolean } = {}): RtmpReceiver {
+    return new RtmpReceiver(url, false, opts.hashes === true);
   }
 
   #line(line: string): void {
@@ -164,6 +167,7 @@ export class RtmpReceiver {
         atMs: now - this.#firstAt,
         wallMs: now,
         size: num(f.get('size')),
+        hash: f.get('data_hash') ?? null,
       });
     } else if (line.startsWith('stream|')) {
       const f = fields(line);

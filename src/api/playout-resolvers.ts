@@ -1,0 +1,71 @@
+/**
+ * Resolvers of the playout part of schema.graphql (issue #21): nowPlaying and
+ * upNext on a channel and on its status events, skipVirtualLive and
+ * jumpVirtualLive. Merged into the others by resolvers.ts; the rules live in
+ * src/channels/playout.ts.
+ */
+import type { NowPlaying, StatusChange } from '../channels/events.js';
+import type { ChannelService } from '../channels/service.js';
+import { isActive, type LiveStatus } from '../channels/status.js';
+import type { PlayoutCommand } from '../pool/playout-spec.js';
+import { checkId } from '../names.js';
+import type { VodRegistry } from '../vods/registry.js';
+import { requireOperator, type Principal } from './auth.js';
+
+/** Operators only, like every mutation. */
+const operator =
+  <A, R>(fn: (args: A) => R) =>
+  (_: unknown, args: A, ctx: { principal: Principal }): R => {
+    requireOperator(ctx.principal);
+    return fn(args);
+  };
+
+interface NowPlayingView {
+  item: unknown;
+  index: number;
+  startedAt: Date;
+  endsAt: Date;
+  positionSeconds: number;
+  loop: number;
+}
+
+export interface PlayoutResolverDeps {
+  channels: ChannelService;
+  vods: Pick<VodRegistry, 'get'>;
+  /** The channel as the API shows it. */
+  view: (id: string) => Promise<unknown>;
+}
+
+export function playoutResolvers(deps: PlayoutResolverDeps) {
+  const { channels, vods } = deps;
+  /** The VOD resource of an item; a deleted one (the slate played instead) shows its id. */
+  const item = async (id: string): Promise<unknown> => (await vods.get(id)) ?? { id, name: id };
+  const nowPlaying = async (np: NowPlaying | null): Promise<NowPlayingView | null> => {
+    if (np === null) return null;
+    const lengthS = (np.endsAt.getTime() - np.startedAt.getTime()) / 1000;
+    const positionSeconds = Math.min(lengthS, Math.max(0, (Date.now() - np.startedAt.getTime()) / 1000));
+    return { item: await item(np.itemId), index: np.index, startedAt: np.startedAt, endsAt: np.endsAt, positionSeconds, loop: np.loop };
+  };
+  const upNext = async (np: NowPlaying | null): Promise<unknown> => (np?.next == null ? null : { item: await item(np.next.itemId), index: np.next.index });
+  /** Only a running channel has something on air. */
+  const current = (v: { id: string; status: LiveStatus }): NowPlaying | null => (isActive(v.status) ? channels.nowPlaying(v.id) : null);
+  const eventPlaying = (c: StatusChange): NowPlaying | null => c.playout ?? (isActive(c.status) ? channels.nowPlaying(c.id) : null);
+  const command = async (id: string, cmd: PlayoutCommand) => {
+    const sw = await channels.playout(id, cmd);
+    return { switchAt: sw.at, index: sw.index, item: await item(sw.itemId), virtualLive: await deps.view(id) };
+  };
+  return {
+    VirtualLive: {
+      nowPlaying: (v: { id: string; status: LiveStatus }) => nowPlaying(current(v)),
+      upNext: (v: { id: string; status: LiveStatus }) => upNext(current(v)),
+    },
+    StatusChange: {
+      nowPlaying: (c: StatusChange) => nowPlaying(eventPlaying(c)),
+      upNext: (c: StatusChange) => upNext(eventPlaying(c)),
+    },
+    Mutation: {
+      skipVirtualLive: operator((a: { id: string }) => command(checkId('id', a.id), { kind: 'skip' })),
+      jumpVirtualLive: operator((a: { id: string; index: number }) => command(checkId('id', a.id), { kind: 'jump', index: a.index })),
+    },
+  };
+}
