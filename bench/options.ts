@@ -159,7 +159,7 @@ export function loadOptions(env: NodeJS.ProcessEnv = process.env): Readonly<Benc
     hls: hlsUnset ? 'on' : hls(env),
     hlsBothAtVodStep: hlsUnset ? (steps[Math.floor((steps.length - 1) / 2)] ?? null) : null,
     sides: Object.freeze(oneOf<SideName>(env, 'BENCH_SIDES', ['vlive', 'ffmpeg'], 'vlive,ffmpeg')),
-    windowSeconds: int(env, 'BENCH_WINDOW_SECONDS', 30, 5),
+    windowSeconds: int(env, 'BENCH_WINDOW_SECONDS', 30, 2),
     settleSeconds: int(env, 'BENCH_SETTLE_SECONDS', 10, 0),
     receivers: int(env, 'BENCH_RECEIVERS', 10, 1),
     startConcurrency: int(env, 'BENCH_START_CONCURRENCY', 10, 1),

@@ -33,7 +33,7 @@ it('runs both sides, VOD and relay, twice each at N=2 and writes a well-formed r
         BENCH_STEPS: '2',
         BENCH_RELAY_STEPS: '2',
         BENCH_RUNS: '2',
-        BENCH_WINDOW_SECONDS: '5',
+        BENCH_WINDOW_SECONDS: '2',
         BENCH_SETTLE_SECONDS: '0',
         // It measures nothing, so it does not wait for a quiet machine.
         BENCH_QUIET_WAIT_SECONDS: '0',
