@@ -145,6 +145,8 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         return delay + reconnectBudget.reserve(Date.now() + delay);
       },
       viewersOf: (id) => viewers.count(id),
+      // SQLite runs one write at a time anyway; PostgreSQL overlaps a few round trips.
+      writeConcurrency: db.provider === 'sqlite' ? 1 : 4,
       ...(cluster.port !== null ? { cluster: cluster.port } : {}),
     });
     cluster.attach(channels);

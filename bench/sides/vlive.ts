@@ -103,7 +103,9 @@ export async function openVlive(ctx: SideContext, options: VliveOptions): Promis
   // The shipped admission limit (500 per worker) unless a step needs more.
   const perWorker = Math.max(500, Math.ceil(ctx.channels / (options.workers ?? availableParallelism())));
   const logFd = openSync(ctx.logPath, 'a');
-  const service = spawnChild(process.execPath, [join(options.vliveDir, 'dist', 'src', 'main.js')], {
+  // BENCH_VLIVE_NODE_ARGS: Node flags for the service alone (e.g. --cpu-prof, which NODE_OPTIONS refuses).
+  const nodeArgs = (process.env['BENCH_VLIVE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const service = spawnChild(process.execPath, [...nodeArgs, join(options.vliveDir, 'dist', 'src', 'main.js')], {
     cwd: options.vliveDir,
     stdio: ['ignore', 'pipe', logFd],
     env: {

@@ -57,6 +57,8 @@ export interface ChannelServiceDeps {
    * the channel go through the database (src/cluster/). Absent on a single node.
    */
   cluster?: ClusterPort;
+  /** Status writes in flight at once (write-turns.ts); 1 when absent. */
+  writeConcurrency?: number;
 }
 
 export class ChannelService {

@@ -20,6 +20,7 @@ import type { ClusterPort } from './ports.js';
 import { LeaseLostError, type ChannelRecord, type ChannelRepository, type StatusWrite } from './repository.js';
 import { assertTransition, isActive, type LiveStatus } from './status.js';
 import type { WarningBook } from './warnings.js';
+import { WriteTurns } from './write-turns.js';
 
 export interface StatusWriterDeps {
   repo: ChannelRepository;
@@ -31,6 +32,8 @@ export interface StatusWriterDeps {
   viewersOf: (id: string) => number;
   /** A fenced write was refused: this node no longer owns the channel. */
   onLeaseLost: (id: string) => void;
+  /** Status writes in flight at once (write-turns.ts); 1 on SQLite, which serialises them anyway. */
+  writeConcurrency?: number;
 }
 
 /**
@@ -42,7 +45,11 @@ export interface WriteOptions {
 }
 
 export class StatusWriter {
-  constructor(private readonly deps: StatusWriterDeps) {}
+  readonly #turns: WriteTurns;
+
+  constructor(private readonly deps: StatusWriterDeps) {
+    this.#turns = new WriteTurns(deps.writeConcurrency ?? 1);
+  }
 
   /**
    * Moves the channel to `to` with `extra` in the same write. A move that keeps
@@ -51,6 +58,10 @@ export class StatusWriter {
    * @throws LeaseLostError in a cluster, when another node owns the channel now.
    */
   async transition(id: string, to: LiveStatus, extra: Omit<StatusWrite, 'status'> = {}, opts: WriteOptions = {}): Promise<ChannelRecord> {
+    return this.#turns.run(() => this.#transition(id, to, extra, opts));
+  }
+
+  async #transition(id: string, to: LiveStatus, extra: Omit<StatusWrite, 'status'>, opts: WriteOptions): Promise<ChannelRecord> {
     const before = await this.deps.repo.get(id);
     if (before === null) throw notFound('virtual live', id);
     const from = before.status;
@@ -68,13 +79,15 @@ export class StatusWriter {
    * RECONNECTING); no event: the next attempt's own write publishes them.
    */
   async details(id: string, write: Omit<StatusWrite, 'status'>): Promise<ChannelRecord> {
-    return this.#write(id, write);
+    return this.#turns.run(() => this.#write(id, write));
   }
 
   /** The worker that runs the channel's pipeline now; no event (the API does not show it). */
   async setWorker(id: string, workerId: string): Promise<void> {
-    if (this.deps.cluster) await this.#write(id, { workerId });
-    else await this.deps.repo.setWorker(id, workerId);
+    await this.#turns.run(async () => {
+      if (this.deps.cluster) await this.#write(id, { workerId });
+      else await this.deps.repo.setWorker(id, workerId);
+    });
   }
 
   /**
