@@ -23,8 +23,9 @@ export interface MeasuredTree {
   readonly commit: string | null;
   /**
    * Uncommitted changes to tracked files (`git status --porcelain
-   * --untracked-files=no`): the build may then differ from the commit.
-   * Untracked files (results, scratch) do not count. Null when unknown.
+   * --untracked-files=no`) outside bench/results/: the build may then differ
+   * from the commit. Untracked files (scratch) and the benchmarks' own
+   * reports (each run rewrites a *-latest file) do not count. Null when unknown.
    */
   readonly dirty: boolean | null;
 }
@@ -62,7 +63,7 @@ export async function machineInfo(): Promise<MachineInfo> {
 export async function measuredTree(dir: string): Promise<MeasuredTree> {
   const [head, status] = await Promise.all([
     output('git', ['rev-parse', 'HEAD'], dir),
-    output('git', ['status', '--porcelain', '--untracked-files=no'], dir),
+    output('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)bench/results'], dir),
   ]);
   // stdout only: a warning on stderr is not a change.
   return { dir, commit: head === null ? null : head.stdout.trim(), dirty: status === null ? null : status.stdout.trim() !== '' };

@@ -61,7 +61,7 @@ async function checkReport(dir: string): Promise<void> {
 
   // The commit measured, and whether its tree had changes, from git itself.
   const head = (await run('git', ['rev-parse', 'HEAD'], { cwd: repoRoot })).stdout.trim();
-  const status = (await run('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot })).stdout.trim();
+  const status = (await run('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)bench/results'], { cwd: repoRoot })).stdout.trim();
   assert.equal(report.vlive.commit, head);
   assert.equal(report.vlive.dirty, status !== '');
 
