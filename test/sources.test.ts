@@ -83,8 +83,10 @@ describe('online sources of every scheme', () => {
     const ch = await create(name, input);
     let judged = false;
     try {
+      const s0 = performance.now();
       const live = await start(ch.id);
       assert.equal(live.status, 'LIVING', `errorString: ${live.errorString}\npeer: ${peerStderr()}`);
+      console.log(`${name} start: LIVING after ${Math.round(performance.now() - s0)} ms`);
 
       const w0 = performance.now();
       const probe = await probePackets(live.playUrls.rtmp, seconds);
@@ -95,7 +97,11 @@ describe('online sources of every scheme', () => {
       assert.equal(probe.audio?.codecName, 'aac');
       const dts = probe.video?.dts ?? [];
       // 25 fps for 4 s is 100 packets; fewer than 75 means the relay starves or drops.
-      assert.ok(dts.length >= 75, `too few video packets in ${seconds} s: ${dts.length}`);
+      const firstAudio = probe.audio?.dts[0];
+      assert.ok(
+        dts.length >= 75,
+        `too few video packets in ${seconds} s: ${dts.length}; video ${dts[0]}..${dts.at(-1)}, audio from ${firstAudio}, gaps over 60 ms at ${dts.filter((d, i) => i > 0 && d - (dts[i - 1] ?? d) > 0.06).join(', ')}`,
+      );
       for (let i = 1; i < dts.length; i++) {
         assert.ok((dts[i] ?? 0) > (dts[i - 1] ?? 0), `video DTS not strictly increasing at packet ${i}: ${dts[i - 1]} → ${dts[i]}`);
       }
