@@ -4,7 +4,7 @@
  * real worker processes, a real origin and a scratch database.
  */
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { repoPath } from './paths.js';
 import { Admission } from './channels/admission.js';
 import { StatusEvents } from './channels/events.js';
@@ -29,6 +29,8 @@ import { loadTokens } from './api/auth.js';
 import { OnDemandMetrics } from './metrics/ondemand.js';
 import { PlayoutMetrics } from './metrics/playout.js';
 import { OnDemand } from './ondemand/manager.js';
+import { feedStatusEvents } from './webhooks/events.js';
+import { WebhookOutbox } from './webhooks/outbox.js';
 import { startNotifyServer } from './ondemand/notify.js';
 import { ViewerBook } from './ondemand/viewers.js';
 import { ScheduleRepository } from './schedule/repository.js';
@@ -187,6 +189,21 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       onRun: ondemandMetrics.scheduleRun,
     });
 
+    // This node's own events only: in a cluster each event reaches the outbox once.
+    const webhooks = new WebhookOutbox({ db: db.prisma, log: log.child({ part: 'webhooks' }), nodeId: config.nodeName, allowPrivate: config.webhookAllowPrivate });
+    const unfeed = feedStatusEvents(cluster.ownEvents, webhooks, log.child({ part: 'webhooks' }));
+    pool.on('tap', (ev) => {
+      if (ev.event.kind !== 'segment') return;
+      const { path, startedAtMs, durationSeconds, sizeBytes } = ev.event;
+      const data = { channelId: ev.channelId, path: relative(config.dataDir, path), node: config.nodeName, startedAt: new Date(startedAtMs).toISOString(), durationSeconds, sizeBytes };
+      void webhooks.enqueue('RECORDING_FINISHED', data).catch((err: unknown) => log.warn('webhook event not written', { event: 'RECORDING_FINISHED', err: String(err) }));
+    });
+    webhooks.start();
+    cleanups.push('webhooks', async () => {
+      unfeed();
+      await webhooks.stop();
+    });
+
     const preparer = new MediaPreparer(db.prisma, config, log.child({ part: 'preparer' }));
     cleanups.push('preparer', () => preparer.close());
     await preparer.resumePending();
@@ -204,6 +221,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         workers: () => pool.workers(),
         ondemand: od,
         schedules: scheduler,
+        webhooks,
         nodes: () => cluster.nodes(),
         ...(cluster.apiBases !== undefined ? { apiBases: cluster.apiBases } : {}),
       },

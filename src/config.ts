@@ -18,6 +18,8 @@ export interface Config {
   readonly hlsPort: number;
   /** Whether the managed origin writes HLS (VLIVE_ORIGIN_HLS=on|off). Default on; off serves RTMP only. */
   readonly originHls: boolean;
+  /** Webhooks may post to loopback, private and reserved addresses (VLIVE_WEBHOOK_ALLOW_PRIVATE=on|off). Default off. */
+  readonly webhookAllowPrivate: boolean;
   /** Database, origin files and generated demo media live here. Default ./data. */
   readonly dataDir: string;
   /** VOD paths are relative to this and confined to it. Default <dataDir>/media. */
@@ -91,6 +93,7 @@ const fields: Record<Key, Field> = {
   rtmpPort: { env: 'VLIVE_RTMP_PORT', kind: 'port' },
   hlsPort: { env: 'VLIVE_HLS_PORT', kind: 'port' },
   originHls: { env: 'VLIVE_ORIGIN_HLS', kind: 'onOff' },
+  webhookAllowPrivate: { env: 'VLIVE_WEBHOOK_ALLOW_PRIVATE', kind: 'onOff' },
   dataDir: { env: 'VLIVE_DATA_DIR', kind: 'path' },
   mediaRoot: { env: 'VLIVE_MEDIA_ROOT', kind: 'path' },
   workers: { env: 'VLIVE_WORKERS', kind: 'positiveInt' },
@@ -201,6 +204,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     rtmpPort: 1935,
     hlsPort: 8080,
     originHls: true,
+    webhookAllowPrivate: false,
     dataDir,
     mediaRoot: resolve(dataDir, 'media'),
     workers: availableParallelism(),

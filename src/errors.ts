@@ -13,7 +13,7 @@ export const errorCodes = {
   MEDIA_NOT_READY: 'A VOD resource is still being transcoded (PREPARING) or its transcode FAILED, so no channel can play it yet.',
   WRONG_SOURCE_TYPE: 'The operation needs another kind of channel: skip and jump need a VOD file or playlist, not an online source.',
   INCOMPATIBLE_MEDIA: 'Playlist items differ in tracks, codecs, picture size or audio format, so they cannot share one publish session.',
-  URL_NOT_ALLOWED: 'A URL is malformed or its scheme is not allowed in that place.',
+  URL_NOT_ALLOWED: 'A URL is malformed or its scheme is not allowed in that place; a webhook URL also when its host is a loopback, private or reserved address (unless VLIVE_WEBHOOK_ALLOW_PRIVATE=on) or carries credentials.',
   RESOURCE_IN_USE: 'A VOD resource is still used by a virtual live.',
   CAPACITY_EXHAUSTED: 'The worker pool has no room for another pipeline.',
   START_FAILED: 'The pipeline could not start or its output never reached the origin.',

@@ -19,6 +19,8 @@ import { requireOperator, type Principal } from './auth.js';
 import { apiLimits, RateLimiter } from './limits.js';
 import { statusChangeBatches, statusChanges } from './subscriptions.js';
 import { playoutResolvers } from './playout-resolvers.js';
+import { webhookResolvers } from './webhook-resolvers.js';
+import type { WebhookOutbox } from '../webhooks/outbox.js';
 import type { NodeView } from '../cluster/leases.js';
 import type { StatusEvents } from '../channels/events.js';
 import type { OnDemand } from '../ondemand/manager.js';
@@ -44,6 +46,8 @@ export interface ApiDeps {
   ondemand?: Pick<OnDemand, 'touch'>;
   /** Schedules; optional like ondemand. */
   schedules?: Pick<Scheduler, 'add' | 'remove' | 'list' | 'next'>;
+  /** Webhooks (src/webhooks/); optional like ondemand. */
+  webhooks?: WebhookOutbox;
   /** The cluster's nodes (src/cluster/leases.ts), or this one alone on SQLite. */
   nodes: () => Promise<NodeView[]>;
   /**
@@ -122,6 +126,7 @@ export function createResolvers(deps: ApiDeps) {
     if (id !== null && !(await channels.get(id))) throw notFound('virtual live', id);
     return id;
   };
+  const hooks = webhookResolvers(() => deps.webhooks ?? missing('webhooks'));
   const playout = playoutResolvers({
     channels,
     vods,
@@ -133,6 +138,7 @@ export function createResolvers(deps: ApiDeps) {
   return {
     DateTime,
     Query: {
+      ...hooks.Query,
       virtualLives: async () => (await channels.list()).map(view),
       virtualLive: async (_: unknown, a: { id: string }) => {
         const rec = await channels.get(checkId('id', a.id));
@@ -161,6 +167,7 @@ export function createResolvers(deps: ApiDeps) {
       addSchedule: operatorOnly((a: { virtualLiveId: string; input: ScheduleInput }) => schedules().add(checkId('virtualLiveId', a.virtualLiveId), a.input)),
       removeSchedule: operatorOnly((a: { id: string }) => schedules().remove(checkId('id', a.id))),
       ...playout.Mutation,
+      ...hooks.Mutation,
     },
     Subscription: {
       virtualLiveStatusChanged: {
