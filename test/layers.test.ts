@@ -30,7 +30,7 @@ import { describe, it } from 'node:test';
 const floors: readonly (readonly string[])[] = [
   ['app', 'main', 'demo'],
   ['api', 'metrics'],
-  ['channels', 'ondemand', 'schedule', 'cluster'],
+  ['channels', 'ondemand', 'schedule', 'cluster', 'webhooks'],
   ['pool', 'worker', 'origin', 'vods', 'recording'],
   ['media', 'gst', 'rtmp'],
   ['db', 'config', 'errors', 'names', 'log', 'paths', 'procfs', 'cleanups', 'v8-flags', 'generated'],
