@@ -33,7 +33,7 @@ const floors: readonly (readonly string[])[] = [
   ['channels', 'ondemand', 'schedule', 'cluster', 'webhooks'],
   ['pool', 'worker', 'origin', 'vods', 'recording'],
   ['media', 'gst', 'rtmp'],
-  ['db', 'config', 'errors', 'names', 'log', 'paths', 'procfs', 'cleanups', 'v8-flags', 'generated'],
+  ['db', 'config', 'errors', 'names', 'log', 'paths', 'procfs', 'cleanups', 'v8-flags', 'generated', 'serial-pass'],
 ];
 
 const floorOf = new Map<string, number>(floors.flatMap((parts, i) => parts.map((p) => [p, floors.length - i] as const)));

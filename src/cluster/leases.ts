@@ -24,6 +24,7 @@ import { loadavg, availableParallelism } from 'node:os';
 import type { ClusterPort } from '../channels/ports.js';
 import type { PrismaClient } from '../db/client.js';
 import type { Logger } from '../log.js';
+import { SerialPass } from '../serial-pass.js';
 
 /** The database's clock as Prisma stores DateTime: timestamp without time zone, in UTC. */
 const dbNow = `(now() AT TIME ZONE 'UTC')`;
@@ -101,9 +102,10 @@ export class LeaseKeeper implements ClusterPort {
   #holder: LeaseHolder | null = null;
   #bus: ClusterMessages | null = null;
   #timer: NodeJS.Timeout | null = null;
-  #ticking: Promise<void> | null = null;
-  #again = false;
-  #stopped = false;
+  readonly #ticks = new SerialPass(
+    () => this.#tick(),
+    (err) => this.#o.log.warn('cluster heartbeat failed', { err: String(err) }),
+  );
   /** Shutting down: claims nothing, and shows capacity 0 so others stop counting it in their share. */
   #leaving = false;
 
@@ -127,25 +129,12 @@ export class LeaseKeeper implements ClusterPort {
 
   /** Runs a tick now (or right after the current one): a start was requested somewhere. */
   poke(): void {
-    if (this.#stopped) return;
-    if (this.#ticking !== null) {
-      this.#again = true;
-      return;
-    }
-    this.#ticking = this.#tick()
-      .catch((err: unknown) => this.#o.log.warn('cluster heartbeat failed', { err: String(err) }))
-      .finally(() => {
-        this.#ticking = null;
-        if (this.#again) {
-          this.#again = false;
-          this.poke();
-        }
-      });
+    this.#ticks.run();
   }
 
   async #tick(): Promise<void> {
     await this.#renew();
-    if (!this.#stopped && !this.#leaving) await this.#place();
+    if (!this.#ticks.stopped && !this.#leaving) await this.#place();
   }
 
   /** What this node can run now: its slots, or fewer when its budgets say so (running + room). */
@@ -294,9 +283,8 @@ export class LeaseKeeper implements ClusterPort {
 
   /** Stops heartbeats (the leases still held expire, or were released by the channel domain) and removes the node's row. */
   async stop(): Promise<void> {
-    this.#stopped = true;
     if (this.#timer !== null) clearInterval(this.#timer);
-    await this.#ticking;
+    await this.#ticks.stop();
     await this.#o.db.$executeRawUnsafe(`DELETE FROM "Node" WHERE id = $1`, this.nodeId).catch(() => undefined);
   }
 }

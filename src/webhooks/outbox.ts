@@ -15,12 +15,13 @@
  * followed: they could lead to an address the URL check refused.
  *
  * Owns: the Webhook and WebhookDelivery rows. Imports address.ts,
- * signature.ts, errors.ts and the Prisma client's types.
+ * signature.ts, serial-pass.ts, errors.ts and the Prisma client's types.
  */
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient, Webhook, WebhookDelivery } from '../generated/prisma-sqlite/client.js';
 import { badInput, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
+import { SerialPass } from '../serial-pass.js';
 import { checkWebhookUrl } from './address.js';
 import { sign, signatureHeader } from './signature.js';
 
@@ -57,9 +58,10 @@ export class WebhookOutbox {
   #hooks: readonly Pick<Webhook, 'id' | 'events'>[] | null = null;
   #hooksReadAt = 0;
   #timer: NodeJS.Timeout | null = null;
-  #running: Promise<void> | null = null;
-  #again = false;
-  #stopped = false;
+  readonly #passes = new SerialPass(
+    () => this.#pass(),
+    (err) => this.#d.log.warn('webhook pass failed', { err: String(err) }),
+  );
   #prunedAt = 0;
 
   constructor(deps: WebhookOutboxDeps) {
@@ -104,7 +106,7 @@ export class WebhookOutbox {
 
   /** Writes the event for every webhook that wants it; nothing at all when none does. */
   async enqueue(event: WebhookEvent, data: Record<string, unknown>): Promise<void> {
-    if (this.#stopped) return;
+    if (this.#passes.stopped) return;
     const hooks = (await this.#webhooks()).filter((h) => h.events.split(',').includes(event));
     if (hooks.length === 0) return;
     const at = new Date();
@@ -121,9 +123,8 @@ export class WebhookOutbox {
 
   /** Ends the loop after the posts in flight; rows not yet posted wait in the database. */
   async stop(): Promise<void> {
-    this.#stopped = true;
     if (this.#timer !== null) clearInterval(this.#timer);
-    await this.#running;
+    await this.#passes.stop();
   }
 
   async #webhooks(): Promise<readonly Pick<Webhook, 'id' | 'events'>[]> {
@@ -136,20 +137,7 @@ export class WebhookOutbox {
 
   /** One pass at a time; a kick during a pass runs another after it. */
   #kick(): void {
-    if (this.#stopped) return;
-    if (this.#running !== null) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#pass()
-      .catch((err: unknown) => this.#d.log.warn('webhook pass failed', { err: String(err) }))
-      .finally(() => {
-        this.#running = null;
-        if (this.#again) {
-          this.#again = false;
-          this.#kick();
-        }
-      });
+    this.#passes.run();
   }
 
   async #pass(): Promise<void> {
