@@ -53,6 +53,7 @@ describe('viewers by origin application', () => {
         stopFor: async () => null,
         publishViewers: async () => published.shift()?.(),
         runsHere: () => true,
+        mayRunOnDemand: () => true,
       },
       repo: { touch: async () => undefined, listOnDemandRunning: async () => [], streams: async () => channels.map(({ id, hls }) => ({ id, hls })) },
       viewers,

@@ -68,6 +68,8 @@ export class ChannelRun {
   readonly #switchBack: SwitchBack;
   /** The hls of the record the pipeline was last launched from: the origin application it publishes to. Null before. */
   hls: boolean | null = null;
+  /** The record's onDemand, from the last launch or edit: whether the idle check must look at it. */
+  onDemand = false;
 
   constructor(
     readonly id: string,
@@ -158,6 +160,7 @@ export class ChannelRun {
     const { id } = this;
     const signal = this.abort.signal;
     this.hls = rec.hls;
+    this.onDemand = rec.onDemand;
     let playing!: () => void;
     let failed!: (reason: string) => void;
     const played = new Promise<void>((resolve, reject) => {

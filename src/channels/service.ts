@@ -83,13 +83,11 @@ export class ChannelService {
       send: (id, requestId, command) => deps.runner.playout(id, requestId, command),
       events: deps.events,
       announce: (id, playing) => {
-        void deps.repo.get(id).then(
-          (rec) => {
-            // Still on air: a stop (or the next item) published meanwhile has the last word.
-            if (rec !== null && this.#playout.nowPlaying(id) === playing) this.#writer.publish(rec, rec.status, false, playing);
-          },
-          (err: unknown) => deps.log.warn('item boundary not published', { channel: id, err: String(err) }),
-        );
+        // Still on air: a stop (or the next item) published meanwhile has the last word.
+        const still = (): boolean => this.#playout.nowPlaying(id) === playing;
+        this.#writer
+          .publishDetail(id, { playout: playing, still })
+          .catch((err: unknown) => deps.log.warn('item boundary not published', { channel: id, err: String(err) }));
       },
       log: deps.log,
     });
@@ -153,6 +151,8 @@ export class ChannelService {
       const updated = await this.deps.repo.update(id, fields);
       // hls moves a running channel to the other origin application: a restart, now.
       if (fields.hls !== undefined && fields.hls !== rec.hls) this.#runs.get(id)?.followHls();
+      const run = this.#runs.get(id);
+      if (run) run.onDemand = updated.onDemand;
       // Playlist and loop edits reach a running VOD channel now, at its next
       // item boundary; every other field waits for the next start.
       if (updated.sourceType === 'VOD' && (fields.playlist !== undefined || fields.loop !== undefined) && isActive(updated.status)) {
@@ -235,6 +235,15 @@ export class ChannelService {
     return this.#runs.has(id);
   }
 
+  /**
+   * Whether an on-demand channel may run here, so the idle check has work:
+   * on a single node, whether a run here is on demand; in a cluster always
+   * (another node's edit reaches this node's runs only at their next launch).
+   */
+  mayRunOnDemand(): boolean {
+    return this.deps.cluster !== undefined || this.#runs.all().some((r) => r.onDemand);
+  }
+
   /** Players on the channel now, as the origin reports them. */
   viewersOf(id: string): number {
     return this.deps.viewersOf?.(id) ?? 0;
@@ -242,8 +251,7 @@ export class ChannelService {
 
   /** A detail event (status unchanged) that carries the channel's current viewer count. */
   async publishViewers(id: string): Promise<void> {
-    const rec = await this.deps.repo.get(id);
-    if (rec) this.#writer.publish(rec, rec.status, true);
+    await this.#writer.publishDetail(id, { viewersOnly: true });
   }
 
   /** Recording, snapshot and playlist faults of a running channel (they describe the present). */

@@ -44,8 +44,29 @@ export interface WriteOptions {
   unowned?: boolean;
 }
 
+/** What an event takes from the record. */
+type Published = Pick<ChannelRecord, 'id' | 'status' | 'errorString' | 'reconnectAttempts' | 'nextAttemptAt' | 'activeSource'>;
+
+export interface DetailOptions {
+  /** The event only carries a new viewer count. */
+  viewersOnly?: boolean;
+  /** An item boundary's event carries the item. */
+  playout?: NowPlaying;
+  /** Checked just before publishing: false drops the event (something newer had the last word). */
+  still?: () => boolean;
+}
+
 export class StatusWriter {
   readonly #turns: WriteTurns;
+  /**
+   * The last record written here of each active channel, as events carry it.
+   * Every status field is written through this writer (in a cluster, by the
+   * lease holder's), so it is what the database holds, and a detail event
+   * needs no read: item boundaries come several times a second on a busy node
+   * (every loop of every file), and a read of the whole record each time was
+   * most of the service's steady CPU (issue #16).
+   */
+  readonly #last = new Map<string, Published>();
 
   constructor(private readonly deps: StatusWriterDeps) {
     this.#turns = new WriteTurns(deps.writeConcurrency ?? 1);
@@ -62,7 +83,10 @@ export class StatusWriter {
   }
 
   async #transition(id: string, to: LiveStatus, extra: Omit<StatusWrite, 'status'>, opts: WriteOptions): Promise<ChannelRecord> {
-    const before = await this.deps.repo.get(id);
+    // On a single node the status this process last wrote is the one in the
+    // database. A channel not active here is read, and so is every channel in a
+    // cluster, where a lease can pass to another node and back between writes.
+    const before = (this.deps.cluster ? undefined : this.#last.get(id)) ?? (await this.deps.repo.get(id));
     if (before === null) throw notFound('virtual live', id);
     const from = before.status;
     if (from !== to) assertTransition(from, to, id);
@@ -91,10 +115,21 @@ export class StatusWriter {
   }
 
   /**
+   * A detail event (status unchanged) of a channel, from the last record
+   * written here; read from the database when there is none (the channel is
+   * not active here, or this process has not written it yet).
+   */
+  async publishDetail(id: string, opts: DetailOptions = {}): Promise<void> {
+    const rec = this.#last.get(id) ?? (await this.deps.repo.get(id));
+    if (rec === null || (opts.still !== undefined && !opts.still())) return;
+    this.publish(rec, rec.status, opts.viewersOnly ?? false, opts.playout);
+  }
+
+  /**
    * One status event from the record as written; `previous` equal to its
    * status means only details changed. `playout`: an item boundary's event.
    */
-  publish(rec: ChannelRecord, previous: LiveStatus, viewersOnly = false, playout?: NowPlaying): void {
+  publish(rec: Published, previous: LiveStatus, viewersOnly = false, playout?: NowPlaying): void {
     this.deps.events.publish({
       id: rec.id,
       status: rec.status,
@@ -111,8 +146,18 @@ export class StatusWriter {
     });
   }
 
-  /** On a single node, a plain update; in a cluster, fenced (see the module comment). */
+  /** Writes and remembers the record; forgets it when the write failed (it may or may not have landed). */
   async #write(id: string, write: Partial<StatusWrite>, opts: WriteOptions = {}): Promise<ChannelRecord> {
+    try {
+      return this.#remember(await this.#store(id, write, opts));
+    } catch (err) {
+      this.#last.delete(id);
+      throw err;
+    }
+  }
+
+  /** On a single node, a plain update; in a cluster, fenced (see the module comment). */
+  async #store(id: string, write: Partial<StatusWrite>, opts: WriteOptions): Promise<ChannelRecord> {
     const cluster = this.deps.cluster;
     if (!cluster) return this.deps.repo.writeStatus(id, write);
     if (opts.unowned) return this.deps.repo.writeFenced(id, write, { kind: 'unowned' });
@@ -124,5 +169,12 @@ export class StatusWriter {
       if (err instanceof LeaseLostError) this.deps.onLeaseLost(id);
       throw err;
     }
+  }
+
+  #remember(rec: ChannelRecord): ChannelRecord {
+    const { id, status, errorString, reconnectAttempts, nextAttemptAt, activeSource } = rec;
+    if (isActive(status)) this.#last.set(id, { id, status, errorString, reconnectAttempts, nextAttemptAt, activeSource });
+    else this.#last.delete(id);
+    return rec;
   }
 }

@@ -30,7 +30,7 @@ export interface OnDemandCounters {
 }
 
 export interface OnDemandDeps {
-  channels: Pick<ChannelService, 'get' | 'start' | 'stopFor' | 'publishViewers' | 'runsHere'>;
+  channels: Pick<ChannelService, 'get' | 'start' | 'stopFor' | 'publishViewers' | 'runsHere' | 'mayRunOnDemand'>;
   repo: Pick<ChannelRepository, 'touch' | 'listOnDemandRunning' | 'streams'>;
   viewers: ViewerBook;
   /**
@@ -135,6 +135,8 @@ export class OnDemand {
 
   /** One pass of the idle check: arms, keeps or cancels each channel's delay timer. */
   async checkIdle(now = Date.now()): Promise<void> {
+    // Twice a second, so skipped when there is nothing to judge and nothing armed (issue #16).
+    if (this.#timers.size === 0 && !this.deps.channels.mayRunOnDemand()) return;
     const recs = await this.deps.repo.listOnDemandRunning();
     const seen = new Set<string>();
     for (const rec of recs) {

@@ -36,6 +36,11 @@ export class ScheduleRepository {
     return this.db.schedule.findFirst({ where: { virtualLiveId, nextRunAt: { not: null } }, orderBy: { nextRunAt: 'asc' } });
   }
 
+  /** The time of the soonest run of any schedule; null when none has one. */
+  async soonest(): Promise<Date | null> {
+    return (await this.db.schedule.findFirst({ where: { nextRunAt: { not: null } }, orderBy: { nextRunAt: 'asc' }, select: { nextRunAt: true } }))?.nextRunAt ?? null;
+  }
+
   /** Runs due at `now`, oldest first. */
   due(now: Date, limit: number): Promise<Schedule[]> {
     return this.db.schedule.findMany({ where: { nextRunAt: { lte: now } }, orderBy: { nextRunAt: 'asc' }, take: limit });

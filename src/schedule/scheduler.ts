@@ -35,9 +35,21 @@ export interface SchedulerDeps {
 /** Due runs taken per pass; the next pass takes the rest. */
 const batch = 100;
 
+/** How long a known soonest run is trusted: another node of a cluster may add a sooner one. */
+const soonestTrustMs = 5_000;
+
 export class Scheduler {
   #loop: NodeJS.Timeout | null = null;
   #passing = false;
+  /**
+   * The soonest run when last looked (Infinity: none), and when that was. Until
+   * then a pass has nothing to do, so the loop skips its query: twice a second
+   * on every node was a steady cost for the many nodes with few schedules
+   * (issue #16). An add or remove here forgets it.
+   */
+  #soonest: { at: number; readAt: number } | null = null;
+  /** Moved by every add and remove here: a soonest read across one is not kept. */
+  #edits = 0;
   readonly #inFlight = new Set<Promise<void>>();
 
   constructor(private readonly deps: SchedulerDeps) {}
@@ -49,14 +61,21 @@ export class Scheduler {
       throw badInput('virtualLiveId', `a channel has at most ${scheduleLimits.perChannelMax} schedules`);
     }
     const s = await this.deps.repo.create(virtualLiveId, fields);
+    this.#forgetSoonest();
     this.deps.log.info('schedule added', { schedule: s.id, channel: virtualLiveId, action: s.action, nextRunAt: s.nextRunAt?.toISOString() ?? null });
     return s;
   }
 
   async remove(id: string): Promise<string> {
     if (!(await this.deps.repo.delete(id))) throw notFound('schedule', id);
+    this.#forgetSoonest();
     this.deps.log.info('schedule removed', { schedule: id });
     return id;
+  }
+
+  #forgetSoonest(): void {
+    this.#soonest = null;
+    this.#edits++;
   }
 
   list(virtualLiveId: string): Promise<Schedule[]> {
@@ -125,9 +144,15 @@ export class Scheduler {
   start(): void {
     const intervalMs = this.deps.intervalMs ?? 500;
     this.#loop = setInterval(() => {
-      if (this.#passing) return;
+      const now = Date.now();
+      if (this.#passing || (this.#soonest !== null && now < this.#soonest.at && now - this.#soonest.readAt < soonestTrustMs)) return;
       this.#passing = true;
-      this.runDue()
+      this.runDue(now)
+        .then(async () => {
+          const [readAt, edits] = [Date.now(), this.#edits];
+          const at = (await this.deps.repo.soonest())?.getTime() ?? Infinity;
+          if (edits === this.#edits) this.#soonest = { at, readAt };
+        })
         .catch((err: unknown) => this.deps.log.error('schedule pass failed', { err: String(err) }))
         .finally(() => (this.#passing = false));
     }, intervalMs);

@@ -141,6 +141,9 @@ export class WebhookOutbox {
   }
 
   async #pass(): Promise<void> {
+    // No webhook, no delivery to look for (a cascade removed a deleted one's): the
+    // list is read every 10 s at most, the due rows every second otherwise.
+    if ((await this.#webhooks()).length === 0) return;
     const now = new Date();
     if (now.getTime() - this.#prunedAt > 3600_000) {
       // Settled rows are history for the API's listing; a week of it is plenty.
