@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { withStatementCache } from './statement-cache.js';
 
 import { PrismaClient } from '../generated/prisma-sqlite/client.js';
 import { applyMigrations, type MigrationReport } from './migrate.js';
@@ -174,7 +175,7 @@ export async function openDatabase(databaseUrl: string, options: OpenDatabaseOpt
     await setup.dispose();
   }
 
-  const prisma = new PrismaClient({ adapter: factory });
+  const prisma = new PrismaClient({ adapter: withStatementCache(factory) });
   try {
     await prisma.$connect();
     // better-sqlite3 is built with foreign keys on, but ON DELETE CASCADE depends on
