@@ -34,24 +34,31 @@ interface PreparingClient {
 const isPreparingClient = (c: unknown): c is PreparingClient =>
   typeof c === 'object' && c !== null && typeof (c as { prepare?: unknown }).prepare === 'function';
 
+/** A statement prepared once, with its columns once asked (SQLite builds them anew at each ask). */
+interface Kept {
+  readonly stmt: Statement;
+  columns?: unknown[];
+}
+
 /** `prepare` of a better-sqlite3 database, remembering each statement by its SQL. */
 function cachingPrepare(prepare: (sql: string) => Statement): (sql: string) => unknown {
-  const cache = new Map<string, Statement>();
+  const cache = new Map<string, Kept>();
   return (sql) => {
-    let stmt = cache.get(sql);
-    if (stmt === undefined) {
-      stmt = prepare(sql);
+    let kept = cache.get(sql);
+    if (kept === undefined) {
+      kept = { stmt: prepare(sql) };
       if (cache.size >= maxStatements) cache.delete(cache.keys().next().value as string);
-      cache.set(sql, stmt);
+      cache.set(sql, kept);
     }
-    const s = stmt;
+    const k = kept;
+    const s = k.stmt;
     return {
       reader: s.reader,
       run: () => s.run(),
       bind: (args: unknown[]) => ({
         reader: s.reader,
         run: () => s.run(args),
-        columns: () => s.columns(),
+        columns: () => (k.columns ??= s.columns()),
         raw: () => ({ all: () => s.raw(true).all(args) }),
       }),
     };
