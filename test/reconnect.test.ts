@@ -108,7 +108,8 @@ describe('reconnects of a live source', () => {
   it('gives up after maxReconnectAttempts and ends in ERROR', async () => {
     const publisher = startPublisher(file, t.app.origin.publishUrl('upstream2'), { loop: true });
     await t.app.origin.waitForPublish('upstream2', 10_000);
-    const id = await create('limited', 'upstream2', { maxReconnectAttempts: 2 });
+    // Each attempt waits connectTimeoutMs for a source that never comes: 2 s, not the default 10.
+    const id = await create('limited', 'upstream2', { maxReconnectAttempts: 2, connectTimeoutMs: 2000 });
     assert.equal((await gqlOk<{ startVirtualLive: { status: string } }>(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status } }`, { id })).startVirtualLive.status, 'LIVING');
     await publisher.stop();
     const last = await pollUntil(
