@@ -2,7 +2,8 @@
  * Channel leases on a real PostgreSQL (src/cluster/leases.ts), without media: what
  * the keepers claim, renew and lose, and the fenced writes of the repository. The
  * holder records the keeper's calls; the channel domain's reactions to them are
- * tested end to end in cluster.test.ts.
+ * tested end to end in cluster.test.ts. Also the webhook outbox's claims, which
+ * must post each event once when two nodes deliver from one database.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -12,7 +13,9 @@ import { ChannelRepository, LeaseLostError } from '../src/channels/repository.js
 import { LeaseKeeper, type LeaseHolder } from '../src/cluster/leases.js';
 import { openDatabase, type Database } from '../src/db/client.js';
 import { createLogger } from '../src/log.js';
+import { WebhookOutbox } from '../src/webhooks/outbox.js';
 import { pollUntil } from './helpers/service.js';
+import { webhookReceiver } from './helpers/webhook-receiver.js';
 
 const leaseMs = 1500;
 const heartbeatMs = 300;
@@ -133,5 +136,33 @@ describe('lease keepers', () => {
 
     const nodes = await b.keeper.nodes();
     assert.deepEqual(nodes.map((n) => [n.name, n.alive]).sort(), [['b', true], ['c', true]], 'a stopped node leaves the list');
+  });
+});
+
+describe('webhook outboxes of two nodes on one PostgreSQL', () => {
+  it('post each event once: every delivery row is claimed by one node', async () => {
+    const rx = await webhookReceiver(() => 200);
+    // Two nodes: two connections, so the claims race for real (on SQLite one file serialises them).
+    const url = await postgres.createDatabase('vlive_webhooks');
+    const [dbA, dbB] = [await openDatabase(url), await openDatabase(url)];
+    const a = new WebhookOutbox({ db: dbA.prisma, log, nodeId: 'a', allowPrivate: true, pollMs: 20 });
+    const b = new WebhookOutbox({ db: dbB.prisma, log, nodeId: 'b', allowPrivate: true, pollMs: 20 });
+    try {
+      await a.add({ url: rx.url, events: ['ERROR'], secret: 'a-test-secret-of-some-length' });
+      a.start();
+      b.start();
+      await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).enqueue('ERROR', { n: i })));
+      await pollUntil(() => Promise.resolve(rx.ok.length), (n) => n >= 60, 20_000, '60 events received');
+      await pause(500);
+      const ns = rx.ok.map((r) => r.json.data['n']);
+      assert.equal(ns.length, 60, 'no event posted twice');
+      assert.equal(new Set(ns).size, 60);
+      const rows = await dbA.prisma.webhookDelivery.findMany({ select: { status: true, attempts: true } });
+      assert.deepEqual([...new Set(rows.map((r) => `${r.status} ${r.attempts}`))], ['DELIVERED 1'], 'each row delivered at its first attempt, by one node');
+    } finally {
+      await a.stop();
+      await b.stop();
+      await Promise.all([dbA.close(), dbB.close(), rx.close()]);
+    }
   });
 });

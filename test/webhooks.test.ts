@@ -9,8 +9,6 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { startApp } from '../src/app.js';
@@ -19,42 +17,9 @@ import { createLogger } from '../src/log.js';
 import { WebhookOutbox } from '../src/webhooks/outbox.js';
 import { registerClip, startTestApp } from './helpers/app.js';
 import { gqlErrorCode, gqlOk } from './helpers/gql.js';
+import { webhookReceiver as receiver, type Received } from './helpers/webhook-receiver.js';
 
 const SECRET = 'a-test-secret-of-some-length';
-
-interface Received {
-  body: string;
-  signature: string;
-  json: { id: string; event: string; at: string; data: Record<string, unknown> };
-}
-
-/** A webhook receiver; `answer(n)` gives the HTTP status of the n-th request (1-based). */
-async function receiver(answer: (n: number) => number): Promise<{ url: string; ok: Received[]; requests: () => number; close: () => Promise<void> }> {
-  const ok: Received[] = [];
-  let n = 0;
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const status = answer(++n);
-      const body = Buffer.concat(chunks).toString('utf8');
-      if (status >= 200 && status < 300) ok.push({ body, signature: String(req.headers['x-vlive-signature'] ?? ''), json: JSON.parse(body) as Received['json'] });
-      res.writeHead(status).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
-    ok,
-    requests: () => n,
-    close: () =>
-      new Promise((r) => {
-        server.close(() => r());
-        // The service keeps its posts' connections alive; they are not ours to wait for.
-        server.closeAllConnections();
-      }),
-  };
-}
 
 /** The README's recipe: HMAC-SHA256 of "<t>.<body>" with the secret, and a fresh t. */
 function signatureHolds(r: Received, secret: string): boolean {
