@@ -1,0 +1,209 @@
+/**
+ * The programme guide (issue #22 item 2) on a real service: real workers,
+ * nginx-rtmp, SQLite, a two-item looping playlist of short files generated
+ * here. One app for every case (the suite's time is short).
+ *
+ * - The item that left the air is PLAYED with the real times the worker
+ *   reported (its start as nowPlaying said, its end the next item's start);
+ *   the item on air is ON_AIR; what follows is PLANNED from its end, each
+ *   item as long as the worker reported it, and the projection is then
+ *   checked against the boundary that really comes.
+ * - /epg/xmltv is valid against XMLTV's own DTD (Debian's xmltv-util ships
+ *   it; xmllint from libxml2-utils judges), with a channel name that needs
+ *   escaping; /epg/json says the same as the query.
+ * - Tokens: a viewer token reads the guide as a header or as ?token=; none,
+ *   or a wrong one, is refused (401, UNAUTHENTICATED).
+ * - Bad input is refused with its code and field; a stopped channel keeps
+ *   its history, the item on air at the stop ending at the stop.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { programmeWindow } from '../src/guide/programme.js';
+import { xmlEscape, xmltvTime } from '../src/guide/xmltv.js';
+import { startTestApp, writeTokensFile, type TestApp } from './helpers/app.js';
+import { gql, gqlOk } from './helpers/gql.js';
+import { makeMp4 } from './helpers/media.js';
+import { pollUntil } from './helpers/service.js';
+
+const run = promisify(execFile);
+const dtd = '/usr/share/xmltv/xmltv.dtd';
+const operator = { name: 'ops', role: 'operator', secret: 'programme-operator-token' } as const;
+const viewer = { name: 'guide-app', role: 'viewer', secret: 'programme-viewer-token' } as const;
+const asOperator = { authorization: `Bearer ${operator.secret}` };
+const asViewer = { authorization: `Bearer ${viewer.secret}` };
+/** Needs escaping in XML: a raw one would make the document invalid. */
+const channelName = `Guide & "Co" <test> 'ü'`;
+
+interface Entry {
+  start: string;
+  stop: string | null;
+  title: string;
+  kind: string;
+  index: number | null;
+  vodResource: { id: string } | null;
+}
+interface NowPlaying {
+  index: number;
+  startedAt: string;
+  endsAt: string;
+}
+
+const programmeQuery = `query($id: ID!, $from: DateTime, $to: DateTime) { programme(id: $id, from: $from, to: $to) { start stop title kind index vodResource { id } } }`;
+const ms = (iso: string | null): number => (iso === null ? NaN : Date.parse(iso));
+
+describe('programme guide: played, on air and planned, as GraphQL, JSON and XMLTV', () => {
+  let t: TestApp;
+  let id = '';
+  const vod: string[] = [];
+  /** nowPlaying as seen at the first item and after the first boundary. */
+  let first: NowPlaying;
+  let second: NowPlaying;
+  const epg = (path: string, headers: Record<string, string> = {}) => fetch(`http://127.0.0.1:${t.app.api.port}${path}`, { headers });
+  const nowPlaying = async (): Promise<NowPlaying | null> =>
+    (await gqlOk<{ virtualLive: { nowPlaying: NowPlaying | null } }>(t.url, `query($id: ID!) { virtualLive(id: $id) { nowPlaying { index startedAt endsAt } } }`, { id }, asOperator)).virtualLive
+      .nowPlaying;
+
+  before(async () => {
+    t = await startTestApp({ VLIVE_TOKENS_FILE: await writeTokensFile([operator, viewer]) });
+    for (const [i, name] of ['guide-a', 'guide-b'].entries()) {
+      await makeMp4(t.mediaRoot, { name, seconds: 1.6, toneHz: 440 + 220 * i });
+      const d = await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }`, { i: { name, path: `${name}.mp4` } }, asOperator);
+      vod.push(d.registerVodResource.id);
+    }
+    const c = await gqlOk<{ createVirtualLive: { id: string } }>(
+      t.url,
+      `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`,
+      { i: { name: channelName, sourceType: 'VOD', playlist: vod, loop: true, hls: false } },
+      asOperator,
+    );
+    id = c.createVirtualLive.id;
+    const s = await gqlOk<{ startVirtualLive: { status: string } }>(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status } }`, { id }, asOperator);
+    assert.equal(s.startVirtualLive.status, 'LIVING');
+    first = (await pollUntil(nowPlaying, (n) => n !== null, 5000, 'the first item on air'))!;
+    assert.equal(first.index, 0);
+    second = (await pollUntil(nowPlaying, (n) => n !== null && n.index === 1, 5000, 'the second item on air'))!;
+  });
+
+  after(async () => {
+    await t?.dispose();
+  });
+
+  it('gives the played item its real times, the item on air, and the plan ahead from its end and the lengths played', async () => {
+    const { programme } = await gqlOk<{ programme: Entry[] }>(t.url, programmeQuery, { id }, asViewer);
+    const played = programme.filter((e) => e.kind === 'PLAYED');
+    assert.equal(played.length, 1, JSON.stringify(programme));
+    // The same instants the worker reported: the first item's start, and its end is the next one's start.
+    assert.equal(ms(played[0]!.start), ms(first.startedAt));
+    assert.equal(ms(played[0]!.stop), ms(second.startedAt));
+    assert.deepEqual([played[0]!.index, played[0]!.vodResource?.id, played[0]!.title], [0, vod[0], 'guide-a']);
+    const onAir = programme.filter((e) => e.kind === 'ON_AIR');
+    assert.equal(onAir.length, 1);
+    assert.deepEqual([ms(onAir[0]!.start), ms(onAir[0]!.stop), onAir[0]!.index], [ms(second.startedAt), ms(second.endsAt), 1]);
+    const planned = programme.filter((e) => e.kind === 'PLANNED');
+    // Looping, so the plan fills the default 24 hours (1.6 s items: the per-channel cap ends it first).
+    assert.ok(planned.length >= 100, `${planned.length} planned entries`);
+    const lengths = [ms(first.endsAt) - ms(first.startedAt), ms(second.endsAt) - ms(second.startedAt)];
+    let at = ms(second.endsAt);
+    for (const [k, e] of planned.slice(0, 6).entries()) {
+      const index = k % 2 === 0 ? 0 : 1;
+      assert.deepEqual([e.index, e.vodResource?.id, ms(e.start), ms(e.stop)], [index, vod[index], at, at + lengths[index]!], `planned entry ${k}`);
+      at += lengths[index]!;
+    }
+    // The projection against what really happens: item 0 comes back when the plan said, within a frame (40 ms).
+    const again = (await pollUntil(nowPlaying, (n) => n !== null && n.index === 0 && ms(n.startedAt) > ms(first.startedAt), 5000, 'item 0 again'))!;
+    assert.ok(Math.abs(ms(again.startedAt) - ms(planned[0]!.start)) <= 40, `planned ${planned[0]!.start}, played ${again.startedAt}`);
+  });
+
+  it('serves XMLTV that validates against the XMLTV DTD, and JSON that says the same, to viewer tokens in a header or the URL', async () => {
+    const xmlRes = await epg(`/epg/xmltv?channel=${id}&token=${viewer.secret}`);
+    assert.equal(xmlRes.status, 200);
+    assert.match(xmlRes.headers.get('content-type') ?? '', /^application\/xml/);
+    const xml = await xmlRes.text();
+    const all = await (await epg('/epg/xmltv', asViewer)).text();
+    for (const [name, doc] of [['one', xml], ['all', all]] as const) {
+      const file = join(t.dir, `guide-${name}.xml`);
+      await writeFile(file, doc);
+      // xmllint exits non-zero, naming the line, when the document breaks the DTD.
+      await run('xmllint', ['--noout', '--dtdvalid', dtd, file]);
+    }
+    assert.ok(xml.includes(`<channel id="${id}.vlive">`));
+    assert.ok(xml.includes(`<display-name>Guide &amp; &quot;Co&quot; &lt;test&gt; &apos;ü&apos;</display-name>`), xml.slice(0, 400));
+    const starts = [...xml.matchAll(/<programme start="(\d{14}) \+0000" stop="(\d{14}) \+0000" channel="([^"]+)">\s*<title>([^<]*)<\/title>/g)];
+    assert.ok(starts.length >= 3 && starts.every((m) => m[3] === `${id}.vlive`));
+
+    const json = (await (await epg(`/epg/json?channel=${id}`, asViewer)).json()) as { channels: { id: string; xmltvId: string; name: string; programme: Entry[] }[] };
+    assert.equal(json.channels.length, 1);
+    assert.deepEqual([json.channels[0]!.id, json.channels[0]!.xmltvId, json.channels[0]!.name], [id, `${id}.vlive`, channelName]);
+    const played = json.channels[0]!.programme.filter((e) => e.kind === 'PLAYED');
+    assert.ok(played.length >= 2);
+    assert.equal(ms(played[0]!.start), ms(first.startedAt));
+    // XMLTV has whole seconds: the first programme is the first item played.
+    assert.equal(starts[0]![1], xmltvTime(new Date(first.startedAt)).slice(0, 14));
+  });
+
+  it('refuses a missing or wrong token (401, UNAUTHENTICATED) and bad input with its code and field', async () => {
+    for (const [path, headers] of [
+      ['/epg/xmltv', {}],
+      ['/epg/json?token=not-a-token', {}],
+      ['/epg/json', { authorization: 'Bearer nope' }],
+    ] as const) {
+      const res = await epg(path, headers);
+      assert.equal(res.status, 401, path);
+      const body = (await res.json()) as { errors: { extensions: { code: string } }[] };
+      assert.equal(body.errors[0]?.extensions.code, 'UNAUTHENTICATED');
+    }
+    const anon = await gql(t.url, programmeQuery, { id });
+    assert.equal(anon.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+
+    const now = Date.now();
+    const refusals: [Record<string, unknown>, string, string | undefined][] = [
+      [{ id, to: new Date(now + 8 * 24 * 3600_000).toISOString() }, 'BAD_USER_INPUT', 'to'],
+      [{ id, from: new Date(now).toISOString(), to: new Date(now - 1000).toISOString() }, 'BAD_USER_INPUT', 'to'],
+      [{ id, from: 'yesterday' }, 'BAD_USER_INPUT', 'from'],
+      [{ id: 'no-such-channel' }, 'NOT_FOUND', undefined],
+    ];
+    for (const [vars, code, field] of refusals) {
+      const r = await gql(t.url, programmeQuery, vars, asViewer);
+      assert.deepEqual([r.errors?.[0]?.extensions?.code, r.errors?.[0]?.extensions?.['field']], [code, field], JSON.stringify(vars));
+    }
+    for (const [path, status, code, field] of [
+      ['/epg/json?from=tomorrow', 400, 'BAD_USER_INPUT', 'from'],
+      [`/epg/xmltv?to=${new Date(now + 30 * 24 * 3600_000).toISOString()}`, 400, 'BAD_USER_INPUT', 'to'],
+      ['/epg/json?channel=no-such-channel', 404, 'NOT_FOUND', undefined],
+      ['/epg/json?channel=..%2F', 400, 'BAD_USER_INPUT', 'channel'],
+    ] as const) {
+      const res = await epg(path, asViewer);
+      const body = (await res.json()) as { errors: { extensions: { code: string; field?: string } }[] };
+      assert.deepEqual([res.status, body.errors[0]?.extensions.code, body.errors[0]?.extensions.field], [status, code, field], path);
+    }
+  });
+
+  it('keeps the history of a stopped channel, the item on air ending at the stop, and plans nothing for it', async () => {
+    const sent = Date.now();
+    await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { status } }`, { id }, asOperator);
+    const stopped = Date.now();
+    const entries = await pollUntil(
+      async () => (await gqlOk<{ programme: Entry[] }>(t.url, programmeQuery, { id }, asViewer)).programme,
+      (p) => p.length > 0 && p.every((e) => e.kind === 'PLAYED') && ms(p.at(-1)!.stop) >= sent - 2000,
+      5000,
+      'the last item written as played',
+    );
+    const last = entries.at(-1)!;
+    // Cut by the stop: it ends between the mutation's start and its answer (or at its own planned end, if that came first).
+    assert.ok(ms(last.stop) <= stopped && ms(last.stop) > ms(last.start), JSON.stringify(last));
+    for (let k = 1; k < entries.length; k++) assert.ok(ms(entries[k]!.start) >= ms(entries[k - 1]!.stop), 'played entries do not overlap');
+  });
+
+  it('keeps the window rules and XML escaping as documented', () => {
+    const now = Date.parse('2026-12-05T18:00:00Z');
+    const w = programmeWindow(null, null, now);
+    assert.deepEqual([w.from.toISOString(), w.to.toISOString()], ['2026-12-05T12:00:00.000Z', '2026-12-06T18:00:00.000Z']);
+    assert.throws(() => programmeWindow(new Date(now + 7 * 24 * 3600_000), null, now), /from: must be less than 7 days ahead/);
+    assert.equal(xmltvTime(new Date('2026-12-05T18:30:05.900Z')), '20261205183005 +0000');
+    assert.equal(xmlEscape('a\u0001b\uFFFEc & d'), 'abc &amp; d');
+  });
+});
