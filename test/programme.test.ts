@@ -22,11 +22,15 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { StatusEvents, type StatusChange } from '../src/channels/events.js';
+import { openDatabase } from '../src/db/client.js';
+import { PlayedLog } from '../src/guide/played-log.js';
 import { programmeWindow } from '../src/guide/programme.js';
+import { createLogger } from '../src/log.js';
 import { xmlEscape, xmltvTime } from '../src/guide/xmltv.js';
 import { startTestApp, writeTokensFile, type TestApp } from './helpers/app.js';
 import { gql, gqlOk } from './helpers/gql.js';
-import { makeMp4 } from './helpers/media.js';
+import { makeMp4, startPublisher } from './helpers/media.js';
 import { pollUntil } from './helpers/service.js';
 
 const run = promisify(execFile);
@@ -182,13 +186,46 @@ describe('programme guide: played, on air and planned, as GraphQL, JSON and XMLT
     }
   });
 
+  it('shows a relayed online source as one open-ended LIVE entry (XMLTV: stopping at the window\'s end)', async () => {
+    const publisher = startPublisher(join(t.mediaRoot, 'guide-a.mp4'), t.app.origin.publishUrl('guide-src'), { loop: true });
+    try {
+      await t.app.origin.waitForPublish('guide-src', 10_000);
+      const c = await gqlOk<{ createVirtualLive: { id: string } }>(
+        t.url,
+        `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`,
+        { i: { name: 'Relay', sourceType: 'ONLINE', sourceUrl: t.app.origin.publishUrl('guide-src'), hls: false } },
+        asOperator,
+      );
+      const relay = c.createVirtualLive.id;
+      const live = await gqlOk<{ startVirtualLive: { status: string; startedAt: string } }>(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status startedAt } }`, { id: relay }, asOperator);
+      assert.equal(live.startVirtualLive.status, 'LIVING');
+      const { programme } = await gqlOk<{ programme: Entry[] }>(t.url, programmeQuery, { id: relay }, asViewer);
+      assert.deepEqual(
+        programme.map((e) => [e.kind, e.title, ms(e.start), e.stop, e.index, e.vodResource]),
+        [['LIVE', 'Relay', ms(live.startVirtualLive.startedAt), null, null, null]],
+      );
+      const to = new Date(Date.now() + 3600_000);
+      const xml = await (await epg(`/epg/xmltv?channel=${relay}&to=${to.toISOString()}`, asViewer)).text();
+      assert.ok(xml.includes(`stop="${xmltvTime(to)}" channel="${relay}.vlive"`), xml);
+      const file = join(t.dir, 'guide-relay.xml');
+      await writeFile(file, xml);
+      await run('xmllint', ['--noout', '--dtdvalid', dtd, file]);
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { status } }`, { id: relay }, asOperator);
+      const after = await gqlOk<{ programme: Entry[] }>(t.url, programmeQuery, { id: relay }, asViewer);
+      assert.deepEqual(after.programme, [], 'a stopped relay has no entry (relays keep no history)');
+    } finally {
+      await publisher.stop();
+    }
+  });
+
   it('keeps the history of a stopped channel, the item on air ending at the stop, and plans nothing for it', async () => {
     const sent = Date.now();
     await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { status } }`, { id }, asOperator);
     const stopped = Date.now();
     const entries = await pollUntil(
       async () => (await gqlOk<{ programme: Entry[] }>(t.url, programmeQuery, { id }, asViewer)).programme,
-      (p) => p.length > 0 && p.every((e) => e.kind === 'PLAYED') && ms(p.at(-1)!.stop) >= sent - 2000,
+      // The row of the item cut by the stop; 200 ms: an item may have reached its own end just before the stop, its successor's report (the 100 ms sampler) not yet in.
+      (p) => p.length > 0 && p.every((e) => e.kind === 'PLAYED') && ms(p.at(-1)!.stop) >= sent - 200,
       5000,
       'the last item written as played',
     );
@@ -196,6 +233,41 @@ describe('programme guide: played, on air and planned, as GraphQL, JSON and XMLT
     // Cut by the stop: it ends between the mutation's start and its answer (or at its own planned end, if that came first).
     assert.ok(ms(last.stop) <= stopped && ms(last.stop) > ms(last.start), JSON.stringify(last));
     for (let k = 1; k < entries.length; k++) assert.ok(ms(entries[k]!.start) >= ms(entries[k - 1]!.stop), 'played entries do not overlap');
+  });
+
+  it('writes played rows by the boundary rules on a real SQLite file, and prunes those past the history window', async () => {
+    const db = await openDatabase(`file:${join(t.dir, 'played-log.db')}`);
+    const events = new StatusEvents();
+    const log = new PlayedLog({ db: db.prisma, events, turn: (work) => work(), historyMs: 3600_000, log: createLogger({ proc: 'test' }), pruneEveryMs: 0 });
+    try {
+      const ch = (await db.prisma.virtualLive.create({ data: { name: 'unit', sourceType: 'VOD' } })).id;
+      const base = Date.now();
+      const item = (index: number, startMs: number, lengthMs: number) => ({
+        index, itemId: `v${index}`, startedAt: new Date(base + startMs), endsAt: new Date(base + startMs + lengthMs), loop: 0, next: null,
+      });
+      const change = (status: StatusChange['status'], atMs: number, playout?: ReturnType<typeof item>): StatusChange => ({
+        id: ch, status, previous: 'LIVING', errorString: null, at: new Date(base + atMs), warnings: [], reconnectAttempts: 0, nextAttemptAt: null,
+        activeSource: 'PRIMARY', viewers: 0, ...(playout ? { playout } : {}),
+      });
+      // A row written two hours ago, long past the window: pruned with the next insert.
+      await db.prisma.playedItem.create({ data: { virtualLiveId: ch, vodResourceId: 'old', position: 0, startedAt: new Date(base - 7300_000), endedAt: new Date(base - 7200_000) } });
+      events.publish(change('STARTING', 0, item(0, 0, 1000)));
+      events.publish(change('LIVING', 10, item(0, 0, 1200))); // the same start: what follows changed, not a boundary
+      events.publish(change('LIVING', 1000, item(1, 1000, 1000)));
+      events.publish(change('RECONNECTING', 1500)); // a VOD channel's pipeline lost: the item ends here
+      events.publish(change('LIVING', 2000, item(0, 2000, 1000)));
+      assert.deepEqual([log.lengthMs(ch, 'v0'), log.lengthMs(ch, 'v1')], [1000, 1000], 'the lengths last reported');
+      events.publish(change('STOPPED', 5000)); // after its planned end: it ends at that end
+      await log.dispose();
+      const rows = await db.prisma.playedItem.findMany({ where: { virtualLiveId: ch }, orderBy: { startedAt: 'asc' } });
+      assert.deepEqual(
+        rows.map((r) => [r.vodResourceId, r.position, r.startedAt.getTime() - base, r.endedAt.getTime() - base]),
+        [['v0', 0, 0, 1000], ['v1', 1, 1000, 1500], ['v0', 0, 2000, 3000]],
+      );
+    } finally {
+      await log.dispose();
+      await db.close();
+    }
   });
 
   it('keeps the window rules and XML escaping as documented', () => {
