@@ -66,6 +66,8 @@ describe('programme guide: played, on air and planned, as GraphQL, JSON and XMLT
   /** nowPlaying as seen at the first item and after the first boundary. */
   let first: NowPlaying;
   let second: NowPlaying;
+  /** The first planned entry while item 0 played for the first time (item 1, not seen yet). */
+  let unseen: Entry | null = null;
   const epg = (path: string, headers: Record<string, string> = {}) => fetch(`http://127.0.0.1:${t.app.api.port}${path}`, { headers });
   const nowPlaying = async (): Promise<NowPlaying | null> =>
     (await gqlOk<{ virtualLive: { nowPlaying: NowPlaying | null } }>(t.url, `query($id: ID!) { virtualLive(id: $id) { nowPlaying { index startedAt endsAt } } }`, { id }, asOperator)).virtualLive
@@ -89,6 +91,8 @@ describe('programme guide: played, on air and planned, as GraphQL, JSON and XMLT
     assert.equal(s.startVirtualLive.status, 'LIVING');
     first = (await pollUntil(nowPlaying, (n) => n !== null, 5000, 'the first item on air'))!;
     assert.equal(first.index, 0);
+    // Before item 1 has played, its planned length can only come from the probe.
+    unseen = (await gqlOk<{ programme: Entry[] }>(t.url, programmeQuery, { id }, asViewer)).programme.find((e) => e.kind === 'PLANNED') ?? null;
     second = (await pollUntil(nowPlaying, (n) => n !== null && n.index === 1, 5000, 'the second item on air'))!;
   });
 
@@ -108,6 +112,11 @@ describe('programme guide: played, on air and planned, as GraphQL, JSON and XMLT
     assert.equal(onAir.length, 1);
     assert.deepEqual([ms(onAir[0]!.start), ms(onAir[0]!.stop), onAir[0]!.index], [ms(second.startedAt), ms(second.endsAt), 1]);
     const planned = programme.filter((e) => e.kind === 'PLANNED');
+    // An item not yet played here: planned at the end of the one on air, as long as its probe's shortest track (a clean cut shorter at most).
+    assert.deepEqual([unseen?.index, ms(unseen?.start ?? null)], [1, ms(first.endsAt)]);
+    const probeOverMs = ms(unseen!.stop) - ms(unseen!.start) - (ms(second.endsAt) - ms(second.startedAt));
+    console.log(`programme: an unseen item planned ${probeOverMs} ms longer than it played (probe's shortest track against the worker's period)`);
+    assert.ok(probeOverMs >= -1 && probeOverMs <= 200, `${probeOverMs} ms`);
     // Looping, so the plan fills the default 24 hours (1.6 s items: the per-channel cap ends it first).
     assert.ok(planned.length >= 100, `${planned.length} planned entries`);
     const lengths = [ms(first.endsAt) - ms(first.startedAt), ms(second.endsAt) - ms(second.startedAt)];
@@ -119,7 +128,9 @@ describe('programme guide: played, on air and planned, as GraphQL, JSON and XMLT
     }
     // The projection against what really happens: item 0 comes back when the plan said, within a frame (40 ms).
     const again = (await pollUntil(nowPlaying, (n) => n !== null && n.index === 0 && ms(n.startedAt) > ms(first.startedAt), 5000, 'item 0 again'))!;
-    assert.ok(Math.abs(ms(again.startedAt) - ms(planned[0]!.start)) <= 40, `planned ${planned[0]!.start}, played ${again.startedAt}`);
+    const missMs = ms(again.startedAt) - ms(planned[0]!.start);
+    console.log(`programme: planned start of item 0 missed by ${missMs} ms (played ${again.startedAt}, planned ${planned[0]!.start})`);
+    assert.ok(Math.abs(missMs) <= 40, `planned ${planned[0]!.start}, played ${again.startedAt}`);
   });
 
   it('serves XMLTV that validates against the XMLTV DTD, and JSON that says the same, to viewer tokens in a header or the URL', async () => {
