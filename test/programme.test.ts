@@ -75,8 +75,9 @@ describe('programme guide: played, on air and planned, as GraphQL, JSON and XMLT
 
   before(async () => {
     t = await startTestApp({ VLIVE_TOKENS_FILE: await writeTokensFile([operator, viewer]) });
-    for (const [i, name] of ['guide-a', 'guide-b'].entries()) {
-      await makeMp4(t.mediaRoot, { name, seconds: 1.6, toneHz: 440 + 220 * i });
+    const names = ['guide-a', 'guide-b'];
+    await Promise.all(names.map((name, i) => makeMp4(t.mediaRoot, { name, seconds: 1.6, toneHz: 440 + 220 * i })));
+    for (const name of names) {
       const d = await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }`, { i: { name, path: `${name}.mp4` } }, asOperator);
       vod.push(d.registerVodResource.id);
     }
@@ -260,8 +261,9 @@ describe('programme guide: played, on air and planned, as GraphQL, JSON and XMLT
         id: ch, status, previous: 'LIVING', errorString: null, at: new Date(base + atMs), warnings: [], reconnectAttempts: 0, nextAttemptAt: null,
         activeSource: 'PRIMARY', viewers: 0, ...(playout ? { playout } : {}),
       });
-      // A row written two hours ago, long past the window: pruned with the next insert.
+      // A row written two hours ago, long past the window: not read, and pruned with the next insert.
       await db.prisma.playedItem.create({ data: { virtualLiveId: ch, vodResourceId: 'old', position: 0, startedAt: new Date(base - 7300_000), endedAt: new Date(base - 7200_000) } });
+      assert.deepEqual(await log.history([ch], new Date(base - 8000_000), new Date(base)), []);
       events.publish(change('STARTING', 0, item(0, 0, 1000)));
       events.publish(change('LIVING', 10, item(0, 0, 1200))); // the same start: what follows changed, not a boundary
       events.publish(change('LIVING', 1000, item(1, 1000, 1000)));
@@ -275,6 +277,8 @@ describe('programme guide: played, on air and planned, as GraphQL, JSON and XMLT
         rows.map((r) => [r.vodResourceId, r.position, r.startedAt.getTime() - base, r.endedAt.getTime() - base]),
         [['v0', 0, 0, 1000], ['v1', 1, 1000, 1500], ['v0', 0, 2000, 3000]],
       );
+      // What overlaps a window, by start.
+      assert.deepEqual((await log.history([ch], new Date(base + 1200), new Date(base + 2500))).map((r) => r.startedAt.getTime() - base), [1000, 2000]);
     } finally {
       await log.dispose();
       await db.close();

@@ -79,10 +79,14 @@ export class PlayedLog {
     return this.#lengths.get(channelId)?.get(itemId) ?? null;
   }
 
-  /** Rows of the channels (null: all) that overlap [from, to), by start. */
+  /**
+   * Rows of the channels (null: all) that overlap [from, to), by start; none
+   * that ended before the history window, pruned or not yet (pruning waits for an insert).
+   */
   history(channelIds: readonly string[] | null, from: Date, to: Date): Promise<PlayedItem[]> {
+    const since = new Date(Math.max(from.getTime(), Date.now() - this.#d.historyMs));
     return this.#d.db.playedItem.findMany({
-      where: { ...(channelIds !== null ? { virtualLiveId: { in: [...channelIds] } } : {}), endedAt: { gt: from }, startedAt: { lt: to } },
+      where: { ...(channelIds !== null ? { virtualLiveId: { in: [...channelIds] } } : {}), endedAt: { gt: since }, startedAt: { lt: to } },
       orderBy: { startedAt: 'asc' },
     });
   }
