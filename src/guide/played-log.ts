@@ -18,7 +18,11 @@
  * Writes take their turn with the status writes (`turn`, the status writer's
  * queue), so a restart wave of boundaries does not hold events back; rows
  * older than the history window are pruned at most once every
- * `pruneEveryMs`, in the same turn as an insert.
+ * `pruneEveryMs`, in the same turn as an insert. Not batched: once warm, an
+ * insert costs the service thread 130-150 µs of CPU and a row of a 50-row
+ * createMany about the same (bench/played-insert.ts), so a batch would only
+ * add a window of rows a crash loses. 100 channels looping 10 s files: 10
+ * inserts a second, about 0.15 % of a core.
  *
  * It also learns each item's real length as the worker reports it (the
  * period from its shortest track and clean cuts, which the probe's durations
