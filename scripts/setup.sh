@@ -21,6 +21,9 @@ packages=(
   gir1.2-gst-rtsp-server-1.0 python3-gi  # the tests' RTSP source (test/fixtures/rtsp-server.py)
   postgresql  # cluster mode's tests start throwaway clusters with its initdb/pg_ctl (scripts/scratch-postgres.ts)
   chromium  # the console's test drives it with playwright-core, which downloads no browser (test/console.test.ts)
+  # The programme guide's test validates /epg/xmltv against XMLTV's own DTD (/usr/share/xmltv/xmltv.dtd,
+  # shipped by xmltv-util with the XMLTV grabbers) with xmllint (test/programme.test.ts).
+  libxml2-utils xmltv-util
 )
 
 missing=()

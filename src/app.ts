@@ -37,6 +37,9 @@ import { ScheduleRepository } from './schedule/repository.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 import { consoleRoutes } from './api/console.js';
+import { epgRoutes } from './api/epg.js';
+import { PlayedLog } from './guide/played-log.js';
+import { ProgrammeGuide } from './guide/programme.js';
 
 export interface App {
   readonly config: Readonly<Config>;
@@ -151,6 +154,16 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       writeConcurrency: db.provider === 'sqlite' ? 1 : 4,
       ...(cluster.port !== null ? { cluster: cluster.port } : {}),
     });
+    // The programme guide's past: this node's items as they leave the air, in turn with the status writes.
+    const played = new PlayedLog({
+      db: db.prisma,
+      events: cluster.ownEvents,
+      turn: channels.writeTurn,
+      historyMs: config.programmeHistoryHours * 3600_000,
+      log: log.child({ part: 'guide' }),
+    });
+    // Pushed before the channels, so disposed after their shutdown: its stops end the items on air, and those rows are written.
+    cleanups.push('played items', () => played.dispose());
     cluster.attach(channels);
     pool.on('pipeline', (ev) => channels.onPipelineEvent(ev));
     pool.on('tap', (ev) => void channels.onTapEvent(ev));
@@ -204,6 +217,13 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       await webhooks.stop();
     });
 
+    const guide = new ProgrammeGuide({
+      channels,
+      played,
+      nowPlaying: (id) => channels.nowPlaying(id),
+      vodNames: async (ids) => new Map((await db.prisma.vodResource.findMany({ where: { id: { in: [...ids] } }, select: { id: true, name: true } })).map((v) => [v.id, v.name])),
+    });
+
     const preparer = new MediaPreparer(db.prisma, config, log.child({ part: 'preparer' }));
     cleanups.push('preparer', () => preparer.close());
     await preparer.resumePending();
@@ -222,6 +242,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         ondemand: od,
         schedules: scheduler,
         webhooks,
+        programme: guide,
         nodes: () => cluster.nodes(),
         ...(cluster.apiBases !== undefined ? { apiBases: cluster.apiBases } : {}),
       },
@@ -232,6 +253,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         log: log.child({ part: 'api' }),
         routes: { '/metrics': (res) => metrics.route(res) },
         handlers: [
+          epgRoutes({ tokens, guide }),
           consoleRoutes({
             assetsDir: repoPath('dist/console'),
             tokens,

@@ -58,6 +58,8 @@ export interface Config {
   readonly snapshotRetainSeconds: number;
   /** How often retention sweeps recordings, snapshots and the files of deleted channels, seconds. Default 30. */
   readonly retentionSweepSeconds: number;
+  /** Items played are kept this long for the programme guide's past (PlayedItem rows), hours. Default 48. */
+  readonly programmeHistoryHours: number;
   /** Starts are refused while the machine's CPU is busier than this fraction. Default 0.8. */
   readonly cpuBudget: number;
   /** Starts are refused when every worker's RSS is at least this, in bytes. Default 2 GiB. */
@@ -113,6 +115,7 @@ const fields: Record<Key, Field> = {
   recordingTotalQuotaBytes: { env: 'VLIVE_RECORDING_TOTAL_QUOTA_BYTES', kind: 'positiveInt' },
   snapshotRetainSeconds: { env: 'VLIVE_SNAPSHOT_RETAIN_SECONDS', kind: 'positiveInt' },
   retentionSweepSeconds: { env: 'VLIVE_RETENTION_SWEEP_SECONDS', kind: 'positiveInt' },
+  programmeHistoryHours: { env: 'VLIVE_PROGRAMME_HISTORY_HOURS', kind: 'positiveInt' },
   cpuBudget: { env: 'VLIVE_CPU_BUDGET', kind: 'fraction' },
   workerMemoryBudgetBytes: { env: 'VLIVE_WORKER_MEMORY_BUDGET_BYTES', kind: 'positiveInt' },
   tokensFile: { env: 'VLIVE_TOKENS_FILE', kind: 'path', optional: true },
@@ -224,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     recordingTotalQuotaBytes: 200 * 2 ** 30,
     snapshotRetainSeconds: 86_400,
     retentionSweepSeconds: 30,
+    programmeHistoryHours: 48,
     // The benchmark's 200 channels stuttered with the machine 86 % busy.
     cpuBudget: 0.8,
     workerMemoryBudgetBytes: 2 * 2 ** 30,

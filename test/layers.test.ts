@@ -13,6 +13,8 @@
  *   app.ts reads it: the floor of api;
  * - recording (retention) is imported by channels and reads db and config:
  *   beside pool;
+ * - guide (the programme guide) reads the channels' records and events and
+ *   api serves it: beside channels;
  * - rtmp (RTMP on a socket) imports nothing of ours and the worker uses it:
  *   beside media and gst;
  * - names (shared input rules), log, paths, procfs, cleanups, v8-flags and
@@ -30,7 +32,7 @@ import { describe, it } from 'node:test';
 const floors: readonly (readonly string[])[] = [
   ['app', 'main', 'demo'],
   ['api', 'metrics'],
-  ['channels', 'ondemand', 'schedule', 'cluster', 'webhooks'],
+  ['channels', 'ondemand', 'schedule', 'cluster', 'webhooks', 'guide'],
   ['pool', 'worker', 'origin', 'vods', 'recording'],
   ['media', 'gst', 'rtmp'],
   ['db', 'config', 'errors', 'names', 'log', 'paths', 'procfs', 'cleanups', 'v8-flags', 'generated', 'serial-pass'],

@@ -20,6 +20,8 @@ import { apiLimits, RateLimiter } from './limits.js';
 import { statusChangeBatches, statusChanges } from './subscriptions.js';
 import { playoutResolvers } from './playout-resolvers.js';
 import { webhookResolvers } from './webhook-resolvers.js';
+import { programmeResolvers } from './programme-resolvers.js';
+import type { ProgrammeGuide } from '../guide/programme.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import type { NodeView } from '../cluster/leases.js';
 import type { StatusEvents } from '../channels/events.js';
@@ -56,6 +58,8 @@ export interface ApiDeps {
    * node: recording URLs are paths on this API.
    */
   apiBases?: () => Promise<Map<string, string>>;
+  /** The programme guide (src/guide/); optional like ondemand. */
+  programme?: Pick<ProgrammeGuide, 'read'>;
 }
 
 const DateTime = new GraphQLScalarType<Date | null, string>({
@@ -127,6 +131,7 @@ export function createResolvers(deps: ApiDeps) {
     return id;
   };
   const hooks = webhookResolvers(() => deps.webhooks ?? missing('webhooks'));
+  const guide = programmeResolvers(() => deps.programme ?? missing('programme guide'), vods);
   const playout = playoutResolvers({
     channels,
     vods,
@@ -139,6 +144,7 @@ export function createResolvers(deps: ApiDeps) {
     DateTime,
     Query: {
       ...hooks.Query,
+      ...guide.Query,
       virtualLives: async () => (await channels.list()).map(view),
       virtualLive: async (_: unknown, a: { id: string }) => {
         const rec = await channels.get(checkId('id', a.id));

@@ -93,6 +93,9 @@ export class ChannelService {
     });
   }
 
+  /** Runs a write in turn with the status writes (writer.ts): the programme's history writes through here. */
+  readonly writeTurn = <T>(work: () => Promise<T>): Promise<T> => this.#writer.turn(work);
+
   /** What a running VOD channel has on air (playout.ts); null otherwise. */
   nowPlaying(id: string): NowPlaying | null {
     return this.#playout.nowPlaying(id);

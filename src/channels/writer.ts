@@ -126,6 +126,15 @@ export class StatusWriter {
   }
 
   /**
+   * Another write that should take its turn with the status writes (the
+   * programme's played items, guide/played-log.ts): on SQLite one at a time,
+   * each on a fresh event-loop pass.
+   */
+  turn<T>(work: () => Promise<T>): Promise<T> {
+    return this.#turns.run(work);
+  }
+
+  /**
    * One status event from the record as written; `previous` equal to its
    * status means only details changed. `playout`: an item boundary's event.
    */
