@@ -15,6 +15,7 @@ import { GraphQLError, specifiedRules, validate, type GraphQLFormattedError } fr
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { SharedSubscriptions } from './fanout.js';
+import { SharedJson } from './shared-json.js';
 import type { Logger } from '../log.js';
 import { repoPath } from '../paths.js';
 import { authenticate, type Principal, type TokenTable } from './auth.js';
@@ -95,9 +96,13 @@ export async function startApiServer(deps: ApiDeps, opts: ApiOptions): Promise<A
   const wss = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: maxBodyBytes });
   const wsPrincipals = new WeakMap<object, Principal>();
   const shared = new SharedSubscriptions();
+  // Before graphql-ws's own listener: its sends must go through the expansion (shared-json.ts).
+  const sharedJson = new SharedJson();
+  wss.on('connection', (socket) => sharedJson.attach(socket));
   const wsCleanup = useServer(
     {
       schema,
+      jsonMessageReplacer: sharedJson.replacer,
       validate: (sch, doc) => validate(sch, doc, [...specifiedRules, queryCostRule]),
       // The token comes in connectionParams ({ authorization: "Bearer …" }); a bad one closes the socket (4403).
       onConnect: (ctx) => {
