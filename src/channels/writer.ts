@@ -15,7 +15,7 @@
  */
 import { notFound } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { NowPlaying, StatusEvents } from './events.js';
+import type { CutInView, NowPlaying, StatusEvents } from './events.js';
 import type { ClusterPort } from './ports.js';
 import { LeaseLostError, type ChannelRecord, type ChannelRepository, type StatusWrite } from './repository.js';
 import { assertTransition, isActive, type LiveStatus } from './status.js';
@@ -92,9 +92,10 @@ export class StatusWriter {
 
   /**
    * One status event from the record as written; `previous` equal to its
-   * status means only details changed. `playout`: an item boundary's event.
+   * status means only details changed. `playout`: an item boundary's event;
+   * `cutIn`: a cut-in's start or change (null: its end).
    */
-  publish(rec: ChannelRecord, previous: LiveStatus, viewersOnly = false, playout?: NowPlaying): void {
+  publish(rec: ChannelRecord, previous: LiveStatus, viewersOnly = false, playout?: NowPlaying, cutIn?: CutInView | null): void {
     this.deps.events.publish({
       id: rec.id,
       status: rec.status,
@@ -108,6 +109,7 @@ export class StatusWriter {
       viewers: this.deps.viewersOf(rec.id),
       ...(viewersOnly ? { viewersOnly } : {}),
       ...(playout !== undefined ? { playout } : {}),
+      ...(cutIn !== undefined ? { cutIn } : {}),
     });
   }
 

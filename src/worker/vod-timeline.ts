@@ -223,6 +223,8 @@ export class VodTimeline {
   #loops = 0;
   /** The item a skip or jump asked for, played after the current one's cut; null: the list's order. */
   #forcedNext: number | null = null;
+  /** Where in the forced next item to start (item time, µs; a return from a cut-in); null: its beginning. */
+  #startAtUs: number | null = null;
 
   constructor(opts: TimelineOptions) {
     if (opts.items.length === 0) throw new Error('a VOD timeline needs at least one item');
@@ -321,6 +323,59 @@ export class VodTimeline {
     this.#plan = { item: this.#plan.item, periodUs: Math.min(periodUs, this.#plan.periodUs), cuts };
   }
 
+  /** Item time (ms from the item's own zero) of output time `outputMs` in the item now playing. */
+  itemTimeMs(outputMs: number): number {
+    return outputMs - (this.#offsetUs + this.#baseUs) / 1000;
+  }
+
+  /**
+   * Where the list is `advanceMs` of play after item `index` at item time
+   * `itemMs`: the item and the time in it (ms), walking on through the list
+   * (round when it loops); null past the end of a list that does not loop.
+   */
+  walk(index: number, itemMs: number, advanceMs: number): { index: number; itemMs: number } | null {
+    const periods = this.#items.map((i) => planItem(i).periodUs / 1000);
+    let i = index;
+    let t = Math.max(0, itemMs) + Math.max(0, advanceMs);
+    const total = periods.reduce((a, b) => a + b, 0);
+    let wrapped = false;
+    for (;;) {
+      const p = periods[i] ?? 0;
+      if (t < p) return { index: i, itemMs: t };
+      t -= p;
+      i += 1;
+      if (i < periods.length) continue;
+      if (!this.#loop) return null;
+      i = 0;
+      // Hours away from a short list: whole turns of it change nothing.
+      if (!wrapped && total > 0) t %= total;
+      wrapped = true;
+    }
+  }
+
+  /**
+   * Ends the item playing where the feeder stopped taking it (a cut-in took
+   * the output) and plays item `index` next from its last keyframe at or
+   * before item time `itemMs`, audio from the first frame presented with
+   * it. Every track's first DTS is at least `floorMs[track]` (output ms):
+   * the resumed media goes after what the cut-in sent, with the item's own
+   * A/V offset. The boundary step comes at the next next().
+   */
+  resumeAt(index: number, itemMs: number, floorMs: Readonly<Record<TrackKind, number>>): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.#items.length) throw new RangeError(`item ${index} is not in the list of ${this.#items.length}`);
+    this.#ended = false;
+    this.#forcedNext = index;
+    this.#startAtUs = Math.max(0, Math.round(itemMs * 1000));
+    this.#pending = [];
+    const cuts = this.#plan.cuts.map((c) => ({ ...c, end: Math.min(c.end, this.#cursor.get(c.kind)?.next ?? c.first) }));
+    // Period 0: the next base comes from the floors alone.
+    this.#plan = { item: this.#plan.item, periodUs: 0, cuts };
+    for (const [kind, cur] of this.#cursor) {
+      cur.lastUs = Math.max(cur.lastUs, floorMs[kind] * 1000 - minStepUs);
+      cur.lastDurUs = 0;
+    }
+  }
+
   /** Codec configuration of each track as first sent (for the stream's headers). */
   initialConfig(kind: TrackKind): Buffer | null {
     return this.#configs.get(kind) ?? null;
@@ -406,7 +461,12 @@ export class VodTimeline {
     this.#position = forced ?? (wrapped ? 0 : this.#position + 1);
     if (wrapped) this.#loops += 1;
     const previous = this.#plan;
-    const plan = planItem(this.#current());
+    let plan = planItem(this.#current());
+    let skippedUs = 0;
+    if (this.#startAtUs !== null) {
+      ({ plan, skippedUs } = startInside(plan, this.#startAtUs));
+      this.#startAtUs = null;
+    }
     let base = this.#baseUs + previous.periodUs;
     // Keep every track strictly increasing on the wire (ms), e.g. when this
     // item's first DTS is further negative than the last item's reorder allowed.
@@ -443,7 +503,35 @@ export class VodTimeline {
       nextItem: plan.item,
       index: this.#position,
       startMs: Math.round(startUs / 1000),
-      periodMs: Math.round(plan.periodUs / 1000),
+      periodMs: Math.round((plan.periodUs - skippedUs) / 1000),
     };
   }
+}
+
+/**
+ * An item's plan started inside it (a return from a cut-in): video from its
+ * last keyframe presented at or before `atUs` (item time), audio from the
+ * first frame presented at or after that keyframe's decode time (with
+ * B-frames its DTS is a few frames before its PTS: audio from the PTS would
+ * leave that much silence after what came before); `skippedUs` is the item
+ * time before the keyframe's presentation.
+ */
+function startInside(plan: ItemPlan, atUs: number): { plan: ItemPlan; skippedUs: number } {
+  const video = plan.cuts.find((c) => c.kind === 'video');
+  let fromUs = atUs;
+  let audioFromUs = atUs;
+  let key = video?.first ?? 0;
+  if (video !== undefined) {
+    const t = video.track;
+    for (let i = video.first; i < video.end; i++) if (t.samples.sync[i] === 1 && us(ptsOf(t, i), t.timescale) <= atUs) key = i;
+    fromUs = us(ptsOf(t, key), t.timescale);
+    audioFromUs = us(t.samples.dts[key] ?? 0, t.timescale);
+  }
+  const cuts = plan.cuts.map((c): TrackCut => {
+    if (c.kind === 'video') return { ...c, first: key };
+    let i = c.first;
+    while (i < c.end && us(ptsOf(c.track, i), c.track.timescale) < audioFromUs) i++;
+    return { ...c, first: i };
+  });
+  return { plan: { ...plan, cuts }, skippedUs: Math.max(0, fromUs) };
 }
