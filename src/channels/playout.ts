@@ -75,10 +75,9 @@ export class PlayoutDesk {
     this.#deps = deps;
     // What a stopped channel played is no longer on air.
     this.#unsubscribe = deps.events.subscribe((change) => {
-      if (!isActive(change.status)) {
-        this.#playing.delete(change.id);
-        this.#cutIns.delete(change.id);
-      }
+      if (!isActive(change.status)) this.#playing.delete(change.id);
+      // A VOD channel leaves LIVING only when its pipeline ends or is replaced: a new one plays its playlist.
+      if (change.status !== 'LIVING') this.#cutIns.delete(change.id);
     });
   }
 
