@@ -18,6 +18,8 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { probeTracks } from '../bench/loop-check.js';
@@ -68,9 +70,25 @@ describe('live cut-in and return', () => {
   const byHash = new Map<string, { name: Name; fileMs: number } | null>();
   /** The playlist file's length, ms: one loop. */
   let periodMs = 0;
+  /** A webhook receiver on loopback: the events posted to it. */
+  const posted: { event: string; data: Record<string, unknown> }[] = [];
+  let hooks: Server | null = null;
 
   before(async () => {
-    t = await startTestApp();
+    t = await startTestApp({ VLIVE_WEBHOOK_ALLOW_PRIVATE: 'on' });
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        posted.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { event: string; data: Record<string, unknown> });
+        res.writeHead(204).end();
+      });
+    });
+    hooks = server;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    await gqlOk(t.url, 'mutation($i: AddWebhookInput!) { addWebhook(input: $i) { id } }', {
+      i: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, events: ['CUT_IN_STARTED', 'CUT_IN_ENDED'], secret: 'cut-in-webhook-secret' },
+    });
     const dir = join(t.mediaRoot, 'ci');
     await mkdir(dir, { recursive: true });
     [files.playlist, files.live, files.slate, files.audioOnly] = await Promise.all([
@@ -95,6 +113,8 @@ describe('live cut-in and return', () => {
 
   after(async () => {
     await t?.dispose();
+    hooks?.closeAllConnections();
+    await new Promise((r) => hooks?.close(r) ?? r(undefined));
   });
 
   const known = (packets: readonly ReceivedPacket[]): Known[] =>
@@ -295,6 +315,12 @@ describe('live cut-in and return', () => {
       const sources = cutIns.map((e) => e.cutIn?.source ?? null).filter((s, i, all) => i === 0 || s !== all[i - 1]);
       assert.deepEqual(sources.slice(sources.indexOf('ON_AIR')), ['ON_AIR', 'SLATE', 'ON_AIR', null, 'ON_AIR', null], 'an event at each change of the cut-in');
       assert.deepEqual(events.errors, []);
+      // And the webhooks: a start and an end per cut-in, no more.
+      const webhooks = await pollUntil(async () => posted.map((p) => p.event), (e) => e.length >= 4, 5000, 'four cut-in webhooks');
+      // Posted one by one, each in its own request: their order on the wire is not promised.
+      assert.deepEqual([...webhooks].sort(), ['CUT_IN_ENDED', 'CUT_IN_ENDED', 'CUT_IN_STARTED', 'CUT_IN_STARTED']);
+      assert.ok(posted.every((p) => p.data['channelId'] === id));
+      assert.ok(posted.filter((p) => p.event === 'CUT_IN_STARTED').every((p) => p.data['url'] === first.url), 'the masked URL');
       await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
     } finally {
       await rx?.close();
