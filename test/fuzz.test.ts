@@ -125,6 +125,11 @@ it('answers 2400 random and hostile mutations with data or coded errors only, an
     { query: 'mutation($id: ID!) { skipVirtualLive(id: $id) { switchAt index } }', vars: () => ({ id: channelId() }) },
     { query: 'mutation($id: ID!, $index: Int!) { jumpVirtualLive(id: $id, index: $index) { switchAt index } }', vars: () => ({ id: channelId(), index: int() }) },
     {
+      query: 'mutation($id: ID!, $url: String!) { takeLive(id: $id, url: $url) { url startedAt source } }',
+      vars: () => ({ id: channelId(), url: typed(() => pick(r, ['rtmp://127.0.0.1:1/live/x', 'rtsp://127.0.0.1:1/x', 'file:///etc/passwd', 'rtmp://host/', randomString(r)])) }),
+    },
+    { query: 'mutation($id: ID!, $mode: ReturnMode!) { returnToPlaylist(id: $id, mode: $mode) { switchAt index } }', vars: () => ({ id: channelId(), mode: typed(() => pick(r, ['RESUME', 'WALLCLOCK'])) }) },
+    {
       query: 'mutation($id: ID!, $i: ScheduleInput!) { addSchedule(virtualLiveId: $id, input: $i) { id } }',
       vars: () => ({
         id: str(),

@@ -1,10 +1,11 @@
 /**
  * Resolvers of the playout part of schema.graphql (issue #21): nowPlaying and
  * upNext on a channel and on its status events, skipVirtualLive and
- * jumpVirtualLive. Merged into the others by resolvers.ts; the rules live in
+ * jumpVirtualLive; cutIn, takeLive and returnToPlaylist (live cut-ins). Merged into the others by resolvers.ts; the rules live in
  * src/channels/playout.ts.
  */
-import type { NowPlaying, StatusChange } from '../channels/events.js';
+import type { CutInView, NowPlaying, StatusChange } from '../channels/events.js';
+import type { PlayoutSwitch } from '../channels/playout.js';
 import type { ChannelService } from '../channels/service.js';
 import { isActive, type LiveStatus } from '../channels/status.js';
 import type { PlayoutCommand } from '../pool/playout-spec.js';
@@ -50,22 +51,28 @@ export function playoutResolvers(deps: PlayoutResolverDeps) {
   /** Only a running channel has something on air. */
   const current = (v: { id: string; status: LiveStatus }): NowPlaying | null => (isActive(v.status) ? channels.nowPlaying(v.id) : null);
   const eventPlaying = (c: StatusChange): NowPlaying | null => c.playout ?? (isActive(c.status) ? channels.nowPlaying(c.id) : null);
-  const command = async (id: string, cmd: PlayoutCommand) => {
-    const sw = await channels.playout(id, cmd);
-    return { switchAt: sw.at, index: sw.index, item: await item(sw.itemId), virtualLive: await deps.view(id) };
-  };
+  const switched = async (id: string, sw: PlayoutSwitch) => ({ switchAt: sw.at, index: sw.index, item: await item(sw.itemId), virtualLive: await deps.view(id) });
+  const command = async (id: string, cmd: PlayoutCommand) => switched(id, await channels.playout(id, cmd));
+  const cutIn = (v: { id: string; status: LiveStatus }): CutInView | null => (isActive(v.status) ? channels.cutIn(v.id) : null);
   return {
     VirtualLive: {
       nowPlaying: (v: { id: string; status: LiveStatus }) => nowPlaying(current(v)),
       upNext: (v: { id: string; status: LiveStatus }) => upNext(current(v)),
+      cutIn,
     },
     StatusChange: {
       nowPlaying: (c: StatusChange) => nowPlaying(eventPlaying(c)),
       upNext: (c: StatusChange) => upNext(eventPlaying(c)),
+      cutIn: (c: StatusChange) => (c.cutIn !== undefined ? c.cutIn : cutIn(c)),
     },
     Mutation: {
       skipVirtualLive: operator((a: { id: string }) => command(checkId('id', a.id), { kind: 'skip' })),
       jumpVirtualLive: operator((a: { id: string; index: number }) => command(checkId('id', a.id), { kind: 'jump', index: a.index })),
+      takeLive: operator((a: { id: string; url: string }) => channels.takeLive(checkId('id', a.id), a.url)),
+      returnToPlaylist: operator(async (a: { id: string; mode: 'RESUME' | 'WALLCLOCK' }) => {
+        const id = checkId('id', a.id);
+        return switched(id, await channels.returnToPlaylist(id, a.mode === 'WALLCLOCK' ? 'wallclock' : 'resume'));
+      }),
     },
   };
 }

@@ -17,6 +17,16 @@ export interface NowPlaying extends PlayoutItemRef {
   next: PlayoutItemRef | null;
 }
 
+/** A live cut-in of a VOD channel (playout.ts): what feeds its output instead of the playlist. */
+export interface CutInView {
+  /** The live URL, credentials and stream key masked. */
+  url: string;
+  /** When its first keyframe went out (wall clock). */
+  startedAt: Date;
+  /** ON_AIR: the live source; SLATE: it is away and the slate fills; WAITING: away, no slate. */
+  source: 'ON_AIR' | 'SLATE' | 'WAITING';
+}
+
 export interface StatusChange {
   id: string;
   status: LiveStatus;
@@ -41,6 +51,8 @@ export interface StatusChange {
   viewersOnly?: boolean;
   /** Set on the detail event of an item boundary of a VOD channel: what went on air. */
   playout?: NowPlaying;
+  /** Set on the detail event of a cut-in's start or change (the cut-in), or its end (null). */
+  cutIn?: CutInView | null;
 }
 
 export class StatusEvents {

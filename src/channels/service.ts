@@ -24,16 +24,16 @@ import type { TapEvent } from '../pool/pipeline-spec.js';
 import { removeChannelRecordings } from '../recording/retention.js';
 import type { ChannelKind } from './channel-cost.js';
 import { ClusterSide } from './clustered.js';
-import type { StatusEvents } from './events.js';
+import type { CutInView, StatusEvents } from './events.js';
 import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } from './input.js';
 import { KeyedLock } from './lock.js';
 import type { ClusterPort, PipelineEvent, PipelineRunner, PublishPoint, SourceChange } from './ports.js';
 import { PlayoutDesk, type NowPlaying, type PlayoutSwitch } from './playout.js';
-import type { PlayoutCommand, PlayoutEvent } from '../pool/playout-spec.js';
+import type { PlayoutCommand, PlayoutEvent, ReturnMode } from '../pool/playout-spec.js';
 import { Reconciler } from './reconciler.js';
 import type { ChannelRecord, ChannelRepository } from './repository.js';
 import { Runs } from './runs.js';
-import { buildPipelineSpec, snapshotFile } from './spec.js';
+import { buildPipelineSpec, slateItem, snapshotFile } from './spec.js';
 import { isActive } from './status.js';
 import { noteMissingItems, onTapEvent, WarningBook } from './warnings.js';
 import { StatusWriter } from './writer.js';
@@ -89,6 +89,11 @@ export class ChannelService {
           .publishDetail(id, { playout: playing, still })
           .catch((err: unknown) => deps.log.warn('item boundary not published', { channel: id, err: String(err) }));
       },
+      announceCutIn: (id, cutIn) => {
+        this.#writer
+          .publishDetail(id, { cutIn, activeOnly: true })
+          .catch((err: unknown) => deps.log.warn('cut-in not published', { channel: id, err: String(err) }));
+      },
       log: deps.log,
     });
   }
@@ -108,6 +113,27 @@ export class ChannelService {
   async playout(id: string, command: PlayoutCommand): Promise<PlayoutSwitch> {
     this.#assertAccepting();
     return this.#lock.run(id, async () => this.#playout.command(await this.deps.repo.get(id), id, command, this.#runs.has(id)));
+  }
+
+  /** The live cut-in of a running VOD channel (playout.ts); null otherwise. */
+  cutIn(id: string): CutInView | null {
+    return this.#playout.cutIn(id);
+  }
+
+  /** A live cut-in of a LIVING VOD channel: `url` replaces its playlist at the source's first keyframe. */
+  async takeLive(id: string, url: string): Promise<CutInView> {
+    this.#assertAccepting();
+    return this.#lock.run(id, async () => {
+      const rec = await this.deps.repo.get(id);
+      const slate = rec?.slateVodResource != null && rec.sourceType === 'VOD' ? await slateItem(rec.slateVodResource, this.deps.config) : null;
+      return this.#playout.takeLive(rec, id, url, slate, this.#runs.has(id));
+    });
+  }
+
+  /** Ends a LIVING VOD channel's cut-in: back to its playlist, where it was left or where it would be now. */
+  async returnToPlaylist(id: string, mode: ReturnMode): Promise<PlayoutSwitch> {
+    this.#assertAccepting();
+    return this.#lock.run(id, async () => this.#playout.returnToPlaylist(await this.deps.repo.get(id), id, mode, this.#runs.has(id)));
   }
 
   /** A VOD channel's item went on air, or a playout command was answered (from the channel's worker). */

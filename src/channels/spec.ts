@@ -55,6 +55,9 @@ async function vodItem(v: VodResource, paths: MediaPaths): Promise<VodItem> {
   return { id: v.id, path };
 }
 
+/** A channel's slate as a worker plays it (a VOD channel's cut-in fills with it while its source is away). */
+export const slateItem = (v: VodResource, paths: MediaPaths): Promise<VodItem> => vodItem(v, paths);
+
 /** Where a channel's recordings and its snapshot live under the data dir. */
 export const recordingsDir = (dataDir: string, channelId: string): string => join(dataDir, 'recordings', channelId);
 export const snapshotFile = (dataDir: string, channelId: string): string => join(dataDir, 'snapshots', `${channelId}.jpg`);

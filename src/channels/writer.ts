@@ -15,7 +15,7 @@
  */
 import { notFound } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { NowPlaying, StatusEvents } from './events.js';
+import type { CutInView, NowPlaying, StatusEvents } from './events.js';
 import type { ClusterPort } from './ports.js';
 import { LeaseLostError, type ChannelRecord, type ChannelRepository, type StatusWrite } from './repository.js';
 import { assertTransition, isActive, type LiveStatus } from './status.js';
@@ -54,6 +54,10 @@ export interface DetailOptions {
   playout?: NowPlaying;
   /** Checked just before publishing: false drops the event (something newer had the last word). */
   still?: () => boolean;
+  /** A cut-in's start or change (null: its end). */
+  cutIn?: CutInView | null;
+  /** Only while the channel is STARTING or LIVING or reconnecting. */
+  activeOnly?: boolean;
 }
 
 export class StatusWriter {
@@ -121,8 +125,8 @@ export class StatusWriter {
    */
   async publishDetail(id: string, opts: DetailOptions = {}): Promise<void> {
     const rec = this.#last.get(id) ?? (await this.deps.repo.get(id));
-    if (rec === null || (opts.still !== undefined && !opts.still())) return;
-    this.publish(rec, rec.status, opts.viewersOnly ?? false, opts.playout);
+    if (rec === null || (opts.still !== undefined && !opts.still()) || (opts.activeOnly === true && !isActive(rec.status))) return;
+    this.publish(rec, rec.status, opts.viewersOnly ?? false, opts.playout, opts.cutIn);
   }
 
   /**
@@ -136,9 +140,10 @@ export class StatusWriter {
 
   /**
    * One status event from the record as written; `previous` equal to its
-   * status means only details changed. `playout`: an item boundary's event.
+   * status means only details changed. `playout`: an item boundary's event;
+   * `cutIn`: a cut-in's start or change (null: its end).
    */
-  publish(rec: Published, previous: LiveStatus, viewersOnly = false, playout?: NowPlaying): void {
+  publish(rec: Published, previous: LiveStatus, viewersOnly = false, playout?: NowPlaying, cutIn?: CutInView | null): void {
     this.deps.events.publish({
       id: rec.id,
       status: rec.status,
@@ -152,6 +157,7 @@ export class StatusWriter {
       viewers: this.deps.viewersOf(rec.id),
       ...(viewersOnly ? { viewersOnly } : {}),
       ...(playout !== undefined ? { playout } : {}),
+      ...(cutIn !== undefined ? { cutIn } : {}),
     });
   }
 

@@ -5,12 +5,29 @@
  * and the answer to each command. Times are wall-clock ms since the epoch:
  * supervisor and worker share the host's clock.
  *
- * Imports only pipeline-spec.ts's record test.
+ * Imports only pipeline-spec.ts (its record test, live sources and VOD items).
  */
-import { isRecord } from './pipeline-spec.js';
+import { isLiveSource, isRecord, isVodItems, type LiveSource, type VodItem } from './pipeline-spec.js';
 
-/** Skip: the item after the one playing. Jump: item `index` of the list (0-based). */
-export type PlayoutCommand = { kind: 'skip' } | { kind: 'jump'; index: number };
+/** How a cut-in returns to the playlist: where it was left, or where it would be now had it kept playing. */
+export type ReturnMode = 'resume' | 'wallclock';
+
+/**
+ * Skip: the item after the one playing. Jump: item `index` of the list (0-based).
+ * Take-live: a live source replaces the playlist at its first keyframe (the
+ * slate, when given, fills while it is away). Return: back to the playlist.
+ */
+export type PlayoutCommand =
+  | { kind: 'skip' }
+  | { kind: 'jump'; index: number }
+  | { kind: 'take-live'; source: LiveSource; slate: VodItem | null }
+  | { kind: 'return'; mode: ReturnMode };
+
+/** What feeds a cut-in channel: its live source, the slate while the source is away, or nothing (no slate). */
+export type CutInSource = 'on-air' | 'slate' | 'waiting';
+
+/** Why a command was refused, when it is not INVALID_STATE: the client sees this code. */
+export type RefusalCode = 'SOURCE_UNREACHABLE' | 'INCOMPATIBLE_MEDIA';
 
 /** A playlist item by position and VOD resource id. */
 export interface PlayoutItemRef {
@@ -35,8 +52,18 @@ export type PlayoutEvent =
     } & PlayoutItemRef)
   /** Command `requestId` took effect: item `index` starts at `atMs`, the next clean cut. */
   | ({ kind: 'switched'; requestId: number; atMs: number } & PlayoutItemRef)
-  /** Command `requestId` was not carried out (the channel ended, the index left the list). */
-  | { kind: 'refused'; requestId: number; error: string };
+  /**
+   * Command `requestId` was not carried out (the channel ended, the index
+   * left the list, a cut-in source that never joined); `code` when it is
+   * not INVALID_STATE.
+   */
+  | { kind: 'refused'; requestId: number; error: string; code?: RefusalCode }
+  /**
+   * A cut-in changed: its live source joined at `atMs` (the answer to
+   * take-live `requestId`), went away (slate or waiting), came back, or
+   * ended (a return, or the channel's end).
+   */
+  | { kind: 'cut-in'; requestId: number | null; state: CutInSource | 'ended'; atMs: number };
 
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -46,8 +73,22 @@ function isItemRef(v: unknown): v is PlayoutItemRef {
 }
 
 export function isPlayoutCommand(v: unknown): v is PlayoutCommand {
-  return isRecord(v) && (v['kind'] === 'skip' || (v['kind'] === 'jump' && isIndex(v['index'])));
+  if (!isRecord(v)) return false;
+  switch (v['kind']) {
+    case 'skip':
+      return true;
+    case 'jump':
+      return isIndex(v['index']);
+    case 'take-live':
+      return isLiveSource(v['source']) && (v['slate'] === null || isVodItems([v['slate']]));
+    case 'return':
+      return v['mode'] === 'resume' || v['mode'] === 'wallclock';
+    default:
+      return false;
+  }
 }
+
+const cutInStates: readonly unknown[] = ['on-air', 'slate', 'waiting', 'ended'];
 
 export function isPlayoutEvent(v: unknown): v is PlayoutEvent {
   if (!isRecord(v)) return false;
@@ -57,7 +98,9 @@ export function isPlayoutEvent(v: unknown): v is PlayoutEvent {
     case 'switched':
       return isItemRef(v) && isIndex(v['requestId']) && isTime(v['atMs']);
     case 'refused':
-      return isIndex(v['requestId']) && typeof v['error'] === 'string';
+      return isIndex(v['requestId']) && typeof v['error'] === 'string' && (v['code'] === undefined || v['code'] === 'SOURCE_UNREACHABLE' || v['code'] === 'INCOMPATIBLE_MEDIA');
+    case 'cut-in':
+      return (v['requestId'] === null || isIndex(v['requestId'])) && cutInStates.includes(v['state']) && isTime(v['atMs']);
     default:
       return false;
   }

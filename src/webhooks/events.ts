@@ -7,6 +7,8 @@
  *   ERROR               it moved to ERROR or RECONNECTING: something failed
  *   ITEM_STARTED        a VOD channel's item went on air (playout)
  *   RECORDING_FINISHED  a recording segment was closed
+ *   CUT_IN_STARTED      a live cut-in's source went on air
+ *   CUT_IN_ENDED        a live cut-in ended (a return to the playlist)
  */
 import type { StatusChange, StatusEvents } from '../channels/events.js';
 import type { Logger } from '../log.js';
@@ -22,6 +24,7 @@ export function feedStatusEvents(events: StatusEvents, sink: WebhookSink, log: L
     void sink.enqueue(event, data).catch((err: unknown) => log.warn('webhook event not written', { event, err: String(err) }));
   // A playout event also comes when only what follows changed (a skip asked for): one ITEM_STARTED per item start.
   const lastStart = new Map<string, number>();
+  const inCutIn = new Set<string>();
   return events.subscribe((c: StatusChange) => {
     const channel = { channelId: c.id, status: c.status, previous: c.previous, errorString: c.errorString, activeSource: c.activeSource, at: c.at.toISOString() };
     const p = c.playout;
@@ -29,7 +32,17 @@ export function feedStatusEvents(events: StatusEvents, sink: WebhookSink, log: L
       lastStart.set(c.id, p.startedAt.getTime());
       send('ITEM_STARTED', { channelId: c.id, itemId: p.itemId, index: p.index, startedAt: p.startedAt.toISOString(), endsAt: p.endsAt.toISOString(), loop: p.loop });
     }
-    if (c.status !== 'LIVING') lastStart.delete(c.id);
+    if (c.cutIn !== undefined) {
+      // A change of its source (the slate, back) is only a detail: the start and the end are events.
+      if (c.cutIn === null) send('CUT_IN_ENDED', { channelId: c.id, at: c.at.toISOString() });
+      else if (c.cutIn.source === 'ON_AIR' && !inCutIn.has(c.id)) send('CUT_IN_STARTED', { channelId: c.id, url: c.cutIn.url, startedAt: c.cutIn.startedAt.toISOString() });
+      if (c.cutIn === null) inCutIn.delete(c.id);
+      else inCutIn.add(c.id);
+    }
+    if (c.status !== 'LIVING') {
+      lastStart.delete(c.id);
+      inCutIn.delete(c.id);
+    }
     if (c.status === c.previous) return;
     send('STATUS_CHANGED', channel);
     if (c.status === 'ERROR' || c.status === 'RECONNECTING') send('ERROR', channel);

@@ -19,8 +19,9 @@ import { RtmpOutput } from './rtmp-output.js';
 import { FlowWatch } from './flow-watch.js';
 import { VodFeeder } from './vod-feeder.js';
 import { Playout } from './playout.js';
-import type { PlayoutCommand, PlayoutEvent } from '../pool/playout-spec.js';
+import type { PlayoutCommand, PlayoutEvent, ReturnMode } from '../pool/playout-spec.js';
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
+import { VodCutIn } from './vod-cut-in.js';
 
 /**
  * connecting  publishing to the origin, waiting for the first media to reach it
@@ -95,6 +96,8 @@ export class ChannelPipeline {
   #feeder: VodFeeder | null = null;
   #playout: Playout | null = null;
   #live: LiveFeeder | null = null;
+  /** A VOD channel's live cut-ins (vod-cut-in.ts); every tag of a VOD channel goes out through it. */
+  #cutIn: VodCutIn | null = null;
   /** Wall ms at which a finished VOD channel reports eos. */
   #endAtMs: number | null = null;
   readonly #target: TargetStats = { index: 0, bytesSent: 0, errors: 0 };
@@ -170,9 +173,23 @@ export class ChannelPipeline {
       if (plan.vod) {
         if (this.#deps.vod === null) throw new Error('a VOD plan needs its timeline');
         const timeline = this.#deps.vod;
+        const cutIn = new VodCutIn({
+          channelId: this.channelId,
+          timeline,
+          feeder: () => this.#feeder,
+          playout: () => this.#playout,
+          templates: this.#deps.templates,
+          stallTimeoutMs: this.#deps.stallTimeoutMs,
+          log: this.#deps.log,
+          push: (tag) => this.#output.push(tag),
+          clockMs: () => this.#output.clockMs(),
+          epochMs: (outputMs) => this.#epochMs(outputMs),
+          send: (e) => this.#deps.onPlayout?.(e),
+        });
+        this.#cutIn = cutIn;
         const feeder = new VodFeeder({
           timeline,
-          push: (tag, timeMs) => this.#output.push(viewTag(tag, timeMs)),
+          push: (tag, timeMs) => cutIn.send(viewTag(tag, timeMs)),
           leadMs: this.#output.leadMs,
           onBoundary: (step) => this.#playout?.onBoundary(step),
         });
@@ -252,8 +269,36 @@ export class ChannelPipeline {
   /** A skip or jump of a VOD channel, answered through onPlayout; false when this is not a running VOD channel. */
   playout(requestId: number, command: PlayoutCommand): boolean {
     if (this.#playout === null || this.terminal || this.#closing !== null) return false;
+    if (this.#cutIn?.active === true) {
+      this.#deps.onPlayout?.({ kind: 'refused', requestId, error: 'a live cut-in is on: return to the playlist first' });
+      return true;
+    }
     this.#playout.command(requestId, command);
     return true;
+  }
+
+  /**
+   * A live cut-in of a running VOD channel (vod-cut-in.ts): the source
+   * replaces the playlist at its first keyframe; answered through onPlayout.
+   * False when this is not a running VOD channel.
+   */
+  takeLive(requestId: number, source: LiveSource, slate: readonly ItemMedia[] | null): boolean {
+    if (this.#cutIn === null || this.terminal || this.#closing !== null || !this.#output.started) return false;
+    this.#cutIn.takeLive(requestId, source, slate);
+    return true;
+  }
+
+  /** Ends the cut-in: back to the playlist (resume or wallclock); answered through onPlayout. False when this is not a running VOD channel. */
+  returnToPlaylist(requestId: number, mode: ReturnMode): boolean {
+    if (this.#cutIn === null || this.terminal || this.#closing !== null) return false;
+    this.#cutIn.returnToPlaylist(requestId, mode);
+    return true;
+  }
+
+  /** Output ms → wall clock ms since the epoch. */
+  #epochMs(outputMs: number): number {
+    const started = this.#feeder?.startedAtMs ?? null;
+    return Math.round(started === null ? Date.now() : Date.now() - performance.now() + started + outputMs);
   }
 
   #countTargetError(text: string): void {
@@ -268,7 +313,8 @@ export class ChannelPipeline {
   pace(nowMs: number): void {
     if (this.terminal || this.#closing !== null || !this.#output.started) return;
     const feeder = this.#feeder;
-    if (feeder !== null) {
+    // A cut-in that joined holds the playlist where it was left.
+    if (feeder !== null && this.#cutIn?.holdsPlaylist !== true) {
       try {
         feeder.fill(nowMs);
       } catch (err) {
@@ -300,6 +346,7 @@ export class ChannelPipeline {
     if (this.terminal || this.#closing !== null) return;
     const pos = this.#flow.positionMs;
     this.#live?.sample(nowMs, pos < 0 ? null : pos);
+    this.#cutIn?.sample(nowMs, pos < 0 ? null : pos);
     if (this.terminal || this.#phase !== 'playing') return;
     this.#flow.judge(nowMs);
     const feeder = this.#feeder;
@@ -307,7 +354,7 @@ export class ChannelPipeline {
       feeder.observe(pos);
       this.#playout?.observe(pos);
       // The last tag is out: no more progress is expected, so no stall either.
-      if (feeder.ended && this.#endAtMs === null && pos >= feeder.lastTimeMs) this.#endAtMs = nowMs + vodTailMs;
+      if (feeder.ended && this.#cutIn?.active !== true && this.#endAtMs === null && pos >= feeder.lastTimeMs) this.#endAtMs = nowMs + vodTailMs;
     }
     if (this.#endAtMs !== null) {
       if (nowMs >= this.#endAtMs) this.#finish();
@@ -315,7 +362,7 @@ export class ChannelPipeline {
     }
     // A relay waiting for its next source is not stalled: the source's own
     // watchdogs (relay-source.ts) judge sources, and the channel layer retries.
-    const stillMs = this.#flow.stalledFor(nowMs, this.#live !== null && !this.#live.flowing);
+    const stillMs = this.#flow.stalledFor(nowMs, (this.#live !== null && !this.#live.flowing) || this.#cutIn?.waiting === true);
     if (stillMs !== null) this.#fail(`stalled: no media progress for ${Math.round(stillMs)} ms (${this.#output.bytesPending} bytes not taken by the origin)`);
   }
 
@@ -326,6 +373,7 @@ export class ChannelPipeline {
     this.#feeder?.close();
     this.#playout?.close('the channel stopped');
     this.#live?.close();
+    this.#cutIn?.close();
     this.#closing ??= this.#output.close(flush);
     return this.#closing;
   }

@@ -147,7 +147,10 @@ export class PipelineHost {
   }
 
   #report(channelId: string, state: PipelineState, error?: string, stats?: PipelineStats): void {
-    if (isTerminal(state)) this.#threads.release(channelId);
+    if (isTerminal(state)) {
+      this.#threads.release(channelId);
+      this.#threads.release(`${channelId}#cut-in`);
+    }
     if (state === 'stopped' && this.#fenced.delete(channelId)) {
       state = 'error';
       error = 'lease not renewed in time: pipeline fenced by its worker';
@@ -303,8 +306,37 @@ export class PipelineHost {
 
   /** A skip or jump of a running VOD channel; a channel that is not one here is refused at once. */
   playout(channelId: string, requestId: number, command: PlayoutCommand): void {
-    if (this.#units.get(channelId)?.output.playout(requestId, command) === true) return;
-    this.#opts.send({ type: 'playout', channelId, event: { kind: 'refused', requestId, error: 'the channel is not playing a VOD file or playlist on this worker' } });
+    const refuse = (error: string): void => this.#opts.send({ type: 'playout', channelId, event: { kind: 'refused', requestId, error } });
+    const notHere = 'the channel is not playing a VOD file or playlist on this worker';
+    const output = this.#units.get(channelId)?.output;
+    if (command.kind === 'return') {
+      if (output?.returnToPlaylist(requestId, command.mode) !== true) refuse(notHere);
+      // Held until the return (or the channel's end), even by a source that was refused: a little over, never under.
+      else this.#threads.release(`${channelId}#cut-in`);
+      return;
+    }
+    if (command.kind !== 'take-live') {
+      if (output?.playout(requestId, command) !== true) refuse(notHere);
+      return;
+    }
+    // A source other than rtmp:// copied runs a pipeline of its own: its threads are reserved beside the channel's.
+    const { source, slate } = command;
+    const cutInKey = `${channelId}#cut-in`;
+    if (source.protocol !== 'rtmp' || source.transcode === 'always') {
+      if (!this.#threads.reserve(cutInKey, 2)) return refuse(`worker is full: ${this.#threads.used} of its ${this.#threads.budget} threads for GStreamer pipelines are reserved`);
+    }
+    const go = (media: readonly ItemMedia[] | null): void => {
+      const unit = this.#units.get(channelId);
+      if (unit?.output.takeLive(requestId, source, media) !== true) {
+        this.#threads.release(cutInKey);
+        refuse(notHere);
+      }
+    };
+    if (slate === null) return go(null);
+    this.#media.loadAll([slate]).then(go, (err: unknown) => {
+      this.#opts.log.warn('slate not loaded; the cut-in runs without it', { channel: channelId, err: describeLoadError(err) });
+      go(null);
+    });
   }
 
   /** A running VOD channel's new playlist. Errors are logged: the old list keeps playing. */

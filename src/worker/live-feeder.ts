@@ -82,9 +82,20 @@ export interface LiveFeederOptions {
   readonly onEvent: (event: SourceEvent) => void;
   /** The first source failed before anything was output: the channel's start fails. */
   readonly onFatal: (reason: string) => void;
+  /**
+   * A cut-in (cut-in.ts): the output already carries other media. What it
+   * last sent, per track, read at the first join, which goes after it; and
+   * the output's own onMetaData stands (none is sent).
+   */
+  readonly continues?: () => { lastOut: Readonly<Record<Track, number>>; config: Readonly<Record<Track, Buffer | null>> };
+  /**
+   * Checked at the first source's join, with the tracks it has: a reason
+   * refuses it (onFatal with that reason, nothing output), null lets it join.
+   */
+  readonly admit?: (tracks: Readonly<Record<Track, boolean>>) => string | null;
 }
 
-type Track = 'video' | 'audio';
+export type Track = 'video' | 'audio';
 
 /** One source's progress towards, and after, joining the output. */
 interface Joining {
@@ -98,6 +109,8 @@ interface Joining {
    * freshly published stream's first audio before its video).
    */
   hasVideo: boolean;
+  /** The source has audio: its onMetaData says so, or an audio tag came before the join. */
+  hasAudio: boolean;
   /** It sent onMetaData, which tells whether it has video. */
   metadata: boolean;
   /** The latest sequence headers seen, to send at the join if they changed. */
@@ -128,6 +141,7 @@ export class LiveFeeder {
   constructor(opts: LiveFeederOptions) {
     this.#opts = opts;
     this.#healthyMs = opts.healthyMs ?? defaultHealthyMs;
+    if (opts.continues !== undefined) this.#metadataSent = true;
   }
 
   /** Media reaches the output, from a source or the slate (false while waiting for the next source). */
@@ -203,7 +217,7 @@ export class LiveFeeder {
         this.#onFail(j, reason);
       },
     });
-    const j: Joining = { relay, offset: null, sawVideoConfig: false, hasVideo: false, metadata: false, config: { video: null, audio: null }, firstMediaMs: null };
+    const j: Joining = { relay, offset: null, sawVideoConfig: false, hasVideo: false, hasAudio: false, metadata: false, config: { video: null, audio: null }, firstMediaMs: null };
     relay.start(nowMs);
     return j;
   }
@@ -240,7 +254,8 @@ export class LiveFeeder {
     switch (kind) {
       case 'script':
         j.metadata = true;
-        if (metadataHasVideo(tag.body)) j.hasVideo = true;
+        if (metadataHas(tag.body, 'videocodecid', 'width')) j.hasVideo = true;
+        if (metadataHas(tag.body, 'audiocodecid', 'audiosamplerate')) j.hasAudio = true;
         // Players take onMetaData from the first source only; a later one mid-stream confuses some.
         if (!this.#metadataSent && j === this.#active) {
           this.#metadataSent = true;
@@ -253,12 +268,14 @@ export class LiveFeeder {
         j.config.video = tag;
         return;
       case 'audio-config':
+        j.hasAudio = true;
         j.config.audio = tag;
         return;
       default:
         break;
     }
     if (tag.type === TAG_VIDEO) j.hasVideo = true;
+    else j.hasAudio = true;
     j.firstMediaMs ??= tag.timeMs;
     // Audio-only is decided by the metadata, or by audioOnlyAfterMs of audio with no video at all.
     const audioOnly = !j.hasVideo && !j.sawVideoConfig && tag.timeMs - j.firstMediaMs >= (j.metadata ? 0 : audioOnlyAfterMs);
@@ -276,6 +293,22 @@ export class LiveFeeder {
 
   /** `j` joins the output at `tag` (a keyframe, or audio for audio-only sources). */
   #takeOver(j: Joining, tag: FlvTag, kind: ReturnType<typeof tagKind>): void {
+    if (!this.#everUp) {
+      const refused = this.#opts.admit?.({ video: j.hasVideo || j.sawVideoConfig, audio: j.hasAudio });
+      if (refused != null) {
+        j.relay.stop();
+        if (j === this.#active) this.#active = null;
+        this.#opts.onFatal(refused);
+        return;
+      }
+      const before = this.#opts.continues?.();
+      if (before !== undefined) {
+        for (const t of ['video', 'audio'] as const) {
+          this.#lastOut[t] = Math.max(this.#lastOut[t], before.lastOut[t]);
+          this.#sentConfig[t] ??= before.config[t];
+        }
+      }
+    }
     if (j === this.#candidate) {
       this.#active?.relay.stop();
       this.#active = j;
@@ -368,12 +401,17 @@ export class LiveFeeder {
   }
 }
 
-/** onMetaData (AMF0: the name, then an object or ECMA array) names a video codec or a picture size. */
-function metadataHasVideo(body: Buffer): boolean {
+/**
+ * onMetaData (AMF0: the name, then an object or ECMA array) gives one of
+ * `keys` (a codec, a picture size, a sample rate) a value. nginx-rtmp
+ * rewrites a publisher's metadata with every field, 0 for a track it does
+ * not have, so 0 (or '') says "none".
+ */
+function metadataHas(body: Buffer, ...keys: string[]): boolean {
   try {
     const [name, meta] = decode(body);
     if (name !== 'onMetaData' || meta === null || typeof meta !== 'object' || Array.isArray(meta)) return false;
-    return meta['videocodecid'] !== undefined || meta['width'] !== undefined;
+    return keys.some((k) => meta[k] !== undefined && meta[k] !== 0 && meta[k] !== '' && meta[k] !== null);
   } catch {
     return false; // unreadable metadata says nothing either way
   }

@@ -104,6 +104,11 @@ export class Playout {
     this.#nextChanged();
   }
 
+  /** Answers `requestId` with the next boundary the timeline decides (a return from a cut-in). */
+  awaitBoundary(requestId: number): void {
+    this.#waiting.push(requestId);
+  }
+
   /** The playlist was replaced (timeline.setItems): the item playing may have another index, and another item follows it. */
   listChanged(): void {
     this.#nextChanged();

@@ -148,6 +148,21 @@ export class VodFeeder {
     }
   }
 
+  /**
+   * A cut-in ends (cut-in.ts): the step read before it and held back is
+   * dropped, and the timeline (VodTimeline.resumeAt) goes on from where the
+   * return says.
+   */
+  dropHeld(): void {
+    this.#held = null;
+    this.#ended = false;
+  }
+
+  /** Pushes every tag up to output time `outputMs` now, however far ahead of the clock (a cut-in joins after it). */
+  fillUntil(outputMs: number): void {
+    if (this.#startedAt !== null) this.fill(this.#startedAt + outputMs - this.#leadMs);
+  }
+
   /** Counts frames the sink has passed; `positionMs` is the sink's running time. */
   observe(positionMs: number): void {
     this.#frames.observe(positionMs);

@@ -31,18 +31,9 @@
  *   sample. Items must have the same tracks and codecs; the service refuses
  *   any other playlist (INCOMPATIBLE_MEDIA) before it reaches a worker.
  */
-import type { Mp4Track } from '../media/mp4.js';
+import { cleanCutFrom, minStepUs, nominalDuration, planItem, ptsOf, startInside, us, type ItemMedia, type ItemPlan, type TrackCut, type TrackKind } from './item-plan.js';
 
-export type TrackKind = 'video' | 'audio';
-
-/** One playlist item as the worker loaded it. */
-export interface ItemMedia {
-  /** Stable identity (the VOD resource id), used to keep the position when the list is edited. */
-  readonly id: string;
-  readonly path: string;
-  readonly video: Mp4Track | null;
-  readonly audio: Mp4Track | null;
-}
+export type { ItemMedia, TrackKind };
 
 export type Step =
   | {
@@ -72,131 +63,6 @@ export type Step =
     }
   | { readonly kind: 'end' };
 
-/** Minimum DTS step between two samples of one track on the wire, µs (FLV has ms). */
-const minStepUs = 1000;
-
-const us = (t: number, timescale: number): number => Math.round((t * 1_000_000) / timescale);
-
-interface TrackCut {
-  readonly kind: TrackKind;
-  readonly track: Mp4Track;
-  /** Decode-order range of samples that go out. */
-  readonly first: number;
-  readonly end: number;
-}
-
-interface ItemPlan {
-  readonly item: ItemMedia;
-  readonly periodUs: number;
-  readonly cuts: readonly TrackCut[];
-}
-
-const ptsOf = (t: Mp4Track, i: number): number => (t.samples.dts[i] ?? 0) + (t.samples.cts[i] ?? 0);
-
-function presentationEndUs(t: Mp4Track): number {
-  let end = -Infinity;
-  for (let i = 0; i < t.samples.count; i++) end = Math.max(end, ptsOf(t, i) + (t.samples.duration[i] ?? 0));
-  return us(end, t.timescale);
-}
-
-/** First video sample to send: the first keyframe. */
-function firstVideo(t: Mp4Track): number {
-  let i = 0;
-  while (i < t.samples.count && t.samples.sync[i] !== 1) i++;
-  return i;
-}
-
-/** First audio sample to send: the first one the edit list presents. */
-function firstAudio(t: Mp4Track): number {
-  let i = 0;
-  while (i < t.samples.count && us(ptsOf(t, i), t.timescale) < 0) i++;
-  return i;
-}
-
-/**
- * The clean video cut at or before `limitUs`: the longest decode-order prefix
- * (from `first`) presented entirely before every later frame and ending by
- * the limit. Returns its end index and presentation end (µs).
- */
-function videoCut(t: Mp4Track, first: number, limitUs: number): { end: number; endUs: number } {
-  const n = t.samples.count;
-  // minPtsAfter[i] = smallest pts among samples i..n-1.
-  const minPtsAfter = new Float64Array(n + 1);
-  minPtsAfter[n] = Infinity;
-  for (let i = n - 1; i >= first; i--) minPtsAfter[i] = Math.min(ptsOf(t, i), minPtsAfter[i + 1] ?? Infinity);
-  let best = { end: first, endUs: 0 };
-  let prefixEnd = -Infinity;
-  for (let c = first + 1; c <= n; c++) {
-    prefixEnd = Math.max(prefixEnd, ptsOf(t, c - 1) + (t.samples.duration[c - 1] ?? 0));
-    const endUs = us(prefixEnd, t.timescale);
-    if (endUs > limitUs) break;
-    if (prefixEnd <= (minPtsAfter[c] ?? Infinity)) best = { end: c, endUs };
-  }
-  return best;
-}
-
-/**
- * The first clean video cut at or after decode index `from` (up to `end`):
- * the shortest decode-order prefix from `first` that takes at least the
- * samples before `from` and is presented entirely before every later frame.
- * Without B-frames that is `from` itself. Returns its end index and
- * presentation end (µs).
- */
-function cleanCutFrom(t: Mp4Track, first: number, from: number, end: number): { end: number; endUs: number } {
-  // Nothing taken yet: the item ends before its first frame.
-  if (from <= first) return { end: first, endUs: 0 };
-  let minAfter = Infinity;
-  const minPtsAfter = new Float64Array(end + 1);
-  minPtsAfter[end] = Infinity;
-  for (let i = end - 1; i >= first; i--) {
-    minAfter = Math.min(minAfter, ptsOf(t, i));
-    minPtsAfter[i] = minAfter;
-  }
-  let prefixEnd = -Infinity;
-  for (let c = first + 1; c <= end; c++) {
-    prefixEnd = Math.max(prefixEnd, ptsOf(t, c - 1) + (t.samples.duration[c - 1] ?? 0));
-    if (c >= from && prefixEnd <= (minPtsAfter[c] ?? Infinity)) return { end: c, endUs: us(prefixEnd, t.timescale) };
-  }
-  return { end, endUs: us(prefixEnd, t.timescale) };
-}
-
-/** The usual frame length of a track (its most common sample duration). */
-function nominalDuration(t: Mp4Track): number {
-  const counts = new Map<number, number>();
-  for (let i = 0; i < t.samples.count; i++) {
-    const d = t.samples.duration[i] ?? 0;
-    counts.set(d, (counts.get(d) ?? 0) + 1);
-  }
-  let best = 0;
-  let bestCount = 0;
-  for (const [d, c] of counts) if (c > bestCount) [best, bestCount] = [d, c];
-  return best;
-}
-
-/** Splits an item into its per-track cuts and its period. Throws on an item with nothing to play. */
-export function planItem(item: ItemMedia): ItemPlan {
-  const { video, audio } = item;
-  if (video === null && audio === null) throw new Error(`${item.id}: no audio or video track`);
-  let periodUs = Math.min(video === null ? Infinity : presentationEndUs(video), audio === null ? Infinity : presentationEndUs(audio));
-  const cuts: TrackCut[] = [];
-  if (video !== null) {
-    const first = firstVideo(video);
-    const cut = videoCut(video, first, periodUs);
-    periodUs = cut.endUs;
-    cuts.push({ kind: 'video', track: video, first, end: cut.end });
-  }
-  if (!(periodUs > 0)) throw new Error(`${item.id}: the media has no duration`);
-  if (audio !== null) {
-    const first = firstAudio(audio);
-    const nominal = nominalDuration(audio);
-    let end = first;
-    while (end < audio.samples.count && us(ptsOf(audio, end) + Math.max(audio.samples.duration[end] ?? 0, nominal), audio.timescale) <= periodUs) end++;
-    cuts.push({ kind: 'audio', track: audio, first, end });
-  }
-  if (cuts.some((c) => c.end <= c.first)) throw new Error(`${item.id}: a track has no sample inside the common period`);
-  return { item, periodUs, cuts };
-}
-
 function sameConfig(a: Buffer | null, b: Buffer | null): boolean {
   return a === b || (a !== null && b !== null && a.equals(b));
 }
@@ -223,6 +89,8 @@ export class VodTimeline {
   #loops = 0;
   /** The item a skip or jump asked for, played after the current one's cut; null: the list's order. */
   #forcedNext: number | null = null;
+  /** Where in the forced next item to start (item time, µs; a return from a cut-in); null: its beginning. */
+  #startAtUs: number | null = null;
 
   constructor(opts: TimelineOptions) {
     if (opts.items.length === 0) throw new Error('a VOD timeline needs at least one item');
@@ -321,6 +189,59 @@ export class VodTimeline {
     this.#plan = { item: this.#plan.item, periodUs: Math.min(periodUs, this.#plan.periodUs), cuts };
   }
 
+  /** Item time (ms from the item's own zero) of output time `outputMs` in the item now playing. */
+  itemTimeMs(outputMs: number): number {
+    return outputMs - (this.#offsetUs + this.#baseUs) / 1000;
+  }
+
+  /**
+   * Where the list is `advanceMs` of play after item `index` at item time
+   * `itemMs`: the item and the time in it (ms), walking on through the list
+   * (round when it loops); null past the end of a list that does not loop.
+   */
+  walk(index: number, itemMs: number, advanceMs: number): { index: number; itemMs: number } | null {
+    const periods = this.#items.map((i) => planItem(i).periodUs / 1000);
+    let i = index;
+    let t = Math.max(0, itemMs) + Math.max(0, advanceMs);
+    const total = periods.reduce((a, b) => a + b, 0);
+    let wrapped = false;
+    for (;;) {
+      const p = periods[i] ?? 0;
+      if (t < p) return { index: i, itemMs: t };
+      t -= p;
+      i += 1;
+      if (i < periods.length) continue;
+      if (!this.#loop) return null;
+      i = 0;
+      // Hours away from a short list: whole turns of it change nothing.
+      if (!wrapped && total > 0) t %= total;
+      wrapped = true;
+    }
+  }
+
+  /**
+   * Ends the item playing where the feeder stopped taking it (a cut-in took
+   * the output) and plays item `index` next from its last keyframe at or
+   * before item time `itemMs`, audio from the first frame presented with
+   * it. Every track's first DTS is at least `floorMs[track]` (output ms):
+   * the resumed media goes after what the cut-in sent, with the item's own
+   * A/V offset. The boundary step comes at the next next().
+   */
+  resumeAt(index: number, itemMs: number, floorMs: Readonly<Record<TrackKind, number>>): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.#items.length) throw new RangeError(`item ${index} is not in the list of ${this.#items.length}`);
+    this.#ended = false;
+    this.#forcedNext = index;
+    this.#startAtUs = Math.max(0, Math.round(itemMs * 1000));
+    this.#pending = [];
+    const cuts = this.#plan.cuts.map((c) => ({ ...c, end: Math.min(c.end, this.#cursor.get(c.kind)?.next ?? c.first) }));
+    // Period 0: the next base comes from the floors alone.
+    this.#plan = { item: this.#plan.item, periodUs: 0, cuts };
+    for (const [kind, cur] of this.#cursor) {
+      cur.lastUs = Math.max(cur.lastUs, floorMs[kind] * 1000 - minStepUs);
+      cur.lastDurUs = 0;
+    }
+  }
+
   /** Codec configuration of each track as first sent (for the stream's headers). */
   initialConfig(kind: TrackKind): Buffer | null {
     return this.#configs.get(kind) ?? null;
@@ -406,7 +327,12 @@ export class VodTimeline {
     this.#position = forced ?? (wrapped ? 0 : this.#position + 1);
     if (wrapped) this.#loops += 1;
     const previous = this.#plan;
-    const plan = planItem(this.#current());
+    let plan = planItem(this.#current());
+    let skippedUs = 0;
+    if (this.#startAtUs !== null) {
+      ({ plan, skippedUs } = startInside(plan, this.#startAtUs));
+      this.#startAtUs = null;
+    }
     let base = this.#baseUs + previous.periodUs;
     // Keep every track strictly increasing on the wire (ms), e.g. when this
     // item's first DTS is further negative than the last item's reorder allowed.
@@ -443,7 +369,7 @@ export class VodTimeline {
       nextItem: plan.item,
       index: this.#position,
       startMs: Math.round(startUs / 1000),
-      periodMs: Math.round(plan.periodUs / 1000),
+      periodMs: Math.round((plan.periodUs - skippedUs) / 1000),
     };
   }
 }

@@ -1,0 +1,165 @@
+/**
+ * A live cut-in on a VOD channel (issue #21 item 4): a live source replaces
+ * the playlist in the same publish session, and the channel later returns
+ * to the playlist. The live side is a LiveFeeder (live-feeder.ts), the very
+ * one relays use, so the source joins at its first keyframe, after the last
+ * tag the playlist sent, and the slate fills while the source is away.
+ *
+ * - Until the source's first keyframe the playlist plays on; the feeder then
+ *   asks whether its tracks fit the playlist's (audio, video), and refuses
+ *   it before anything of it is output when they do not.
+ * - A source lost after it joined is tried again every `retryMs` (the slate,
+ *   or nothing, fills meanwhile). The worker retries by itself: a cut-in is
+ *   an operator's act on a running channel, not a channel's source, so the
+ *   channel layer's reconnect budget and failover rules do not apply to it.
+ *
+ * Owns: the LiveFeeder of the cut-in and its retry timer. Imports
+ * live-feeder.ts and the pool's spec types.
+ */
+import type { Logger } from '../log.js';
+import type { FlvTag } from '../media/flv-reader.js';
+import type { LiveSource } from '../pool/pipeline-spec.js';
+import type { CutInSource, RefusalCode } from '../pool/playout-spec.js';
+import type { Templates } from '../gst/templates.js';
+import { LiveFeeder, type Track } from './live-feeder.js';
+import type { ItemMedia } from './vod-timeline.js';
+
+/** A cut-in source lost after it joined is pulled again this long after. */
+export const cutInRetryMs = 1000;
+
+/** A cut-in source must join (send a keyframe that fits) within its connect timeout and this long, ms. */
+export const keyframeWaitMs = 5000;
+
+export interface CutInDeps {
+  readonly channelId: string;
+  readonly source: LiveSource;
+  readonly slate: readonly ItemMedia[] | null;
+  /** The playlist's tracks: the source must have the same. */
+  readonly tracks: Readonly<Record<Track, boolean>>;
+  readonly templates: Templates;
+  readonly stallTimeoutMs: number;
+  readonly log: Logger;
+  readonly push: (tag: FlvTag) => void;
+  readonly clockMs: () => number;
+  /**
+   * The source is about to join: what the output last sent, per track (it
+   * joins after that). The playlist may first fill up to where the source
+   * will join, so that the switch leaves no hole.
+   */
+  readonly before: () => { lastOut: Readonly<Record<Track, number>>; config: Readonly<Record<Track, Buffer | null>> };
+  /** The source's first keyframe went out: the playlist stops here. */
+  readonly onJoined: () => void;
+  /** It never joined: unreachable, or its tracks differ from the playlist's. Nothing of it was output. */
+  readonly onRefused: (code: RefusalCode, reason: string) => void;
+  /** After it joined: what feeds the output now. */
+  readonly onChange: (state: CutInSource) => void;
+}
+
+export class CutIn {
+  readonly #deps: CutInDeps;
+  readonly #feeder: LiveFeeder;
+  #joined = false;
+  #state: CutInSource = 'on-air';
+  #retry: NodeJS.Timeout | null = null;
+  #closed = false;
+  #mismatch: string | null = null;
+  /** Refuses a source that connected but never sent a keyframe (or audio, when it has no video). */
+  #joinTimer: NodeJS.Timeout | null = null;
+
+  constructor(deps: CutInDeps) {
+    this.#deps = deps;
+    this.#feeder = new LiveFeeder({
+      channelId: deps.channelId,
+      initial: deps.source,
+      slate: deps.slate,
+      templates: deps.templates,
+      stallTimeoutMs: deps.stallTimeoutMs,
+      log: deps.log,
+      push: deps.push,
+      clockMs: deps.clockMs,
+      continues: deps.before,
+      admit: (tracks) => (this.#mismatch = mismatch(deps.tracks, tracks)),
+      onReady: () => this.#onJoined(),
+      onEvent: (e) => {
+        if (this.#closed) return;
+        if (e.kind === 'up') this.#set('on-air');
+        else if (e.kind === 'down') {
+          this.#set(e.slate ? 'slate' : 'waiting');
+          this.#scheduleRetry();
+        }
+      },
+      onFatal: (reason) => this.#refuse(this.#mismatch !== null ? 'INCOMPATIBLE_MEDIA' : 'SOURCE_UNREACHABLE', this.#mismatch !== null ? reason : `the live source could not be played: ${reason}`),
+    });
+  }
+
+  #refuse(code: RefusalCode, reason: string): void {
+    if (this.#closed) return;
+    this.close();
+    this.#deps.onRefused(code, reason);
+  }
+
+  /** The source's first keyframe went out: the playlist no longer feeds the output. */
+  get joined(): boolean {
+    return this.#joined;
+  }
+
+  /** Nothing reaches the output (the source is away and there is no slate): not a stall. */
+  get waiting(): boolean {
+    return this.#joined && !this.#feeder.flowing;
+  }
+
+  get state(): CutInSource {
+    return this.#state;
+  }
+
+  /** Starts pulling the source; the output already takes tags. */
+  begin(nowMs: number): void {
+    const limit = this.#deps.source.connectTimeoutMs + keyframeWaitMs;
+    this.#joinTimer = setTimeout(() => {
+      if (!this.#joined) this.#refuse('SOURCE_UNREACHABLE', `the live source sent no keyframe within ${limit} ms`);
+    }, limit);
+    this.#feeder.begin(nowMs);
+    this.#feeder.open();
+  }
+
+  sample(nowMs: number, positionMs: number | null): void {
+    if (!this.#closed) this.#feeder.sample(nowMs, positionMs);
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#retry !== null) clearTimeout(this.#retry);
+    if (this.#joinTimer !== null) clearTimeout(this.#joinTimer);
+    this.#retry = null;
+    this.#joinTimer = null;
+    this.#feeder.close();
+  }
+
+  #onJoined(): void {
+    this.#joined = true;
+    if (this.#joinTimer !== null) clearTimeout(this.#joinTimer);
+    this.#joinTimer = null;
+    this.#deps.onJoined();
+  }
+
+  #set(state: CutInSource): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#deps.onChange(state);
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retry !== null || this.#closed) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = null;
+      if (!this.#closed) this.#feeder.setSource(this.#deps.source, 'replace', performance.now());
+    }, cutInRetryMs);
+  }
+}
+
+/** Why a source's tracks do not fit the playlist's; null when they do. */
+function mismatch(playlist: Readonly<Record<Track, boolean>>, source: Readonly<Record<Track, boolean>>): string | null {
+  const say = (t: Readonly<Record<Track, boolean>>): string => (t.video && t.audio ? 'audio and video' : t.video ? 'video only' : 'audio only');
+  if (playlist.video === source.video && playlist.audio === source.audio) return null;
+  return `the live source has ${say(source)}, the playlist ${say(playlist)}: one publish session cannot switch between them`;
+}
