@@ -26,6 +26,7 @@ import { maskUrls } from '../gst/bus-errors.js';
 import { tagKind } from '../media/flv-reader.js';
 import { MSG_VIDEO, type MediaTag } from '../rtmp/chunks.js';
 import { RtmpPublisher } from '../rtmp/publisher.js';
+import { BitrateWindow } from './bitrate-window.js';
 
 /** Retry delays of a failed target: 0.5 s doubling to 10 s, full jitter. */
 const retryBackoff = { baseMs: 500, capMs: 10_000 };
@@ -68,6 +69,7 @@ export class PushTarget {
   #errors = 0;
   #lastError: string | undefined;
   #state: NonNullable<TargetStats['state']> = 'connecting';
+  readonly #bitrate = new BitrateWindow();
 
   constructor(deps: PushTargetDeps) {
     this.#deps = deps;
@@ -105,7 +107,10 @@ export class PushTarget {
   }
 
   stats(): TargetStats {
-    const t: TargetStats = { index: this.#deps.index, bytesSent: this.#bytesBefore + (this.#publisher?.bytesFlushed ?? 0), errors: this.#errors, state: this.#state };
+    const bytesSent = this.#bytesBefore + (this.#publisher?.bytesFlushed ?? 0);
+    // Across sessions the count only grows, so a retry shows as the window's bitrate falling, not as a reset.
+    const bitrateBps = this.#bitrate.sample(performance.now(), bytesSent);
+    const t: TargetStats = { index: this.#deps.index, bytesSent, errors: this.#errors, bitrateBps, state: this.#state };
     if (this.#lastError !== undefined) t.lastError = this.#lastError;
     return t;
   }
