@@ -21,6 +21,7 @@ packages=(
   gir1.2-gst-rtsp-server-1.0 python3-gi  # the tests' RTSP source (test/fixtures/rtsp-server.py)
   postgresql  # cluster mode's tests start throwaway clusters with its initdb/pg_ctl (scripts/scratch-postgres.ts)
   chromium  # the console's test drives it with playwright-core, which downloads no browser (test/console.test.ts)
+  openssl  # self-signed certificates for the rtmps:// push target test, made at test time (test/helpers/tls-relay.ts)
 )
 
 missing=()
