@@ -24,6 +24,7 @@ packages=(
   # The programme guide's test validates /epg/xmltv against XMLTV's own DTD (/usr/share/xmltv/xmltv.dtd,
   # shipped by xmltv-util with the XMLTV grabbers) with xmllint (test/programme.test.ts).
   libxml2-utils xmltv-util
+  openssl  # self-signed certificates for the rtmps:// push target test, made at test time (test/helpers/tls-relay.ts)
 )
 
 missing=()

@@ -109,6 +109,8 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       stopGraceMs: config.stopGraceMs,
       stallTimeoutMs: config.stallTimeoutMs,
+      // Node reads extra CAs only at a process's start: the workers are where rtmps:// connects.
+      ...(config.rtmpsCaFile !== null ? { env: { NODE_EXTRA_CA_CERTS: config.rtmpsCaFile } } : {}),
       log: log.child({ part: 'pool' }),
     });
     await pool.start();

@@ -3,6 +3,7 @@
  * then the environment. Loaded once at start and frozen. A bad value stops
  * start-up with a message that names the key.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
@@ -79,6 +80,12 @@ export interface Config {
   readonly nodeHeartbeatMs: number;
   /** Base URL of a Grafana showing grafana/'s dashboards; the console links to it. Unset: no link. */
   readonly grafanaUrl: string | null;
+  /**
+   * PEM file of CA certificates the workers trust for rtmps:// (push targets
+   * and sources) beside the system's, e.g. a private CA of an ingest. Unset:
+   * the system's only. Verification is never turned off.
+   */
+  readonly rtmpsCaFile: string | null;
 }
 
 type Key = keyof Config;
@@ -124,6 +131,7 @@ const fields: Record<Key, Field> = {
   leaseMs: { env: 'VLIVE_LEASE_MS', kind: 'positiveInt' },
   nodeHeartbeatMs: { env: 'VLIVE_NODE_HEARTBEAT_MS', kind: 'positiveInt' },
   grafanaUrl: { env: 'VLIVE_GRAFANA_URL', kind: 'url', optional: true },
+  rtmpsCaFile: { env: 'VLIVE_RTMPS_CA_FILE', kind: 'path', optional: true },
 };
 
 export class ConfigError extends Error {
@@ -198,6 +206,25 @@ function readFileLayer(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/**
+ * The CA file must hold a certificate Node can read: the workers get it as
+ * NODE_EXTRA_CA_CERTS, which Node would otherwise skip with a warning, and
+ * every rtmps:// target would then fail its verification for no visible reason.
+ */
+function checkCaFile(path: string): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('VLIVE_RTMPS_CA_FILE', `cannot read ${path}: ${(err as Error).message}`);
+  }
+  try {
+    new X509Certificate(text);
+  } catch {
+    throw new ConfigError('VLIVE_RTMPS_CA_FILE', `${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+}
+
 /** Builds the config from defaults, the optional file, and `env` (process.env by default). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   const dataDir = resolve(env['VLIVE_DATA_DIR'] ?? 'data');
@@ -237,6 +264,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     leaseMs: 10_000,
     nodeHeartbeatMs: 2_000,
     grafanaUrl: null,
+    rtmpsCaFile: null,
   };
   const file = env['VLIVE_CONFIG'] ? readFileLayer(env['VLIVE_CONFIG']) : {};
   const out: Record<string, unknown> = {};
@@ -257,6 +285,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (out['externalOriginHlsUrl'] !== null && out['externalOriginRtmpUrl'] === null) {
     throw new ConfigError('VLIVE_ORIGIN_HLS_URL', 'needs VLIVE_ORIGIN_RTMP_URL as well');
   }
+  if (out['rtmpsCaFile'] !== null) checkCaFile(out['rtmpsCaFile'] as string);
   if (out['nodeName'] === '') out['nodeName'] = `${hostname()}:${String(out['httpPort'])}`;
   // The worker fence stops pipelines 2 heartbeats before the lease ends; below 3 the
   // fence would fall before the next renewal and stop healthy channels.

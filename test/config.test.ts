@@ -37,7 +37,9 @@ it('layers env over the file over defaults', async () => {
 });
 
 it('names the key of a bad value', async () => {
-  for (const [env, key] of [
+  const dir = await mkdtemp(join(tmpdir(), 'vlive-cfg-'));
+  await writeFile(join(dir, 'not-a-cert.pem'), 'hello\n');
+  const cases: [Record<string, string>, string][] = [
     [{ VLIVE_HTTP_PORT: 'abc' }, 'VLIVE_HTTP_PORT'],
     [{ VLIVE_RTMP_PORT: '70000' }, 'VLIVE_RTMP_PORT'],
     [{ VLIVE_WORKERS: '0' }, 'VLIVE_WORKERS'],
@@ -45,13 +47,16 @@ it('names the key of a bad value', async () => {
     [{ VLIVE_HTTP_HOST: '0.0.0.0' }, 'VLIVE_HTTP_HOST'],
     [{ VLIVE_ORIGIN_HLS: 'no' }, 'VLIVE_ORIGIN_HLS'],
     [{ VLIVE_LEASE_MS: '5000', VLIVE_NODE_HEARTBEAT_MS: '2000' }, 'VLIVE_LEASE_MS'],
-  ] as const) {
+    [{ VLIVE_RTMPS_CA_FILE: '/nonexistent/ca.pem' }, 'VLIVE_RTMPS_CA_FILE'],
+    // A file that holds no certificate: Node would skip it with a warning, and rtmps:// would fail later for no visible reason.
+    [{ VLIVE_RTMPS_CA_FILE: join(dir, 'not-a-cert.pem') }, 'VLIVE_RTMPS_CA_FILE'],
+  ];
+  for (const [env, key] of cases) {
     assert.throws(
       () => loadConfig(env),
       (e: unknown) => e instanceof ConfigError && e.key === key && e.message.includes(key),
     );
   }
-  const dir = await mkdtemp(join(tmpdir(), 'vlive-cfg-'));
   await writeFile(join(dir, 'c.json'), JSON.stringify({ hlsPrt: 1 }));
   assert.throws(() => loadConfig({ VLIVE_CONFIG: join(dir, 'c.json') }), /hlsPrt/);
 });

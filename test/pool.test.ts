@@ -302,7 +302,7 @@ function stats(channelId: string, over: Partial<PipelineStats> = {}): PipelineSt
     loopBoundaries: 0,
     boundaryGapsSeconds: [],
     framesOut: 0,
-    targets: [{ index: 0, bytesSent: 0, errors: 0 }],
+    targets: [{ index: 0, bytesSent: 0, errors: 0, bitrateBps: 0 }],
     ...over,
   };
 }
@@ -323,7 +323,7 @@ test('heartbeat stats are validated at the boundary, field by field', () => {
     { stallEvents: 1.5 },
     { loopBoundaries: -1 },
     { boundaryGapsSeconds: ['x'] },
-    { targets: [{ index: 0, bytesSent: -5, errors: 0 }] },
+    { targets: [{ index: 0, bytesSent: -5, errors: 0, bitrateBps: 0 }] },
     { targets: undefined },
   ];
   for (const over of bad) {
@@ -344,11 +344,11 @@ test('channel counters add up across pipeline restarts and worker losses', () =>
   const book = new ChannelCounterBook();
   assert.equal(book.get('c'), null);
   // First pipeline: two heartbeats, then it stalls (final stats on the terminal message).
-  book.running(stats('c', { stutterSeconds: 0.5, targets: [{ index: 0, bytesSent: 100, errors: 0 }], boundaryGapsSeconds: [0.01] }));
-  book.running(stats('c', { stutterSeconds: 1, targets: [{ index: 0, bytesSent: 200, errors: 0 }] }));
-  book.ended(stats('c', { state: 'error', stutterSeconds: 3, stallEvents: 1, loopBoundaries: 2, framesOut: 100, targets: [{ index: 0, bytesSent: 250, errors: 1 }], boundaryGapsSeconds: [0.02] }));
+  book.running(stats('c', { stutterSeconds: 0.5, targets: [{ index: 0, bytesSent: 100, errors: 0, bitrateBps: 0 }], boundaryGapsSeconds: [0.01] }));
+  book.running(stats('c', { stutterSeconds: 1, targets: [{ index: 0, bytesSent: 200, errors: 0, bitrateBps: 0 }] }));
+  book.ended(stats('c', { state: 'error', stutterSeconds: 3, stallEvents: 1, loopBoundaries: 2, framesOut: 100, targets: [{ index: 0, bytesSent: 250, errors: 1, bitrateBps: 0 }], boundaryGapsSeconds: [0.02] }));
   // Second pipeline runs, then its worker dies: its last heartbeat counts.
-  book.running(stats('c', { stutterSeconds: 0.25, loopBoundaries: 1, framesOut: 40, targets: [{ index: 0, bytesSent: 50, errors: 0 }, { index: 1, bytesSent: 10, errors: 2 }] }));
+  book.running(stats('c', { stutterSeconds: 0.25, loopBoundaries: 1, framesOut: 40, targets: [{ index: 0, bytesSent: 50, errors: 0, bitrateBps: 0 }, { index: 1, bytesSent: 10, errors: 2, bitrateBps: 0 }] }));
   const live = book.get('c');
   assert.ok(live !== null);
   assert.equal(live.stallEvents, 1);
@@ -364,8 +364,8 @@ test('channel counters add up across pipeline restarts and worker losses', () =>
     framesOut: 140,
     boundaryGapSecondsTotal: 0.03,
     targets: [
-      { index: 0, bytesSent: 300, errors: 1 },
-      { index: 1, bytesSent: 10, errors: 2 },
+      { index: 0, bytesSent: 300, errors: 1, bitrateBps: 0 },
+      { index: 1, bytesSent: 10, errors: 2, bitrateBps: 0 },
     ],
   });
   book.forget('c');

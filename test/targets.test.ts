@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { gqlOk } from './helpers/gql.js';
 import { makeMp4, probePackets } from './helpers/media.js';
+import { until } from './helpers/poll.js';
 import { freePort } from './helpers/ports.js';
 import { startRelay } from './helpers/relay.js';
 import { nonIncreasing, RtmpReceiver } from './helpers/rtmp-receiver.js';
@@ -111,14 +112,4 @@ async function workerFds(t: TestApp): Promise<number> {
   assert.ok(pids.length > 0, 'the service has workers');
   const counts = await Promise.all(pids.map(async (pid) => (await readdir(`/proc/${pid}/fd`)).length));
   return counts.reduce((a, b) => a + b, 0);
-}
-
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(v)})`);
-    await new Promise((res) => setTimeout(res, 250));
-  }
 }

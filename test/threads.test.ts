@@ -19,6 +19,7 @@ test('what each kind of channel may pin', () => {
   assert.equal(threadsFor(vod), 0);
   assert.equal(threadsFor({ ...vod, targets: ['rtmp://o/live/v', 'rtmp://cdn/a/k', 'rtmp://cdn/b/k'] }), 0, 'push targets are the worker’s own sockets');
   assert.equal(threadsFor({ ...vod, tap: { url: 'rtmp://o/live/v', hasVideo: true, hasAudio: true, recording: null, snapshot: { file: '/s/v.jpg', intervalSeconds: 5 } } }), 2, 'a tap');
+  assert.equal(threadsFor({ ...vod, targets: ['rtmp://o/live/v', 'srt://cdn:9000?streamid=k', 'srt://cdn2:9000'] }), 2, 'an srt:// target is a pipeline: its bus');
   assert.equal(threadsFor(live('rtmp')), 2, 'room for a second source of any kind');
   assert.equal(threadsFor(live('rtmp', 'always')), 4);
   assert.equal(threadsFor(live('rtsp')), 4);

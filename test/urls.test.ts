@@ -76,11 +76,50 @@ describe('parsePushTarget', () => {
     assert.equal(parsePushTarget('rtmps://live.example:443/app/key?backup=1').scheme, 'rtmps');
   });
 
-  it('rejects anything that is not rtmp(s) or has no key', () => {
-    rejects(() => parsePushTarget('srt://h:9000'), /srt:\/\/ is not allowed here/);
+  it('rejects anything that is not rtmp(s) or srt, or has no key', () => {
+    rejects(() => parsePushTarget('rtsp://h:9000/x'), /rtsp:\/\/ is not allowed here; use one of rtmp:\/\/, rtmps:\/\/, srt:\/\//);
     rejects(() => parsePushTarget('http://h/live/x'), /not allowed/);
     rejects(() => parsePushTarget('rtmp://h/live'), /application and a stream name/);
     rejects(() => parsePushTarget('rtmp://h/live/x y'), /whitespace/);
+  });
+});
+
+describe('parsePushTarget: srt://', () => {
+  const badInput = (url: string, pattern: RegExp): void => {
+    assert.throws(() => parsePushTarget(url), (err: unknown) => {
+      assert.ok(err instanceof VliveError, `expected VliveError, got ${String(err)}`);
+      assert.equal(err.code, 'BAD_USER_INPUT');
+      assert.equal(err.field, 'pushTargets');
+      assert.match(err.message, pattern);
+      return true;
+    });
+  };
+
+  it('accepts caller targets with passphrase, latency, pbkeylen and streamid', () => {
+    const t = parsePushTarget('srt://ingest.example:9000?passphrase=0123456789&latency=200&pbkeylen=32&streamid=publish%3Akey');
+    assert.deepEqual({ ...t }, { url: 'srt://ingest.example:9000?passphrase=0123456789&latency=200&pbkeylen=32&streamid=publish%3Akey', scheme: 'srt', host: 'ingest.example', port: 9000 });
+    assert.equal(parsePushTarget('srt://10.0.0.1:7001').scheme, 'srt');
+    assert.equal(parsePushTarget('srt://h:7001?mode=caller').scheme, 'srt');
+    assert.equal(maskUrl('srt://h:7001?passphrase=0123456789'), 'srt://h:7001?***');
+  });
+
+  it('refuses a URL we cannot call: no port, a path, a user', () => {
+    rejects(() => parsePushTarget('srt://h'), /needs a port/);
+    rejects(() => parsePushTarget('srt://h:9000/live/key'), /has no path/);
+    rejects(() => parsePushTarget('srt://u:p@h:9000'), /no user or password/);
+  });
+
+  it('refuses unknown, repeated and out-of-range options with BAD_USER_INPUT naming the field', () => {
+    badInput('srt://h:9000?foo=1', /option "foo" is not supported; use passphrase, latency, pbkeylen, streamid/);
+    badInput('srt://h:9000?mode=listener', /callers/);
+    badInput('srt://h:9000?latency=1&latency=2', /given twice/);
+    badInput('srt://h:9000?passphrase=short', /passphrase must be 10 to 79 characters/);
+    badInput(`srt://h:9000?passphrase=${'p'.repeat(80)}`, /passphrase must be 10 to 79/);
+    badInput('srt://h:9000?latency=5', /latency must be a whole number of ms from 20 to 8000/);
+    badInput('srt://h:9000?latency=2e3', /latency/);
+    badInput('srt://h:9000?passphrase=0123456789&pbkeylen=20', /pbkeylen must be 16, 24, 32/);
+    badInput('srt://h:9000?pbkeylen=16', /needs a passphrase/);
+    badInput(`srt://h:9000?streamid=${'s'.repeat(513)}`, /streamid must be 1 to 512/);
   });
 });
 

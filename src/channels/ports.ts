@@ -17,7 +17,7 @@ export interface PipelineRunner {
   /** Pipeline slots of the ready workers, and how many are taken. */
   capacity(): { total: number; used: number };
   /** Per-target totals over the channel's pipelines (bytes, errors, last error), by target index; null when unknown. */
-  channelCounters(channelId: string): { targets: { index: number; bytesSent: number; errors: number; lastError?: string; state?: 'connecting' | 'up' | 'retrying' }[] } | null;
+  channelCounters(channelId: string): { targets: { index: number; bytesSent: number; errors: number; bitrateBps: number; lastError?: string; state?: 'connecting' | 'up' | 'retrying' }[] } | null;
   /** Drops the pool's running totals of a deleted channel. */
   forgetChannel(channelId: string): void;
 }

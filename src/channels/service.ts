@@ -142,10 +142,10 @@ export class ChannelService {
   }
 
   /** Bytes, errors and the last error of a channel's target `index` (0 = origin) over its pipelines. */
-  targetStats(id: string, index: number, running: boolean): { bytesSent: number; errors: number; lastError: string | null; status: string } {
+  targetStats(id: string, index: number, running: boolean): { bytesSent: number; errors: number; bitrateBps: number; lastError: string | null; status: string } {
     const t = this.deps.runner.channelCounters(id)?.targets.find((x) => x.index === index);
     const status = !running ? 'STOPPED' : (t?.state ?? 'connecting').toUpperCase();
-    return { bytesSent: t?.bytesSent ?? 0, errors: t?.errors ?? 0, lastError: t?.lastError ?? null, status };
+    return { bytesSent: t?.bytesSent ?? 0, errors: t?.errors ?? 0, bitrateBps: running ? (t?.bitrateBps ?? 0) : 0, lastError: t?.lastError ?? null, status };
   }
 
   recordings(id: string): Promise<Recording[]> {

@@ -10,7 +10,8 @@ import type { BusMessage } from './native.js';
 
 /** Keeps scheme, host and port; the path (app/stream key) becomes "***". */
 export function maskUrls(text: string): string {
-  return text.replace(/\b(rtmps?):\/\/([^/\s"']+)\/[^\s"']*/g, '$1://$2/***');
+  // An srt:// URL's secrets (passphrase, stream id) are in its query.
+  return text.replace(/\b(rtmps?):\/\/([^/\s"']+)\/[^\s"']*/g, '$1://$2/***').replace(/\bsrt:\/\/([^?\s"']*)\?[^\s"']*/g, 'srt://$1?***');
 }
 
 /** Which part of the channel an element belongs to, by the names templates give them. */

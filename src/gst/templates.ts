@@ -27,6 +27,7 @@ export const templateNames = [
   'tap-snapshot',
   'tap-audio-drop',
   'snapshot-decode',
+  'target-srt',
 ] as const;
 
 export type TemplateName = (typeof templateNames)[number];

@@ -128,3 +128,23 @@ export function metadataTag(meta: Readonly<Record<string, AmfValue>>): Buffer {
   body.copy(tag, bodyOffset);
   return tag;
 }
+
+/** The 9-byte FLV file header (audio and video flagged) and PreviousTagSize0: what a demuxer reads before the first tag. */
+export function flvFileHeader(): Buffer {
+  return Buffer.from([0x46, 0x4c, 0x56, 1, 0x05, 0, 0, 0, 9, 0, 0, 0, 0]);
+}
+
+/**
+ * A tag around a body that exists already (a relayed or published tag): its
+ * header and trailer, to be written before and after the body, so the body
+ * itself is not copied here.
+ */
+export function tagFrame(type: number, timestampMs: number, bodyBytes: number): { header: Buffer; trailer: Buffer } {
+  if (bodyBytes > 0xffffff) throw new RangeError(`FLV tag body too large: ${bodyBytes} bytes`);
+  // allocTag checks the timestamp and lays out the header; its empty body and trailer are dropped.
+  const header = allocTag(type, timestampMs, 0).subarray(0, headerBytes);
+  header.writeUIntBE(bodyBytes, 1, 3);
+  const trailer = Buffer.alloc(trailerBytes);
+  trailer.writeUInt32BE(headerBytes + bodyBytes);
+  return { header, trailer };
+}

@@ -4,7 +4,7 @@
  * properties of GStreamer pipelines and in logs, so they are checked strictly
  * here, once, and masked before anyone prints them.
  */
-import { VliveError } from '../errors.js';
+import { badInput, VliveError } from '../errors.js';
 
 /** How a live source is pulled; liveProtocolOf tells it from the URL. */
 export type LiveProtocol = 'rtmp' | 'rtsp' | 'hls' | 'httpflv' | 'srt';
@@ -31,9 +31,20 @@ export const SOURCE_SCHEMES = {
 export type KnownSourceScheme = keyof typeof SOURCE_SCHEMES;
 export type SourceScheme = { [K in KnownSourceScheme]: (typeof SOURCE_SCHEMES)[K] extends true ? K : never }[KnownSourceScheme];
 
-/** Push targets are RTMP(S) only: the worker's own RTMP publisher is the one output path. */
-export const PUSH_SCHEMES = ['rtmp', 'rtmps'] as const;
+/** Push targets: RTMP(S), published by the worker itself, and SRT (caller, MPEG-TS) through a pipeline of its own. */
+export const PUSH_SCHEMES = ['rtmp', 'rtmps', 'srt'] as const;
 export type PushScheme = (typeof PUSH_SCHEMES)[number];
+/** An external origin is RTMP(S). */
+const ORIGIN_SCHEMES = ['rtmp', 'rtmps'] as const;
+
+/**
+ * The options an srt:// push target may carry in its query, which srtsink
+ * reads itself: limits from libsrt (passphrase 10–79 characters, stream id at
+ * most 512, key length 16, 24 or 32 bytes). The latency range is ours: below
+ * 20 ms no retransmission fits, above 8 s a live stream is no longer live.
+ */
+export const srtTargetLimits = { passphraseMin: 10, passphraseMax: 79, latencyMsMin: 20, latencyMsMax: 8000, streamIdMax: 512, pbkeylens: [16, 24, 32] } as const;
+const srtTargetKeys = ['passphrase', 'latency', 'pbkeylen', 'streamid', 'mode'] as const;
 
 export interface ParsedUrl<S extends string> {
   /** The URL exactly as given (after validation); never re-serialised, so stream keys keep their encoding. */
@@ -142,13 +153,54 @@ export function liveProtocolOf(source: ParsedUrl<SourceScheme>): LiveProtocol {
 }
 
 /**
- * Validates an RTMP(S) URL a virtual live pushes to (e.g. a CDN ingest).
- * @throws VliveError URL_NOT_ALLOWED naming the field `pushUrl`.
+ * Validates a URL a virtual live pushes to (e.g. a CDN ingest): rtmp(s)://
+ * with an application and a stream key, or srt://host:port with the options
+ * of srtTargetKeys.
+ * @throws VliveError URL_NOT_ALLOWED naming `field` for a URL we do not push
+ *   to, BAD_USER_INPUT naming it for an srt:// option out of range or unknown.
  */
-export function parsePushTarget(input: unknown, field = 'pushUrl'): ParsedUrl<PushScheme> {
+export function parsePushTarget(input: unknown, field = 'pushTargets'): ParsedUrl<PushScheme> {
   const url = parseCommon(field, input, PUSH_SCHEMES);
-  requireAppAndStream(field, url);
+  if (url.protocol === 'srt:') checkSrtTarget(field, url);
+  else requireAppAndStream(field, url);
   return toParsed(input as string, url);
+}
+
+/** srt://host:port[?options]: caller mode only; each option once, in its range. */
+function checkSrtTarget(field: string, url: URL): void {
+  if (url.port === '') throw fail(field, 'an srt:// target needs a port, e.g. srt://ingest.example:9000');
+  if (url.pathname !== '' && url.pathname !== '/') throw fail(field, 'an srt:// target has no path; give the stream as ?streamid=…');
+  if (url.username !== '' || url.password !== '') throw fail(field, 'an srt:// target has no user or password; give ?passphrase=…');
+  const q = url.searchParams;
+  const keys = [...q.keys()];
+  const unknown = keys.find((k) => !(srtTargetKeys as readonly string[]).includes(k));
+  if (unknown !== undefined) throw badInput(field, `srt:// option ${JSON.stringify(unknown)} is not supported; use ${srtTargetKeys.filter((k) => k !== 'mode').join(', ')}`);
+  const twice = keys.find((k, i) => keys.indexOf(k) !== i);
+  if (twice !== undefined) throw badInput(field, `srt:// option ${twice} is given twice`);
+  const L = srtTargetLimits;
+  const mode = q.get('mode');
+  if (mode !== null && mode !== 'caller') throw badInput(field, 'srt:// targets connect as callers: mode can only be caller');
+  const pass = q.get('passphrase');
+  if (pass !== null && (pass.length < L.passphraseMin || pass.length > L.passphraseMax)) {
+    throw badInput(field, `srt:// passphrase must be ${L.passphraseMin} to ${L.passphraseMax} characters`);
+  }
+  const latency = q.get('latency');
+  if (latency !== null && !wholeInRange(latency, L.latencyMsMin, L.latencyMsMax)) {
+    throw badInput(field, `srt:// latency must be a whole number of ms from ${L.latencyMsMin} to ${L.latencyMsMax}`);
+  }
+  const pbkeylen = q.get('pbkeylen');
+  if (pbkeylen !== null) {
+    if (!(L.pbkeylens as readonly number[]).some((n) => String(n) === pbkeylen)) throw badInput(field, `srt:// pbkeylen must be ${L.pbkeylens.join(', ')}`);
+    if (pass === null) throw badInput(field, 'srt:// pbkeylen needs a passphrase');
+  }
+  const streamId = q.get('streamid');
+  if (streamId !== null && (streamId === '' || streamId.length > L.streamIdMax)) throw badInput(field, `srt:// streamid must be 1 to ${L.streamIdMax} characters`);
+}
+
+function wholeInRange(text: string, min: number, max: number): boolean {
+  if (!/^\d{1,9}$/.test(text)) return false;
+  const n = Number(text);
+  return n >= min && n <= max;
 }
 
 /**
@@ -156,7 +208,7 @@ export function parsePushTarget(input: unknown, field = 'pushUrl'): ParsedUrl<Pu
  * as used for an external origin; stream names are appended to it.
  */
 export function parseRtmpBase(input: unknown, field: string): ParsedUrl<PushScheme> {
-  const url = parseCommon(field, input, PUSH_SCHEMES);
+  const url = parseCommon(field, input, ORIGIN_SCHEMES);
   if (pathSegments(url).length < 1) throw fail(field, 'needs an application, e.g. rtmp://host/live');
   if (url.search !== '') throw fail(field, 'must not have a ?query');
   if (url.pathname.endsWith('/')) throw fail(field, 'must not end with "/"');

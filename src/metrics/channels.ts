@@ -55,6 +55,7 @@ export class ChannelMetrics {
   readonly #memory: Gauge<'channel'>;
   readonly #targetBytes: Counter<'channel' | 'target'>;
   readonly #targetErrors: Counter<'channel' | 'target'>;
+  readonly #targetBitrate: Gauge<'channel' | 'target'>;
 
   readonly #totals: TotalsSource | null;
   /** Last totals applied per channel, so the Prometheus counters add only the increase. */
@@ -155,6 +156,12 @@ export class ChannelMetrics {
       labelNames: ['channel', 'target'] as const,
       registers,
     });
+    this.#targetBitrate = new Gauge({
+      name: 'vlive_channel_target_bitrate_bits_per_second',
+      help: 'Bits per second handed to one push target of the channel over the last 5 s, measured in the worker at its heartbeat (the bytes of vlive_channel_target_bytes_total); 0 while the target retries. Target 0 is the origin.',
+      labelNames: ['channel', 'target'] as const,
+      registers,
+    });
   }
 
   /** Channels with series right now. */
@@ -226,6 +233,7 @@ export class ChannelMetrics {
         const tl = { channel: id, target: String(t.index) };
         this.#targetBytes.inc(tl, bytes);
         this.#targetErrors.inc(tl, Math.max(0, t.errors - before.errors));
+        this.#targetBitrate.set(tl, t.bitrateBps);
         if (t.index === 0) this.#outputBytes.inc(labels, bytes);
         this.#seeTarget(id, t.index);
       }
@@ -280,6 +288,7 @@ export class ChannelMetrics {
         const bytes = increase(last.bytes, t.bytesSent);
         this.#targetBytes.inc(tl, bytes);
         this.#targetErrors.inc(tl, increase(last.errors, t.errors));
+        this.#targetBitrate.set(tl, t.bitrateBps);
         if (t.index === 0) this.#outputBytes.inc(labels, bytes);
         this.#seeTarget(stats.channelId, t.index);
         base.targets.set(t.index, { bytes: t.bytesSent, errors: t.errors });
@@ -298,6 +307,7 @@ export class ChannelMetrics {
     for (const index of this.#targetsSeen.get(id) ?? []) {
       this.#targetBytes.remove({ channel: id, target: String(index) });
       this.#targetErrors.remove({ channel: id, target: String(index) });
+      this.#targetBitrate.remove({ channel: id, target: String(index) });
     }
     this.#targetsSeen.delete(id);
     this.#appliedTotals.delete(id);
@@ -310,7 +320,7 @@ export interface CounterTotals {
   stallEvents: number;
   loopBoundaries: number;
   framesOut: number;
-  targets: { index: number; bytesSent: number; errors: number }[];
+  targets: { index: number; bytesSent: number; errors: number; bitrateBps: number }[];
 }
 
 export type TotalsSource = (channelId: string) => CounterTotals | null;

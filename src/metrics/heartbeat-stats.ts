@@ -10,6 +10,8 @@ export interface TargetCounters {
   index: number;
   bytesSent: number;
   errors: number;
+  /** 0 from a worker that does not send it. */
+  bitrateBps: number;
 }
 
 export interface PipelineMeasurements {
@@ -27,7 +29,7 @@ function finite(v: unknown, min = -Infinity): number | null {
   return typeof v === 'number' && Number.isFinite(v) && v >= min ? v : null;
 }
 
-function isTarget(v: unknown): v is TargetCounters {
+function isTarget(v: unknown): v is Omit<TargetCounters, 'bitrateBps'> {
   if (typeof v !== 'object' || v === null) return false;
   const t = v as Record<string, unknown>;
   return (
@@ -49,6 +51,6 @@ export function measurements(stats: PipelineStats): PipelineMeasurements {
     loopBoundaries: finite(s['loopBoundaries'], 0),
     framesOut: finite(s['framesOut'], 0),
     boundaryGapsSeconds: Array.isArray(gaps) ? gaps.filter((g): g is number => finite(g, 0) !== null) : null,
-    targets: Array.isArray(targets) ? targets.filter(isTarget) : null,
+    targets: Array.isArray(targets) ? targets.filter(isTarget).map((t) => ({ ...t, bitrateBps: finite((t as unknown as Record<string, unknown>)['bitrateBps'], 0) ?? 0 })) : null,
   };
 }

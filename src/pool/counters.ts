@@ -22,8 +22,8 @@ export interface ChannelCounters {
   framesOut: number;
   /** Sum of every boundary gap measured, seconds. */
   boundaryGapSecondsTotal: number;
-  /** By target index (0 = origin), summed over pipelines. */
-  targets: { index: number; bytesSent: number; errors: number; lastError?: string; state?: 'connecting' | 'up' | 'retrying' }[];
+  /** By target index (0 = origin): bytes and errors summed over pipelines; bitrate the running pipeline's (0 without one). */
+  targets: { index: number; bytesSent: number; errors: number; bitrateBps: number; lastError?: string; state?: 'connecting' | 'up' | 'retrying' }[];
 }
 
 interface Entry {
@@ -45,15 +45,22 @@ function add(into: ChannelCounters, s: PipelineStats): void {
   for (const t of s.targets) {
     let acc = into.targets.find((x) => x.index === t.index);
     if (acc === undefined) {
-      acc = { index: t.index, bytesSent: 0, errors: 0 };
+      acc = { index: t.index, bytesSent: 0, errors: 0, bitrateBps: 0 };
       into.targets.push(acc);
       into.targets.sort((a, b) => a.index - b.index);
     }
     acc.bytesSent += t.bytesSent;
     acc.errors += t.errors;
+    // A rate, not a count: the latest pipeline's stands.
+    acc.bitrateBps = t.bitrateBps;
     if (t.lastError !== undefined) acc.lastError = t.lastError;
     if (t.state !== undefined) acc.state = t.state;
   }
+}
+
+/** An ended pipeline sends nothing: its targets' bitrates drop to 0 until the next one reports. */
+function idle(c: ChannelCounters): void {
+  for (const t of c.targets) t.bitrateBps = 0;
 }
 
 export class ChannelCounterBook {
@@ -87,6 +94,7 @@ export class ChannelCounterBook {
     e.live = null;
     this.#gaps(e, s);
     add(e.base, s);
+    idle(e.base);
   }
 
   /** Its worker died: keep what its last heartbeat said. */
@@ -94,6 +102,7 @@ export class ChannelCounterBook {
     const e = this.#entries.get(channelId);
     if (e?.live == null) return;
     add(e.base, e.live);
+    idle(e.base);
     e.live = null;
   }
 

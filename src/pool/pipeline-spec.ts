@@ -115,13 +115,15 @@ export function isTerminal(state: PipelineState): state is 'error' | 'eos' | 'st
   return state === 'error' || state === 'eos' || state === 'stopped';
 }
 
-/** Bytes and errors of one push target; index 0 is the origin. */
+/** Bytes, bitrate and errors of one push target; index 0 is the origin. */
 export interface TargetStats {
   index: number;
   /** Every byte handed to the target's socket, RTMP framing included. */
   bytesSent: number;
   /** Failures of this target's sessions (refused, closed, not keeping up). */
   errors: number;
+  /** Bits per second handed to the target over the last 5 s (src/worker/bitrate-window.ts); 0 while nothing flows. */
+  bitrateBps: number;
   /** The last of them, URLs masked. */
   lastError?: string;
   /** Targets 1..: up (bytes flow), connecting, or retrying after a failure. */
@@ -260,7 +262,7 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isS
 const isSeconds = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 
 function isTargetStats(v: unknown): v is TargetStats {
-  return isRecord(v) && isCount(v['index']) && isCount(v['bytesSent']) && isCount(v['errors']);
+  return isRecord(v) && isCount(v['index']) && isCount(v['bytesSent']) && isCount(v['errors']) && isCount(v['bitrateBps']);
 }
 
 export function isPipelineStats(v: unknown): v is PipelineStats {

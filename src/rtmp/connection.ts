@@ -11,7 +11,7 @@
  * event loop that owns the socket.
  */
 import { randomBytes } from 'node:crypto';
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { decode, encode, type Amf, type AmfObject } from './amf0.js';
 import { holdUntilNextBatch, release } from './read-pacer.js';
@@ -173,7 +173,9 @@ export class RtmpConnection {
       // A one-byte high-water mark: a paused socket (batchReads) stops being read at
       // once. Node's sockets take the stream option, though @types/node does not list it.
       const lowWater = { readableHighWaterMark: 1 };
-      const socket = t.tls ? tlsConnect({ host: t.host, port: t.port, servername: t.host, ...lowWater }) : tcpConnect({ host: t.host, port: t.port, ...lowWater });
+      // SNI names a host, never an address (RFC 6066; Node warns): an address is checked against the certificate's IP entries.
+      const sni = isIP(t.host) === 0 ? { servername: t.host } : {};
+      const socket = t.tls ? tlsConnect({ host: t.host, port: t.port, ...sni, ...lowWater }) : tcpConnect({ host: t.host, port: t.port, ...lowWater });
       this.#socket = socket;
       socket.setNoDelay(true);
       const onError = (err: NodeJS.ErrnoException): void => reject(new RtmpError('CONNECT', `cannot connect to ${t.host}:${t.port}: ${describeSocketError(err)}`));

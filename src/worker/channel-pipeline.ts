@@ -16,6 +16,7 @@ import { maskUrls } from '../gst/bus-errors.js';
 import type { PipelinePlan } from './plan.js';
 import type { MediaTag } from '../rtmp/chunks.js';
 import { RtmpOutput } from './rtmp-output.js';
+import { BitrateWindow } from './bitrate-window.js';
 import { FlowWatch } from './flow-watch.js';
 import { VodFeeder } from './vod-feeder.js';
 import { Playout } from './playout.js';
@@ -100,7 +101,8 @@ export class ChannelPipeline {
   #cutIn: VodCutIn | null = null;
   /** Wall ms at which a finished VOD channel reports eos. */
   #endAtMs: number | null = null;
-  readonly #target: TargetStats = { index: 0, bytesSent: 0, errors: 0 };
+  readonly #target: TargetStats = { index: 0, bytesSent: 0, errors: 0, bitrateBps: 0 };
+  readonly #bitrate = new BitrateWindow();
   #startTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
 
@@ -140,6 +142,7 @@ export class ChannelPipeline {
    */
   stats(): PipelineStats {
     this.#target.bytesSent = this.#output.bytesSent;
+    this.#target.bitrateBps = this.terminal ? 0 : this.#bitrate.sample(performance.now(), this.#target.bytesSent);
     return {
       channelId: this.channelId,
       state: this.state,

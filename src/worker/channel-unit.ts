@@ -18,7 +18,9 @@ import type { FromWorker } from '../pool/ipc.js';
 import type { PipelineStats, TapSpec } from '../pool/pipeline-spec.js';
 import type { ChannelPipeline } from './channel-pipeline.js';
 import type { MediaTag } from '../rtmp/chunks.js';
-import { PushTarget } from './push-target.js';
+import { RtmpPublisher } from '../rtmp/publisher.js';
+import { PushTarget, type TargetSession } from './push-target.js';
+import { SrtSession } from './srt-session.js';
 import type { SnapshotDecoder } from './snapshot-decoder.js';
 import { TapPipeline } from './tap-pipeline.js';
 
@@ -28,7 +30,7 @@ export const tapRetryMs = 10_000;
 export interface ChannelUnitDeps {
   readonly channelId: string;
   readonly tap: TapSpec | null;
-  /** Targets 1.. (0 is the origin, the output's). */
+  /** Targets 1.. (0 is the origin, the output's): rtmp(s):// or srt://. */
   readonly extraTargets: readonly string[];
   /** A target's publish must be up within this. */
   readonly targetTimeoutMs: number;
@@ -37,6 +39,12 @@ export interface ChannelUnitDeps {
   readonly decoder: () => SnapshotDecoder;
   readonly log: Logger;
   readonly send: (msg: FromWorker) => void;
+}
+
+/** A session for one attempt at a target: the worker's own RTMP publisher, or an SRT pipeline. */
+function openSession(url: string, deps: ChannelUnitDeps): TargetSession {
+  if (url.startsWith('srt://')) return new SrtSession({ url, templates: deps.templates, log: deps.log });
+  return new RtmpPublisher({ url, timeoutMs: deps.targetTimeoutMs });
 }
 
 export class ChannelUnit {
@@ -55,7 +63,7 @@ export class ChannelUnit {
     this.#deps = deps;
     this.channelId = deps.channelId;
     const { channelId, log } = deps;
-    this.#targets = deps.extraTargets.map((url, i) => new PushTarget({ channelId, index: i + 1, url, timeoutMs: deps.targetTimeoutMs, log }));
+    this.#targets = deps.extraTargets.map((url, i) => new PushTarget({ channelId, index: i + 1, open: () => openSession(url, deps), log }));
   }
 
   /** The output; set once, right after the unit is made (its callbacks call the unit). */

@@ -38,6 +38,7 @@ export interface PipelinePlan {
 /** Each target costs a queue, a sink and a socket; more than this is a mistake upstream. */
 export const maxTargets = 16;
 
+const srtUrl = /^srt:\/\/[^/?#\s]+:\d+\/?(\?\S*)?$/;
 const rtmpUrl = /^rtmps?:\/\/[^/\s]+\/\S+/;
 
 export class PlanError extends Error {
@@ -121,7 +122,8 @@ export function planPipeline(spec: PipelineSpec, templates: Templates): Pipeline
   if (spec.targets.length === 0) throw new PlanError('a pipeline needs at least one target');
   if (spec.targets.length > maxTargets) throw new PlanError(`at most ${maxTargets} targets per pipeline, got ${spec.targets.length}`);
   spec.targets.forEach((url, i) => {
-    if (!rtmpUrl.test(url)) throw new PlanError(`target ${i} is not an rtmp:// or rtmps:// URL with a path`);
+    // The origin is RTMP; extra targets may be srt://host:port too (srt-session.ts), checked in full by media/urls.ts.
+    if (!rtmpUrl.test(url) && !(i > 0 && srtUrl.test(url))) throw new PlanError(`target ${i} is not an rtmp:// or rtmps:// URL with a path${i > 0 ? ', nor srt://host:port' : ''}`);
   });
 
   let relay: SourcePlan | null = null;

@@ -2,7 +2,8 @@
  * One extra push target of a channel (a CDN, another platform), published
  * by the worker itself: it is sent the very batches that target 0, the
  * origin, gets (rtmp-output.ts), so it costs one socket and no thread, and
- * reads nothing back from the origin.
+ * reads nothing back from the origin. An srt:// target is the same, with
+ * its sessions in a small pipeline each (srt-session.ts) instead of a socket.
  *
  * Why not a GStreamer forwarder (rtmp2src ! rtmp2sink, as before): each cost
  * two threads and a second origin connection, and rtmp2sink posts nothing
@@ -25,7 +26,7 @@ import { fullJitterBackoff } from '../pool/backoff.js';
 import { maskUrls } from '../gst/bus-errors.js';
 import { tagKind } from '../media/flv-reader.js';
 import { MSG_VIDEO, type MediaTag } from '../rtmp/chunks.js';
-import { RtmpPublisher } from '../rtmp/publisher.js';
+import { BitrateWindow } from './bitrate-window.js';
 
 /** Retry delays of a failed target: 0.5 s doubling to 10 s, full jitter. */
 const retryBackoff = { baseMs: 500, capMs: 10_000 };
@@ -34,13 +35,30 @@ const healthyAfterMs = 30_000;
 /** A target that leaves this much unsent is not keeping up (about 10 s at 6 Mbit/s): its session is cut. */
 export const maxPendingBytes = 8 * 1024 * 1024;
 
+/**
+ * One session of a target, what PushTarget drives: an RtmpPublisher for
+ * rtmp(s)://, an SrtSession (srt-session.ts) for srt://.
+ */
+export interface TargetSession {
+  /** Resolves once media may be sent; rejects when the session cannot start. */
+  publish(): Promise<void>;
+  readonly publishing: boolean;
+  /** Bytes that left for the target (handed to the kernel, or sent by libsrt). */
+  readonly bytesFlushed: number;
+  /** Bytes sent to the session but not gone yet: a peer that does not keep up makes this grow. */
+  readonly bytesPending: number;
+  /** Called once when the session fails after publish() resolved. */
+  onClose(cb: (err: Error) => void): void;
+  send(tags: readonly MediaTag[]): void;
+  close(flush: boolean): Promise<void>;
+}
+
 export interface PushTargetDeps {
   readonly channelId: string;
   /** The target's position in the channel's list (0 is the origin). */
   readonly index: number;
-  readonly url: string;
-  /** Connect through Publish.Start must finish within this. */
-  readonly timeoutMs: number;
+  /** A new session, for each attempt. */
+  readonly open: () => TargetSession;
   readonly log: Logger;
 }
 
@@ -56,7 +74,7 @@ export class PushTarget {
   readonly #headers: Headers = { meta: null, video: null, audio: null };
   /** The channel has sent video: a session joins at a keyframe, not at any tag. */
   #sawVideo = false;
-  #publisher: RtmpPublisher | null = null;
+  #publisher: TargetSession | null = null;
   /** Output time that is 0 in this session; null until it joined the channel's media. */
   #offsetMs: number | null = null;
   #upSince = 0;
@@ -68,6 +86,7 @@ export class PushTarget {
   #errors = 0;
   #lastError: string | undefined;
   #state: NonNullable<TargetStats['state']> = 'connecting';
+  readonly #bitrate = new BitrateWindow();
 
   constructor(deps: PushTargetDeps) {
     this.#deps = deps;
@@ -78,7 +97,7 @@ export class PushTarget {
     if (this.#stopped || this.#publisher !== null) return;
     this.#state = 'connecting';
     this.#offsetMs = null;
-    const publisher = new RtmpPublisher({ url: this.#deps.url, timeoutMs: this.#deps.timeoutMs });
+    const publisher = this.#deps.open();
     this.#publisher = publisher;
     publisher.onClose((err) => this.#failed(publisher, err.message));
     publisher.publish().then(
@@ -105,7 +124,12 @@ export class PushTarget {
   }
 
   stats(): TargetStats {
-    const t: TargetStats = { index: this.#deps.index, bytesSent: this.#bytesBefore + (this.#publisher?.bytesFlushed ?? 0), errors: this.#errors, state: this.#state };
+    const bytesSent = this.#bytesBefore + (this.#publisher?.bytesFlushed ?? 0);
+    // Across sessions the count only grows, so a retry shows as the window's bitrate falling, not as a reset.
+    const bitrateBps = this.#bitrate.sample(performance.now(), bytesSent);
+    // UP means bytes flow: a joined session that has sent nothing yet (srtsink still connecting) is not up.
+    const state = this.#state === 'up' && (this.#publisher?.bytesFlushed ?? 0) === 0 ? 'connecting' : this.#state;
+    const t: TargetStats = { index: this.#deps.index, bytesSent, errors: this.#errors, bitrateBps, state };
     if (this.#lastError !== undefined) t.lastError = this.#lastError;
     return t;
   }
@@ -131,7 +155,7 @@ export class PushTarget {
    * for a channel without video), after the headers, all at time 0. False
    * while the batch holds no such point.
    */
-  #join(publisher: RtmpPublisher, batch: readonly MediaTag[]): boolean {
+  #join(publisher: TargetSession, batch: readonly MediaTag[]): boolean {
     const at = batch.find((t) => (this.#sawVideo ? tagKind(t) === 'video-key' : tagKind(t) === 'audio'));
     if (at === undefined) return false;
     this.#offsetMs = at.timeMs;
@@ -150,7 +174,7 @@ export class PushTarget {
     return publisher.close(flush);
   }
 
-  #failed(publisher: RtmpPublisher, message: string): void {
+  #failed(publisher: TargetSession, message: string): void {
     if (this.#publisher !== publisher || this.#stopped) return;
     if (this.#upSince > 0 && performance.now() - this.#upSince >= healthyAfterMs) this.#attempt = 0;
     this.#upSince = 0;

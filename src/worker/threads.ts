@@ -15,6 +15,8 @@ import type { PipelineSpec } from '../pool/pipeline-spec.js';
 const sourceThreads = 2;
 /** A tap (recording, snapshots): its bus and the snapshot pull. */
 const tapThreads = 2;
+/** An srt:// push target's pipeline (srt-session.ts): its bus. */
+const srtTargetThreads = 1;
 
 /**
  * What a channel may pin at most. A relay keeps room for a second source
@@ -25,6 +27,7 @@ export function threadsFor(spec: PipelineSpec): number {
   let n = 0;
   if (spec.source.kind === 'live') n += spec.source.protocol === 'rtmp' && spec.source.transcode !== 'always' ? sourceThreads : 2 * sourceThreads;
   if (spec.tap !== undefined) n += tapThreads;
+  n += spec.targets.filter((t) => t.startsWith('srt://')).length * srtTargetThreads;
   return n;
 }
 
