@@ -79,7 +79,7 @@ after(async () => {
   if (tokensDir !== '') await rm(tokensDir, { recursive: true, force: true });
 });
 
-it('answers 2400 random and hostile mutations with data or coded errors only, and stays consistent', async () => {
+it('answers 250 random and hostile inputs per mutation with data or coded errors only, and stays consistent', async () => {
   const seed = Number(process.env['FUZZ_SEED'] ?? Date.now() % 2 ** 31);
   // Seeded, so a failure can be replayed with FUZZ_SEED.
   const r = seededRandom(seed);
@@ -146,7 +146,8 @@ it('answers 2400 random and hostile mutations with data or coded errors only, an
   let created = 0;
   // Per mutation: codes seen ('ok' for data), and how many inputs got past GraphQL's variable types into the resolver.
   const seen = new Map<string, { reached: number; codes: Map<string, number> }>();
-  for (let i = 0; i < 2400; i++) {
+  // 250 per mutation on average, so that each, even the one whose input type refuses the most, reaches its resolver 100 times.
+  for (let i = 0; i < 250 * mutations.length; i++) {
     const m = pick(r, mutations);
     const name = /\{ (\w+)\(/.exec(m.query)?.[1] ?? m.query;
     const res = await gql<Record<string, { id?: string; status?: string } | string | null>>(t.url, m.query, m.vars(), auth);

@@ -221,13 +221,23 @@ describe('Prometheus metrics and dashboards', () => {
       publisher.kill('SIGSTOP');
       await sub.until((e) => e.some((x) => x.virtualLiveStatusChanged.status === 'RECONNECTING'), 15_000);
       publisher.kill('SIGCONT');
-      await sub.until((e) => e.some((x) => x.virtualLiveStatusChanged.status === 'LIVING'), 20_000);
+      // LIVING after the RECONNECTING: detail events (viewers) may say LIVING before it.
+      const livingAgain = (e: { virtualLiveStatusChanged: { status: string } }[]): boolean => {
+        const from = e.findIndex((x) => x.virtualLiveStatusChanged.status === 'RECONNECTING');
+        return from >= 0 && e.slice(from + 1).some((x) => x.virtualLiveStatusChanged.status === 'LIVING');
+      };
+      await sub.until(livingAgain, 20_000);
     } finally {
       publisher.kill('SIGCONT');
       sub.dispose();
       await client.dispose();
     }
-    const { series } = await scrape();
+    // The stall comes in a worker heartbeat, which may follow the LIVING event by up to an interval.
+    let { series } = await scrape();
+    for (const deadline = Date.now() + 5000; value(series, 'vlive_channel_stalls_total', { channel: relay }) < 1 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      ({ series } = await scrape());
+    }
     assert.equal(value(series, 'vlive_channel_stalls_total', { channel: relay }), 1);
     assert.equal(value(series, 'vlive_channel_reconnects_total', { channel: relay }), 1);
     assert.equal(value(series, 'vlive_channel_restarts_total', { channel: relay }), 1);

@@ -135,9 +135,9 @@ describe('push targets over rtmps:// and srt://, with their bitrates', () => {
     assert.equal(rogue.bitrateBps, 0);
     const metrics = await (await fetch(`http://127.0.0.1:${t.app.api.port}/metrics`)).text();
     const gauge = (target: number): number => {
-      const m = new RegExp(`^vlive_channel_target_bitrate_bits_per_second\\{channel="${id}",target="${target}"\\} (\\S+)$`, 'm').exec(metrics);
+      const m = new RegExp(`^vlive_channel_target_bitrate_bytes_per_second\\{channel="${id}",target="${target}"\\} (\\S+)$`, 'm').exec(metrics);
       assert.ok(m?.[1] !== undefined, `no bitrate series for target ${target}`);
-      return Number(m[1]);
+      return Number(m[1]) * 8; // bytes per second in the base unit; compared in bits
     };
     within('/metrics, origin', gauge(0), 0.7, 1.5);
     within('/metrics, rtmps:// target', gauge(1), 0.7, 1.5);

@@ -157,8 +157,8 @@ export class ChannelMetrics {
       registers,
     });
     this.#targetBitrate = new Gauge({
-      name: 'vlive_channel_target_bitrate_bits_per_second',
-      help: 'Bits per second handed to one push target of the channel over the last 5 s, measured in the worker at its heartbeat (the bytes of vlive_channel_target_bytes_total); 0 while the target retries. Target 0 is the origin.',
+      name: 'vlive_channel_target_bitrate_bytes_per_second',
+      help: 'Bytes per second handed to one push target of the channel over the last 5 s (the API gives bits: pushTargets.bitrateBps), measured in the worker at its heartbeat (the bytes of vlive_channel_target_bytes_total); 0 while the target retries. Target 0 is the origin.',
       labelNames: ['channel', 'target'] as const,
       registers,
     });
@@ -233,7 +233,7 @@ export class ChannelMetrics {
         const tl = { channel: id, target: String(t.index) };
         this.#targetBytes.inc(tl, bytes);
         this.#targetErrors.inc(tl, Math.max(0, t.errors - before.errors));
-        this.#targetBitrate.set(tl, t.bitrateBps);
+        this.#targetBitrate.set(tl, t.bitrateBps / 8);
         if (t.index === 0) this.#outputBytes.inc(labels, bytes);
         this.#seeTarget(id, t.index);
       }
@@ -288,7 +288,7 @@ export class ChannelMetrics {
         const bytes = increase(last.bytes, t.bytesSent);
         this.#targetBytes.inc(tl, bytes);
         this.#targetErrors.inc(tl, increase(last.errors, t.errors));
-        this.#targetBitrate.set(tl, t.bitrateBps);
+        this.#targetBitrate.set(tl, t.bitrateBps / 8);
         if (t.index === 0) this.#outputBytes.inc(labels, bytes);
         this.#seeTarget(stats.channelId, t.index);
         base.targets.set(t.index, { bytes: t.bytesSent, errors: t.errors });
