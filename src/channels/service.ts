@@ -291,7 +291,7 @@ export class ChannelService {
   /** What a channel's tap reported: a closed segment, a snapshot, or a warning raised or cleared. */
   onTapEvent(ev: { channelId: string; event: TapEvent }): Promise<void> {
     const { repo, log, config, cluster } = this.deps;
-    return onTapEvent({ dataDir: config.dataDir, repo, log, warnings: this.#warnings, publish: (rec) => this.#writer.publish(rec, rec.status), ...(cluster ? { cluster } : {}) }, ev.channelId, ev.event);
+    return onTapEvent({ dataDir: config.dataDir, repo, log, warnings: this.#warnings, publish: (channelId) => this.#writer.publishDetail(channelId), ...(cluster ? { cluster } : {}) }, ev.channelId, ev.event);
   }
 
   /** A pipeline's state from the pool: it settles a launch, restarts a failed channel, or ends a VOD run without loop. */

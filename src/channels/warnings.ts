@@ -49,8 +49,8 @@ export interface TapDeps {
   repo: ChannelRepository;
   warnings: WarningBook;
   log: Logger;
-  /** A warning changed: publish the channel's record as it is (a detail event). */
-  publish: (rec: ChannelRecord) => void;
+  /** A warning changed: publish the channel as it is (a detail event); false when it is gone. */
+  publish: (id: string) => Promise<boolean>;
   /** Cluster mode: snapshot times are written under this node's lease only. */
   cluster?: Pick<ClusterPort, 'nodeId' | 'epochOf'>;
 }
@@ -72,9 +72,7 @@ export async function onTapEvent(deps: TapDeps, id: string, event: TapEvent): Pr
       await deps.repo.setSnapTakenAt(id, new Date(event.takenAtMs), owner);
     } else {
       if (!deps.warnings.set(id, event.part, event.message)) return;
-      const rec = await deps.repo.get(id);
-      if (rec === null) throw notFound('virtual live', id);
-      deps.publish(rec);
+      if (!(await deps.publish(id))) throw notFound('virtual live', id);
       if (event.message !== null) deps.log.warn('channel warning', { channel: id, part: event.part, warning: event.message });
     }
   } catch (err) {

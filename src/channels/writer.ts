@@ -67,8 +67,8 @@ export class StatusWriter {
    * Every status field is written through this writer (in a cluster, by the
    * lease holder's), so it is what the database holds, and a detail event
    * needs no read: item boundaries come several times a second on a busy node
-   * (every loop of every file), and a read of the whole record each time was
-   * most of the service's steady CPU (issue #16).
+   * (every loop of every file), and each read the whole record with its
+   * relations, the service's most frequent query in steady state (issue #16).
    */
   readonly #last = new Map<string, Published>();
 
@@ -121,12 +121,14 @@ export class StatusWriter {
   /**
    * A detail event (status unchanged) of a channel, from the last record
    * written here; read from the database when there is none (the channel is
-   * not active here, or this process has not written it yet).
+   * not active here, or this process has not written it yet). False when
+   * the channel is gone (or `still` or `activeOnly` held it back).
    */
-  async publishDetail(id: string, opts: DetailOptions = {}): Promise<void> {
+  async publishDetail(id: string, opts: DetailOptions = {}): Promise<boolean> {
     const rec = this.#last.get(id) ?? (await this.deps.repo.get(id));
-    if (rec === null || (opts.still !== undefined && !opts.still()) || (opts.activeOnly === true && !isActive(rec.status))) return;
+    if (rec === null || (opts.still !== undefined && !opts.still()) || (opts.activeOnly === true && !isActive(rec.status))) return false;
     this.publish(rec, rec.status, opts.viewersOnly ?? false, opts.playout, opts.cutIn);
+    return true;
   }
 
   /**
