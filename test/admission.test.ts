@@ -70,7 +70,8 @@ test('a burst of starts stops at the budget when the channels really load the ma
   const now = Date.now();
   const reserved = admission.reservedCpu(now);
   assert.ok(Math.abs(reserved - admitted * cost) < cost, `reserved ${reserved} for ${admitted} starts of ${cost}`);
-  assert.ok(admission.reservedCpu(now + 15_000) < reserved * 0.06, 'faded after three time constants');
+  // At most (not below): on a machine others already load past the budget, nothing is admitted and nothing reserved.
+  assert.ok(admission.reservedCpu(now + 15_000) <= reserved * 0.06, `faded after three time constants from ${reserved}`);
 });
 
 test('load outside the workers counts against the budget but does not make channels dear', async (t) => {
