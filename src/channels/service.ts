@@ -27,11 +27,13 @@ import { ClusterSide } from './clustered.js';
 import type { CutInView, StatusEvents } from './events.js';
 import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } from './input.js';
 import { KeyedLock } from './lock.js';
-import type { ClusterPort, PipelineEvent, PipelineRunner, PublishPoint, SourceChange } from './ports.js';
+import type { ClusterPort, ConformPort, PipelineEvent, PipelineRunner, PublishPoint, SourceChange } from './ports.js';
+import { checkConformed } from './conform.js';
+import { parseProfileKey } from '../media/output-profile.js';
 import { PlayoutDesk, type NowPlaying, type PlayoutSwitch } from './playout.js';
 import type { PlayoutCommand, PlayoutEvent, ReturnMode } from '../pool/playout-spec.js';
 import { Reconciler } from './reconciler.js';
-import type { ChannelRecord, ChannelRepository } from './repository.js';
+import { playlistOf, type ChannelFields, type ChannelRecord, type ChannelRepository } from './repository.js';
 import { Runs } from './runs.js';
 import { buildPipelineSpec, slateItem, snapshotFile } from './spec.js';
 import { isActive } from './status.js';
@@ -57,6 +59,8 @@ export interface ChannelServiceDeps {
    * the channel go through the database (src/cluster/). Absent on a single node.
    */
   cluster?: ClusterPort;
+  /** Renditions for output profiles (src/vods/conform.ts); without it a profile's items are never conformed. */
+  conform?: ConformPort;
   /** Status writes in flight at once (write-turns.ts); 1 when absent. */
   writeConcurrency?: number;
 }
@@ -125,7 +129,7 @@ export class ChannelService {
     this.#assertAccepting();
     return this.#lock.run(id, async () => {
       const rec = await this.deps.repo.get(id);
-      const slate = rec?.slateVodResource != null && rec.sourceType === 'VOD' ? await slateItem(rec.slateVodResource, this.deps.config) : null;
+      const slate = rec?.slateVodResource != null && rec.sourceType === 'VOD' ? await slateItem(rec.slateVodResource, this.deps.config, rec.outputProfile) : null;
       return this.#playout.takeLive(rec, id, url, slate, this.#runs.has(id));
     });
   }
@@ -169,7 +173,21 @@ export class ChannelService {
     const fields = await validateCreate(input, this.deps.repo);
     const rec = await this.deps.repo.create(fields);
     this.deps.log.info('channel created', { channel: rec.id });
-    return rec;
+    // Conforming starts now, so that the channel is ready by the time it is started.
+    return (await this.#conform(rec)) ? this.#runs.load(rec.id) : rec;
+  }
+
+  /**
+   * Asks for the renditions a VOD channel with an output profile lacks (its
+   * items and slate). True when it has a profile (the record is then worth
+   * reading again: it holds the new rows).
+   */
+  async #conform(rec: ChannelRecord): Promise<boolean> {
+    const profile = parseProfileKey(rec.outputProfile);
+    if (profile === null || rec.sourceType !== 'VOD' || this.deps.conform === undefined) return false;
+    const items = playlistOf(rec);
+    await this.deps.conform.ensure(rec.slateVodResource === null ? items : [...items, rec.slateVodResource], profile);
+    return true;
   }
 
   async update(id: string, input: UpdateInput): Promise<ChannelRecord> {
@@ -177,7 +195,11 @@ export class ChannelService {
     return this.#lock.run(id, async () => {
       const rec = await this.#runs.load(id);
       const fields = await validateUpdate(rec, input, this.deps.repo);
-      const updated = await this.deps.repo.update(id, fields);
+      await this.#checkConformedEdit(rec, fields);
+      let updated = await this.deps.repo.update(id, fields);
+      if ((fields.playlist !== undefined || fields.outputProfile !== undefined || fields.slateVodResourceId != null) && (await this.#conform(updated))) {
+        updated = await this.#runs.load(id);
+      }
       // hls moves a running channel to the other origin application: a restart, now.
       if (fields.hls !== undefined && fields.hls !== rec.hls) this.#runs.get(id)?.followHls();
       const run = this.#runs.get(id);
@@ -194,6 +216,22 @@ export class ChannelService {
       }
       return updated;
     });
+  }
+
+  /**
+   * A running channel under an output profile takes a new playlist only when
+   * every item plays as it is or from a READY rendition: it switches at its
+   * next boundary, with no time to wait for a transcode. The renditions it
+   * lacks are asked for all the same, so the same edit succeeds once they
+   * are READY; the refusal (MEDIA_NOT_READY) names them, and nothing of the
+   * channel changes.
+   */
+  async #checkConformedEdit(rec: ChannelRecord, fields: Partial<ChannelFields>): Promise<void> {
+    const profile = parseProfileKey(rec.outputProfile);
+    if (profile === null || fields.playlist === undefined || !isActive(rec.status) || this.deps.conform === undefined) return;
+    const vods = await this.deps.repo.getVods(fields.playlist);
+    await this.deps.conform.ensure(vods, profile);
+    checkConformed(await this.deps.repo.getVods(fields.playlist), profile, 'the running channel');
   }
 
   async delete(id: string): Promise<string> {
@@ -218,8 +256,11 @@ export class ChannelService {
     if (this.#cluster) return this.#cluster.start(id);
     return this.#lock.run(id, async () => {
       // (a) validate the request and load the record.
-      const rec = await this.#runs.load(id);
+      let rec = await this.#runs.load(id);
       if (rec.desiredState === 'RUNNING' && isActive(rec.status)) return rec;
+      // Renditions its profile still lacks are asked for; until they are READY
+      // the start below is refused with MEDIA_NOT_READY naming them.
+      if (await this.#conform(rec)) rec = await this.#runs.load(id);
       const room = this.deps.runner.capacity();
       if (room.used >= room.total) {
         throw new VliveError('CAPACITY_EXHAUSTED', `all ${room.total} pipeline slots of the worker pool are in use`);
