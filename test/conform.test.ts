@@ -7,10 +7,14 @@
  * frame and reads every packet: the independent judge.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { access, mkdir, readdir } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loopStarts, probeTracks, type ProbedTracks } from '../bench/loop-check.js';
+import { sqlitePathFromUrl } from '../src/db/client.js';
+import { repoPath } from '../src/paths.js';
 import { publisherAtOrigin, startTestApp, type TestApp } from './helpers/app.js';
 import { gql, gqlErrorCode, gqlOk } from './helpers/gql.js';
 import { makeMp4, probeFrames } from './helpers/media.js';
@@ -40,7 +44,8 @@ describe('output profiles: conform instead of refuse', () => {
   const ids: Record<string, string> = {};
 
   before(async () => {
-    t = await startTestApp();
+    // A sweep a second, so that a deleted file's renditions are seen to go.
+    t = await startTestApp({ VLIVE_RETENTION_SWEEP_SECONDS: '1' });
     const dir = join(t.mediaRoot, 'cf');
     await mkdir(dir, { recursive: true });
     const specs = {
@@ -196,6 +201,23 @@ describe('output profiles: conform instead of refuse', () => {
     assert.deepEqual(edited.updateVirtualLive.conform.map((x) => x.state), ['READY', 'AS_IS']);
     assert.equal(edited.updateVirtualLive.status, 'LIVING');
     await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+  });
+
+  it('a rendition goes with its file', async () => {
+    // The API deletes no VOD resource yet: another process deletes b's row, as a cluster node or an operator would.
+    for (const c of (await gqlOk<{ virtualLives: { id: string }[] }>(t.url, `{ virtualLives { id } }`)).virtualLives) {
+      await gqlOk(t.url, `mutation($id: ID!) { deleteVirtualLive(id: $id) }`, { id: c.id });
+    }
+    const [bRendition] = await renditions('b');
+    assert.ok(bRendition !== undefined);
+    const file = join(t.dir, 'renditions', `${bRendition.id}.mp4`);
+    await access(file);
+    const script = `const db = require('better-sqlite3')(process.argv[1], { timeout: 5000 }); db.pragma('foreign_keys = ON'); db.prepare('DELETE FROM "VodResource" WHERE "id" = ?').run(process.argv[2]);`;
+    await promisify(execFile)(process.execPath, ['-e', script, sqlitePathFromUrl(t.config.databaseUrl), ids['b'] ?? ''], { cwd: repoPath('.'), timeout: 10_000 });
+    await pollUntil(() => access(file).then(() => true, () => false), (present) => !present, 10_000, `${file} removed by the sweep`);
+    // The others stay.
+    const left = (await readdir(join(t.dir, 'renditions'))).filter((f) => f.endsWith('.mp4'));
+    assert.equal(left.length, 2, left.join(', '));
   });
 });
 

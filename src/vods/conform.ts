@@ -8,6 +8,8 @@
  * A FAILED rendition stays failed (like a failed prepare): asking again does
  * not transcode again; the channel's start names the error.
  */
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { PrismaClient, VodResource, VodRendition } from '../generated/prisma-sqlite/client.js';
 import { fitsProfile, profileKey, type OutputProfile } from '../media/output-profile.js';
 import type { MediaPreparer } from './preparer.js';
@@ -41,4 +43,27 @@ export class Conformer {
   renditionsOf(vodResourceId: string): Promise<VodRendition[]> {
     return this.db.vodRendition.findMany({ where: { vodResourceId }, orderBy: { createdAt: 'asc' } });
   }
+}
+
+const renditionFile = /^([A-Za-z0-9_-]+)\.mp4$/;
+
+/**
+ * Removes `<dataDir>/renditions/<id>.mp4` files whose rendition row is gone
+ * (it goes with its VOD resource, ON DELETE CASCADE); run by the retention
+ * sweeper. The files are listed before the rows are read, and a row exists
+ * before its job writes a file, so a rendition being made is never taken for
+ * a gone one; `.part` files are the running job's. Returns the ids removed.
+ */
+export async function sweepOrphanRenditions(db: PrismaClient, dataDir: string): Promise<string[]> {
+  const dir = join(dataDir, 'renditions');
+  const names = await readdir(dir).catch((err: unknown) => {
+    if ((err as { code?: unknown }).code === 'ENOENT') return [];
+    throw err;
+  });
+  const ids = names.flatMap((n) => renditionFile.exec(n)?.[1] ?? []);
+  if (ids.length === 0) return [];
+  const existing = new Set((await db.vodRendition.findMany({ where: { id: { in: ids } }, select: { id: true } })).map((r) => r.id));
+  const gone = ids.filter((id) => !existing.has(id)).sort();
+  for (const id of gone) await rm(join(dir, `${id}.mp4`), { force: true });
+  return gone;
 }
