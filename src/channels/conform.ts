@@ -2,13 +2,16 @@
  * How a VOD channel with an output profile plays each of its items (issue
  * #21 item 5): as it is when the file fits the profile, else from its
  * rendition, which must be READY. What the API shows per item (`conform`),
- * and the one refusal, MEDIA_NOT_READY, that names every item still
- * conforming (or failed) when a start or a running channel's edit needs them.
+ * the one refusal, MEDIA_NOT_READY, that names every item still conforming
+ * (or failed) when a start or a running channel's edit needs them, and when
+ * the service asks src/vods/ for renditions (ConformDesk, through ConformPort).
  */
 import { join } from 'node:path';
 import { VliveError } from '../errors.js';
-import { fitsProfile, profileKey, type OutputProfile } from '../media/output-profile.js';
-import type { ChannelVod } from './repository.js';
+import { fitsProfile, parseProfileKey, profileKey, type OutputProfile } from '../media/output-profile.js';
+import type { ConformPort } from './ports.js';
+import { playlistOf, type ChannelFields, type ChannelRecord, type ChannelRepository, type ChannelVod } from './repository.js';
+import { isActive } from './status.js';
 
 export type ConformState = 'AS_IS' | 'WAITING' | 'CONFORMING' | 'READY' | 'FAILED';
 
@@ -49,4 +52,42 @@ export function checkConformed(items: readonly ChannelVod[], profile: OutputProf
 export function renditionPath(v: ChannelVod, profile: OutputProfile, dataDir: string): string | null {
   const c = conformOf(v, profile);
   return c.path === null ? null : join(dataDir, c.path);
+}
+
+/** When the service asks for renditions, and the running channel's edit rule. */
+export class ConformDesk {
+  /** @param port absent: nothing is ever conformed, and items that need it stay WAITING. */
+  constructor(
+    private readonly port: ConformPort | undefined,
+    private readonly repo: ChannelRepository,
+  ) {}
+
+  /**
+   * Asks for the renditions a VOD channel with an output profile lacks (its
+   * items and slate): at its creation, at edits of its profile, playlist or
+   * slate, and at each start. True when it has a profile (the record is then
+   * worth reading again: it holds the new rows).
+   */
+  async ask(rec: ChannelRecord): Promise<boolean> {
+    const profile = parseProfileKey(rec.outputProfile);
+    if (profile === null || rec.sourceType !== 'VOD' || this.port === undefined) return false;
+    const items = playlistOf(rec);
+    await this.port.ensure(rec.slateVodResource === null ? items : [...items, rec.slateVodResource], profile);
+    return true;
+  }
+
+  /**
+   * A running channel under an output profile takes a new playlist only when
+   * every item plays as it is or from a READY rendition: it switches at its
+   * next boundary, with no time to wait for a transcode. The renditions it
+   * lacks are asked for all the same, so the same edit succeeds once they
+   * are READY; the refusal (MEDIA_NOT_READY) names them, and nothing of the
+   * channel changes.
+   */
+  async checkRunningEdit(rec: ChannelRecord, fields: Partial<ChannelFields>): Promise<void> {
+    const profile = parseProfileKey(rec.outputProfile);
+    if (profile === null || fields.playlist === undefined || !isActive(rec.status)) return;
+    if (this.port !== undefined) await this.port.ensure(await this.repo.getVods(fields.playlist), profile);
+    checkConformed(await this.repo.getVods(fields.playlist), profile, 'the running channel');
+  }
 }

@@ -28,12 +28,11 @@ import type { CutInView, StatusEvents } from './events.js';
 import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } from './input.js';
 import { KeyedLock } from './lock.js';
 import type { ClusterPort, ConformPort, PipelineEvent, PipelineRunner, PublishPoint, SourceChange } from './ports.js';
-import { checkConformed } from './conform.js';
-import { parseProfileKey } from '../media/output-profile.js';
+import { ConformDesk } from './conform.js';
 import { PlayoutDesk, type NowPlaying, type PlayoutSwitch } from './playout.js';
 import type { PlayoutCommand, PlayoutEvent, ReturnMode } from '../pool/playout-spec.js';
 import { Reconciler } from './reconciler.js';
-import { playlistOf, type ChannelFields, type ChannelRecord, type ChannelRepository } from './repository.js';
+import type { ChannelRecord, ChannelRepository } from './repository.js';
 import { Runs } from './runs.js';
 import { buildPipelineSpec, slateItem, snapshotFile } from './spec.js';
 import { isActive } from './status.js';
@@ -73,9 +72,11 @@ export class ChannelService {
   readonly #reconciler: Reconciler;
   readonly #cluster: ClusterSide | null;
   readonly #playout: PlayoutDesk;
+  readonly #conform: ConformDesk;
   #accepting = true;
 
   constructor(private readonly deps: ChannelServiceDeps) {
+    this.#conform = new ConformDesk(deps.conform, deps.repo);
     const onLeaseLost = (id: string): void => this.onLeaseLost(id);
     const warnings = this.#warnings;
     this.#writer = new StatusWriter({ ...deps, warnings, viewersOf: (id) => this.viewersOf(id), onLeaseLost });
@@ -174,30 +175,18 @@ export class ChannelService {
     const rec = await this.deps.repo.create(fields);
     this.deps.log.info('channel created', { channel: rec.id });
     // Conforming starts now, so that the channel is ready by the time it is started.
-    return (await this.#conform(rec)) ? this.#runs.load(rec.id) : rec;
+    return (await this.#conform.ask(rec)) ? this.#runs.load(rec.id) : rec;
   }
 
-  /**
-   * Asks for the renditions a VOD channel with an output profile lacks (its
-   * items and slate). True when it has a profile (the record is then worth
-   * reading again: it holds the new rows).
-   */
-  async #conform(rec: ChannelRecord): Promise<boolean> {
-    const profile = parseProfileKey(rec.outputProfile);
-    if (profile === null || rec.sourceType !== 'VOD' || this.deps.conform === undefined) return false;
-    const items = playlistOf(rec);
-    await this.deps.conform.ensure(rec.slateVodResource === null ? items : [...items, rec.slateVodResource], profile);
-    return true;
-  }
 
   async update(id: string, input: UpdateInput): Promise<ChannelRecord> {
     this.#assertAccepting();
     return this.#lock.run(id, async () => {
       const rec = await this.#runs.load(id);
       const fields = await validateUpdate(rec, input, this.deps.repo);
-      await this.#checkConformedEdit(rec, fields);
+      await this.#conform.checkRunningEdit(rec, fields);
       let updated = await this.deps.repo.update(id, fields);
-      if ((fields.playlist !== undefined || fields.outputProfile !== undefined || fields.slateVodResourceId != null) && (await this.#conform(updated))) {
+      if ((fields.playlist !== undefined || fields.outputProfile !== undefined || fields.slateVodResourceId != null) && (await this.#conform.ask(updated))) {
         updated = await this.#runs.load(id);
       }
       // hls moves a running channel to the other origin application: a restart, now.
@@ -216,22 +205,6 @@ export class ChannelService {
       }
       return updated;
     });
-  }
-
-  /**
-   * A running channel under an output profile takes a new playlist only when
-   * every item plays as it is or from a READY rendition: it switches at its
-   * next boundary, with no time to wait for a transcode. The renditions it
-   * lacks are asked for all the same, so the same edit succeeds once they
-   * are READY; the refusal (MEDIA_NOT_READY) names them, and nothing of the
-   * channel changes.
-   */
-  async #checkConformedEdit(rec: ChannelRecord, fields: Partial<ChannelFields>): Promise<void> {
-    const profile = parseProfileKey(rec.outputProfile);
-    if (profile === null || fields.playlist === undefined || !isActive(rec.status) || this.deps.conform === undefined) return;
-    const vods = await this.deps.repo.getVods(fields.playlist);
-    await this.deps.conform.ensure(vods, profile);
-    checkConformed(await this.deps.repo.getVods(fields.playlist), profile, 'the running channel');
   }
 
   async delete(id: string): Promise<string> {
@@ -260,7 +233,7 @@ export class ChannelService {
       if (rec.desiredState === 'RUNNING' && isActive(rec.status)) return rec;
       // Renditions its profile still lacks are asked for; until they are READY
       // the start below is refused with MEDIA_NOT_READY naming them.
-      if (await this.#conform(rec)) rec = await this.#runs.load(id);
+      if (await this.#conform.ask(rec)) rec = await this.#runs.load(id);
       const room = this.deps.runner.capacity();
       if (room.used >= room.total) {
         throw new VliveError('CAPACITY_EXHAUSTED', `all ${room.total} pipeline slots of the worker pool are in use`);
