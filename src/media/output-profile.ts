@@ -64,8 +64,15 @@ export function parseProfileKey(key: string | null): OutputProfile | null {
   return key === null ? null : checkOutputProfile(JSON.parse(key) as OutputProfileInput);
 }
 
-export function describeProfile(p: OutputProfile): string {
-  return `H.264 ${p.width}x${p.height} ${p.frameRate} fps, AAC ${p.audioSampleRate} Hz ${p.audioChannels} ch`;
+/**
+ * The rate a rendition is made at: an NTSC rate given to the millisecond
+ * (23.976, 29.97, 59.94) is the exact n×1000/1001 that cameras and encoders
+ * use, so that a conformed item steps like an NTSC file that fits as it is.
+ */
+export function exactFrameRate(p: OutputProfile): number {
+  if (Number.isInteger(p.frameRate)) return p.frameRate;
+  const n = Math.round((p.frameRate * 1001) / 1000);
+  return Math.abs((n * 1000) / 1001 - p.frameRate) < 0.0015 ? (n * 1000) / 1001 : p.frameRate;
 }
 
 /** What a file must be to play as it is under a profile: its probe, and whether it is ready to play. */

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import type { PrismaClient } from '../generated/prisma-sqlite/client.js';
 import type { Logger } from '../log.js';
 import { readMp4 } from '../media/mp4.js';
-import { parseProfileKey, type OutputProfile } from '../media/output-profile.js';
+import { exactFrameRate, parseProfileKey, type OutputProfile } from '../media/output-profile.js';
 import { resolveMediaPath } from '../media/paths.js';
 import { transcode, type TranscodeProfile } from './transcode.js';
 
@@ -72,7 +72,7 @@ export async function conformRendition(db: PrismaClient, paths: { mediaRoot: str
       output,
       hasVideo: vod.videoCodec !== null,
       hasAudio: vod.audioCodec !== null,
-      frameRate: profile.frameRate,
+      frameRate: exactFrameRate(profile),
       profile: conformEncoding(profile),
       audioFormat: { rate: profile.audioSampleRate, channels: profile.audioChannels },
       onProgress: (fraction) => {
