@@ -16,6 +16,7 @@ import { startCluster } from './cluster/node.js';
 import type { Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import type { Logger } from './log.js';
+import { Conformer } from './vods/conform.js';
 import { MediaPreparer } from './vods/preparer.js';
 import { VodRegistry } from './vods/registry.js';
 import { createMetrics } from './metrics/metrics.js';
@@ -137,6 +138,10 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       log,
     });
     cleanups.push('cluster', () => cluster.stop());
+    // The VOD library's one background queue: prepares, then conforms to channels' output profiles.
+    const preparer = new MediaPreparer(db.prisma, config, log.child({ part: 'preparer' }));
+    cleanups.push('preparer', () => preparer.close());
+    const conformer = new Conformer(db.prisma, preparer);
     const reconnectBudget = new ReconnectBudget(config.reconnectsPerSecond, config.reconnectsPerSecond, Date.now());
     const channels = new ChannelService({
       config,
@@ -155,6 +160,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       // SQLite runs one write at a time anyway; PostgreSQL overlaps a few round trips.
       writeConcurrency: db.provider === 'sqlite' ? 1 : 4,
       ...(cluster.port !== null ? { cluster: cluster.port } : {}),
+      conform: conformer,
     });
     // The programme guide's past: this node's items as they leave the air, in turn with the status writes.
     const played = new PlayedLog({
@@ -226,10 +232,8 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       vodNames: async (ids) => new Map((await db.prisma.vodResource.findMany({ where: { id: { in: [...ids] } }, select: { id: true, name: true } })).map((v) => [v.id, v.name])),
     });
 
-    const preparer = new MediaPreparer(db.prisma, config, log.child({ part: 'preparer' }));
-    cleanups.push('preparer', () => preparer.close());
     await preparer.resumePending();
-    const vods = new VodRegistry(db.prisma, config.mediaRoot, preparer);
+    const vods = new VodRegistry(db.prisma, config.mediaRoot, preparer, conformer);
     // Before the API answers anyone: what the last process left LIVING is not
     // at the origin now (issue #18: the API never says LIVING for a stream
     // that is not there).

@@ -8,6 +8,8 @@ import type { StatusChange } from '../channels/events.js';
 import type { CreateInput, UpdateInput } from '../channels/input.js';
 import { checkId } from '../names.js';
 import { playlistOf } from '../channels/repository.js';
+import { conformOf } from '../channels/conform.js';
+import { parseProfileKey } from '../media/output-profile.js';
 import { isActive } from '../channels/status.js';
 import type { ChannelRecord } from '../channels/repository.js';
 import type { ChannelService } from '../channels/service.js';
@@ -73,6 +75,16 @@ function missing(what: string): never {
   throw new Error(`${what} is not wired into this API server`);
 }
 
+/** Per playlist item, how it plays under the channel's output profile; empty without one. */
+function conformView(rec: ChannelRecord) {
+  const profile = parseProfileKey(rec.outputProfile);
+  if (profile === null) return [];
+  return playlistOf(rec).map((item, index) => {
+    const { state, progress, error, renditionId } = conformOf(item, profile);
+    return { index, item, state, progress, error, renditionId };
+  });
+}
+
 function channelView(channels: ChannelService, rec: ChannelRecord) {
   return {
     ...rec,
@@ -83,6 +95,8 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
     playUrls: channels.playUrls(rec),
     pushTargets: rec.pushTargets.map((t) => ({ position: t.position, url: maskUrl(t.url), ...channels.targetStats(rec.id, t.position, rec.status === 'LIVING') })),
     playlist: playlistOf(rec),
+    outputProfile: parseProfileKey(rec.outputProfile),
+    conform: conformView(rec),
     worker: rec.workerId,
     recording: { enabled: rec.recordingEnabled, segmentSeconds: rec.recordingSegmentSeconds, retainHours: rec.recordingRetainHours },
     snapshot: { enabled: rec.snapshotEnabled, intervalSeconds: rec.snapshotIntervalSeconds },
@@ -201,6 +215,10 @@ export function createResolvers(deps: ApiDeps) {
           return { url: `${base ?? ''}/${r.path}`, node: r.nodeName, startedAt: r.startedAt, durationSeconds: r.durationSeconds, sizeBytes: r.sizeBytes };
         });
       },
+    },
+    VodResource: {
+      renditions: async (v: { id: string }) =>
+        (await vods.renditions(v.id)).map((r) => ({ ...r, profile: parseProfileKey(r.profileKey) })),
     },
     StatusChange: {
       ...playout.StatusChange,

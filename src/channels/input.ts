@@ -2,8 +2,9 @@
  * Validation of create and update inputs. Every limit is here, and every
  * message names the field. Nothing is written before this passes.
  */
-import { badInput, notFound } from '../errors.js';
-import { checkCompatible } from '../media/compat.js';
+import { badInput, notFound, VliveError } from '../errors.js';
+import { checkCompatible, type MediaShape } from '../media/compat.js';
+import { checkConformable, checkOutputProfile, parseProfileKey, profileKey, type OutputProfile, type OutputProfileInput } from '../media/output-profile.js';
 import { parsePushTarget, parseSourceUrl } from '../media/urls.js';
 import { checkId, checkName } from '../names.js';
 import { playlistOf, type ChannelFields, type ChannelRecord, type ChannelRepository } from './repository.js';
@@ -40,6 +41,8 @@ export interface CreateInput {
   idleDelaySeconds?: number | null;
   /** Segment into HLS at the managed origin (default true); see schema.graphql. */
   hls?: boolean | null;
+  /** VOD: the shape every item goes out in (items that differ are conformed); null on update removes it. */
+  outputProfile?: OutputProfileInput | null;
 }
 
 export interface RecordingInput {
@@ -130,12 +133,17 @@ function checkLive(input: UpdateInput): LiveFields {
  * channel's media: H.264 video for a relay; for a playlist, the same shape
  * as its items (it plays in place of a missing one). '' removes it.
  */
-async function checkSlate(repo: ChannelRepository, input: UpdateInput, playlist: readonly string[] | null): Promise<{ slateVodResourceId?: string | null }> {
+async function checkSlate(repo: ChannelRepository, input: UpdateInput, playlist: readonly string[] | null, profile: OutputProfile | null = null): Promise<{ slateVodResourceId?: string | null }> {
   if (input.slateVodResourceId == null) return {};
   if (input.slateVodResourceId === '') return { slateVodResourceId: null };
   const id = checkId('slateVodResourceId', input.slateVodResourceId);
   const vod = await repo.getVod(id);
   if (vod === null) throw notFound('VOD resource', id);
+  // Under an output profile the slate is conformed like an item.
+  if (profile !== null) {
+    checkConformable([vod], 'the slate');
+    return { slateVodResourceId: id };
+  }
   const playable = vod.preparedPath !== null || vod.copyable;
   if (!playable || (vod.preparedPath === null && vod.videoCodec !== 'h264')) throw badInput('slateVodResourceId', 'the slate needs H.264 video');
   if (playlist !== null) checkCompatible([...(await repo.getVods(playlist.slice(0, 1))), vod], 'the slate');
@@ -185,10 +193,26 @@ function checkTimeout(ms: number): number {
 }
 
 /**
+ * Items that will share one publish session: without a profile they must
+ * match each other (INCOMPATIBLE_MEDIA); with one, any file with video and
+ * audio will do, since those that differ are conformed.
+ */
+function checkSession(items: readonly MediaShape[], profile: OutputProfile | null, context?: string): void {
+  if (profile === null) checkCompatible(items, context);
+  else checkConformable(items, context);
+}
+
+/** The output profile an input gives: undefined when absent, null when it removes it. */
+function givenProfile(input: UpdateInput): OutputProfile | null | undefined {
+  if (input.outputProfile === undefined) return undefined;
+  return input.outputProfile === null ? null : checkOutputProfile(input.outputProfile);
+}
+
+/**
  * The VOD items an input names (vodResourceId or playlist, not both), checked
  * to exist and to fit one publish session. Null when the input names none.
  */
-async function checkItems(repo: ChannelRepository, input: UpdateInput): Promise<string[] | null> {
+async function checkItems(repo: ChannelRepository, input: UpdateInput, profile: OutputProfile | null): Promise<string[] | null> {
   if (input.vodResourceId != null && input.playlist != null) throw badInput('playlist', 'give either vodResourceId or playlist, not both');
   let ids: string[];
   if (input.playlist != null) {
@@ -203,7 +227,7 @@ async function checkItems(repo: ChannelRepository, input: UpdateInput): Promise<
   const found = await repo.getVods(ids);
   const missing = ids.find((id) => !found.some((v) => v.id === id));
   if (missing !== undefined) throw notFound('VOD resource', missing);
-  checkCompatible(found);
+  checkSession(found, profile);
   return ids;
 }
 
@@ -215,15 +239,18 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
   if (input.sourceType === 'VOD') {
     if (input.sourceUrl != null) throw badInput('sourceUrl', 'must be empty for a VOD channel');
     if (input.backupUrl != null) throw badInput('backupUrl', 'only an ONLINE channel has a backup URL');
-    const playlist = await checkItems(repo, input);
+    const profile = givenProfile(input) ?? null;
+    const playlist = await checkItems(repo, input, profile);
     if (playlist === null) throw badInput('vodResourceId', 'is required for a VOD channel (or a playlist)');
-    const slate = await checkSlate(repo, input, playlist);
-    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input), ...checkHls(input) };
+    const slate = await checkSlate(repo, input, playlist, profile);
+    const outputProfile = profile === null ? null : profileKey(profile);
+    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input), ...checkHls(input), outputProfile };
   }
   if (input.sourceType === 'ONLINE') {
     if (input.vodResourceId != null) throw badInput('vodResourceId', 'must be empty for an ONLINE channel');
     if (input.playlist != null) throw badInput('playlist', 'must be empty for an ONLINE channel');
     if (input.sourceUrl == null) throw badInput('sourceUrl', 'is required for an ONLINE channel');
+    if (input.outputProfile != null) throw badInput('outputProfile', 'only a VOD channel has an output profile');
     parseSourceUrl(input.sourceUrl);
     const slate = await checkSlate(repo, input, null);
     return { name, sourceType: 'ONLINE', vodResourceId: null, sourceUrl: input.sourceUrl, loop, connectTimeoutMs, pushTargets, playlist: [], ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input), ...checkHls(input) };
@@ -237,18 +264,34 @@ export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, rep
   if (input.loop != null) out.loop = input.loop;
   if (input.pushTargets != null) out.pushTargets = checkTargets(input.pushTargets);
   if (input.connectTimeoutMs != null) out.connectTimeoutMs = checkTimeout(input.connectTimeoutMs);
+  const given = givenProfile(input);
+  const saved = parseProfileKey(rec.outputProfile);
+  const profile = given === undefined ? saved : given;
+  if (given !== undefined) {
+    if (rec.sourceType !== 'VOD') throw badInput('outputProfile', 'only a VOD channel has an output profile');
+    const key = given === null ? null : profileKey(given);
+    if (key !== rec.outputProfile && isActive(rec.status)) {
+      // Its session carries the old shape: items of the new one could not follow.
+      throw new VliveError('INVALID_STATE', `virtual live ${rec.id} is ${rec.status}; stop it before changing its output profile`);
+    }
+    out.outputProfile = key;
+  }
   if (input.vodResourceId != null || input.playlist != null) {
     if (rec.sourceType !== 'VOD') throw badInput(input.playlist != null ? 'playlist' : 'vodResourceId', 'only a VOD channel has VOD resources');
-    const playlist = await checkItems(repo, input);
+    const playlist = await checkItems(repo, input, profile);
     if (playlist !== null) {
       // A running channel switches at its next item boundary, inside the
-      // publish session it has: the new items must fit what is on the wire.
-      if (isActive(rec.status)) {
+      // publish session it has: the new items must fit what is on the wire
+      // (under a profile, they must be conformed: the service checks that).
+      if (isActive(rec.status) && profile === null) {
         checkCompatible([...playlistOf(rec).slice(0, 1), ...(await repo.getVods(playlist))], 'the running channel');
       }
       out.playlist = playlist;
       out.vodResourceId = playlist[0] ?? null;
     }
+  } else if (given !== undefined && rec.sourceType === 'VOD') {
+    // The saved items must fit the new rule: each other without a profile, or have both tracks with one.
+    checkSession(playlistOf(rec), profile);
   }
   if (rec.sourceType !== 'ONLINE' && input.backupUrl != null) throw badInput('backupUrl', 'only an ONLINE channel has a backup URL');
 
@@ -259,6 +302,6 @@ export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, rep
   }
   // A playlist's slate must fit its items (the new ones when they change too).
   const items = rec.sourceType === 'VOD' ? (out.playlist ?? playlistOf(rec).map((v) => v.id)) : null;
-  Object.assign(out, await checkSlate(repo, input, items));
+  Object.assign(out, await checkSlate(repo, input, items, rec.sourceType === 'VOD' ? profile : null));
   return out;
 }

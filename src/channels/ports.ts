@@ -2,6 +2,8 @@
  * What the channel domain needs from the pool and the origin. WorkerPool and
  * the origins satisfy these structurally; tests and main wire the real ones.
  */
+import type { VodResource } from '../generated/prisma-sqlite/client.js';
+import type { OutputProfile } from '../media/output-profile.js';
 import type { PlayoutCommand } from '../pool/playout-spec.js';
 import type { LiveSource, PipelineSpec, PipelineState, SourceEvent, VodItem } from '../pool/pipeline-spec.js';
 
@@ -66,4 +68,10 @@ export interface ClusterPort {
   ownedElsewhere(channelId: string): Promise<boolean>;
   /** Some live node (this one included) has slots and budget for one more channel. */
   hasRoom(): Promise<boolean>;
+}
+
+/** Renditions for output profiles (src/vods/conform.ts): made once per (file, profile), in the background. */
+export interface ConformPort {
+  /** Queues the renditions `vods` lack under `profile`; resolves once their rows exist. */
+  ensure(vods: readonly VodResource[], profile: OutputProfile): Promise<void>;
 }

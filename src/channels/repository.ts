@@ -5,7 +5,7 @@
  * The database keeps statuses as strings; every record is parsed here once,
  * so the rest of the house reads typed statuses and never casts.
  */
-import type { PlaylistItem, PrismaClient, PushTarget, Recording, VirtualLive, VodResource } from '../generated/prisma-sqlite/client.js';
+import type { PlaylistItem, PrismaClient, PushTarget, Recording, VirtualLive, VodResource, VodRendition } from '../generated/prisma-sqlite/client.js';
 import { isActiveSource, isDesiredState, isLiveStatus, type ActiveSource, type DesiredState, type LiveStatus } from './status.js';
 
 export type Db = PrismaClient;
@@ -17,11 +17,14 @@ export type ChannelRow = Omit<VirtualLive, 'status' | 'desiredState' | 'activeSo
   activeSource: ActiveSource;
 };
 
+/** A VOD resource with its renditions (output profiles, src/vods/conform.ts). */
+export type ChannelVod = VodResource & { renditions: VodRendition[] };
+
 export type ChannelRecord = ChannelRow & {
   pushTargets: PushTarget[];
-  vodResource: VodResource | null;
-  slateVodResource: VodResource | null;
-  playlistItems: (PlaylistItem & { vodResource: VodResource })[];
+  vodResource: ChannelVod | null;
+  slateVodResource: ChannelVod | null;
+  playlistItems: (PlaylistItem & { vodResource: ChannelVod })[];
 };
 
 /**
@@ -41,15 +44,17 @@ export function parseStatuses<T extends Pick<VirtualLive, 'id' | 'status' | 'des
 
 const parseOrNull = <T extends Pick<VirtualLive, 'id' | 'status' | 'desiredState' | 'activeSource'>>(row: T | null) => (row === null ? null : parseStatuses(row));
 
+const withRenditions = { include: { renditions: true } } as const;
+
 const include = {
   pushTargets: { orderBy: { position: 'asc' } },
-  vodResource: true,
-  slateVodResource: true,
-  playlistItems: { orderBy: { position: 'asc' }, include: { vodResource: true } },
+  vodResource: withRenditions,
+  slateVodResource: withRenditions,
+  playlistItems: { orderBy: { position: 'asc' }, include: { vodResource: withRenditions } },
 } as const;
 
 /** A VOD channel's items in order: its playlist, or its one resource (channels made before playlists). */
-export function playlistOf(rec: ChannelRecord): VodResource[] {
+export function playlistOf(rec: ChannelRecord): ChannelVod[] {
   if (rec.playlistItems.length > 0) return rec.playlistItems.map((i) => i.vodResource);
   return rec.vodResource === null ? [] : [rec.vodResource];
 }
@@ -80,6 +85,8 @@ export interface ChannelFields {
   touchDurationSeconds?: number;
   idleDelaySeconds?: number;
   hls?: boolean;
+  /** VOD: the output profile's key (src/media/output-profile.ts), null for none. */
+  outputProfile?: string | null;
 }
 
 export interface StatusWrite {
@@ -261,13 +268,13 @@ export class ChannelRepository {
     return this.db.recording.findMany({ where: { virtualLiveId: id }, orderBy: { startedAt: 'asc' } });
   }
 
-  getVod(id: string): Promise<VodResource | null> {
-    return this.db.vodResource.findUnique({ where: { id } });
+  getVod(id: string): Promise<ChannelVod | null> {
+    return this.db.vodResource.findUnique({ where: { id }, ...withRenditions });
   }
 
   /** The resources with these ids, in the order given (repeats allowed); missing ids are left out. */
-  async getVods(ids: readonly string[]): Promise<VodResource[]> {
-    const found = await this.db.vodResource.findMany({ where: { id: { in: [...new Set(ids)] } } });
+  async getVods(ids: readonly string[]): Promise<ChannelVod[]> {
+    const found = await this.db.vodResource.findMany({ where: { id: { in: [...new Set(ids)] } }, ...withRenditions });
     const byId = new Map(found.map((v) => [v.id, v]));
     return ids.flatMap((id) => byId.get(id) ?? []);
   }

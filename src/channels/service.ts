@@ -27,7 +27,8 @@ import { ClusterSide } from './clustered.js';
 import type { CutInView, StatusEvents } from './events.js';
 import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } from './input.js';
 import { KeyedLock } from './lock.js';
-import type { ClusterPort, PipelineEvent, PipelineRunner, PublishPoint, SourceChange } from './ports.js';
+import type { ClusterPort, ConformPort, PipelineEvent, PipelineRunner, PublishPoint, SourceChange } from './ports.js';
+import { ConformDesk } from './conform.js';
 import { PlayoutDesk, type NowPlaying, type PlayoutSwitch } from './playout.js';
 import type { PlayoutCommand, PlayoutEvent, ReturnMode } from '../pool/playout-spec.js';
 import { Reconciler } from './reconciler.js';
@@ -57,6 +58,8 @@ export interface ChannelServiceDeps {
    * the channel go through the database (src/cluster/). Absent on a single node.
    */
   cluster?: ClusterPort;
+  /** Renditions for output profiles (src/vods/conform.ts); without it a profile's items are never conformed. */
+  conform?: ConformPort;
   /** Status writes in flight at once (write-turns.ts); 1 when absent. */
   writeConcurrency?: number;
 }
@@ -69,9 +72,11 @@ export class ChannelService {
   readonly #reconciler: Reconciler;
   readonly #cluster: ClusterSide | null;
   readonly #playout: PlayoutDesk;
+  readonly #conform: ConformDesk;
   #accepting = true;
 
   constructor(private readonly deps: ChannelServiceDeps) {
+    this.#conform = new ConformDesk(deps.conform, deps.repo);
     const onLeaseLost = (id: string): void => this.onLeaseLost(id);
     const warnings = this.#warnings;
     this.#writer = new StatusWriter({ ...deps, warnings, viewersOf: (id) => this.viewersOf(id), onLeaseLost });
@@ -125,7 +130,7 @@ export class ChannelService {
     this.#assertAccepting();
     return this.#lock.run(id, async () => {
       const rec = await this.deps.repo.get(id);
-      const slate = rec?.slateVodResource != null && rec.sourceType === 'VOD' ? await slateItem(rec.slateVodResource, this.deps.config) : null;
+      const slate = rec?.slateVodResource != null && rec.sourceType === 'VOD' ? await slateItem(rec.slateVodResource, this.deps.config, rec.outputProfile) : null;
       return this.#playout.takeLive(rec, id, url, slate, this.#runs.has(id));
     });
   }
@@ -169,15 +174,21 @@ export class ChannelService {
     const fields = await validateCreate(input, this.deps.repo);
     const rec = await this.deps.repo.create(fields);
     this.deps.log.info('channel created', { channel: rec.id });
-    return rec;
+    // Conforming starts now, so that the channel is ready by the time it is started.
+    return (await this.#conform.ask(rec)) ? this.#runs.load(rec.id) : rec;
   }
+
 
   async update(id: string, input: UpdateInput): Promise<ChannelRecord> {
     this.#assertAccepting();
     return this.#lock.run(id, async () => {
       const rec = await this.#runs.load(id);
       const fields = await validateUpdate(rec, input, this.deps.repo);
-      const updated = await this.deps.repo.update(id, fields);
+      await this.#conform.checkRunningEdit(rec, fields);
+      let updated = await this.deps.repo.update(id, fields);
+      if ((fields.playlist !== undefined || fields.outputProfile !== undefined || fields.slateVodResourceId != null) && (await this.#conform.ask(updated))) {
+        updated = await this.#runs.load(id);
+      }
       // hls moves a running channel to the other origin application: a restart, now.
       if (fields.hls !== undefined && fields.hls !== rec.hls) this.#runs.get(id)?.followHls();
       const run = this.#runs.get(id);
@@ -218,8 +229,11 @@ export class ChannelService {
     if (this.#cluster) return this.#cluster.start(id);
     return this.#lock.run(id, async () => {
       // (a) validate the request and load the record.
-      const rec = await this.#runs.load(id);
+      let rec = await this.#runs.load(id);
       if (rec.desiredState === 'RUNNING' && isActive(rec.status)) return rec;
+      // Renditions its profile still lacks are asked for; until they are READY
+      // the start below is refused with MEDIA_NOT_READY naming them.
+      if (await this.#conform.ask(rec)) rec = await this.#runs.load(id);
       const room = this.deps.runner.capacity();
       if (room.used >= room.total) {
         throw new VliveError('CAPACITY_EXHAUSTED', `all ${room.total} pipeline slots of the worker pool are in use`);

@@ -9,8 +9,9 @@ import { resolveMediaPath } from '../media/paths.js';
 import { liveProtocolOf, parsePushTarget, parseSourceUrl } from '../media/urls.js';
 import type { LiveSource, PipelineSpec, SourceLabel, TapSpec, VodItem } from '../pool/pipeline-spec.js';
 import type { PublishPoint } from './ports.js';
-import type { VodResource } from '../generated/prisma-sqlite/client.js';
-import { playlistOf, type ChannelRecord } from './repository.js';
+import { parseProfileKey, type OutputProfile } from '../media/output-profile.js';
+import { checkConformed, renditionPath } from './conform.js';
+import { playlistOf, type ChannelRecord, type ChannelVod } from './repository.js';
 
 /** Where media lives: registered files under mediaRoot, transcoded ones under dataDir. */
 export interface MediaPaths {
@@ -20,16 +21,20 @@ export interface MediaPaths {
 
 /**
  * A VOD channel's items with their absolute paths: the prepared file when
- * there is one, else the confined original. With a slate, an item whose
+ * there is one, else the confined original; under an output profile, the
+ * READY rendition of an item that does not fit it (MEDIA_NOT_READY naming
+ * every item still conforming). With a slate, an item whose
  * file is gone is marked missing (the slate plays in its place) instead of
  * failing the start; nothing of its path reaches the worker.
  */
 export async function vodItems(rec: ChannelRecord, paths: MediaPaths): Promise<VodItem[]> {
   const items = playlistOf(rec);
   if (items.length === 0) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no VOD resource`);
+  const profile = parseProfileKey(rec.outputProfile);
+  if (profile !== null) checkConformed(rec.slateVodResource === null ? items : [...items, rec.slateVodResource], profile, `virtual live ${rec.id}`);
   const out = await Promise.all(
     items.map((v) =>
-      vodItem(v, paths).catch((err: unknown) => {
+      vodItem(v, paths, profile).catch((err: unknown) => {
         if (rec.slateVodResource !== null && err instanceof VliveError && err.code === 'MEDIA_UNREADABLE') return { id: v.id, path: '', missing: true };
         throw err;
       }),
@@ -45,8 +50,10 @@ export function missingItemNames(rec: ChannelRecord, items: readonly VodItem[]):
   return items.filter((i) => i.missing === true).map((i) => byId.get(i.id) ?? i.id);
 }
 
-/** One READY VOD resource with its absolute path (MEDIA_NOT_READY otherwise). */
-async function vodItem(v: VodResource, paths: MediaPaths): Promise<VodItem> {
+/** One READY VOD resource with its absolute path (MEDIA_NOT_READY otherwise); under a profile, its rendition when it has one READY. */
+async function vodItem(v: ChannelVod, paths: MediaPaths, profile: OutputProfile | null): Promise<VodItem> {
+  const rendition = profile !== null ? renditionPath(v, profile, paths.dataDir) : null;
+  if (rendition !== null) return { id: v.id, path: rendition };
   if (v.state !== 'READY') {
     const why = v.state === 'FAILED' ? `could not be transcoded: ${v.prepareError ?? 'unknown error'}` : `is still being transcoded (${Math.round(v.prepareProgress * 100)} %)`;
     throw new VliveError('MEDIA_NOT_READY', `VOD resource "${v.name}" ${why}`);
@@ -56,7 +63,7 @@ async function vodItem(v: VodResource, paths: MediaPaths): Promise<VodItem> {
 }
 
 /** A channel's slate as a worker plays it (a VOD channel's cut-in fills with it while its source is away). */
-export const slateItem = (v: VodResource, paths: MediaPaths): Promise<VodItem> => vodItem(v, paths);
+export const slateItem = (v: ChannelVod, paths: MediaPaths, profileKey: string | null): Promise<VodItem> => vodItem(v, paths, parseProfileKey(profileKey));
 
 /** Where a channel's recordings and its snapshot live under the data dir. */
 export const recordingsDir = (dataDir: string, channelId: string): string => join(dataDir, 'recordings', channelId);
@@ -98,7 +105,7 @@ export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, o
   // publishes to, which its hls choice picks.
   const tap = tapSpec(rec, paths.dataDir, origin.playUrls(rec.id, rec.hls).rtmp);
   const readers = tap === undefined ? {} : { tap };
-  const slate = rec.slateVodResource === null ? {} : { slate: await vodItem(rec.slateVodResource, paths) };
+  const slate = rec.slateVodResource === null ? {} : { slate: await slateItem(rec.slateVodResource, paths, rec.outputProfile) };
   if (rec.sourceType === 'VOD') {
     return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets, ...readers, ...slate };
   }

@@ -1,13 +1,15 @@
 /**
  * Runs the retention sweeps on a timer: recordings by age (each channel's
  * retainHours) and by the per-channel and total quotas, snapshot files not
- * refreshed for snapshotRetainSeconds, and the files of deleted channels.
+ * refreshed for snapshotRetainSeconds, the files of deleted channels, and
+ * the rendition files of deleted VOD resources (src/vods/conform.ts).
  * One sweep at a time; a failed sweep is logged and the next one tries again.
  */
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../generated/prisma-sqlite/client.js';
 import type { Logger } from '../log.js';
+import { sweepOrphanRenditions } from '../vods/conform.js';
 import { sweepDeletedChannels, sweepRecordings, sweepSnapshots, type Holder } from './retention.js';
 
 type RetentionConfig = Pick<Config, 'dataDir' | 'recordingChannelQuotaBytes' | 'recordingTotalQuotaBytes' | 'snapshotRetainSeconds' | 'retentionSweepSeconds'>;
@@ -29,6 +31,8 @@ export function startRetention(db: PrismaClient, config: RetentionConfig, holder
         if (snaps.length > 0) log.info('old snapshots deleted', { count: snaps.length });
         const deleted = await sweepDeletedChannels(db, config.dataDir);
         if (deleted.length > 0) log.info('files of deleted channels removed', { channels: deleted });
+        const renditions = await sweepOrphanRenditions(db, config.dataDir);
+        if (renditions.length > 0) log.info('rendition files of deleted VOD resources removed', { renditions });
       } catch (err) {
         log.warn('retention sweep failed', { err: String(err) });
       }

@@ -11,6 +11,10 @@
  * FAILED with the reason. Jobs of resources left PREPARING by a stop of the
  * service start again at its next start.
  *
+ * The same queue makes the renditions of channels' output profiles
+ * (conform.ts), at a lower priority: a prepare job always goes first, so a
+ * file registered now is not kept waiting behind a playlist's conforms.
+ *
  * Imports transcode.ts and media/ (the MP4 reader, path confinement); see
  * registry.ts for the folder's floor.
  */
@@ -20,6 +24,7 @@ import type { PrismaClient } from '../generated/prisma-sqlite/client.js';
 import type { Logger } from '../log.js';
 import { readMp4, trackSeconds } from '../media/mp4.js';
 import { resolveMediaPath } from '../media/paths.js';
+import { conformRendition } from './conform-job.js';
 import { defaultProfile, transcode, validateProfile, type TranscodeProfile } from './transcode.js';
 
 /** How often progress is written to the database while a job runs. */
@@ -34,6 +39,8 @@ export function profileOf(json: string | null): TranscodeProfile {
 
 export class MediaPreparer {
   readonly #queue: string[] = [];
+  /** VodRendition ids: taken only when #queue is empty. */
+  readonly #conforms: string[] = [];
   #running: Promise<void> | null = null;
   #closed = false;
 
@@ -47,11 +54,24 @@ export class MediaPreparer {
   async resumePending(): Promise<void> {
     const pending = await this.db.vodResource.findMany({ where: { state: 'PREPARING' }, select: { id: true } });
     for (const { id } of pending) this.enqueue(id);
+    const conforming = await this.db.vodRendition.findMany({ where: { state: 'CONFORMING' }, select: { id: true }, orderBy: { createdAt: 'asc' } });
+    for (const { id } of conforming) this.enqueueConform(id);
   }
 
   enqueue(id: string): void {
     if (this.#closed || this.#queue.includes(id)) return;
     this.#queue.push(id);
+    this.#kick();
+  }
+
+  /** Queues a rendition (conform.ts made its row CONFORMING), behind every prepare job. */
+  enqueueConform(renditionId: string): void {
+    if (this.#closed || this.#conforms.includes(renditionId)) return;
+    this.#conforms.push(renditionId);
+    this.#kick();
+  }
+
+  #kick(): void {
     this.#running ??= this.#drain().finally(() => (this.#running = null));
   }
 
@@ -63,15 +83,20 @@ export class MediaPreparer {
   close(): Promise<void> {
     this.#closed = true;
     this.#queue.length = 0;
+    this.#conforms.length = 0;
     return Promise.resolve();
   }
 
   async #drain(): Promise<void> {
-    for (let id = this.#queue.shift(); id !== undefined && !this.#closed; id = this.#queue.shift()) {
+    while (!this.#closed) {
+      const id = this.#queue.shift();
+      const rendition = id === undefined ? this.#conforms.shift() : undefined;
+      if (id === undefined && rendition === undefined) return;
       try {
-        await this.#prepare(id);
+        if (id !== undefined) await this.#prepare(id);
+        else if (rendition !== undefined) await conformRendition(this.db, this.paths, this.log, rendition);
       } catch (err) {
-        this.log.error('preparing a VOD resource failed unexpectedly', { vod: id, err: String(err) });
+        this.log.error('preparing a VOD resource failed unexpectedly', { vod: id, rendition, err: String(err) });
       }
     }
   }

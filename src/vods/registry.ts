@@ -11,7 +11,8 @@
  * the channels read VOD rows through their own repository, not through this.
  */
 import { stat } from 'node:fs/promises';
-import type { PrismaClient, VodResource } from '../generated/prisma-sqlite/client.js';
+import type { PrismaClient, VodResource, VodRendition } from '../generated/prisma-sqlite/client.js';
+import type { Conformer } from './conform.js';
 import { badInput } from '../errors.js';
 import { checkName } from '../names.js';
 import { resolveMediaPath } from '../media/paths.js';
@@ -28,7 +29,13 @@ export class VodRegistry {
     private readonly db: PrismaClient,
     private readonly mediaRoot: string,
     private readonly preparer: MediaPreparer,
+    private readonly conformer: Pick<Conformer, 'renditionsOf'> | null = null,
   ) {}
+
+  /** A resource's renditions for channels' output profiles, oldest first. */
+  renditions(id: string): Promise<VodRendition[]> {
+    return this.conformer?.renditionsOf(id) ?? Promise.resolve([]);
+  }
 
   list(): Promise<VodResource[]> {
     return this.db.vodResource.findMany({ orderBy: { createdAt: 'asc' } });

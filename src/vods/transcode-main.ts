@@ -58,6 +58,13 @@ function videoCaps(v: NonNullable<TranscodeSpec['video']>): string {
   return caps.join(',');
 }
 
+/** Caps for `acaps`: at most stereo and the source rate, or exactly what a conform job asks. */
+function audioCaps(a: NonNullable<TranscodeSpec['audio']>): string {
+  const caps = ['audio/x-raw', a.channels === null ? 'channels=(int)[1,2]' : `channels=(int)${a.channels}`];
+  if (a.rate !== null) caps.push(`rate=(int)${a.rate}`);
+  return caps.join(',');
+}
+
 let pipeline: Pipeline | null = null;
 let finishing = false;
 let progressTimer: NodeJS.Timeout | null = null;
@@ -120,6 +127,7 @@ function start(s: TranscodeSpec): void {
       ['mux', 'faststart-file', s.scratch],
     ];
     if (s.video !== null) props.push(['vcaps', 'caps', videoCaps(s.video)]);
+    if (s.audio !== null) props.push(['acaps', 'caps', audioCaps(s.audio)]);
     for (const [name, property, value] of props) {
       const el = p.element(name);
       el.set(property, value);

@@ -96,6 +96,12 @@ export interface TranscodeJob {
    */
   frameRate: number | null;
   profile: TranscodeProfile;
+  /**
+   * Audio resampled and mixed to this rate (Hz, 8000..96000) and channel
+   * count (1 or 2), as an output profile wants; absent keeps the source's
+   * rate and at most stereo.
+   */
+  audioFormat?: { rate: number; channels: number };
   /** The child is killed and the job fails after this long. Default 30 min. */
   timeoutMs?: number;
   /** Called with 0..1, about once a second, never decreasing; 1 on success. */
@@ -130,7 +136,7 @@ export interface TranscodeSpec {
     fpsNum: number | null;
     fpsDen: number | null;
   } | null;
-  audio: { bps: number } | null;
+  audio: { bps: number; rate: number | null; channels: number | null } | null;
 }
 
 /** Service → transcoder process; named by direction, as ToWorker and FromWorker (src/pool/ipc.ts). */
@@ -155,7 +161,7 @@ export function parseToTranscoder(raw: unknown): ToTranscoder | null {
   if (!isStr(s['input']) || !isStr(s['output']) || !isStr(s['scratch'])) return null;
   if (v !== null && !(isObj(v) && isUint(v['kbps']) && isUint(v['gopFrames']) && isUint(v['preset'])
     && isUintOrNull(v['width']) && isUintOrNull(v['height']) && isUintOrNull(v['fpsNum']) && isUintOrNull(v['fpsDen']))) return null;
-  if (a !== null && !(isObj(a) && isUint(a['bps']))) return null;
+  if (a !== null && !(isObj(a) && isUint(a['bps']) && isUintOrNull(a['rate']) && isUintOrNull(a['channels']))) return null;
   if (v === null && a === null) return null;
   return { type: 'transcode', spec: s as unknown as TranscodeSpec };
 }
@@ -202,6 +208,10 @@ export function compileJob(job: TranscodeJob, output: string): TranscodeSpec {
   }
   if (job.input.length === 0 || job.input.includes('\0')) throw new RangeError('job.input must be a non-empty path');
   if (job.output.length === 0 || job.output.includes('\0')) throw new RangeError('job.output must be a non-empty path');
+  const af = job.audioFormat;
+  if (af !== undefined && (!Number.isInteger(af.rate) || af.rate < 8000 || af.rate > 96000 || (af.channels !== 1 && af.channels !== 2))) {
+    throw new RangeError(`job.audioFormat must have a rate from 8000 to 96000 Hz and 1 or 2 channels, got ${JSON.stringify(af)}`);
+  }
   const p = job.profile;
   const fps = job.frameRate === null ? null : frameRateFraction(job.frameRate);
   return {
@@ -219,7 +229,7 @@ export function compileJob(job: TranscodeJob, output: string): TranscodeSpec {
           fpsDen: fps?.den ?? null,
         }
       : null,
-    audio: job.hasAudio ? { bps: p.audioKbps * 1000 } : null,
+    audio: job.hasAudio ? { bps: p.audioKbps * 1000, rate: af?.rate ?? null, channels: af?.channels ?? null } : null,
   };
 }
 

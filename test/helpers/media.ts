@@ -242,3 +242,39 @@ export function startPublisher(file: string, url: string, options: { loop?: bool
     },
   };
 }
+
+/** One decoded frame's shape, as ffprobe's decoder saw it (ffprobe 5.1 gives no per-frame sample rate: judge it by the DTS steps). */
+export interface ProbedFrame {
+  readonly kind: 'video' | 'audio';
+  readonly width: number | null;
+  readonly height: number | null;
+  readonly channels: number | null;
+}
+
+/**
+ * Decodes `seconds` of a stream with ffprobe and returns every frame's
+ * picture size or channel count: a decoder follows new sequence headers, so
+ * this sees each item of a playlist as it really is, not the first one's
+ * stream info.
+ */
+export async function probeFrames(url: string, seconds: number, graceMs = 20_000): Promise<ProbedFrame[]> {
+  const args = [
+    '-v', 'error',
+    '-rw_timeout', String((seconds * 1000 + graceMs) * 1000),
+    '-read_intervals', `%+${seconds}`,
+    '-show_frames',
+    '-show_entries', 'frame=media_type,width,height,channels',
+    '-of', 'json',
+    url,
+  ];
+  const { stdout } = await run('ffprobe', args, seconds * 1000 + graceMs);
+  const json = JSON.parse(stdout) as { frames?: Array<{ media_type?: string; width?: number; height?: number; channels?: number }> };
+  return (json.frames ?? [])
+    .filter((f) => f.media_type === 'video' || f.media_type === 'audio')
+    .map((f) => ({
+      kind: f.media_type === 'video' ? 'video' : 'audio',
+      width: f.width ?? null,
+      height: f.height ?? null,
+      channels: f.channels ?? null,
+    }));
+}
