@@ -2,11 +2,12 @@
  * Validation of create and update inputs. Every limit is here, and every
  * message names the field. Nothing is written before this passes.
  */
-import { badInput, notFound } from '../errors.js';
+import { VliveError, badInput, notFound } from '../errors.js';
 import { checkCompatible } from '../media/compat.js';
 import { parsePushTarget, parseSourceUrl } from '../media/urls.js';
 import { checkId, checkName } from '../names.js';
 import { playlistOf, type ChannelFields, type ChannelRecord, type ChannelRepository } from './repository.js';
+import { splitItems, type LiveItemFields, type PlaylistItemInput } from './live-items.js';
 import { isActive } from './status.js';
 
 export interface CreateInput {
@@ -15,6 +16,8 @@ export interface CreateInput {
   vodResourceId?: string | null;
   /** VOD resource ids in play order; the alternative to vodResourceId. */
   playlist?: string[] | null;
+  /** The richer playlist: VOD items and live items (an online source with a duration); the alternative to playlist. */
+  items?: PlaylistItemInput[] | null;
   sourceUrl?: string | null;
   loop?: boolean | null;
   pushTargets?: string[] | null;
@@ -188,10 +191,15 @@ function checkTimeout(ms: number): number {
  * The VOD items an input names (vodResourceId or playlist, not both), checked
  * to exist and to fit one publish session. Null when the input names none.
  */
-async function checkItems(repo: ChannelRepository, input: UpdateInput): Promise<string[] | null> {
+async function checkItems(repo: ChannelRepository, input: UpdateInput, loop: boolean): Promise<{ ids: string[]; live: LiveItemFields[] } | null> {
   if (input.vodResourceId != null && input.playlist != null) throw badInput('playlist', 'give either vodResourceId or playlist, not both');
+  if (input.items != null && (input.vodResourceId != null || input.playlist != null)) throw badInput('items', 'give either items, playlist or vodResourceId');
   let ids: string[];
-  if (input.playlist != null) {
+  let live: LiveItemFields[] = [];
+  if (input.items != null) {
+    ({ vodIds: ids, live } = splitItems(input.items, loop, limits.playlistMax));
+    ids = ids.map((id) => checkId('items', id));
+  } else if (input.playlist != null) {
     if (input.playlist.length === 0) throw badInput('playlist', 'must name at least one VOD resource');
     if (input.playlist.length > limits.playlistMax) throw badInput('playlist', `at most ${limits.playlistMax} items`);
     ids = input.playlist.map((id) => checkId('playlist', id));
@@ -204,7 +212,7 @@ async function checkItems(repo: ChannelRepository, input: UpdateInput): Promise<
   const missing = ids.find((id) => !found.some((v) => v.id === id));
   if (missing !== undefined) throw notFound('VOD resource', missing);
   checkCompatible(found);
-  return ids;
+  return { ids, live };
 }
 
 export async function validateCreate(input: CreateInput, repo: ChannelRepository): Promise<ChannelFields> {
@@ -215,14 +223,16 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
   if (input.sourceType === 'VOD') {
     if (input.sourceUrl != null) throw badInput('sourceUrl', 'must be empty for a VOD channel');
     if (input.backupUrl != null) throw badInput('backupUrl', 'only an ONLINE channel has a backup URL');
-    const playlist = await checkItems(repo, input);
-    if (playlist === null) throw badInput('vodResourceId', 'is required for a VOD channel (or a playlist)');
+    const items = await checkItems(repo, input, loop);
+    if (items === null) throw badInput('vodResourceId', 'is required for a VOD channel (or a playlist)');
+    const playlist = items.ids;
     const slate = await checkSlate(repo, input, playlist);
-    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input), ...checkHls(input) };
+    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, liveItems: items.live, ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input), ...checkHls(input) };
   }
   if (input.sourceType === 'ONLINE') {
     if (input.vodResourceId != null) throw badInput('vodResourceId', 'must be empty for an ONLINE channel');
     if (input.playlist != null) throw badInput('playlist', 'must be empty for an ONLINE channel');
+    if (input.items != null) throw badInput('items', 'must be empty for an ONLINE channel');
     if (input.sourceUrl == null) throw badInput('sourceUrl', 'is required for an ONLINE channel');
     parseSourceUrl(input.sourceUrl);
     const slate = await checkSlate(repo, input, null);
@@ -237,16 +247,23 @@ export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, rep
   if (input.loop != null) out.loop = input.loop;
   if (input.pushTargets != null) out.pushTargets = checkTargets(input.pushTargets);
   if (input.connectTimeoutMs != null) out.connectTimeoutMs = checkTimeout(input.connectTimeoutMs);
-  if (input.vodResourceId != null || input.playlist != null) {
-    if (rec.sourceType !== 'VOD') throw badInput(input.playlist != null ? 'playlist' : 'vodResourceId', 'only a VOD channel has VOD resources');
-    const playlist = await checkItems(repo, input);
-    if (playlist !== null) {
+  if (input.vodResourceId != null || input.playlist != null || input.items != null) {
+    if (rec.sourceType !== 'VOD') throw badInput(input.items != null ? 'items' : input.playlist != null ? 'playlist' : 'vodResourceId', 'only a VOD channel has VOD resources');
+    const items = await checkItems(repo, input, out.loop ?? rec.loop);
+    if (items !== null) {
+      const playlist = items.ids;
+      // The worker's timeline follows an edit at its next boundary; a live
+      // item's pre-roll and return are planned when the channel starts.
+      if (isActive(rec.status) && (items.live.length > 0 || rec.liveItems.length > 0)) {
+        throw new VliveError('INVALID_STATE', `virtual live ${rec.id} is running: stop it to change a playlist with live items`);
+      }
       // A running channel switches at its next item boundary, inside the
       // publish session it has: the new items must fit what is on the wire.
       if (isActive(rec.status)) {
         checkCompatible([...playlistOf(rec).slice(0, 1), ...(await repo.getVods(playlist))], 'the running channel');
       }
       out.playlist = playlist;
+      out.liveItems = items.live;
       out.vodResourceId = playlist[0] ?? null;
     }
   }
