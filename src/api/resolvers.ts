@@ -8,6 +8,7 @@ import type { StatusChange } from '../channels/events.js';
 import type { CreateInput, UpdateInput } from '../channels/input.js';
 import { checkId } from '../names.js';
 import { playlistOf } from '../channels/repository.js';
+import { entryView, wholeList } from '../channels/live-items.js';
 import { isActive } from '../channels/status.js';
 import type { ChannelRecord } from '../channels/repository.js';
 import type { ChannelService } from '../channels/service.js';
@@ -83,6 +84,7 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
     playUrls: channels.playUrls(rec),
     pushTargets: rec.pushTargets.map((t) => ({ position: t.position, url: maskUrl(t.url), ...channels.targetStats(rec.id, t.position, rec.status === 'LIVING') })),
     playlist: playlistOf(rec),
+    items: wholeList(playlistOf(rec), rec.liveItems).map(entryView),
     worker: rec.workerId,
     recording: { enabled: rec.recordingEnabled, segmentSeconds: rec.recordingSegmentSeconds, retainHours: rec.recordingRetainHours },
     snapshot: { enabled: rec.snapshotEnabled, intervalSeconds: rec.snapshotIntervalSeconds },
