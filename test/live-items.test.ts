@@ -161,6 +161,7 @@ describe('live items in a playlist', () => {
         });
         assert.deepEqual(back, [], `${kind}: DTS strictly increasing`);
         const wide: string[] = [];
+        const switches: string[] = [];
         for (let j = 1; j < at.length; j++) {
           const step = (dts[j] ?? 0) - (dts[j - 1] ?? 0);
           const from = index.nameAt(receiver.packets, at[j - 1]?.i ?? 0);
@@ -172,7 +173,9 @@ describe('live items in a playlist', () => {
           const intoFile = kind === 'audio' && to !== 'live' && from.replace('?', '') !== to;
           const limit = (intoLive ? liveGopMs : 0) + 2 * frameMs + (intoFile ? 2 * audioFrameMs : 1);
           if (step > limit) wide.push(`${step.toFixed(0)} ms ${from}→${to} (limit ${limit.toFixed(0)})`);
+          if (from !== to && !from.endsWith('?')) switches.push(`${from}→${to} ${step.toFixed(0)}`);
         }
+        console.log(`live items: ${kind} DTS step at each switch, ms: ${switches.join(', ')}`);
         assert.deepEqual(wide, [], `${kind}: no step over two frames beyond the keyframe wait`);
       }
       const vodRuns = runs.slice(0, 6).filter((r) => r[0]?.name === 'a' || r[0]?.name === 'b');
