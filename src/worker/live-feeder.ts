@@ -428,6 +428,10 @@ export class LiveFeeder {
   }
 
   #push(tag: FlvTag, frameAt: number | null): void {
+    // Closed from inside a push (a return from a cut-in or a live item ends
+    // it there), the slate's fill loop would go on pushing its tags after the
+    // playlist's, with earlier timestamps.
+    if (this.#closed) return;
     if (!this.#open) {
       this.#held.push([tag, frameAt]);
       return;
