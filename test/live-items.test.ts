@@ -10,7 +10,9 @@
  * keyframe wait (one GOP of the source) is allowed on top; each VOD run with
  * the A/V offset of the first. The times from each planned switch (endsAt in
  * the API) to the first packet of the new source at the receiver are
- * printed for the README.
+ * printed for the README. Beside it, a channel [A, live] whose live item's
+ * source nobody publishes: the slate fills its time, the channel's warnings
+ * say why while it lasts, with the same receiver checks.
  */
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -71,6 +73,44 @@ describe('live items in a playlist', () => {
     await t?.dispose();
   });
 
+  /** Waits until `rx`'s known packets, grouped in runs, have passed `names` in order (the last run 15 packets long). */
+  const reached = (rx: RtmpReceiver, names: readonly Name[], timeoutMs: number): Promise<void> =>
+    rx.until((r) => {
+      const runs = runsOf(index.known(r.packets));
+      const got = runs.map((run) => run[0]?.name);
+      return got.length >= names.length && names.every((n, i) => got[i] === n) && (got.length > names.length || (runs.at(-1)?.length ?? 0) >= 15);
+    }, timeoutMs, names.join(' → '));
+
+  /** DTS strictly increasing per track, and no step over two frames beyond the keyframe wait (see the module comment). */
+  const judgeSteps = (receiver: RtmpReceiver, label: string): void => {
+    for (const kind of ['video', 'audio'] as const) {
+      const at = receiver.packets.map((p, i) => ({ p, i })).filter(({ p }) => p.kind === kind && p.dts !== null);
+      const dts = at.map(({ p }) => (p.dts ?? 0) * 1000);
+      const back = nonIncreasing(dts).map(([a, b]) => {
+        const j = dts.indexOf(b);
+        return `${a}→${b} ${index.nameAt(receiver.packets, at[j - 1]?.i ?? 0)}→${index.nameAt(receiver.packets, at[j]?.i ?? 0)}`;
+      });
+      assert.deepEqual(back, [], `${kind}: DTS strictly increasing`);
+      const wide: string[] = [];
+      const switches: string[] = [];
+      for (let j = 1; j < at.length; j++) {
+        const step = (dts[j] ?? 0) - (dts[j - 1] ?? 0);
+        const from = index.nameAt(receiver.packets, at[j - 1]?.i ?? 0);
+        const to = index.nameAt(receiver.packets, at[j]?.i ?? 0);
+        // A live item starts at its source's first keyframe after the item before it ended: a GOP at most.
+        const intoLive = to === 'live' && !from.startsWith('live');
+        // A file (the slate, or the VOD item after a live one) starts at its beginning, its audio its
+        // B-frame reorder delay (two frames) after its video: up to that and two audio frames (see cutin.test.ts).
+        const intoFile = kind === 'audio' && to !== 'live' && from.replace('?', '') !== to;
+        const limit = (intoLive ? liveGopMs : 0) + 2 * frameMs + (intoFile ? 2 * audioFrameMs : 1);
+        if (step > limit) wide.push(`${step.toFixed(0)} ms ${from}→${to} (limit ${limit.toFixed(0)})`);
+        if (from !== to && !from.endsWith('?')) switches.push(`${from}→${to} ${step.toFixed(0)}`);
+      }
+      console.log(`live items (${label}): ${kind} DTS step at each switch, ms: ${switches.join(', ')}`);
+      assert.deepEqual(wide, [], `${kind}: no step over two frames beyond the keyframe wait`);
+    }
+  };
+
   it('refuses bad items with codes and fields, and stores nothing', async () => {
     const before = (await gqlOk<{ virtualLives: unknown[] }>(t.url, `{ virtualLives { id } }`)).virtualLives.length;
     const live = (sourceUrl: string, durationSeconds?: number) => ({ sourceUrl, ...(durationSeconds !== undefined ? { durationSeconds } : {}) });
@@ -102,6 +142,7 @@ describe('live items in a playlist', () => {
     const publishers: Publisher[] = streams.map((s) => startPublisher(liveFile, t.app.origin.publishUrl(s), { loop: true }));
     const ws = wsClient(t.url);
     let rx: RtmpReceiver | null = null;
+    let rx2: RtmpReceiver | null = null;
     try {
       await Promise.all(streams.map((s) => t.app.origin.waitForPublish(s, 10_000)));
       const items = [
@@ -134,50 +175,39 @@ describe('live items in a playlist', () => {
       assert.equal(await gqlErrorCode(t.url, `mutation($id: ID!) { skipVirtualLive(id: $id) { index } }`, { id }), 'INVALID_STATE', 'no skip in a list with live items');
       assert.equal(await gqlErrorCode(t.url, `mutation($id: ID!, $i: UpdateVirtualLiveInput!) { updateVirtualLive(id: $id, input: $i) { id } }`, { id, i: { items: items.slice(0, 3) } }), 'INVALID_STATE');
 
-      /** Waits until the receiver's known packets, grouped in runs, have passed `names` in order. */
-      const reached = (names: readonly Name[], timeoutMs: number): Promise<void> =>
-        receiver.until((r) => {
-          const got = runsOf(index.known(r.packets)).map((run) => run[0]?.name);
-          return got.length >= names.length && names.every((n, i) => got[i] === n) && (got.length > names.length || (runsOf(index.known(r.packets)).at(-1)?.length ?? 0) >= 15);
-        }, timeoutMs, names.join(' → '));
+      // Beside it, a channel whose live item's source nobody publishes: the slate fills its time, with a warning.
+      const away = (
+        await gqlOk<{ createVirtualLive: { id: string } }>(t.url, create, {
+          i: { name: 'source away', sourceType: 'VOD', items: [{ vodResourceId: ids.a }, { sourceUrl: t.app.origin.publishUrl('nobody'), durationSeconds: 1 }], hls: false, slateVodResourceId: ids.slate },
+        })
+      ).createVirtualLive.id;
+      const side = await startReceived(t, away);
+      rx2 = side.receiver;
+      const warnings = async (): Promise<string[]> => (await gqlOk<{ virtualLive: { warnings: string[] } }>(t.url, `query($id: ID!) { virtualLive(id: $id) { warnings } }`, { id: away })).virtualLive.warnings;
+      await reached(side.receiver, ['a', 'slate'], 10_000);
+      const warned = await warnings();
+      assert.ok(warned.some((w) => w.startsWith('live item 1: its source could not be played by its time; the slate fills its time')), `a warning says why: ${JSON.stringify(warned)}`);
+
       // The second live item comes on air: its source is then lost, and the slate fills the rest of its time.
-      await reached(['a', 'live', 'b', 'live'], 15_000);
+      await reached(receiver, ['a', 'live', 'b', 'live'], 15_000);
       await publishers[1]?.stop();
-      await reached(['a', 'live', 'b', 'live', 'slate', 'a'], 10_000);
+      await reached(receiver, ['a', 'live', 'b', 'live', 'slate', 'a'], 10_000);
       assert.equal(await publisherAtOrigin(t, id, false), session, 'one publisher connection at the origin from start to end');
       await receiver.close();
       events.dispose();
+
+      await reached(side.receiver, ['a', 'slate', 'a'], 5_000);
+      assert.equal(await publisherAtOrigin(t, away, false), side.session, 'one publisher connection (the channel beside)');
+      assert.deepEqual(await warnings(), [], 'the warning is cleared when the item ends');
+      await side.receiver.close();
+      assert.deepEqual(runsOf(index.known(side.receiver.packets)).slice(0, 3).map((r) => r[0]?.name), ['a', 'slate', 'a'], 'the slate in place of the unreachable source');
+      judgeSteps(side.receiver, 'source away');
 
       // The receiver's verdict: the order, then DTS and steps per track.
       const seen = index.known(receiver.packets);
       const runs = runsOf(seen);
       assert.deepEqual(runs.slice(0, 6).map((r) => r[0]?.name), ['a', 'live', 'b', 'live', 'slate', 'a'], 'the items in the list order, the slate after the lost source');
-      for (const kind of ['video', 'audio'] as const) {
-        const at = receiver.packets.map((p, i) => ({ p, i })).filter(({ p }) => p.kind === kind && p.dts !== null);
-        const dts = at.map(({ p }) => (p.dts ?? 0) * 1000);
-        const back = nonIncreasing(dts).map(([a, b]) => {
-          const j = dts.indexOf(b);
-          return `${a}→${b} ${index.nameAt(receiver.packets, at[j - 1]?.i ?? 0)}→${index.nameAt(receiver.packets, at[j]?.i ?? 0)}`;
-        });
-        assert.deepEqual(back, [], `${kind}: DTS strictly increasing`);
-        const wide: string[] = [];
-        const switches: string[] = [];
-        for (let j = 1; j < at.length; j++) {
-          const step = (dts[j] ?? 0) - (dts[j - 1] ?? 0);
-          const from = index.nameAt(receiver.packets, at[j - 1]?.i ?? 0);
-          const to = index.nameAt(receiver.packets, at[j]?.i ?? 0);
-          // A live item starts at its source's first keyframe after the item before it ended: a GOP at most.
-          const intoLive = to === 'live' && !from.startsWith('live');
-          // A file (the slate, or the VOD item after a live one) starts at its beginning, its audio its
-          // B-frame reorder delay (two frames) after its video: up to that and two audio frames (see cutin.test.ts).
-          const intoFile = kind === 'audio' && to !== 'live' && from.replace('?', '') !== to;
-          const limit = (intoLive ? liveGopMs : 0) + 2 * frameMs + (intoFile ? 2 * audioFrameMs : 1);
-          if (step > limit) wide.push(`${step.toFixed(0)} ms ${from}→${to} (limit ${limit.toFixed(0)})`);
-          if (from !== to && !from.endsWith('?')) switches.push(`${from}→${to} ${step.toFixed(0)}`);
-        }
-        console.log(`live items: ${kind} DTS step at each switch, ms: ${switches.join(', ')}`);
-        assert.deepEqual(wide, [], `${kind}: no step over two frames beyond the keyframe wait`);
-      }
+      judgeSteps(receiver, 'main');
       const vodRuns = runs.slice(0, 6).filter((r) => r[0]?.name === 'a' || r[0]?.name === 'b');
       const offsets = vodRuns.map((r) => avOffset(r));
       console.log(`live items: VOD A/V offset per run ${offsets.map((o) => o.toFixed(1)).join(', ')} ms`);
@@ -212,6 +242,7 @@ describe('live items in a playlist', () => {
       await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
     } finally {
       await rx?.close();
+      await rx2?.close();
       for (const p of publishers) await p.stop();
       await ws.dispose();
     }

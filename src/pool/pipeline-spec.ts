@@ -109,8 +109,12 @@ export interface PipelineSpec {
 export type TapEvent =
   | { kind: 'segment'; path: string; startedAtMs: number; durationSeconds: number; sizeBytes: number }
   | { kind: 'snapshot'; takenAtMs: number }
-  /** A recording or snapshot fault (null message: the fault is over). The live output is not affected. */
-  | { kind: 'warning'; part: 'recording' | 'snapshot'; message: string | null };
+  /**
+   * A recording or snapshot fault, or a playlist's live item whose source is
+   * not on air (the slate fills its time); null message: it is over. The
+   * live output is not affected.
+   */
+  | { kind: 'warning'; part: 'recording' | 'snapshot' | 'live-item'; message: string | null };
 
 /**
  * Observed state of one pipeline inside a worker.
@@ -258,7 +262,7 @@ export function isTapEvent(v: unknown): v is TapEvent {
     case 'snapshot':
       return isCount(v['takenAtMs']);
     case 'warning':
-      return (v['part'] === 'recording' || v['part'] === 'snapshot') && (v['message'] === null || typeof v['message'] === 'string');
+      return (v['part'] === 'recording' || v['part'] === 'snapshot' || v['part'] === 'live-item') && (v['message'] === null || typeof v['message'] === 'string');
     default:
       return false;
   }

@@ -88,6 +88,8 @@ export interface ChannelPipelineDeps {
   readonly onBatch?: (batch: readonly MediaTag[]) => void;
   /** A VOD channel's item went on air, or a playout command was answered (playout.ts). */
   readonly onPlayout?: (event: PlayoutEvent) => void;
+  /** A live item's source is not on air at its time (why), or that is over (null): the channel's warnings. */
+  readonly onLiveItemWarning?: (message: string | null) => void;
 }
 
 export class ChannelPipeline {
@@ -220,6 +222,7 @@ export class ChannelPipeline {
             slate: items.slate,
             clockMs: () => this.#output.clockMs(),
             log: this.#deps.log,
+            warn: (message) => this.#deps.onLiveItemWarning?.(message),
           });
           this.#liveItems.begin();
         }

@@ -280,6 +280,7 @@ export class PipelineHost {
       onSource: (event) => this.#opts.send({ type: 'source', channelId, event }),
       ...(extra.length > 0 ? { onBatch: (batch: readonly MediaTag[]) => unit.feed(batch) } : {}),
       onPlayout: (event) => this.#opts.send({ type: 'playout', channelId, event }),
+      onLiveItemWarning: (message) => this.#opts.send({ type: 'tap', channelId, event: { kind: 'warning', part: 'live-item', message } }),
       startTimeoutMs: this.#opts.startTimeoutMs,
       stallTimeoutMs: this.#opts.stallTimeoutMs,
       frameDurationSeconds,

@@ -89,11 +89,15 @@ export interface LiveItemsDeps {
   /** The output's running time now, ms. */
   readonly clockMs: () => number;
   readonly log: Logger;
+  /** The channel's warning about its live items (null: none now). */
+  readonly warn: (message: string | null) => void;
 }
 
 export class LiveItems {
   readonly #deps: LiveItemsDeps;
   #slot: Slot | null = null;
+  /** A warning is raised; cleared when the item ends. */
+  #warned = false;
 
   constructor(deps: LiveItemsDeps) {
     this.#deps = deps;
@@ -123,20 +127,33 @@ export class LiveItems {
     if (!slot.pulled && now >= slot.fromMs - prerollMs) {
       slot.pulled = true;
       this.#deps.log.info('live item pre-roll', { channel: this.#deps.channelId, index: slot.spec.index, fromMs: slot.fromMs });
-      cutIn.startItem(slot.spec.source, this.#deps.slate, slot.fromMs, (atMs) => this.#started(slot, atMs));
+      const what = `live item ${slot.spec.index}`;
+      cutIn.startItem(slot.spec.source, this.#deps.slate, slot.fromMs, (atMs) => this.#started(slot, atMs), (reason) => this.#warn(`${what}: ${reason}; ${this.#fills()}`));
     }
     if (!slot.stoodIn && !slot.started) {
       const due = now + playoutDelayMs >= slot.fromMs;
       if (due && (!cutIn.receiving || now + playoutDelayMs >= slot.fromMs + keyframeGraceMs)) {
         slot.stoodIn = true;
         this.#deps.log.warn('live item source not on air at its time; the slate fills', { channel: this.#deps.channelId, index: slot.spec.index });
+        this.#warn(`live item ${slot.spec.index}: its source ${cutIn.receiving ? 'sent no keyframe' : 'could not be played'} by its time; ${this.#fills()}`);
         cutIn.standIn();
       }
     }
     if (now + playoutDelayMs >= slot.untilMs) {
       this.#slot = null;
       cutIn.endItem(slot.nextPosition);
+      if (this.#warned) this.#deps.warn(null);
+      this.#warned = false;
     }
+  }
+
+  #warn(message: string): void {
+    this.#warned = true;
+    this.#deps.warn(message);
+  }
+
+  #fills(): string {
+    return this.#deps.slate !== null ? 'the slate fills its time' : 'nothing is output until it comes or its time ends';
   }
 
   #plan(startMs: number, periodMs: number): void {

@@ -121,7 +121,7 @@ export class VodCutIn {
    * has stopped; `onStart` gets the output time of its first tag (or of the
    * slate's, standIn()). Ended by endItem().
    */
-  startItem(source: LiveSource, slate: readonly ItemMedia[] | null, fromMs: number, onStart: (atMs: number) => void): void {
+  startItem(source: LiveSource, slate: readonly ItemMedia[] | null, fromMs: number, onStart: (atMs: number) => void, onWarn: (reason: string) => void): void {
     if (this.#cutIn !== null) return;
     const { timeline } = this.#deps;
     const item = timeline.item;
@@ -139,7 +139,10 @@ export class VodCutIn {
       onChange: (state) => this.#deps.log.info('live item source', { channel: this.#deps.channelId, state }),
       item: {
         notBeforeMs: fromMs,
-        onWarn: (reason) => this.#deps.log.warn('live item source passed over; the slate fills its time', { channel: this.#deps.channelId, reason: maskUrls(reason) }),
+        onWarn: (reason) => {
+          this.#deps.log.warn('live item source passed over; the slate fills its time', { channel: this.#deps.channelId, reason: maskUrls(reason) });
+          onWarn(maskUrls(reason));
+        },
       },
     });
     this.#cutIn = cutIn;
