@@ -187,6 +187,14 @@ describe('live items in a playlist', () => {
       await reached(side.receiver, ['a', 'slate'], 10_000);
       const warned = await warnings();
       assert.ok(warned.some((w) => w.startsWith('live item 1: its source could not be played by its time; the slate fills its time')), `a warning says why: ${JSON.stringify(warned)}`);
+      await reached(side.receiver, ['a', 'slate', 'a'], 5_000);
+      assert.equal(await publisherAtOrigin(t, away, false), side.session, 'one publisher connection (the channel beside)');
+      assert.deepEqual(await warnings(), [], 'the warning is cleared when the item ends');
+      await side.receiver.close();
+      assert.deepEqual(runsOf(index.known(side.receiver.packets)).slice(0, 3).map((r) => r[0]?.name), ['a', 'slate', 'a'], 'the slate in place of the unreachable source');
+      judgeSteps(side.receiver, 'source away');
+      // It loops: stopped here, before its live item comes round again.
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id: away });
 
       // The second live item comes on air: its source is then lost, and the slate fills the rest of its time.
       await reached(receiver, ['a', 'live', 'b', 'live'], 15_000);
@@ -196,12 +204,6 @@ describe('live items in a playlist', () => {
       await receiver.close();
       events.dispose();
 
-      await reached(side.receiver, ['a', 'slate', 'a'], 5_000);
-      assert.equal(await publisherAtOrigin(t, away, false), side.session, 'one publisher connection (the channel beside)');
-      assert.deepEqual(await warnings(), [], 'the warning is cleared when the item ends');
-      await side.receiver.close();
-      assert.deepEqual(runsOf(index.known(side.receiver.packets)).slice(0, 3).map((r) => r[0]?.name), ['a', 'slate', 'a'], 'the slate in place of the unreachable source');
-      judgeSteps(side.receiver, 'source away');
 
       // The receiver's verdict: the order, then DTS and steps per track.
       const seen = index.known(receiver.packets);
