@@ -22,11 +22,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { probeTracks } from '../bench/loop-check.js';
-import { publisherAtOrigin, startTestApp, type TestApp } from './helpers/app.js';
+import { publisherAtOrigin, startReceived, startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
 import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
 import { freePort } from './helpers/ports.js';
+import { avOffset, ContentIndex, runsOf, type Known as KnownOf } from './helpers/known-packets.js';
 import { nonIncreasing, RtmpReceiver, type ReceivedPacket } from './helpers/rtmp-receiver.js';
 import { pollUntil } from './helpers/service.js';
 
@@ -38,12 +38,7 @@ interface CutInView {
   source: 'ON_AIR' | 'SLATE' | 'WAITING';
 }
 
-/** A received packet with the file it came from and its DTS in that file, ms. */
-interface Known {
-  name: Name;
-  p: ReceivedPacket;
-  fileMs: number;
-}
+type Known = KnownOf<Name>;
 
 /** Every file is 25 fps video with AAC at 48 kHz. */
 const frameMs = 40;
@@ -60,14 +55,13 @@ const take = `mutation($id: ID!, $url: String!) { takeLive(id: $id, url: $url) {
 const back = `mutation($id: ID!, $mode: ReturnMode!) { returnToPlaylist(id: $id, mode: $mode) { switchAt index item { name } virtualLive { status } } }`;
 const cutInQuery = `query($id: ID!) { virtualLive(id: $id) { status cutIn { url startedAt source } nowPlaying { index } } }`;
 
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 describe('live cut-in and return', () => {
   let t: TestApp;
   const files: Record<Name | 'audioOnly', string> = { playlist: '', live: '', slate: '', audioOnly: '' };
   const ids: Record<'playlist' | 'slate', string> = { playlist: '', slate: '' };
-  /** Packet hash → its file and DTS there; a hash found twice in the files is left out. */
-  const byHash = new Map<string, { name: Name; fileMs: number } | null>();
+  /** Every packet of the files, by payload hash. */
+  const index = new ContentIndex<Name>();
   /** The playlist file's length, ms: one loop. */
   let periodMs = 0;
   /** A webhook receiver on loopback: the events posted to it. */
@@ -99,9 +93,8 @@ describe('live cut-in and return', () => {
       makeMp4(dir, { name: 'audio-only', seconds: 2, video: false, toneHz: 550 }),
     ]);
     for (const name of ['playlist', 'live', 'slate'] as const) {
-      const tracks = await probeTracks(files[name]);
-      for (const p of [...tracks.video, ...tracks.audio]) byHash.set(p.hash, byHash.has(p.hash) ? null : { name, fileMs: p.dtsMs });
-      if (name === 'playlist') periodMs = (tracks.video.at(-1)?.dtsMs ?? 0) + frameMs;
+      const lastVideoMs = await index.add(name, files[name]);
+      if (name === 'playlist') periodMs = lastVideoMs + frameMs;
     }
     for (const name of ['playlist', 'slate'] as const) {
       const d = await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }`, {
@@ -117,11 +110,7 @@ describe('live cut-in and return', () => {
     await new Promise((r) => hooks?.close(r) ?? r(undefined));
   });
 
-  const known = (packets: readonly ReceivedPacket[]): Known[] =>
-    packets.flatMap((p) => {
-      const k = p.hash === null ? undefined : byHash.get(p.hash);
-      return k == null ? [] : [{ name: k.name, p, fileMs: k.fileMs }];
-    });
+  const known = (packets: readonly ReceivedPacket[]): Known[] => index.known(packets);
 
   const create = async (i: Record<string, unknown>): Promise<string> =>
     (await gqlOk<{ createVirtualLive: { id: string } }>(t.url, `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`, { i })).createVirtualLive.id;
@@ -159,12 +148,8 @@ describe('live cut-in and return', () => {
     };
     let rx: RtmpReceiver | null = null;
     try {
-      const started = await gqlOk<{ startVirtualLive: { status: string; playUrls: { rtmp: string } } }>(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status playUrls { rtmp } } }`, { id });
-      assert.equal(started.startVirtualLive.status, 'LIVING');
-      const receiver = RtmpReceiver.play(started.startVirtualLive.playUrls.rtmp, { hashes: true });
+      const { receiver, session } = await startReceived(t, id);
       rx = receiver;
-      const session = await publisherAtOrigin(t, id, false);
-      assert.notEqual(session, null, 'publishing at the origin');
       const audioOnly = publish(files.audioOnly, 'audio-only');
       const upstream = publish(files.live, 'upstream');
 
@@ -225,26 +210,14 @@ describe('live cut-in and return', () => {
 
       // The receiver's verdict.
       const seen = known(receiver.packets);
-      const runs = seen.reduce<Known[][]>((acc, k) => {
-        const last = acc.at(-1);
-        if (last !== undefined && last[0]?.name === k.name) last.push(k);
-        else acc.push([k]);
-        return acc;
-      }, []);
+      const runs = runsOf(seen);
       assert.deepEqual(
         runs.map((r) => r[0]?.name),
         ['playlist', 'live', 'slate', 'live', 'playlist', 'live', 'playlist'],
         'the sources in the order the commands and the drop asked for',
       );
       /** The source of a packet, or of the last one known before it. */
-      const nameOf = (p: ReceivedPacket): string => {
-        for (let i = receiver.packets.indexOf(p); i >= 0; i--) {
-          const h = receiver.packets[i]?.hash;
-          const k = h == null ? undefined : byHash.get(h);
-          if (k != null) return i === receiver.packets.indexOf(p) ? k.name : `${k.name}?`;
-        }
-        return '?';
-      };
+      const nameOf = (p: ReceivedPacket): string => index.nameAt(receiver.packets, receiver.packets.indexOf(p));
       for (const kind of ['video', 'audio'] as const) {
         const packets = receiver.packets.filter((p) => p.kind === kind && p.dts !== null);
         const dts = packets.map((p) => (p.dts ?? 0) * 1000);
@@ -269,17 +242,7 @@ describe('live cut-in and return', () => {
       }
 
       // A/V offset of the playlist: output DTS less file DTS, audio against video, per run of it.
-      const offset = (run: readonly Known[]): number => {
-        const base = (k: Known): number => (k.p.dts ?? 0) * 1000 - k.fileMs;
-        const offs: number[] = [];
-        let video: Known | null = null;
-        for (const k of run) {
-          if (k.p.kind === 'video') video = k;
-          // Pairs close in the file only: a loop between them shifts both tracks' bases by a period.
-          else if (video !== null && Math.abs(k.fileMs - video.fileMs) < 200) offs.push(base(k) - base(video));
-        }
-        return median(offs);
-      };
+      const offset = (run: readonly Known[]): number => avOffset(run);
       const playlistRuns = runs.filter((r) => r[0]?.name === 'playlist');
       const offsets = playlistRuns.map(offset);
       console.log(`cut-in: playlist A/V offset per run ${offsets.map((o) => o.toFixed(1)).join(', ')} ms`);

@@ -112,6 +112,7 @@ it('answers 250 random and hostile inputs per mutation with data or coded errors
           ...some(0.2, () => ({ recording: { enabled: bool(), segmentSeconds: int() }, snapshot: { enabled: bool(), intervalSeconds: int() } })),
           ...some(0.1, () => ({ playlist: [str(), str()], slateVodResourceId: str(), maxReconnectAttempts: int(), hls: bool() })),
           ...some(0.1, () => ({ outputProfile: { width: int(), height: int(), frameRate: typed(() => r() * 130), audioSampleRate: int(), audioChannels: int() } })),
+          ...some(0.1, () => ({ items: [{ vodResourceId: r() < 0.5 ? vodId : str() }, { sourceUrl: str(), durationSeconds: int() }, { vodResourceId: str(), sourceUrl: str() }].slice(0, 1 + Math.floor(r() * 3)) })),
         },
       }),
     },

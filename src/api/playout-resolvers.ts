@@ -6,6 +6,7 @@
  */
 import type { CutInView, NowPlaying, StatusChange } from '../channels/events.js';
 import type { PlayoutSwitch } from '../channels/playout.js';
+import { entryView } from '../channels/live-items.js';
 import type { ChannelService } from '../channels/service.js';
 import { isActive, type LiveStatus } from '../channels/status.js';
 import type { PlayoutCommand } from '../pool/playout-spec.js';
@@ -21,13 +22,19 @@ const operator =
     return fn(args);
   };
 
-interface NowPlayingView {
-  item: unknown;
+interface NowPlayingView extends ItemView {
   index: number;
   startedAt: Date;
   endsAt: Date;
   positionSeconds: number;
   loop: number;
+}
+
+/** The item part of NowPlaying and UpNext. */
+interface ItemView {
+  item: unknown;
+  name: string;
+  live: { url: string; durationSeconds: number } | null;
 }
 
 export interface PlayoutResolverDeps {
@@ -41,13 +48,23 @@ export function playoutResolvers(deps: PlayoutResolverDeps) {
   const { channels, vods } = deps;
   /** The VOD resource of an item; a deleted one (the slate played instead) shows its id. */
   const item = async (id: string): Promise<unknown> => (await vods.get(id)) ?? { id, name: id };
-  const nowPlaying = async (np: NowPlaying | null): Promise<NowPlayingView | null> => {
+  /** An item of channel `channelId`: a VOD resource, or one of its live items (by the live item's id). */
+  const itemView = async (channelId: string, id: string): Promise<ItemView> => {
+    const vod = await vods.get(id);
+    if (vod !== null) return { item: vod, name: vod.name, live: null };
+    const live = (await channels.get(channelId))?.liveItems.find((l) => l.id === id);
+    if (live === undefined) return { item: { id, name: id }, name: id, live: null };
+    const { vodResource, ...rest } = entryView({ index: live.position, kind: 'live', id, sourceUrl: live.sourceUrl, durationSeconds: live.durationSeconds });
+    return { item: vodResource, ...rest };
+  };
+  const nowPlaying = async (channelId: string, np: NowPlaying | null): Promise<NowPlayingView | null> => {
     if (np === null) return null;
     const lengthS = (np.endsAt.getTime() - np.startedAt.getTime()) / 1000;
     const positionSeconds = Math.min(lengthS, Math.max(0, (Date.now() - np.startedAt.getTime()) / 1000));
-    return { item: await item(np.itemId), index: np.index, startedAt: np.startedAt, endsAt: np.endsAt, positionSeconds, loop: np.loop };
+    return { ...(await itemView(channelId, np.itemId)), index: np.index, startedAt: np.startedAt, endsAt: np.endsAt, positionSeconds, loop: np.loop };
   };
-  const upNext = async (np: NowPlaying | null): Promise<unknown> => (np?.next == null ? null : { item: await item(np.next.itemId), index: np.next.index });
+  const upNext = async (channelId: string, np: NowPlaying | null): Promise<unknown> =>
+    np?.next == null ? null : { ...(await itemView(channelId, np.next.itemId)), index: np.next.index };
   /** Only a running channel has something on air. */
   const current = (v: { id: string; status: LiveStatus }): NowPlaying | null => (isActive(v.status) ? channels.nowPlaying(v.id) : null);
   const eventPlaying = (c: StatusChange): NowPlaying | null => c.playout ?? (isActive(c.status) ? channels.nowPlaying(c.id) : null);
@@ -56,13 +73,13 @@ export function playoutResolvers(deps: PlayoutResolverDeps) {
   const cutIn = (v: { id: string; status: LiveStatus }): CutInView | null => (isActive(v.status) ? channels.cutIn(v.id) : null);
   return {
     VirtualLive: {
-      nowPlaying: (v: { id: string; status: LiveStatus }) => nowPlaying(current(v)),
-      upNext: (v: { id: string; status: LiveStatus }) => upNext(current(v)),
+      nowPlaying: (v: { id: string; status: LiveStatus }) => nowPlaying(v.id, current(v)),
+      upNext: (v: { id: string; status: LiveStatus }) => upNext(v.id, current(v)),
       cutIn,
     },
     StatusChange: {
-      nowPlaying: (c: StatusChange) => nowPlaying(eventPlaying(c)),
-      upNext: (c: StatusChange) => upNext(eventPlaying(c)),
+      nowPlaying: (c: StatusChange) => nowPlaying(c.id, eventPlaying(c)),
+      upNext: (c: StatusChange) => upNext(c.id, eventPlaying(c)),
       cutIn: (c: StatusChange) => (c.cutIn !== undefined ? c.cutIn : cutIn(c)),
     },
     Mutation: {

@@ -10,6 +10,7 @@ import { checkId } from '../names.js';
 import { playlistOf } from '../channels/repository.js';
 import { conformOf } from '../channels/conform.js';
 import { parseProfileKey } from '../media/output-profile.js';
+import { entryView, wholeList } from '../channels/live-items.js';
 import { isActive } from '../channels/status.js';
 import type { ChannelRecord } from '../channels/repository.js';
 import type { ChannelService } from '../channels/service.js';
@@ -97,6 +98,7 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
     playlist: playlistOf(rec),
     outputProfile: parseProfileKey(rec.outputProfile),
     conform: conformView(rec),
+    items: wholeList(playlistOf(rec), rec.liveItems).map(entryView),
     worker: rec.workerId,
     recording: { enabled: rec.recordingEnabled, segmentSeconds: rec.recordingSegmentSeconds, retainHours: rec.recordingRetainHours },
     snapshot: { enabled: rec.snapshotEnabled, intervalSeconds: rec.snapshotIntervalSeconds },

@@ -8,6 +8,7 @@ import { checkConformable, checkOutputProfile, parseProfileKey, profileKey, type
 import { parsePushTarget, parseSourceUrl } from '../media/urls.js';
 import { checkId, checkName } from '../names.js';
 import { playlistOf, type ChannelFields, type ChannelRecord, type ChannelRepository } from './repository.js';
+import { splitItems, type LiveItemFields, type PlaylistItemInput } from './live-items.js';
 import { isActive } from './status.js';
 
 export interface CreateInput {
@@ -16,6 +17,8 @@ export interface CreateInput {
   vodResourceId?: string | null;
   /** VOD resource ids in play order; the alternative to vodResourceId. */
   playlist?: string[] | null;
+  /** The richer playlist: VOD items and live items (an online source with a duration); the alternative to playlist. */
+  items?: PlaylistItemInput[] | null;
   sourceUrl?: string | null;
   loop?: boolean | null;
   pushTargets?: string[] | null;
@@ -212,10 +215,15 @@ function givenProfile(input: UpdateInput): OutputProfile | null | undefined {
  * The VOD items an input names (vodResourceId or playlist, not both), checked
  * to exist and to fit one publish session. Null when the input names none.
  */
-async function checkItems(repo: ChannelRepository, input: UpdateInput, profile: OutputProfile | null): Promise<string[] | null> {
+async function checkItems(repo: ChannelRepository, input: UpdateInput, profile: OutputProfile | null, loop: boolean): Promise<{ ids: string[]; live: LiveItemFields[] } | null> {
   if (input.vodResourceId != null && input.playlist != null) throw badInput('playlist', 'give either vodResourceId or playlist, not both');
+  if (input.items != null && (input.vodResourceId != null || input.playlist != null)) throw badInput('items', 'give either items, playlist or vodResourceId');
   let ids: string[];
-  if (input.playlist != null) {
+  let live: LiveItemFields[] = [];
+  if (input.items != null) {
+    ({ vodIds: ids, live } = splitItems(input.items, loop, limits.playlistMax));
+    ids = ids.map((id) => checkId('items', id));
+  } else if (input.playlist != null) {
     if (input.playlist.length === 0) throw badInput('playlist', 'must name at least one VOD resource');
     if (input.playlist.length > limits.playlistMax) throw badInput('playlist', `at most ${limits.playlistMax} items`);
     ids = input.playlist.map((id) => checkId('playlist', id));
@@ -228,7 +236,7 @@ async function checkItems(repo: ChannelRepository, input: UpdateInput, profile: 
   const missing = ids.find((id) => !found.some((v) => v.id === id));
   if (missing !== undefined) throw notFound('VOD resource', missing);
   checkSession(found, profile);
-  return ids;
+  return { ids, live };
 }
 
 export async function validateCreate(input: CreateInput, repo: ChannelRepository): Promise<ChannelFields> {
@@ -240,15 +248,17 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
     if (input.sourceUrl != null) throw badInput('sourceUrl', 'must be empty for a VOD channel');
     if (input.backupUrl != null) throw badInput('backupUrl', 'only an ONLINE channel has a backup URL');
     const profile = givenProfile(input) ?? null;
-    const playlist = await checkItems(repo, input, profile);
-    if (playlist === null) throw badInput('vodResourceId', 'is required for a VOD channel (or a playlist)');
+    const items = await checkItems(repo, input, profile, loop);
+    if (items === null) throw badInput('vodResourceId', 'is required for a VOD channel (or a playlist)');
+    const playlist = items.ids;
     const slate = await checkSlate(repo, input, playlist, profile);
     const outputProfile = profile === null ? null : profileKey(profile);
-    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input), ...checkHls(input), outputProfile };
+    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, liveItems: items.live, ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input), ...checkHls(input), outputProfile };
   }
   if (input.sourceType === 'ONLINE') {
     if (input.vodResourceId != null) throw badInput('vodResourceId', 'must be empty for an ONLINE channel');
     if (input.playlist != null) throw badInput('playlist', 'must be empty for an ONLINE channel');
+    if (input.items != null) throw badInput('items', 'must be empty for an ONLINE channel');
     if (input.sourceUrl == null) throw badInput('sourceUrl', 'is required for an ONLINE channel');
     if (input.outputProfile != null) throw badInput('outputProfile', 'only a VOD channel has an output profile');
     parseSourceUrl(input.sourceUrl);
@@ -276,10 +286,16 @@ export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, rep
     }
     out.outputProfile = key;
   }
-  if (input.vodResourceId != null || input.playlist != null) {
-    if (rec.sourceType !== 'VOD') throw badInput(input.playlist != null ? 'playlist' : 'vodResourceId', 'only a VOD channel has VOD resources');
-    const playlist = await checkItems(repo, input, profile);
-    if (playlist !== null) {
+  if (input.vodResourceId != null || input.playlist != null || input.items != null) {
+    if (rec.sourceType !== 'VOD') throw badInput(input.items != null ? 'items' : input.playlist != null ? 'playlist' : 'vodResourceId', 'only a VOD channel has VOD resources');
+    const items = await checkItems(repo, input, profile, out.loop ?? rec.loop);
+    if (items !== null) {
+      const playlist = items.ids;
+      // The worker's timeline follows an edit at its next boundary; a live
+      // item's pre-roll and return are planned when the channel starts.
+      if (isActive(rec.status) && (items.live.length > 0 || rec.liveItems.length > 0)) {
+        throw new VliveError('INVALID_STATE', `virtual live ${rec.id} is running: stop it to change a playlist with live items`);
+      }
       // A running channel switches at its next item boundary, inside the
       // publish session it has: the new items must fit what is on the wire
       // (under a profile, they must be conformed: the service checks that).
@@ -287,6 +303,7 @@ export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, rep
         checkCompatible([...playlistOf(rec).slice(0, 1), ...(await repo.getVods(playlist))], 'the running channel');
       }
       out.playlist = playlist;
+      out.liveItems = items.live;
       out.vodResourceId = playlist[0] ?? null;
     }
   } else if (given !== undefined && rec.sourceType === 'VOD') {

@@ -138,6 +138,7 @@ export class PlayoutDesk {
   async command(rec: ChannelRecord | null, id: string, command: PlayoutCommand, runsHere: boolean): Promise<PlayoutSwitch> {
     if (rec === null) throw notFound('virtual live', id);
     if (rec.sourceType !== 'VOD') throw new VliveError('WRONG_SOURCE_TYPE', `virtual live ${id} relays an online source; skip and jump need a VOD file or playlist`);
+    if (rec.liveItems.length > 0) throw new VliveError('INVALID_STATE', `virtual live ${id} has live items in its playlist; skip and jump are not available there`);
     const items = playlistOf(rec).length;
     if (command.kind === 'jump' && !(Number.isSafeInteger(command.index) && command.index >= 0 && command.index < items)) {
       throw badInput('index', `must be 0..${items - 1}, the playlist has ${items} item${items === 1 ? '' : 's'}`);
@@ -163,6 +164,7 @@ export class PlayoutDesk {
     if (rec.sourceType !== 'VOD') throw new VliveError('WRONG_SOURCE_TYPE', `virtual live ${id} relays an online source; a cut-in needs a VOD file or playlist`);
     const parsed = parseSourceUrl(url, 'url');
     this.#assertRunning(rec, id, runsHere, 'a cut-in');
+    if (rec.liveItems.length > 0) throw new VliveError('INVALID_STATE', `virtual live ${id} has live items in its playlist; it takes no cut-in`);
     if (this.#cutIns.has(id)) throw new VliveError('INVALID_STATE', `virtual live ${id} already has a live cut-in; return to the playlist first`);
     const source: LiveSource = {
       label: 'primary',

@@ -5,7 +5,8 @@
  * The database keeps statuses as strings; every record is parsed here once,
  * so the rest of the house reads typed statuses and never casts.
  */
-import type { PlaylistItem, PrismaClient, PushTarget, Recording, VirtualLive, VodResource, VodRendition } from '../generated/prisma-sqlite/client.js';
+import type { PlaylistItem, PlaylistLiveItem, PrismaClient, PushTarget, Recording, VirtualLive, VodResource, VodRendition } from '../generated/prisma-sqlite/client.js';
+import { vodPositions, type LiveItemFields } from './live-items.js';
 import { isActiveSource, isDesiredState, isLiveStatus, type ActiveSource, type DesiredState, type LiveStatus } from './status.js';
 
 export type Db = PrismaClient;
@@ -25,6 +26,7 @@ export type ChannelRecord = ChannelRow & {
   vodResource: ChannelVod | null;
   slateVodResource: ChannelVod | null;
   playlistItems: (PlaylistItem & { vodResource: ChannelVod })[];
+  liveItems: PlaylistLiveItem[];
 };
 
 /**
@@ -51,6 +53,7 @@ const include = {
   vodResource: withRenditions,
   slateVodResource: withRenditions,
   playlistItems: { orderBy: { position: 'asc' }, include: { vodResource: withRenditions } },
+  liveItems: { orderBy: { position: 'asc' } },
 } as const;
 
 /** A VOD channel's items in order: its playlist, or its one resource (channels made before playlists). */
@@ -69,6 +72,8 @@ export interface ChannelFields {
   pushTargets: string[];
   /** VOD resource ids in play order; vodResourceId is the first. Empty for ONLINE. */
   playlist: string[];
+  /** Live items among them, at their positions in the whole list (live-items.ts); a new playlist without it has none. */
+  liveItems?: LiveItemFields[];
   rtspTransport?: 'TCP' | 'UDP';
   maxReconnectAttempts?: number | null;
   backupUrl?: string | null;
@@ -152,12 +157,14 @@ export class ChannelRepository {
   }
 
   async create(fields: ChannelFields): Promise<ChannelRecord> {
-    const { pushTargets, playlist, ...rest } = fields;
+    const { pushTargets, playlist, liveItems = [], ...rest } = fields;
+    const positions = vodPositions(playlist.length, liveItems);
     const row = await this.db.virtualLive.create({
       data: {
         ...rest,
         pushTargets: { create: pushTargets.map((url, i) => ({ url, position: i + 1 })) },
-        playlistItems: { create: playlist.map((vodResourceId, position) => ({ vodResourceId, position })) },
+        playlistItems: { create: playlist.map((vodResourceId, i) => ({ vodResourceId, position: positions[i] ?? i })) },
+        liveItems: { create: liveItems },
       },
       include,
     });
@@ -166,13 +173,16 @@ export class ChannelRepository {
 
   /** Replaces the given fields; a new pushTargets or playlist replaces the old one whole. */
   async update(id: string, fields: Partial<ChannelFields>): Promise<ChannelRecord> {
-    const { pushTargets, playlist, ...rest } = fields;
+    const { pushTargets, playlist, liveItems = [], ...rest } = fields;
     const row = await this.db.$transaction(async (tx) => {
       if (playlist !== undefined) {
+        const positions = vodPositions(playlist.length, liveItems);
         await tx.playlistItem.deleteMany({ where: { virtualLiveId: id } });
+        await tx.playlistLiveItem.deleteMany({ where: { virtualLiveId: id } });
         await tx.playlistItem.createMany({
-          data: playlist.map((vodResourceId, position) => ({ virtualLiveId: id, vodResourceId, position })),
+          data: playlist.map((vodResourceId, i) => ({ virtualLiveId: id, vodResourceId, position: positions[i] ?? i })),
         });
+        await tx.playlistLiveItem.createMany({ data: liveItems.map((l) => ({ virtualLiveId: id, ...l })) });
       }
       if (pushTargets !== undefined) {
         await tx.pushTarget.deleteMany({ where: { virtualLiveId: id } });

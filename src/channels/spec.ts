@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { VliveError } from '../errors.js';
 import { resolveMediaPath } from '../media/paths.js';
 import { liveProtocolOf, parsePushTarget, parseSourceUrl } from '../media/urls.js';
-import type { LiveSource, PipelineSpec, SourceLabel, TapSpec, VodItem } from '../pool/pipeline-spec.js';
+import type { LiveItemSpec, LiveSource, PipelineSpec, SourceLabel, TapSpec, VodItem } from '../pool/pipeline-spec.js';
 import type { PublishPoint } from './ports.js';
 import { parseProfileKey, type OutputProfile } from '../media/output-profile.js';
 import { checkConformed, renditionPath } from './conform.js';
@@ -87,9 +87,14 @@ function tapSpec(rec: ChannelRecord, dataDir: string, readFrom: string): TapSpec
 export function liveSourceOf(rec: ChannelRecord, label: SourceLabel): LiveSource {
   const url = label === 'backup' ? rec.backupUrl : rec.sourceUrl;
   if (url === null) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no ${label === 'backup' ? 'backup' : 'source'} URL`);
+  return pullOf(rec, url, label === 'backup' ? 'backupUrl' : 'sourceUrl', label);
+}
+
+/** How the worker pulls `url` with the channel's settings (a relay's source, a cut-in, a live item). */
+export function pullOf(rec: ChannelRecord, url: string, field: string, label: SourceLabel = 'primary'): LiveSource {
   return {
     label,
-    protocol: liveProtocolOf(parseSourceUrl(url, label === 'backup' ? 'backupUrl' : 'sourceUrl')),
+    protocol: liveProtocolOf(parseSourceUrl(url, field)),
     url,
     connectTimeoutMs: rec.connectTimeoutMs,
     rtspTransport: rec.rtspTransport === 'UDP' ? 'udp' : 'tcp',
@@ -107,7 +112,9 @@ export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, o
   const readers = tap === undefined ? {} : { tap };
   const slate = rec.slateVodResource === null ? {} : { slate: await slateItem(rec.slateVodResource, paths, rec.outputProfile) };
   if (rec.sourceType === 'VOD') {
-    return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop }, targets, ...readers, ...slate };
+    const live: LiveItemSpec[] = rec.liveItems.map((l) => ({ id: l.id, index: l.position, source: pullOf(rec, l.sourceUrl, 'items'), durationMs: Math.round(l.durationSeconds * 1000) }));
+    const withLive = live.length === 0 ? {} : { live };
+    return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop, ...withLive }, targets, ...readers, ...slate };
   }
   return { channelId: rec.id, source: { kind: 'live', ...liveSourceOf(rec, label) }, targets, ...readers, ...slate };
 }

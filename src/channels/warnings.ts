@@ -19,7 +19,7 @@ import type { ChannelRecord, ChannelRepository } from './repository.js';
 import { missingItemNames } from './spec.js';
 
 /** What a warning is about: the tap's parts, or playlist items whose files are gone. */
-export type WarningPart = 'recording' | 'snapshot' | 'playlist';
+export type WarningPart = 'recording' | 'snapshot' | 'playlist' | 'live-item';
 
 export class WarningBook {
   readonly #byChannel = new Map<string, Map<WarningPart, string>>();

@@ -23,6 +23,7 @@
  * playing), played-log.ts and errors.
  */
 import { playlistOf, type ChannelRecord } from '../channels/repository.js';
+import { liveItemName, wholeList, type ListEntry } from '../channels/live-items.js';
 import type { NowPlaying } from '../channels/events.js';
 import { isActive } from '../channels/status.js';
 import { badInput, notFound } from '../errors.js';
@@ -110,26 +111,35 @@ function expectedMs(played: ProgrammeDeps['played'], channelId: string, vod: Vod
   return Math.round((tracks.length > 0 ? Math.min(...tracks) : vod.durationSeconds) * 1000);
 }
 
-/** The playlist projection (see the module comment). */
+/** The playlist projection (see the module comment); a live item lasts its duration. */
 export function playlistPlan(played: ProgrammeDeps['played']): PlanSource {
   return ({ rec, onAir, window }) => {
     if (rec.sourceType !== 'VOD' || onAir === null) return [];
-    const list = playlistOf(rec);
+    const list = wholeList(playlistOf(rec), rec.liveItems);
+    const idOf = (e: ListEntry | undefined): string | undefined => (e === undefined ? undefined : e.kind === 'vod' ? e.vod.id : e.id);
     const out: ProgrammeEntry[] = [];
     let at = onAir.endsAt.getTime();
-    let next = onAir.next === null ? null : { index: onAir.next.index, vod: list[onAir.next.index] };
-    // The announced successor may be a file the record no longer lists at that place (an edit in flight): its id decides.
-    if (next !== null && next.vod?.id !== onAir.next?.itemId) next = null;
-    while (next?.vod !== undefined && at < window.to.getTime() && out.length < programmeLimits.maxPlannedPerChannel) {
-      const ms = expectedMs(played, rec.id, next.vod);
+    let next = onAir.next === null ? null : { index: onAir.next.index, entry: list[onAir.next.index] };
+    // The announced successor may be an item the record no longer lists at that place (an edit in flight): its id decides.
+    if (next !== null && idOf(next.entry) !== onAir.next?.itemId) next = null;
+    while (next?.entry !== undefined && at < window.to.getTime() && out.length < programmeLimits.maxPlannedPerChannel) {
+      const e = next.entry;
+      const ms = e.kind === 'vod' ? expectedMs(played, rec.id, e.vod) : Math.round(e.durationSeconds * 1000);
       if (!(ms > 0)) break;
-      out.push({ start: new Date(at), stop: new Date(at + ms), title: next.vod.name, kind: 'PLANNED', vodResourceId: next.vod.id, index: next.index });
+      const what = e.kind === 'vod' ? { title: e.vod.name, vodResourceId: e.vod.id } : { title: liveItemName(e.sourceUrl), vodResourceId: null };
+      out.push({ start: new Date(at), stop: new Date(at + ms), ...what, kind: 'PLANNED', index: next.index });
       at += ms;
       const i = next.index + 1 < list.length ? next.index + 1 : rec.loop ? 0 : -1;
-      next = i < 0 ? null : { index: i, vod: list[i] };
+      next = i < 0 ? null : { index: i, entry: list[i] };
     }
     return out;
   };
+}
+
+/** A played or on-air item's title and VOD resource: a live item of the channel shows its masked URL and none. */
+function describe(rec: ChannelRecord, itemId: string, vodName: string | undefined): { title: string; vodResourceId: string | null } {
+  const live = rec.liveItems.find((l) => l.id === itemId);
+  return live !== undefined ? { title: liveItemName(live.sourceUrl), vodResourceId: null } : { title: vodName ?? itemId, vodResourceId: itemId };
 }
 
 const overlaps = (e: ProgrammeEntry, w: ProgrammeWindow): boolean => e.start < w.to && (e.stop === null || e.stop > w.from);
@@ -142,14 +152,14 @@ export async function programmeOf(deps: ProgrammeDeps, recs: readonly ChannelRec
   return recs.map((rec) => {
     const entries: ProgrammeEntry[] = rows
       .filter((r) => r.virtualLiveId === rec.id)
-      .map((r) => ({ start: r.startedAt, stop: r.endedAt, title: names.get(r.vodResourceId) ?? r.vodResourceId, kind: 'PLAYED', vodResourceId: r.vodResourceId, index: r.position }));
+      .map((r) => ({ start: r.startedAt, stop: r.endedAt, ...describe(rec, r.vodResourceId, names.get(r.vodResourceId)), kind: 'PLAYED', index: r.position }));
     if (rec.status === 'LIVING' || rec.status === 'STARTING') {
       const onAir = rec.sourceType === 'VOD' ? deps.nowPlaying(rec.id) : null;
       if (rec.sourceType === 'ONLINE') {
         entries.push({ start: rec.startedAt ?? new Date(), stop: null, title: rec.name, kind: 'LIVE', vodResourceId: null, index: null });
       } else if (onAir !== null) {
         const vod = playlistOf(rec).find((v) => v.id === onAir.itemId);
-        entries.push({ start: onAir.startedAt, stop: onAir.endsAt, title: vod?.name ?? onAir.itemId, kind: 'ON_AIR', vodResourceId: onAir.itemId, index: onAir.index });
+        entries.push({ start: onAir.startedAt, stop: onAir.endsAt, ...describe(rec, onAir.itemId, vod?.name), kind: 'ON_AIR', index: onAir.index });
       }
       for (const source of sources) entries.push(...source({ rec, onAir, window }));
     } else if (isActive(rec.status) && rec.sourceType === 'ONLINE') {

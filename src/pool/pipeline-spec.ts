@@ -31,8 +31,22 @@ export type SourceSpec =
       items: VodItem[];
       /** Wrap round at the end of the list. */
       loop: boolean;
+      /**
+       * Live items among `items` (issue #21 item 3), at their positions in
+       * the whole list; the VOD items fill the other positions in order.
+       */
+      live?: LiveItemSpec[];
     }
   | ({ kind: 'live' } & LiveSource);
+
+/** A live item of a playlist: an online source played for `durationMs` at position `index` of the whole list. */
+export interface LiveItemSpec {
+  /** The item's id (its stored row), reported as nowPlaying's item id. */
+  id: string;
+  index: number;
+  source: LiveSource;
+  durationMs: number;
+}
 
 /** Which of a channel's live sources: its URL, or the backup URL it fails over to. */
 export type SourceLabel = 'primary' | 'backup';
@@ -95,8 +109,12 @@ export interface PipelineSpec {
 export type TapEvent =
   | { kind: 'segment'; path: string; startedAtMs: number; durationSeconds: number; sizeBytes: number }
   | { kind: 'snapshot'; takenAtMs: number }
-  /** A recording or snapshot fault (null message: the fault is over). The live output is not affected. */
-  | { kind: 'warning'; part: 'recording' | 'snapshot'; message: string | null };
+  /**
+   * A recording or snapshot fault, or a playlist's live item whose source is
+   * not on air (the slate fills its time); null message: it is over. The
+   * live output is not affected.
+   */
+  | { kind: 'warning'; part: 'recording' | 'snapshot' | 'live-item'; message: string | null };
 
 /**
  * Observed state of one pipeline inside a worker.
@@ -181,7 +199,7 @@ export function isPipelineState(v: unknown): v is PipelineState {
 
 function isSourceSpec(v: unknown): v is SourceSpec {
   if (!isRecord(v)) return false;
-  if (v['kind'] === 'vod') return isVodItems(v['items']) && typeof v['loop'] === 'boolean';
+  if (v['kind'] === 'vod') return isVodItems(v['items']) && typeof v['loop'] === 'boolean' && (v['live'] === undefined || (Array.isArray(v['live']) && v['live'].every(isLiveItem)));
   if (v['kind'] === 'live') return isLiveSource(v);
   return false;
 }
@@ -208,6 +226,11 @@ export function isSourceEvent(v: unknown): v is SourceEvent {
   if (v['kind'] === 'up') return true;
   if (v['kind'] === 'down') return typeof v['error'] === 'string' && typeof v['slate'] === 'boolean';
   return v['kind'] === 'candidate-failed' && typeof v['error'] === 'string';
+}
+
+function isLiveItem(v: unknown): v is LiveItemSpec {
+  const n = (x: unknown): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  return isRecord(v) && typeof v['id'] === 'string' && n(v['index']) && n(v['durationMs']) && isLiveSource(v['source']);
 }
 
 export function isVodItems(v: unknown): v is VodItem[] {
@@ -239,7 +262,7 @@ export function isTapEvent(v: unknown): v is TapEvent {
     case 'snapshot':
       return isCount(v['takenAtMs']);
     case 'warning':
-      return (v['part'] === 'recording' || v['part'] === 'snapshot') && (v['message'] === null || typeof v['message'] === 'string');
+      return (v['part'] === 'recording' || v['part'] === 'snapshot' || v['part'] === 'live-item') && (v['message'] === null || typeof v['message'] === 'string');
     default:
       return false;
   }

@@ -20,9 +20,10 @@ import { BitrateWindow } from './bitrate-window.js';
 import { FlowWatch } from './flow-watch.js';
 import { VodFeeder } from './vod-feeder.js';
 import { Playout } from './playout.js';
-import type { PlayoutCommand, PlayoutEvent, ReturnMode } from '../pool/playout-spec.js';
+import type { PlayoutCommand, PlayoutEvent, PlayoutItemRef, ReturnMode } from '../pool/playout-spec.js';
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 import { VodCutIn } from './vod-cut-in.js';
+import { LiveItems, type ListLayout } from './live-items.js';
 
 /**
  * connecting  publishing to the origin, waiting for the first media to reach it
@@ -66,6 +67,8 @@ export interface ChannelPipelineDeps {
   readonly plan: PipelinePlan;
   /** The output timeline of a VOD channel (plan.vod); null for live sources. */
   readonly vod: VodTimeline | null;
+  /** A VOD channel's live items (live-items.ts) and the slate that stands in for their sources; null without any. */
+  readonly liveItems?: { readonly layout: ListLayout; readonly slate: readonly ItemMedia[] | null } | null;
   /** A relay's first source (plan.live) and its fallback slate's media; null for VOD. */
   readonly live: { source: LiveSource; slate: readonly ItemMedia[] | null } | null;
   readonly templates: Templates;
@@ -85,6 +88,8 @@ export interface ChannelPipelineDeps {
   readonly onBatch?: (batch: readonly MediaTag[]) => void;
   /** A VOD channel's item went on air, or a playout command was answered (playout.ts). */
   readonly onPlayout?: (event: PlayoutEvent) => void;
+  /** A live item's source is not on air at its time (why), or that is over (null): the channel's warnings. */
+  readonly onLiveItemWarning?: (message: string | null) => void;
 }
 
 export class ChannelPipeline {
@@ -99,6 +104,7 @@ export class ChannelPipeline {
   #live: LiveFeeder | null = null;
   /** A VOD channel's live cut-ins (vod-cut-in.ts); every tag of a VOD channel goes out through it. */
   #cutIn: VodCutIn | null = null;
+  #liveItems: LiveItems | null = null;
   /** Wall ms at which a finished VOD channel reports eos. */
   #endAtMs: number | null = null;
   readonly #target: TargetStats = { index: 0, bytesSent: 0, errors: 0, bitrateBps: 0 };
@@ -194,11 +200,32 @@ export class ChannelPipeline {
           timeline,
           push: (tag, timeMs) => cutIn.send(viewTag(tag, timeMs)),
           leadMs: this.#output.leadMs,
-          onBoundary: (step) => this.#playout?.onBoundary(step),
+          onBoundary: (step) => {
+            this.#liveItems?.onBoundary(step);
+            this.#playout?.onBoundary(step);
+          },
         });
         this.#feeder = feeder;
+        const items = this.#deps.liveItems ?? null;
         const onPlayout = this.#deps.onPlayout;
-        if (onPlayout !== undefined) this.#playout = new Playout({ timeline, startedAtMs: () => feeder.startedAtMs, send: onPlayout });
+        if (onPlayout !== undefined) {
+          const layout = items === null ? {} : { indexOf: (p: number) => items.layout.indexOf(p), liveAfter: (p: number) => liveRef(items.layout, p) };
+          this.#playout = new Playout({ timeline, startedAtMs: () => feeder.startedAtMs, send: onPlayout, ...layout });
+        }
+        if (items !== null) {
+          this.#liveItems = new LiveItems({
+            channelId: this.channelId,
+            layout: items.layout,
+            timeline,
+            cutIn,
+            playout: () => this.#playout,
+            slate: items.slate,
+            clockMs: () => this.#output.clockMs(),
+            log: this.#deps.log,
+            warn: (message) => this.#deps.onLiveItemWarning?.(message),
+          });
+          this.#liveItems.begin();
+        }
       } else {
         if (this.#deps.live === null) throw new Error('a live plan needs its source');
         this.#live = new LiveFeeder({
@@ -272,8 +299,9 @@ export class ChannelPipeline {
   /** A skip or jump of a VOD channel, answered through onPlayout; false when this is not a running VOD channel. */
   playout(requestId: number, command: PlayoutCommand): boolean {
     if (this.#playout === null || this.terminal || this.#closing !== null) return false;
-    if (this.#cutIn?.active === true) {
-      this.#deps.onPlayout?.({ kind: 'refused', requestId, error: 'a live cut-in is on: return to the playlist first' });
+    if (this.#cutIn?.active === true || this.#liveItems !== null) {
+      const error = this.#liveItems !== null ? 'skip and jump are not available in a playlist with live items' : 'a live cut-in is on: return to the playlist first';
+      this.#deps.onPlayout?.({ kind: 'refused', requestId, error });
       return true;
     }
     this.#playout.command(requestId, command);
@@ -287,6 +315,10 @@ export class ChannelPipeline {
    */
   takeLive(requestId: number, source: LiveSource, slate: readonly ItemMedia[] | null): boolean {
     if (this.#cutIn === null || this.terminal || this.#closing !== null || !this.#output.started) return false;
+    if (this.#liveItems !== null) {
+      this.#deps.onPlayout?.({ kind: 'refused', requestId, error: 'a playlist with live items takes no cut-in' });
+      return true;
+    }
     this.#cutIn.takeLive(requestId, source, slate);
     return true;
   }
@@ -316,6 +348,7 @@ export class ChannelPipeline {
   pace(nowMs: number): void {
     if (this.terminal || this.#closing !== null || !this.#output.started) return;
     const feeder = this.#feeder;
+    this.#liveItems?.tick();
     // A cut-in that joined holds the playlist where it was left.
     if (feeder !== null && this.#cutIn?.holdsPlaylist !== true) {
       try {
@@ -406,4 +439,10 @@ export class ChannelPipeline {
     if (!this.terminal) this.#to('stopped');
     return true;
   }
+}
+
+/** The live item after the timeline's `position`, as playout refers to it. */
+function liveRef(layout: ListLayout, position: number): PlayoutItemRef | null {
+  const l = layout.liveAfter(position);
+  return l === null ? null : { index: l.index, itemId: l.id };
 }

@@ -53,6 +53,14 @@ export interface CutInDeps {
   readonly onRefused: (code: RefusalCode, reason: string) => void;
   /** After it joined: what feeds the output now. */
   readonly onChange: (state: CutInSource) => void;
+  /**
+   * A live item (live-items.ts) rather than an operator's cut-in: the source
+   * joins no earlier than output time `notBeforeMs`, and one that fails
+   * before it joined is tried again every `cutInRetryMs` instead of being
+   * refused (the item has its slot whatever the source does; standIn()
+   * fills it). `onWarn` says why a source was passed over.
+   */
+  readonly item?: { readonly notBeforeMs: number; readonly onWarn: (reason: string) => void };
 }
 
 export class CutIn {
@@ -78,6 +86,7 @@ export class CutIn {
       push: deps.push,
       clockMs: deps.clockMs,
       continues: deps.before,
+      ...(deps.item !== undefined ? { notBeforeMs: deps.item.notBeforeMs } : {}),
       admit: (tracks) => (this.#mismatch = mismatch(deps.tracks, tracks)),
       onReady: () => this.#onJoined(),
       onEvent: (e) => {
@@ -88,7 +97,7 @@ export class CutIn {
           this.#scheduleRetry();
         }
       },
-      onFatal: (reason) => this.#refuse(this.#mismatch !== null ? 'INCOMPATIBLE_MEDIA' : 'SOURCE_UNREACHABLE', this.#mismatch !== null ? reason : `the live source could not be played: ${reason}`),
+      onFatal: (reason) => (deps.item !== undefined ? this.#itemFailed(reason) : this.#refuse(this.#mismatch !== null ? 'INCOMPATIBLE_MEDIA' : 'SOURCE_UNREACHABLE', this.#mismatch !== null ? reason : `the live source could not be played: ${reason}`)),
     });
   }
 
@@ -114,12 +123,33 @@ export class CutIn {
 
   /** Starts pulling the source; the output already takes tags. */
   begin(nowMs: number): void {
+    if (this.#deps.item !== undefined) {
+      this.#feeder.begin(nowMs);
+      this.#feeder.open();
+      return;
+    }
     const limit = this.#deps.source.connectTimeoutMs + keyframeWaitMs;
     this.#joinTimer = setTimeout(() => {
       if (!this.#joined) this.#refuse('SOURCE_UNREACHABLE', `the live source sent no keyframe within ${limit} ms`);
     }, limit);
     this.#feeder.begin(nowMs);
     this.#feeder.open();
+  }
+
+  /** The active source delivers media, joined or not. */
+  get receiving(): boolean {
+    return this.#feeder.receiving;
+  }
+
+  /**
+   * A live item's time came and its source has not joined: the slate (or
+   * nothing: waiting) fills; the source joins when it sends a keyframe.
+   */
+  standIn(): void {
+    if (this.#closed || this.#joined) return;
+    const slate = this.#feeder.standIn();
+    this.#onJoined();
+    this.#set(slate ? 'slate' : 'waiting');
   }
 
   sample(nowMs: number, positionMs: number | null): void {
@@ -133,6 +163,17 @@ export class CutIn {
     this.#retry = null;
     this.#joinTimer = null;
     this.#feeder.close();
+  }
+
+  /** A live item's source failed before it joined: its tracks do not fit (passed over for good), or it could not be played (tried again). */
+  #itemFailed(reason: string): void {
+    if (this.#closed) return;
+    if (this.#mismatch !== null) {
+      this.#deps.item?.onWarn(reason);
+      return;
+    }
+    this.#deps.log.info('live item source not played; trying again', { channel: this.#deps.channelId, reason });
+    this.#scheduleRetry();
   }
 
   #onJoined(): void {

@@ -12,7 +12,8 @@ import type { FromWorker } from '../pool/ipc.js';
 import type { PlayoutCommand } from '../pool/playout-spec.js';
 import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type TapSpec, type VodItem } from '../pool/pipeline-spec.js';
 import { SnapshotDecoder } from './snapshot-decoder.js';
-import { ChannelPipeline } from './channel-pipeline.js';
+import { ChannelPipeline, type ChannelPipelineDeps } from './channel-pipeline.js';
+import { ListLayout } from './live-items.js';
 import { ChannelUnit } from './channel-unit.js';
 import { frameSeconds } from '../media/mp4.js';
 import { MediaCache } from './media-cache.js';
@@ -223,9 +224,14 @@ export class PipelineHost {
       return;
     }
     this.#loading.add(channelId);
-    this.#media.loadAll(items).then(
-      (media) => {
+    const live = spec.source.live ?? [];
+    // A live item's slate stands in for its source (live-items.ts).
+    const withSlate = live.length > 0 && slate !== undefined ? [...items, slate] : items;
+    this.#media.loadAll(withSlate).then(
+      (loaded) => {
         if (!this.#loading.delete(channelId)) return; // stopped while loading
+        const media = loaded.slice(0, items.length);
+        const slateMedia = loaded.length > items.length ? loaded.slice(items.length) : null;
         let timeline: VodTimeline;
         try {
           timeline = new VodTimeline({ items: media, loop });
@@ -233,7 +239,8 @@ export class PipelineHost {
           this.#report(channelId, 'error', `source: ${(err as Error).message}`);
           return;
         }
-        this.#launch(channelId, plan, { vod: timeline }, tap, extra);
+        const liveItems = live.length === 0 ? null : { layout: new ListLayout(media.length, live), slate: slateMedia };
+        this.#launch(channelId, plan, { vod: timeline, liveItems }, tap, extra);
       },
       (err: unknown) => {
         if (!this.#loading.delete(channelId)) return;
@@ -245,7 +252,7 @@ export class PipelineHost {
   #launch(
     channelId: string,
     plan: PipelinePlan,
-    feed: { vod: VodTimeline } | { live: { source: LiveSource; slate: readonly ItemMedia[] | null } },
+    feed: { vod: VodTimeline; liveItems?: ChannelPipelineDeps['liveItems'] } | { live: { source: LiveSource; slate: readonly ItemMedia[] | null } },
     tap: TapSpec | null,
     extra: string[],
   ): void {
@@ -267,11 +274,13 @@ export class PipelineHost {
       channelId,
       plan,
       vod,
+      liveItems: 'vod' in feed ? (feed.liveItems ?? null) : null,
       live: 'live' in feed ? feed.live : null,
       templates: this.#opts.templates,
       onSource: (event) => this.#opts.send({ type: 'source', channelId, event }),
       ...(extra.length > 0 ? { onBatch: (batch: readonly MediaTag[]) => unit.feed(batch) } : {}),
       onPlayout: (event) => this.#opts.send({ type: 'playout', channelId, event }),
+      onLiveItemWarning: (message) => this.#opts.send({ type: 'tap', channelId, event: { kind: 'warning', part: 'live-item', message } }),
       startTimeoutMs: this.#opts.startTimeoutMs,
       stallTimeoutMs: this.#opts.stallTimeoutMs,
       frameDurationSeconds,

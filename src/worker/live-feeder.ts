@@ -93,6 +93,12 @@ export interface LiveFeederOptions {
    * refuses it (onFatal with that reason, nothing output), null lets it join.
    */
   readonly admit?: (tracks: Readonly<Record<Track, boolean>>) => string | null;
+  /**
+   * A live item (live-items.ts): the first source joins no earlier than this
+   * output time, ms (its keyframes before are passed over), so that it
+   * starts where the item before it ends.
+   */
+  readonly notBeforeMs?: number;
 }
 
 export type Track = 'video' | 'audio';
@@ -127,6 +133,10 @@ export class LiveFeeder {
   /** The slate while it fills the output; its times are shifted by `offset`. */
   #slate: { feeder: VodFeeder; offset: number } | null = null;
   #everUp = false;
+  /** The output's earlier media (`continues`) was taken into account, and the first source admitted. */
+  #continued = false;
+  /** A source passed `admit` (a live item's slate may have filled before it). */
+  #admitted = false;
   #closed = false;
   /** The output takes tags (it is PAUSED or later); until then they wait here. */
   #open = false;
@@ -169,6 +179,23 @@ export class LiveFeeder {
     this.#open = true;
     for (const [tag, frameAt] of this.#held) this.#push(tag, frameAt);
     this.#held = [];
+  }
+
+  /** The active source delivers media (it may not have joined yet). */
+  get receiving(): boolean {
+    return this.#active?.firstMediaMs != null;
+  }
+
+  /**
+   * The first source has not joined by its time (a live item): the slate
+   * fills from where the output left off, and the source still joins when
+   * it sends a keyframe. True when the slate fills.
+   */
+  standIn(): boolean {
+    if (this.#everUp || this.#closed) return this.#slate !== null;
+    this.#continue();
+    this.#everUp = true;
+    return this.#startSlate();
   }
 
   /** The channel layer's next source (see the 'source' IPC command). */
@@ -281,6 +308,8 @@ export class LiveFeeder {
     const audioOnly = !j.hasVideo && !j.sawVideoConfig && tag.timeMs - j.firstMediaMs >= (j.metadata ? 0 : audioOnlyAfterMs);
     const joinsHere = kind === 'video-key' || (kind === 'audio' && audioOnly);
     if (!joinsHere) return;
+    const gate = this.#opts.notBeforeMs;
+    if (!this.#everUp && gate !== undefined && this.#opts.clockMs() + playoutDelayMs < gate) return;
     if (j === this.#candidate && tag.timeMs - j.firstMediaMs < this.#healthyMs) return;
     this.#takeOver(j, tag, kind);
   }
@@ -293,7 +322,7 @@ export class LiveFeeder {
 
   /** `j` joins the output at `tag` (a keyframe, or audio for audio-only sources). */
   #takeOver(j: Joining, tag: FlvTag, kind: ReturnType<typeof tagKind>): void {
-    if (!this.#everUp) {
+    if (!this.#admitted) {
       const refused = this.#opts.admit?.({ video: j.hasVideo || j.sawVideoConfig, audio: j.hasAudio });
       if (refused != null) {
         j.relay.stop();
@@ -301,13 +330,8 @@ export class LiveFeeder {
         this.#opts.onFatal(refused);
         return;
       }
-      const before = this.#opts.continues?.();
-      if (before !== undefined) {
-        for (const t of ['video', 'audio'] as const) {
-          this.#lastOut[t] = Math.max(this.#lastOut[t], before.lastOut[t]);
-          this.#sentConfig[t] ??= before.config[t];
-        }
-      }
+      this.#admitted = true;
+      this.#continue();
     }
     if (j === this.#candidate) {
       this.#active?.relay.stop();
@@ -326,6 +350,18 @@ export class LiveFeeder {
     else this.#opts.onReady();
     this.#everUp = true;
     this.#opts.log.info('live source joined the output', { channel: this.#opts.channelId, source: label, atMs: base, clockMs: Math.round(this.#opts.clockMs()), lastOutMs });
+  }
+
+  /** Takes the output's earlier media into account, once: new media goes after it. */
+  #continue(): void {
+    if (this.#continued) return;
+    this.#continued = true;
+    const before = this.#opts.continues?.();
+    if (before === undefined) return;
+    for (const t of ['video', 'audio'] as const) {
+      this.#lastOut[t] = Math.max(this.#lastOut[t], before.lastOut[t]);
+      this.#sentConfig[t] ??= before.config[t];
+    }
   }
 
   #forward(j: Joining, tag: FlvTag, kind: ReturnType<typeof tagKind>): void {
@@ -392,6 +428,10 @@ export class LiveFeeder {
   }
 
   #push(tag: FlvTag, frameAt: number | null): void {
+    // Closed from inside a push (a return from a cut-in or a live item ends
+    // it there), the slate's fill loop would go on pushing its tags after the
+    // playlist's, with earlier timestamps.
+    if (this.#closed) return;
     if (!this.#open) {
       this.#held.push([tag, frameAt]);
       return;

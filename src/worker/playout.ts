@@ -42,6 +42,10 @@ export interface PlayoutDeps {
   /** performance.now() at output time 0; null before the publish started. */
   readonly startedAtMs: () => number | null;
   readonly send: (event: PlayoutEvent) => void;
+  /** The list has live items (live-items.ts): the timeline's position → its index in the whole list. */
+  readonly indexOf?: (position: number) => number;
+  /** A live item that follows the timeline's position, if one does. */
+  readonly liveAfter?: (position: number) => PlayoutItemRef | null;
 }
 
 export class Playout {
@@ -57,13 +61,32 @@ export class Playout {
   constructor(deps: PlayoutDeps) {
     this.#deps = deps;
     const t = deps.timeline;
-    this.#pending = [{ ref: refOf(t.position, t.item.id), startMs: 0, durationMs: t.periodMs, loop: t.loops, next: nextOf(t) }];
+    this.#pending = [{ ref: this.#ref(t.position, t.item.id), startMs: 0, durationMs: t.periodMs, loop: t.loops, next: this.#next() }];
+  }
+
+  #ref(position: number, itemId: string): PlayoutItemRef {
+    return refOf(this.#deps.indexOf?.(position) ?? position, itemId);
+  }
+
+  /** What follows the timeline's item: a live item, else the timeline's next. */
+  #next(): PlayoutItemRef | null {
+    const t = this.#deps.timeline;
+    const live = this.#deps.liveAfter?.(t.position) ?? null;
+    if (live !== null) return live;
+    const n = t.upNext;
+    return n === null ? null : this.#ref(n.index, n.item.id);
+  }
+
+  /** A live item goes on air at output time `startMs` (live-items.ts); the item after it is `next`. */
+  addLive(ref: PlayoutItemRef, startMs: number, durationMs: number, next: PlayoutItemRef | null): void {
+    this.#pending = this.#pending.filter((p) => p.startMs < startMs - unplayedMs);
+    this.#pending.push({ ref, startMs, durationMs, loop: this.#deps.timeline.loops, next });
   }
 
   /** The feeder read a boundary: the next item is decided, and so is every waiting command. */
   onBoundary(step: Boundary): void {
     const t = this.#deps.timeline;
-    const entry: Pending = { ref: refOf(step.index, step.nextItem.id), startMs: step.startMs, durationMs: step.periodMs, loop: t.loops, next: nextOf(t) };
+    const entry: Pending = { ref: this.#ref(step.index, step.nextItem.id), startMs: step.startMs, durationMs: step.periodMs, loop: t.loops, next: this.#next() };
     this.#pending = this.#pending.filter((p) => p.startMs < step.startMs - unplayedMs);
     this.#pending.push(entry);
     const atMs = this.#epochOf(step.startMs);
@@ -121,8 +144,8 @@ export class Playout {
   #nextChanged(): void {
     const t = this.#deps.timeline;
     // After an edit the item keeps its place by id; one removed from the list keeps its old index.
-    const moved = (ref: PlayoutItemRef): PlayoutItemRef => (t.itemAt(t.position)?.id === ref.itemId && ref.itemId === t.item.id ? refOf(t.position, ref.itemId) : ref);
-    const update = (p: Pending): Pending => ({ ...p, ref: moved(p.ref), next: nextOf(t) });
+    const moved = (ref: PlayoutItemRef): PlayoutItemRef => (t.itemAt(t.position)?.id === ref.itemId && ref.itemId === t.item.id ? this.#ref(t.position, ref.itemId) : ref);
+    const update = (p: Pending): Pending => ({ ...p, ref: moved(p.ref), next: this.#next() });
     const last = this.#pending.length - 1;
     const reading = this.#pending[last];
     if (reading !== undefined) this.#pending[last] = update(reading);
@@ -156,8 +179,3 @@ export class Playout {
 }
 
 const refOf = (index: number, itemId: string): PlayoutItemRef => ({ index, itemId });
-
-function nextOf(t: VodTimeline): PlayoutItemRef | null {
-  const n = t.upNext;
-  return n === null ? null : refOf(n.index, n.item.id);
-}

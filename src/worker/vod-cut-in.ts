@@ -24,7 +24,7 @@ import type { LiveSource } from '../pool/pipeline-spec.js';
 import type { PlayoutEvent, ReturnMode } from '../pool/playout-spec.js';
 import type { Templates } from '../gst/templates.js';
 import { maskUrls } from '../gst/bus-errors.js';
-import { CutIn } from './cut-in.js';
+import { CutIn, type CutInDeps } from './cut-in.js';
 import { playoutDelayMs, type Track } from './live-feeder.js';
 import type { Playout } from './playout.js';
 import type { VodFeeder } from './vod-feeder.js';
@@ -58,7 +58,7 @@ export class VodCutIn {
   readonly #lastOut: Record<Track, number> = { video: -1, audio: -1 };
   readonly #lastConfig: Record<Track, Buffer | null> = { video: null, audio: null };
   /** A return waiting for the source's audio to reach `untilMs`. */
-  #draining: { requestId: number; mode: ReturnMode; untilMs: number; timer: NodeJS.Timeout } | null = null;
+  #draining: { requestId: number | null; mode: ReturnMode | Point; untilMs: number; timer: NodeJS.Timeout } | null = null;
 
   constructor(deps: VodCutInDeps) {
     this.#deps = deps;
@@ -92,16 +92,7 @@ export class VodCutIn {
     const { timeline, send } = this.#deps;
     if (this.#cutIn !== null) return send({ kind: 'refused', requestId, error: 'a live cut-in is already on: return to the playlist first' });
     const item = timeline.item;
-    const cutIn: CutIn = new CutIn({
-      channelId: this.#deps.channelId,
-      source,
-      slate,
-      tracks: { video: item.video !== null, audio: item.audio !== null },
-      templates: this.#deps.templates,
-      stallTimeoutMs: this.#deps.stallTimeoutMs,
-      log: this.#deps.log,
-      push: (tag) => this.#fromSource(tag),
-      clockMs: this.#deps.clockMs,
+    const cutIn: CutIn = this.#cutInOf(source, slate, {
       before: () => {
         this.#deps.feeder()?.fillUntil(this.#deps.clockMs() + playoutDelayMs);
         return { lastOut: this.#lastOut, config: this.#lastConfig };
@@ -124,14 +115,86 @@ export class VodCutIn {
     cutIn.begin(performance.now());
   }
 
+  /**
+   * A live item (live-items.ts): pulls `source` now (its pre-roll) and puts
+   * it on the output no earlier than output time `fromMs`, where the timeline
+   * has stopped; `onStart` gets the output time of its first tag (or of the
+   * slate's, standIn()). Ended by endItem().
+   */
+  startItem(source: LiveSource, slate: readonly ItemMedia[] | null, fromMs: number, onStart: (atMs: number) => void, onWarn: (reason: string) => void): void {
+    if (this.#cutIn !== null) return;
+    const { timeline } = this.#deps;
+    const item = timeline.item;
+    const cutIn: CutIn = this.#cutInOf(source, slate, {
+      before: () => {
+        // The item before plays to its end (the timeline stops there), however little of it the pace has read yet.
+        this.#deps.feeder()?.fillUntil(fromMs);
+        return { lastOut: this.#lastOut, config: this.#lastConfig };
+      },
+      onJoined: () => {
+        this.#leftAt = { index: timeline.position, itemMs: 0, outputMs: fromMs };
+        onStart(Math.max(fromMs, item.video !== null ? this.#lastOut.video : this.#lastOut.audio));
+      },
+      onRefused: () => undefined,
+      onChange: (state) => this.#deps.log.info('live item source', { channel: this.#deps.channelId, state }),
+      item: {
+        notBeforeMs: fromMs,
+        onWarn: (reason) => {
+          this.#deps.log.warn('live item source passed over; the slate fills its time', { channel: this.#deps.channelId, reason: maskUrls(reason) });
+          onWarn(maskUrls(reason));
+        },
+      },
+    });
+    this.#cutIn = cutIn;
+    cutIn.begin(performance.now());
+  }
+
+  /** A live item's time came: if its source has not joined, the slate (or nothing) fills. */
+  standIn(): void {
+    this.#cutIn?.standIn();
+  }
+
+  /** The live item's source delivers media (joined or not). */
+  get receiving(): boolean {
+    return this.#cutIn?.receiving === true;
+  }
+
+  /** A live item's end: the playlist goes on with item `index` from its start, just after the source's last tags. */
+  endItem(index: number): void {
+    if (this.#cutIn === null || this.#draining !== null) return;
+    if (!this.#cutIn.joined) this.#cutIn.standIn();
+    this.returnToPlaylist(null, { index, itemMs: 0 });
+  }
+
+  /** A CutIn of `source` into this channel's output; `hooks` say what its joining means. */
+  #cutInOf(source: LiveSource, slate: readonly ItemMedia[] | null, hooks: Pick<CutInDeps, 'before' | 'onJoined' | 'onRefused' | 'onChange' | 'item'>): CutIn {
+    const item = this.#deps.timeline.item;
+    return new CutIn({
+      channelId: this.#deps.channelId,
+      source,
+      slate,
+      tracks: { video: item.video !== null, audio: item.audio !== null },
+      templates: this.#deps.templates,
+      stallTimeoutMs: this.#deps.stallTimeoutMs,
+      log: this.#deps.log,
+      push: (tag) => this.#fromSource(tag),
+      clockMs: this.#deps.clockMs,
+      ...hooks,
+    });
+  }
+
   /** Back to the playlist (see the module comment); answered by the playout's 'switched' at the boundary. */
-  returnToPlaylist(requestId: number, mode: ReturnMode): void {
+  returnToPlaylist(requestId: number | null, mode: ReturnMode | Point): void {
     const { send } = this.#deps;
     if (this.#cutIn === null || this.#leftAt === null || !this.#cutIn.joined || this.#draining !== null) {
       const why = this.#cutIn === null ? 'no live cut-in is on' : this.#draining !== null ? 'a return is already under way' : 'the live cut-in has not joined yet';
-      return send({ kind: 'refused', requestId, error: why });
+      if (requestId !== null) send({ kind: 'refused', requestId, error: why });
+      return;
     }
-    if (this.#target(mode) === null) return send({ kind: 'refused', requestId, error: wallclockPastEnd });
+    if (this.#target(mode) === null) {
+      if (requestId !== null) send({ kind: 'refused', requestId, error: wallclockPastEnd });
+      return;
+    }
     const item = this.#deps.timeline.item;
     const lag = this.#lastOut.video - this.#lastOut.audio;
     if (item.video === null || item.audio === null || lag <= 0) return this.#finishReturn(requestId, mode);
@@ -168,33 +231,42 @@ export class VodCutIn {
   }
 
   /** Where the playlist comes back: the floor per track (just after the cut-in, not behind the clock) and the point in the list. */
-  #target(mode: ReturnMode): { floor: Record<Track, number>; index: number; itemMs: number } | null {
+  #target(mode: ReturnMode | Point): { floor: Record<Track, number>; index: number; itemMs: number } | null {
     const left = this.#leftAt;
     if (left === null) return null;
     const clock = this.#deps.clockMs();
     const floor: Record<Track, number> = { video: Math.max(this.#lastOut.video + 1, clock), audio: Math.max(this.#lastOut.audio + 1, clock) };
+    if (typeof mode === 'object') return { floor, ...mode };
     const backAtMs = Math.max(floor.video, floor.audio);
     const to = this.#deps.timeline.walk(left.index, left.itemMs, mode === 'wallclock' ? backAtMs - left.outputMs : 0);
     return to === null ? null : { floor, ...to };
   }
 
-  #finishReturn(requestId: number, mode: ReturnMode): void {
+  #finishReturn(requestId: number | null, mode: ReturnMode | Point): void {
     const { send, timeline } = this.#deps;
     const feeder = this.#deps.feeder();
     const playout = this.#deps.playout();
     const to = this.#target(mode);
-    if (feeder === null || playout === null || to === null) return send({ kind: 'refused', requestId, error: to === null ? wallclockPastEnd : 'the channel has ended' });
+    if (feeder === null || to === null) {
+      if (requestId !== null) send({ kind: 'refused', requestId, error: to === null ? wallclockPastEnd : 'the channel has ended' });
+      return;
+    }
     this.#cutIn?.close();
     this.#cutIn = null;
     this.#leftAt = null;
     timeline.resumeAt(to.index, to.itemMs, to.floor);
     feeder.dropHeld();
-    playout.awaitBoundary(requestId);
-    send({ kind: 'cut-in', requestId: null, state: 'ended', atMs: Date.now() });
+    if (requestId !== null) {
+      playout?.awaitBoundary(requestId);
+      send({ kind: 'cut-in', requestId: null, state: 'ended', atMs: Date.now() });
+    }
     this.#deps.log.info('back to the playlist', { channel: this.#deps.channelId, mode, index: to.index, itemMs: Math.round(to.itemMs) });
     // Placed now, not at the next tick, so the answer carries the exact switch time.
     feeder.fill(performance.now());
   }
 }
+
+/** A place in the list: item `index` at item time `itemMs` (a live item's end returns to the next item's start). */
+type Point = { readonly index: number; readonly itemMs: number };
 
 const wallclockPastEnd = 'the playlist does not loop and would have ended by now: nothing to return to by the wall clock';

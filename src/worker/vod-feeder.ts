@@ -48,6 +48,8 @@ export class VodFeeder {
   /** A step taken from the timeline but not yet due. */
   #held: Step | null = null;
   #ended = false;
+  /** Closed, maybe from inside its own fill (a push that ends a slate): the loop stops there. */
+  #closed = false;
   #lastTimeMs = 0;
   readonly #fds = new Map<string, number>();
   readonly #frames = new FrameCounter();
@@ -126,6 +128,7 @@ export class VodFeeder {
     if (this.#startedAt === null || this.#ended) return;
     const dueMs = nowMs - this.#startedAt + this.#leadMs;
     for (;;) {
+      if (this.#closed) return;
       const step = this.#held ?? this.#timeline.next();
       this.#held = null;
       if (step.kind === 'end') {
@@ -169,6 +172,7 @@ export class VodFeeder {
   }
 
   close(): void {
+    this.#closed = true;
     this.#closeAll();
   }
 

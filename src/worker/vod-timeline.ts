@@ -91,6 +91,8 @@ export class VodTimeline {
   #forcedNext: number | null = null;
   /** Where in the forced next item to start (item time, µs; a return from a cut-in); null: its beginning. */
   #startAtUs: number | null = null;
+  /** End after the current item (a live item follows it: live-items.ts); resumeAt() goes on. */
+  #stopAfter = false;
 
   constructor(opts: TimelineOptions) {
     if (opts.items.length === 0) throw new Error('a VOD timeline needs at least one item');
@@ -230,6 +232,8 @@ export class VodTimeline {
   resumeAt(index: number, itemMs: number, floorMs: Readonly<Record<TrackKind, number>>): void {
     if (!Number.isInteger(index) || index < 0 || index >= this.#items.length) throw new RangeError(`item ${index} is not in the list of ${this.#items.length}`);
     this.#ended = false;
+    // What follows the resumed item is decided at its own boundary (live-items.ts).
+    this.#stopAfter = false;
     this.#forcedNext = index;
     this.#startAtUs = Math.max(0, Math.round(itemMs * 1000));
     this.#pending = [];
@@ -240,6 +244,14 @@ export class VodTimeline {
       cur.lastUs = Math.max(cur.lastUs, floorMs[kind] * 1000 - minStepUs);
       cur.lastDurUs = 0;
     }
+  }
+
+  /**
+   * Ends the list after the item now playing (an 'end' step), until
+   * resumeAt() names what comes next: a live item plays in between.
+   */
+  stopAfterCurrent(): void {
+    this.#stopAfter = true;
   }
 
   /** Codec configuration of each track as first sent (for the stream's headers). */
@@ -317,6 +329,11 @@ export class VodTimeline {
 
   /** The current item is used up: move to the next one, or end. */
   #advance(): Step {
+    if (this.#stopAfter) {
+      this.#stopAfter = false;
+      this.#ended = true;
+      return { kind: 'end' };
+    }
     const forced = this.#forcedNext;
     this.#forcedNext = null;
     const wrapped = forced === null && this.#position + 1 >= this.#items.length;

@@ -15,6 +15,7 @@ import { parseStat } from '../../src/origin/stat.js';
 import { gqlOk } from './gql.js';
 import { makeMp4 } from './media.js';
 import { freePort } from './ports.js';
+import { RtmpReceiver } from './rtmp-receiver.js';
 
 export interface TestApp {
   app: App;
@@ -90,4 +91,20 @@ export async function writeTokensFile(tokens: readonly TestToken[]): Promise<str
   const entries = tokens.map(({ secret, ...rest }) => ({ ...rest, sha256: createHash('sha256').update(secret).digest('hex') }));
   await writeFile(file, JSON.stringify({ tokens: entries }));
   return file;
+}
+
+/**
+ * Starts channel `id` (no HLS) and an ffprobe receiver playing it with
+ * payload hashes; `session` is the origin's publisher connection then.
+ */
+export async function startReceived(t: TestApp, id: string): Promise<{ receiver: RtmpReceiver; session: string }> {
+  const started = await gqlOk<{ startVirtualLive: { status: string; playUrls: { rtmp: string } } }>(t.url, `mutation($id: ID!) { startVirtualLive(id: $id) { status playUrls { rtmp } } }`, { id });
+  if (started.startVirtualLive.status !== 'LIVING') throw new Error(`channel ${id} is ${started.startVirtualLive.status}, not LIVING`);
+  const receiver = RtmpReceiver.play(started.startVirtualLive.playUrls.rtmp, { hashes: true });
+  const session = await publisherAtOrigin(t, id, false);
+  if (session === null) {
+    await receiver.close();
+    throw new Error(`channel ${id} is not publishing at the origin`);
+  }
+  return { receiver, session };
 }
