@@ -192,8 +192,8 @@ describe('admission control at the default CPU budget', () => {
     // starts beside one running channel are expected to cost about 4 % of
     // this machine (README, Admission). Below 65 % busy, the load would
     // have to jump by most of the machine within the second before the checks
-    // to refuse one. The suite runs one file at a time, so the machine is
-    // ours; a machine held busier than that by others fails here, with the
+    // to refuse one. This file runs alone (scripts/test.sh), so the machine
+    // is ours; a machine held busier than that by others fails here, with the
     // figure, rather than passing a claim it could not check.
     const idle = 0.65;
     const busy = (): string => `${((meter?.cpuBusy ?? 1) * 100).toFixed(0)} %`;
