@@ -264,6 +264,23 @@ describe('the console in Chromium', () => {
     await page.context().close();
   });
 
+  it('shows a list with live items read only, so that a save cannot drop them', async () => {
+    const create = `mutation($input: CreateVirtualLiveInput!) { createVirtualLive(input: $input) { id } }`;
+    const input = { name: 'With a live item', sourceType: 'VOD', items: [{ vodResourceId: clip }, { sourceUrl: 'rtmp://studio.example.com/live/secret-key', durationSeconds: 90 }] };
+    const made = await gqlOk<{ createVirtualLive: { id: string } }>(t.url, create, { input }, op);
+    const page = await signIn('op-secret');
+    await page.goto(`${base}/#/channel/${made.createVirtualLive.id}`);
+    const list = page.locator('#whole-list li');
+    await list.nth(1).waitFor();
+    const shown = (await list.allInnerTexts()).map((x) => x.trim());
+    assert.equal(shown.length, 2, shown.join(' | '));
+    assert.match(shown[0] ?? '', /^clip$/);
+    assert.match(shown[1] ?? '', /^rtmp:\/\/studio\.example\.com\/\S+ \(live, [^)]+\)$/);
+    assert.ok(!shown[1]?.includes('secret-key'), `the stream key shows: ${shown[1]}`);
+    assert.equal(await page.locator('button:has-text("Save playlist")').count(), 0, 'no editor that would drop the live item');
+    await page.context().close();
+  });
+
   it('gives a viewer no controls, and refuses a mutation forged from the page', async () => {
     const page = await signIn('view-secret', 390);
     assert.match((await page.textContent('#role')) ?? '', /viewer, read-only/);

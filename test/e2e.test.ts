@@ -90,8 +90,9 @@ describe('a virtual live goes live end to end', () => {
       process.stderr.write(`# start → LIVING took ${startMs.toFixed(0)} ms\n`);
 
       await sub.until((e) => e.some((x) => x.virtualLiveStatusChanged.status === 'LIVING'));
+      // Transitions only: the item going on air is a detail event (LIVING → LIVING) that may come by now.
       assert.deepEqual(
-        sub.events.map((e) => e.virtualLiveStatusChanged.status),
+        sub.events.map((e) => e.virtualLiveStatusChanged).filter((e) => e.status !== e.previous).map((e) => e.status),
         ['STARTING', 'LIVING'],
       );
 

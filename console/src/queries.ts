@@ -106,6 +106,9 @@ export const channelDetail = `query Channel($id: ID!) {
     maxReconnectAttempts touchDurationSeconds idleDelaySeconds touchedAt stopReason startCount restartCount createdAt
     playUrls { rtmp hls }
     playlist { id name durationSeconds }
+    items { index name live { durationSeconds } }
+    outputProfile { width height frameRate audioSampleRate audioChannels }
+    conform { index state progress error }
     slate { id name }
     recording { enabled segmentSeconds retainHours }
     snapshot { enabled intervalSeconds }
@@ -145,6 +148,11 @@ export interface ChannelDetailView extends ChannelRowView {
   createdAt: string;
   playUrls: { rtmp: string; hls: string | null };
   playlist: { id: string; name: string; durationSeconds: number }[];
+  /** The whole list: VOD items and live items (an online source for a set time), in play order. */
+  items: { index: number; name: string; live: { durationSeconds: number } | null }[];
+  outputProfile: { width: number; height: number; frameRate: number; audioSampleRate: number; audioChannels: number } | null;
+  /** Per VOD item (its position among the VOD items), with an output profile: as it is, or its rendition's state. */
+  conform: { index: number; state: 'AS_IS' | 'WAITING' | 'CONFORMING' | 'READY' | 'FAILED'; progress: number; error: string | null }[];
   slate: { id: string; name: string } | null;
   recording: { enabled: boolean; segmentSeconds: number; retainHours: number };
   snapshot: { enabled: boolean; intervalSeconds: number };
@@ -196,11 +204,12 @@ export interface NodeRow {
  * service whose schema has no such field yet the query alone is refused
  * (GRAPHQL_VALIDATION_FAILED) and the page shows the playlist without it.
  */
-export const nowPlaying = `query NowPlaying($id: ID!) { virtualLive(id: $id) { nowPlaying { index startedAt endsAt item { name } } } }`;
+export const nowPlaying = `query NowPlaying($id: ID!) { virtualLive(id: $id) { nowPlaying { index startedAt endsAt name } } }`;
 
 export interface NowPlayingView {
   index: number;
   startedAt: string;
   endsAt: string;
-  item: { name: string };
+  /** The VOD item's name, or a live item's masked URL. */
+  name: string;
 }

@@ -165,13 +165,16 @@ export function ChannelPage({ api, store, operator, id }: { api: Api; store: Cha
         <section aria-labelledby="playlist-title">
           <h2 id="playlist-title">Playlist</h2>
           <OnAir onAir={onAir} />
-          {operator ? (
+          <ProfileNote c={c} />
+          {c.items.some((e) => e.live !== null) ? (
+            <WholeList c={c} playing={onAir?.index ?? null} />
+          ) : operator ? (
             <PlaylistSave api={api} id={id} library={library} saved={c.playlist.map((p) => p.id)} nowPlaying={onAir?.index ?? null} onSaved={() => void reload()} />
           ) : (
             <ol>
               {c.playlist.map((p, i) => (
                 <li class={onAir?.index === i ? 'now-playing' : ''}>
-                  {p.name} ({seconds(p.durationSeconds)}){onAir?.index === i ? ' (playing now)' : ''}
+                  {p.name} ({seconds(p.durationSeconds)}){conformText(c, i)}{onAir?.index === i ? ' (playing now)' : ''}
                 </li>
               ))}
             </ol>
@@ -220,6 +223,52 @@ export function ChannelPage({ api, store, operator, id }: { api: Api; store: Cha
 }
 
 /** The item on air and where in it; item boundaries come as detail events, which reload the page's record. */
+/** The output profile every item goes out in, if the channel has one. */
+function ProfileNote({ c }: { c: ChannelDetailView }) {
+  const p = c.outputProfile;
+  if (p === null) return null;
+  return (
+    <p class="muted">
+      Output profile: {p.width}×{p.height}, {p.frameRate} fps, {p.audioSampleRate / 1000} kHz, {p.audioChannels === 1 ? 'mono' : 'stereo'}; items that differ play from a conformed copy.
+    </p>
+  );
+}
+
+/** How a VOD item plays under the profile, when that is worth saying. */
+function conformText(c: ChannelDetailView, vodPosition: number): string {
+  const k = c.conform.find((x) => x.index === vodPosition);
+  if (k === undefined || k.state === 'AS_IS') return '';
+  if (k.state === 'CONFORMING') return ` (conforming, ${Math.round(k.progress * 100)} %)`;
+  if (k.state === 'FAILED') return ` (conform failed: ${k.error ?? 'no reason given'})`;
+  return k.state === 'READY' ? ' (conformed)' : ' (waiting to be conformed)';
+}
+
+/**
+ * A list with live items, read only: the editor here knows VOD items, and
+ * saving through it would drop the live ones. Such lists are edited through
+ * the API's items.
+ */
+function WholeList({ c, playing }: { c: ChannelDetailView; playing: number | null }) {
+  let vodPosition = -1;
+  return (
+    <div>
+      <ol id="whole-list">
+        {c.items.map((e) => {
+          if (e.live === null) vodPosition++;
+          const here = playing === e.index;
+          return (
+            <li class={here ? 'now-playing' : ''}>
+              {e.name} {e.live !== null ? `(live, ${seconds(e.live.durationSeconds)})` : conformText(c, vodPosition)}
+              {here ? ' (playing now)' : ''}
+            </li>
+          );
+        })}
+      </ol>
+      <p class="muted">This list has live items: edit it through the API (updateVirtualLive with items).</p>
+    </div>
+  );
+}
+
 function OnAir({ onAir }: { onAir: NowPlayingView | null | undefined }) {
   const now = useNow();
   if (onAir === undefined) return <p class="muted">This service's API does not say which item is playing (no nowPlaying field); the list is in play order.</p>;
@@ -229,7 +278,7 @@ function OnAir({ onAir }: { onAir: NowPlayingView | null | undefined }) {
   const at = Math.min(Math.max(0, now - start), length);
   return (
     <p id="now-playing">
-      Playing now: <strong>{onAir.item.name}</strong> (item {onAir.index + 1}), {span(at)} of {span(length)}{' '}
+      Playing now: <strong>{onAir.name}</strong> (item {onAir.index + 1}), {span(at)} of {span(length)}{' '}
       <progress max={length} value={at} aria-label="Position in the item playing now" />
     </p>
   );
