@@ -21,6 +21,7 @@
 import { badInput } from '../errors.js';
 import { maskUrl, parseSourceUrl } from '../media/urls.js';
 import type { VodResource } from '../generated/prisma-sqlite/client.js';
+import { vodPositions } from '../pool/pipeline-spec.js';
 
 /** One entry of `items`: a VOD resource, or an online source with a duration. */
 export interface PlaylistItemInput {
@@ -73,14 +74,6 @@ export function splitItems(items: readonly PlaylistItemInput[], loop: boolean, m
   return { vodIds, live };
 }
 
-/** The positions of the VOD items in a list of `vodCount` VOD items and `live` live items. */
-export function vodPositions(vodCount: number, live: readonly Pick<LiveItemFields, 'position'>[]): number[] {
-  const taken = new Set(live.map((l) => l.position));
-  const out: number[] = [];
-  for (let p = 0; out.length < vodCount; p++) if (!taken.has(p)) out.push(p);
-  return out;
-}
-
 /** One entry of a channel's whole list, as the API shows it. */
 export type ListEntry =
   | { readonly index: number; readonly kind: 'vod'; readonly vod: VodResource }
@@ -96,7 +89,7 @@ export interface LiveItemRow {
 
 /** The whole list in order: VOD items (`vods`, in order) and live items at their positions. */
 export function wholeList(vods: readonly VodResource[], live: readonly LiveItemRow[]): ListEntry[] {
-  const positions = vodPositions(vods.length, live);
+  const positions = vodPositions(vods.length, live.map((l) => l.position));
   const out: ListEntry[] = [];
   vods.forEach((vod, i) => out.push({ index: positions[i] ?? i, kind: 'vod', vod }));
   for (const l of live) out.push({ index: l.position, kind: 'live', id: l.id, sourceUrl: l.sourceUrl, durationSeconds: l.durationSeconds });

@@ -6,7 +6,8 @@
  * so the rest of the house reads typed statuses and never casts.
  */
 import type { PlaylistItem, PlaylistLiveItem, PrismaClient, PushTarget, Recording, VirtualLive, VodResource, VodRendition } from '../generated/prisma-sqlite/client.js';
-import { vodPositions, type LiveItemFields } from './live-items.js';
+import { vodPositions } from '../pool/pipeline-spec.js';
+import type { LiveItemFields } from './live-items.js';
 import { isActiveSource, isDesiredState, isLiveStatus, type ActiveSource, type DesiredState, type LiveStatus } from './status.js';
 
 export type Db = PrismaClient;
@@ -158,7 +159,7 @@ export class ChannelRepository {
 
   async create(fields: ChannelFields): Promise<ChannelRecord> {
     const { pushTargets, playlist, liveItems = [], ...rest } = fields;
-    const positions = vodPositions(playlist.length, liveItems);
+    const positions = vodPositions(playlist.length, liveItems.map((l) => l.position));
     const row = await this.db.virtualLive.create({
       data: {
         ...rest,
@@ -176,7 +177,7 @@ export class ChannelRepository {
     const { pushTargets, playlist, liveItems = [], ...rest } = fields;
     const row = await this.db.$transaction(async (tx) => {
       if (playlist !== undefined) {
-        const positions = vodPositions(playlist.length, liveItems);
+        const positions = vodPositions(playlist.length, liveItems.map((l) => l.position));
         await tx.playlistItem.deleteMany({ where: { virtualLiveId: id } });
         await tx.playlistLiveItem.deleteMany({ where: { virtualLiveId: id } });
         await tx.playlistItem.createMany({

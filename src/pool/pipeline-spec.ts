@@ -48,6 +48,19 @@ export interface LiveItemSpec {
   durationMs: number;
 }
 
+/**
+ * The positions in the whole list of `vodCount` VOD items, given the live
+ * items' positions: the VOD items fill the free ones in order. One rule for
+ * the channels (storage, the API's list) and the worker (its timeline's
+ * positions), so that both number a list alike.
+ */
+export function vodPositions(vodCount: number, livePositions: readonly number[]): number[] {
+  const taken = new Set(livePositions);
+  const out: number[] = [];
+  for (let p = 0; out.length < vodCount; p++) if (!taken.has(p)) out.push(p);
+  return out;
+}
+
 /** Which of a channel's live sources: its URL, or the backup URL it fails over to. */
 export type SourceLabel = 'primary' | 'backup';
 

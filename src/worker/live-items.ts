@@ -26,7 +26,7 @@
  * the live item under way. Imports the timeline, the cut-in and the playout.
  */
 import type { Logger } from '../log.js';
-import type { LiveItemSpec } from '../pool/pipeline-spec.js';
+import { vodPositions, type LiveItemSpec } from '../pool/pipeline-spec.js';
 import type { PlayoutItemRef } from '../pool/playout-spec.js';
 import { playoutDelayMs } from './live-feeder.js';
 import type { Playout } from './playout.js';
@@ -45,9 +45,7 @@ export class ListLayout {
   readonly #liveAfter = new Map<number, LiveItemSpec>();
 
   constructor(vodCount: number, live: readonly LiveItemSpec[]) {
-    const taken = new Set(live.map((l) => l.index));
-    this.#vodIndex = [];
-    for (let i = 0; this.#vodIndex.length < vodCount; i++) if (!taken.has(i)) this.#vodIndex.push(i);
+    this.#vodIndex = vodPositions(vodCount, live.map((l) => l.index));
     const total = vodCount + live.length;
     for (const l of live) {
       // The VOD item just before it (the first item is always a VOD item).
