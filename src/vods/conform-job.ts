@@ -26,7 +26,7 @@ import type { Logger } from '../log.js';
 import { readMp4 } from '../media/mp4.js';
 import { exactFrameRate, parseProfileKey, type OutputProfile } from '../media/output-profile.js';
 import { resolveMediaPath } from '../media/paths.js';
-import { transcode, type TranscodeProfile } from './transcode.js';
+import { throttledProgress, transcode, type TranscodeProfile } from './transcode.js';
 
 /** How often progress is written to the database while a job runs. */
 const progressWriteMs = 1000;
@@ -64,7 +64,6 @@ export async function conformRendition(db: PrismaClient, paths: { mediaRoot: str
   await mkdir(join(paths.dataDir, 'renditions'), { recursive: true });
   const vod = row.vodResource;
   const started = Date.now();
-  let lastWrite = 0;
   log.info('conforming VOD resource', { vod: vod.id, rendition: id, profile: row.profileKey });
   try {
     await transcode({
@@ -75,12 +74,10 @@ export async function conformRendition(db: PrismaClient, paths: { mediaRoot: str
       frameRate: exactFrameRate(profile),
       profile: conformEncoding(profile),
       audioFormat: { rate: profile.audioSampleRate, channels: profile.audioChannels },
-      onProgress: (fraction) => {
-        const now = Date.now();
-        if (now - lastWrite < progressWriteMs || fraction >= 1) return;
-        lastWrite = now;
-        db.vodRendition.update({ where: { id }, data: { progress: fraction } }).catch(() => undefined);
-      },
+      // The last report (1) is left to the READY write below.
+      onProgress: throttledProgress(progressWriteMs, (fraction) => {
+        if (fraction < 1) db.vodRendition.update({ where: { id }, data: { progress: fraction } }).catch(() => undefined);
+      }),
     });
     const problem = await shapeProblem(output, profile);
     if (problem !== null) throw new Error(`the rendition does not fit the profile: ${problem}`);

@@ -25,7 +25,7 @@ import type { Logger } from '../log.js';
 import { readMp4, trackSeconds } from '../media/mp4.js';
 import { resolveMediaPath } from '../media/paths.js';
 import { conformRendition } from './conform-job.js';
-import { defaultProfile, transcode, validateProfile, type TranscodeProfile } from './transcode.js';
+import { defaultProfile, throttledProgress, transcode, validateProfile, type TranscodeProfile } from './transcode.js';
 
 /** How often progress is written to the database while a job runs. */
 const progressWriteMs = 2000;
@@ -108,7 +108,6 @@ export class MediaPreparer {
     const output = join(this.paths.dataDir, relative);
     await mkdir(join(this.paths.dataDir, 'prepared'), { recursive: true });
     const started = Date.now();
-    let lastWrite = 0;
     this.log.info('preparing VOD resource', { vod: id });
     try {
       const input = await resolveMediaPath(this.paths.mediaRoot, vod.path);
@@ -119,12 +118,9 @@ export class MediaPreparer {
         hasAudio: vod.audioCodec !== null,
         frameRate: vod.frameRate,
         profile: profileOf(vod.transcodeProfile),
-        onProgress: (fraction) => {
-          const now = Date.now();
-          if (now - lastWrite < progressWriteMs) return;
-          lastWrite = now;
+        onProgress: throttledProgress(progressWriteMs, (fraction) => {
           this.db.vodResource.update({ where: { id }, data: { prepareProgress: fraction } }).catch(() => undefined);
-        },
+        }),
       });
       const file = await readMp4(output);
       const video = file.tracks.find((t) => t.kind === 'video' && t.codec === 'h264') ?? null;

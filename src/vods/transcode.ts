@@ -271,6 +271,21 @@ function safeProgress(cb: ((fraction: number) => void) | undefined, fraction: nu
   }
 }
 
+
+/**
+ * A job's onProgress that passes a fraction on at most once per
+ * `intervalMs`: each pass is a database write, and the child reports
+ * several times a second.
+ */
+export function throttledProgress(intervalMs: number, pass: (fraction: number) => void): (fraction: number) => void {
+  let last = 0;
+  return (fraction) => {
+    const now = Date.now();
+    if (now - last < intervalMs) return;
+    last = now;
+    pass(fraction);
+  };
+}
 /** Runs one child to completion. Resolves after it reported 'done' and exited. */
 function runChild(spec: TranscodeSpec, timeoutMs: number, onProgress: ((fraction: number) => void) | undefined): Promise<void> {
   const child = fork(childScript, [], {
