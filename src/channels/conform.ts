@@ -87,7 +87,9 @@ export class ConformDesk {
   async checkRunningEdit(rec: ChannelRecord, fields: Partial<ChannelFields>): Promise<void> {
     const profile = parseProfileKey(rec.outputProfile);
     if (profile === null || fields.playlist === undefined || !isActive(rec.status)) return;
-    if (this.port !== undefined) await this.port.ensure(await this.repo.getVods(fields.playlist), profile);
-    checkConformed(await this.repo.getVods(fields.playlist), profile, 'the running channel');
+    const vods = await this.repo.getVods(fields.playlist);
+    // The rows ensure() adds are CONFORMING at 0 %, which the refusal names as it would a WAITING item: no second read.
+    if (this.port !== undefined) await this.port.ensure(vods, profile);
+    checkConformed(vods, profile, 'the running channel');
   }
 }
