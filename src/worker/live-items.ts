@@ -101,11 +101,6 @@ export class LiveItems {
     this.#deps = deps;
   }
 
-  /** A live item is planned or playing: skips and jumps wait. */
-  get busy(): boolean {
-    return this.#slot !== null;
-  }
-
   /** The first item starts at output time 0. */
   begin(): void {
     this.#plan(0, this.#deps.timeline.periodMs);
