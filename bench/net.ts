@@ -1,8 +1,24 @@
 /** Free ports and a minimal GraphQL-over-HTTP client, all on loopback. */
 import { createServer } from 'node:net';
 
-/** A TCP port that was free a moment ago on 127.0.0.1 (the kernel picks it). */
-export function freePort(): Promise<number> {
+/**
+ * Ports this process has handed out. The kernel may give the same port to two
+ * listen(0) calls in a row once the first is closed, and a service given the
+ * same port twice (RTMP and HLS, say) cannot start.
+ */
+const handedOut = new Set<number>();
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (the kernel picks it), never one handed out before. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await kernelPort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+function kernelPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -20,9 +36,9 @@ export function freePort(): Promise<number> {
 }
 
 export async function freePorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < n) ports.add(await freePort());
-  return [...ports];
+  const ports: number[] = [];
+  while (ports.length < n) ports.push(await freePort());
+  return ports;
 }
 
 export class GqlError extends Error {
