@@ -24,6 +24,8 @@ import type { PlayoutCommand, PlayoutEvent, PlayoutItemRef, ReturnMode } from '.
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 import { VodCutIn } from './vod-cut-in.js';
 import { LiveItems, type ListLayout } from './live-items.js';
+import { ProgrammeClock, turnAt } from './programme-clock.js';
+import type { ProgrammeSpec } from '../pool/pipeline-spec.js';
 
 /**
  * connecting  publishing to the origin, waiting for the first media to reach it
@@ -69,6 +71,8 @@ export interface ChannelPipelineDeps {
   readonly vod: VodTimeline | null;
   /** A VOD channel's live items (live-items.ts) and the slate that stands in for their sources; null without any. */
   readonly liveItems?: { readonly layout: ListLayout; readonly slate: readonly ItemMedia[] | null } | null;
+  /** A VOD channel's wall-clock programme (programme-clock.ts); its timeline starts with the item on now. */
+  readonly programme?: ProgrammeSpec | null;
   /** A relay's first source (plan.live) and its fallback slate's media; null for VOD. */
   readonly live: { source: LiveSource; slate: readonly ItemMedia[] | null } | null;
   readonly templates: Templates;
@@ -105,6 +109,7 @@ export class ChannelPipeline {
   /** A VOD channel's live cut-ins (vod-cut-in.ts); every tag of a VOD channel goes out through it. */
   #cutIn: VodCutIn | null = null;
   #liveItems: LiveItems | null = null;
+  #programme: ProgrammeClock | null = null;
   /** Wall ms at which a finished VOD channel reports eos. */
   #endAtMs: number | null = null;
   readonly #target: TargetStats = { index: 0, bytesSent: 0, errors: 0, bitrateBps: 0 };
@@ -202,10 +207,14 @@ export class ChannelPipeline {
           leadMs: this.#output.leadMs,
           onBoundary: (step) => {
             this.#liveItems?.onBoundary(step);
-            this.#playout?.onBoundary(step);
+            this.#programme?.onBoundary(step);
+            // A programme's cut shortens the item that opens.
+            this.#playout?.onBoundary(this.#programme === null ? step : { ...step, periodMs: timeline.periodMs });
           },
         });
         this.#feeder = feeder;
+        const programme = this.#deps.programme ?? null;
+        if (programme !== null) this.#programme = this.#programmeClock(programme, turnAt(programme, Date.now()));
         const items = this.#deps.liveItems ?? null;
         const onPlayout = this.#deps.onPlayout;
         if (onPlayout !== undefined) {
@@ -267,6 +276,7 @@ export class ChannelPipeline {
         const now = performance.now();
         try {
           this.#feeder?.begin(now);
+          this.#programme?.begin();
         } catch (err) {
           this.#fail(`source: ${(err as Error).message}`);
           return;
@@ -289,18 +299,47 @@ export class ChannelPipeline {
     return true;
   }
 
-  /** A new playlist for a running VOD channel; it takes effect at the next item boundary. */
-  setItems(items: readonly ItemMedia[], loop: boolean): void {
-    if (this.#feeder === null) throw new Error('only a VOD channel has a playlist');
+  /**
+   * A new playlist for a running VOD channel; it takes effect at the next item
+   * boundary. With a programme: from its next slot, the item playing cut for
+   * it (a channel put on a programme while running treats the item playing as
+   * filler). Without one, a programme the channel had ends after the item playing.
+   */
+  setItems(items: readonly ItemMedia[], loop: boolean, programme: ProgrammeSpec | null = null): void {
+    if (this.#feeder === null || this.#deps.vod === null) throw new Error('only a VOD channel has a playlist');
     this.#feeder.setItems(items, loop);
+    if (programme === null && this.#programme !== null) {
+      this.#programme = null;
+      this.#deps.vod.limitCurrent(null, null);
+    } else if (programme !== null && this.#programme !== null) this.#programme.replace(programme);
+    else if (programme !== null) {
+      this.#programme = this.#programmeClock(programme, { ...turnAt(programme, Date.now()), slot: null, k: -1 });
+      this.#programme.replace(programme);
+    }
     this.#playout?.listChanged();
+  }
+
+  #programmeClock(spec: ProgrammeSpec, turn: ReturnType<typeof turnAt>): ProgrammeClock {
+    if (this.#deps.vod === null) throw new Error('a programme needs a VOD timeline');
+    const clock = {
+      channelId: this.channelId,
+      timeline: this.#deps.vod,
+      // The pacing clock against the wall clock, read at each decision.
+      epochZeroMs: () => {
+        const started = this.#feeder?.startedAtMs ?? null;
+        return started === null ? Date.now() : Date.now() - performance.now() + started;
+      },
+      log: this.#deps.log,
+    };
+    return new ProgrammeClock(clock, spec, turn);
   }
 
   /** A skip or jump of a VOD channel, answered through onPlayout; false when this is not a running VOD channel. */
   playout(requestId: number, command: PlayoutCommand): boolean {
     if (this.#playout === null || this.terminal || this.#closing !== null) return false;
-    if (this.#cutIn?.active === true || this.#liveItems !== null) {
-      const error = this.#liveItems !== null ? 'skip and jump are not available in a playlist with live items' : 'a live cut-in is on: return to the playlist first';
+    if (this.#cutIn?.active === true || this.#liveItems !== null || this.#programme !== null) {
+      const error =
+        this.#programme !== null ? 'skip and jump are not available on a channel run from a programme' : this.#liveItems !== null ? 'skip and jump are not available in a playlist with live items' : 'a live cut-in is on: return to the playlist first';
       this.#deps.onPlayout?.({ kind: 'refused', requestId, error });
       return true;
     }
@@ -315,8 +354,8 @@ export class ChannelPipeline {
    */
   takeLive(requestId: number, source: LiveSource, slate: readonly ItemMedia[] | null): boolean {
     if (this.#cutIn === null || this.terminal || this.#closing !== null || !this.#output.started) return false;
-    if (this.#liveItems !== null) {
-      this.#deps.onPlayout?.({ kind: 'refused', requestId, error: 'a playlist with live items takes no cut-in' });
+    if (this.#liveItems !== null || this.#programme !== null) {
+      this.#deps.onPlayout?.({ kind: 'refused', requestId, error: this.#programme !== null ? 'a channel run from a programme takes no cut-in' : 'a playlist with live items takes no cut-in' });
       return true;
     }
     this.#cutIn.takeLive(requestId, source, slate);

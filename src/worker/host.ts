@@ -10,10 +10,11 @@ import type { Logger } from '../log.js';
 import type { MediaTag } from '../rtmp/chunks.js';
 import type { FromWorker } from '../pool/ipc.js';
 import type { PlayoutCommand } from '../pool/playout-spec.js';
-import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type TapSpec, type VodItem } from '../pool/pipeline-spec.js';
+import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type ProgrammeSpec, type TapSpec, type VodItem } from '../pool/pipeline-spec.js';
 import { SnapshotDecoder } from './snapshot-decoder.js';
 import { ChannelPipeline, type ChannelPipelineDeps } from './channel-pipeline.js';
 import { ListLayout } from './live-items.js';
+import { itemOf, turnAt } from './programme-clock.js';
 import { ChannelUnit } from './channel-unit.js';
 import { frameSeconds } from '../media/mp4.js';
 import { MediaCache } from './media-cache.js';
@@ -216,7 +217,7 @@ export class PipelineHost {
     }
     // Reading the sample indexes is file I/O (milliseconds; shared once loaded): build the pipeline when they are in.
     // A missing item (the file is gone) plays the slate in its place.
-    const { loop } = spec.source;
+    const { loop, programme } = spec.source;
     const slate = spec.slate;
     const items = spec.source.items.map((i) => (i.missing === true && slate !== undefined ? slate : i));
     if (items.some((i) => i.missing === true)) {
@@ -234,13 +235,15 @@ export class PipelineHost {
         const slateMedia = loaded.length > items.length ? loaded.slice(items.length) : null;
         let timeline: VodTimeline;
         try {
-          timeline = new VodTimeline({ items: media, loop });
+          // A programme starts with the item on now.
+          const first = programme === undefined ? undefined : itemOf(programme, turnAt(programme, Date.now()));
+          timeline = new VodTimeline({ items: media, loop, startPosition: Math.max(0, media.findIndex((m) => m.id === first)) });
         } catch (err) {
           this.#report(channelId, 'error', `source: ${(err as Error).message}`);
           return;
         }
         const liveItems = live.length === 0 ? null : { layout: new ListLayout(media.length, live), slate: slateMedia };
-        this.#launch(channelId, plan, { vod: timeline, liveItems }, tap, extra);
+        this.#launch(channelId, plan, { vod: timeline, liveItems, programme: programme ?? null }, tap, extra);
       },
       (err: unknown) => {
         if (!this.#loading.delete(channelId)) return;
@@ -252,7 +255,7 @@ export class PipelineHost {
   #launch(
     channelId: string,
     plan: PipelinePlan,
-    feed: { vod: VodTimeline; liveItems?: ChannelPipelineDeps['liveItems'] } | { live: { source: LiveSource; slate: readonly ItemMedia[] | null } },
+    feed: { vod: VodTimeline; liveItems?: ChannelPipelineDeps['liveItems']; programme?: ProgrammeSpec | null } | { live: { source: LiveSource; slate: readonly ItemMedia[] | null } },
     tap: TapSpec | null,
     extra: string[],
   ): void {
@@ -275,6 +278,7 @@ export class PipelineHost {
       plan,
       vod,
       liveItems: 'vod' in feed ? (feed.liveItems ?? null) : null,
+      programme: 'vod' in feed ? (feed.programme ?? null) : null,
       live: 'live' in feed ? feed.live : null,
       templates: this.#opts.templates,
       onSource: (event) => this.#opts.send({ type: 'source', channelId, event }),
@@ -349,13 +353,13 @@ export class PipelineHost {
   }
 
   /** A running VOD channel's new playlist. Errors are logged: the old list keeps playing. */
-  async setPlaylist(channelId: string, items: VodItem[], loop: boolean): Promise<void> {
+  async setPlaylist(channelId: string, items: VodItem[], loop: boolean, programme: ProgrammeSpec | null = null): Promise<void> {
     let media: ItemMedia[];
     try {
       media = await this.#media.loadAll(items);
       const unit = this.#units.get(channelId);
       if (unit === undefined) return;
-      unit.output.setItems(media, loop);
+      unit.output.setItems(media, loop, programme);
       this.#opts.log.info('playlist replaced', { channel: channelId, items: items.length, loop });
     } catch (err) {
       this.#opts.log.warn('playlist not applied', { channel: channelId, err: (err as Error).message });

@@ -31,6 +31,7 @@
  *   sample. Items must have the same tracks and codecs; the service refuses
  *   any other playlist (INCOMPATIBLE_MEDIA) before it reaches a worker.
  */
+import { limitPlan } from './programme-cut.js';
 import { cleanCutFrom, minStepUs, nominalDuration, planItem, ptsOf, startInside, us, type ItemMedia, type ItemPlan, type TrackCut, type TrackKind } from './item-plan.js';
 
 export type { ItemMedia, TrackKind };
@@ -71,6 +72,8 @@ export interface TimelineOptions {
   readonly items: readonly ItemMedia[];
   /** Wrap round at the end of the list (a single item: loop the file). */
   readonly loop: boolean;
+  /** Position of the first item (a programme starts with what is on now); default 0. */
+  readonly startPosition?: number;
 }
 
 export class VodTimeline {
@@ -98,6 +101,7 @@ export class VodTimeline {
     if (opts.items.length === 0) throw new Error('a VOD timeline needs at least one item');
     this.#items = opts.items;
     this.#loop = opts.loop;
+    this.#position = Math.min(Math.max(0, opts.startPosition ?? 0), opts.items.length - 1);
     this.#plan = planItem(this.#current());
     let offset = 0;
     for (const c of this.#plan.cuts) {
@@ -189,6 +193,18 @@ export class VodTimeline {
       if (end > audio.first) periodUs = Math.max(periodUs, us(ptsOf(t, end - 1) + Math.max(t.samples.duration[end - 1] ?? 0, nominal), t.timescale));
     }
     this.#plan = { item: this.#plan.item, periodUs: Math.min(periodUs, this.#plan.periodUs), cuts };
+  }
+
+  /**
+   * A programme's cut (programme-clock.ts): ends the item playing at its last
+   * clean cut by item time `limitMs` (null: its own end), never before what was
+   * taken, and plays item `next` after it (null: the list's order).
+   */
+  limitCurrent(limitMs: number | null, next: number | null): void {
+    const full = planItem(this.#plan.item);
+    const taken = Object.fromEntries([...this.#cursor].map(([k, c]) => [k, c.next]));
+    this.#plan = limitMs === null ? full : limitPlan(full, Math.round(limitMs * 1000), taken);
+    this.#forcedNext = next;
   }
 
   /** Item time (ms from the item's own zero) of output time `outputMs` in the item now playing. */

@@ -1,0 +1,125 @@
+/**
+ * A VOD channel on a wall-clock programme (issue #22 item 1), inside its
+ * worker: which item plays next and where the item playing is cut, decided
+ * against the wall clock at every item boundary.
+ *
+ * - Each slot plays its items once, in order, from its start; its content
+ *   ends at the slot's `endMs` (a duration) or when its items are done.
+ *   The filler plays in turn, round and round, from there (or from the
+ *   channel's start) to the next slot's start.
+ * - An item that would run past its slot's end or the next slot's start is
+ *   cut at its last clean cut at or before that time (programme-cut.ts), and
+ *   the next slot's first item opens on its own keyframe right after it: an
+ *   entry starts at most a mini-GOP (and the next item's reorder delay)
+ *   before its time, never after it. A filler item that would leave less
+ *   than `marginMs` before the next slot gives way to it at once.
+ * - Every decision converts the wall-clock time to output time afresh, with
+ *   the worker's pacing clock read against the wall clock at that moment
+ *   (`epochZeroMs`), so no error carries from one entry to the next: the
+ *   channel stays within a GOP of the programme however many days it runs.
+ * - A new programme (an edit) is taken at once for what follows the item
+ *   playing: the slot playing keeps its content, the next slot is the new
+ *   programme's first one after the slot playing began; the item playing is
+ *   cut again against it (never before what was already sent).
+ *
+ * Owns: the slot or filler turn of the item playing and of the next one.
+ * Imports the timeline and the programme's spec.
+ */
+import type { Logger } from '../log.js';
+import type { ProgrammeSlot, ProgrammeSpec } from '../pool/pipeline-spec.js';
+import type { Step, VodTimeline } from './vod-timeline.js';
+
+/** A filler item that would play less than this before the next slot is left out, ms. */
+export const marginMs = 100;
+
+/** What an item of the timeline is in the programme. */
+export interface Turn {
+  /** The slot whose content it is; null: the filler. */
+  readonly slot: ProgrammeSlot | null;
+  /** Its place in the slot's items, or in the filler. */
+  readonly k: number;
+  /** Wall start of the slot it belongs to or follows; -Infinity before the first. */
+  readonly sinceMs: number;
+}
+
+/** The turn on at wall time `nowMs`: a slot's first item inside its content window, else the filler. */
+export function turnAt(spec: ProgrammeSpec, nowMs: number): Turn {
+  let on: ProgrammeSlot | null = null;
+  for (const s of spec.slots) if (s.startMs <= nowMs) on = s;
+  if (on === null) return { slot: null, k: 0, sinceMs: -Infinity };
+  return nowMs < on.endMs ? { slot: on, k: 0, sinceMs: on.startMs } : { slot: null, k: 0, sinceMs: on.startMs };
+}
+
+export const itemOf = (spec: ProgrammeSpec, turn: Turn): string | undefined => (turn.slot === null ? spec.filler[turn.k % spec.filler.length] : turn.slot.items[turn.k]);
+
+export interface ProgrammeClockDeps {
+  readonly channelId: string;
+  readonly timeline: VodTimeline;
+  /** Wall clock (ms since the epoch) of output time 0, read now. */
+  readonly epochZeroMs: () => number;
+  readonly log: Logger;
+}
+
+export class ProgrammeClock {
+  readonly #deps: ProgrammeClockDeps;
+  #spec: ProgrammeSpec;
+  #turn: Turn;
+  #next: Turn | null = null;
+  /** Output time at which the item playing started, ms. */
+  #startMs = 0;
+
+  /** `turn`: what the timeline's first item is (turnAt when the channel starts). */
+  constructor(deps: ProgrammeClockDeps, spec: ProgrammeSpec, turn: Turn) {
+    this.#deps = deps;
+    this.#spec = spec;
+    this.#turn = turn;
+  }
+
+  /** The output's time 0 is set: decide the first item's cut and successor. */
+  begin(): void {
+    this.#decide(0);
+  }
+
+  /** The feeder read a boundary: the item it opens is the turn decided, unless something else moved the list. */
+  onBoundary(step: Extract<Step, { kind: 'boundary' }>): void {
+    const expected = this.#next;
+    this.#turn = expected !== null && itemOf(this.#spec, expected) === step.nextItem.id ? expected : turnAt(this.#spec, this.#deps.epochZeroMs() + step.startMs);
+    this.#startMs = step.startMs;
+    this.#decide(step.startMs);
+  }
+
+  /** A new programme: from the next slot on (see the module comment). */
+  replace(spec: ProgrammeSpec): void {
+    this.#spec = spec;
+    this.#decide(this.#startMs);
+  }
+
+  #decide(startMs: number): void {
+    const { timeline: t, epochZeroMs } = this.#deps;
+    t.limitCurrent(null, null);
+    const zero = epochZeroMs();
+    const turn = this.#turn;
+    const nextSlot = this.#spec.slots.find((s) => s.startMs > turn.sinceMs) ?? null;
+    const untilMs = nextSlot === null ? Infinity : nextSlot.startMs - zero;
+    const toSlot: Turn | null = nextSlot === null ? null : { slot: nextSlot, k: 0, sinceMs: nextSlot.startMs };
+    const filler = (k: number): Turn => ({ slot: null, k: k % this.#spec.filler.length, sinceMs: turn.sinceMs });
+    let endMs = startMs + t.periodMs;
+    let limitMs: number | null = null;
+    let next: Turn;
+    if (turn.slot !== null) {
+      const contentEndMs = Math.min(turn.slot.endMs - zero, untilMs);
+      if (endMs > contentEndMs) endMs = limitMs = contentEndMs;
+      if (turn.k + 1 < turn.slot.items.length && endMs < contentEndMs - marginMs) next = { ...turn, k: turn.k + 1 };
+      else next = toSlot !== null && endMs >= untilMs - marginMs ? toSlot : filler(0);
+    } else {
+      if (endMs > untilMs) endMs = limitMs = untilMs;
+      next = toSlot !== null && endMs >= untilMs - marginMs ? toSlot : filler(turn.k + 1);
+    }
+    const id = itemOf(this.#spec, next);
+    let position: number | null = null;
+    for (let i = 0; i < t.itemCount; i++) if (t.itemAt(i)?.id === id) position = i;
+    if (position === null) this.#deps.log.warn('programme item not in the list; the list order follows', { channel: this.#deps.channelId, item: id });
+    t.limitCurrent(limitMs === null ? null : t.itemTimeMs(limitMs), position);
+    this.#next = next;
+  }
+}
