@@ -6,7 +6,7 @@
  * B-frames, GOP 1 s, + AAC).
  *
  * The programme, dated, set before the start and edited while it runs:
- *   filler F (1 s) from the start; T0 = now + 2.5 s: A (4 s), cut at T1;
+ *   filler F (1 s) from the start; T0 = now + 3.5 s: A (4 s), cut at T1;
  *   T1 = T0 + 2.5 s: B (2 s) with a 1 s duration, cut there, the filler to T2;
  *   T2 = T0 + 5 s: A, edited to B while B plays (an edit takes effect from the next entry).
  * The receiver must see exactly F, A, B, F, B, F (no flash of another item),
@@ -95,7 +95,7 @@ describe('a channel run from a wall-clock programme', () => {
       i: { name: 'programme', sourceType: 'VOD', vodResourceId: vod['F'], hls: false },
     });
     const id = made.createVirtualLive.id;
-    const t0 = Math.ceil((Date.now() + 2500) / 100) * 100;
+    const t0 = Math.ceil((Date.now() + 3500) / 100) * 100;
     const iso = (ms: number): string => new Date(ms).toISOString();
     const times = [t0, t0 + 2500, t0 + 5000];
     const entries = (third: Name) => [
