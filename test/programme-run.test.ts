@@ -20,13 +20,16 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { publisherAtOrigin, startReceived, startTestApp, type TestApp } from './helpers/app.js';
-import { gqlErrorCode, gqlOk } from './helpers/gql.js';
-import { ContentIndex, runsOf } from './helpers/known-packets.js';
+import { collect, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
+import { ContentIndex, median, runsOf } from './helpers/known-packets.js';
 import { makeMp4 } from './helpers/media.js';
 import { nonIncreasing } from './helpers/rtmp-receiver.js';
 
 type Name = 'F' | 'A' | 'B';
 const gopMs = 1000;
+/** Cycles of the run (A, B for 1 s, the filler), 5 s each; PROGRAMME_RUN_CYCLES=60 runs five minutes (README). */
+const cycles = Math.max(1, Number(process.env['PROGRAMME_RUN_CYCLES'] ?? 1));
+const cycleMs = 5000;
 
 const setQuery = `mutation($id: ID!, $i: ProgrammeInput!) { setProgramme(virtualLiveId: $id, input: $i) { id channelProgramme { timeZone dayStart filler { name } entries { start durationSeconds items { name } } } } }`;
 const readQuery = `query($id: ID!) { virtualLive(id: $id) { status playlist { name } channelProgramme { timeZone dayStart filler { name } entries { start durationSeconds items { name } } } } }`;
@@ -97,51 +100,72 @@ describe('a channel run from a wall-clock programme', () => {
     const id = made.createVirtualLive.id;
     const t0 = Math.ceil((Date.now() + 3500) / 100) * 100;
     const iso = (ms: number): string => new Date(ms).toISOString();
-    const times = [t0, t0 + 2500, t0 + 5000];
-    const entries = (third: Name) => [
-      { start: iso(times[0] ?? 0), vodResourceId: vod['A'] },
-      { start: iso(times[1] ?? 0), vodResourceId: vod['B'], durationSeconds: 1 },
-      { start: iso(times[2] ?? 0), vodResourceId: vod[third] },
+    // Each cycle: A at +0 (cut at +2.5), B at +2.5 for 1 s, the filler to the next cycle; then the last entry.
+    const times: { at: number; name: Name; what: string }[] = [];
+    for (let c = 0; c < cycles; c++) {
+      times.push({ at: t0 + c * cycleMs, name: 'A', what: `A at T${2 * c}` }, { at: t0 + c * cycleMs + 2500, name: 'B', what: `B at T${2 * c + 1} (A cut)` });
+    }
+    const lastAt = t0 + cycles * cycleMs;
+    const entries = (last: Name) => [
+      ...times.map((x) => ({ start: iso(x.at), vodResourceId: vod[x.name], ...(x.name === 'B' ? { durationSeconds: 1 } : {}) })),
+      { start: iso(lastAt), vodResourceId: vod[last] },
     ];
     await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod['F'], entries: entries('A') } });
+    const ws = wsClient(t.url);
+    const events = collect<{ virtualLiveStatusChanged: { nowPlaying: { item: { name: string }; startedAt: string } | null } }>(
+      ws,
+      `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { nowPlaying { item { name } startedAt } } }`,
+      { id },
+    );
     const { receiver: rx, session } = await startReceived(t, id);
     try {
       // The guide shows the entries at their wall-clock times.
       const guide = await gqlOk<{ programme: { start: string; stop: string; title: string; kind: string }[] }>(t.url, `query($id: ID!) { programme(id: $id) { start stop title kind } }`, { id });
       const planned = guide.programme.filter((e) => e.kind === 'PLANNED');
-      for (const [at, title] of [[times[0], 'A'], [times[1], 'B'], [times[2], 'A']] as const) {
-        assert.ok(planned.some((e) => e.title === title && Date.parse(e.start) === at), `the guide plans ${title} at ${iso(at ?? 0)}: ${JSON.stringify(planned)}`);
+      for (const x of [...times.slice(0, 2), { at: lastAt, name: 'A' }]) {
+        assert.ok(planned.some((e) => e.title === x.name && Date.parse(e.start) === x.at), `the guide plans ${x.name} at ${iso(x.at)}: ${JSON.stringify(planned)}`);
       }
-      assert.ok(planned.some((e) => e.title === 'B' && Date.parse(e.stop) === (times[1] ?? 0) + 1000), 'B stops at its duration');
-      assert.ok(planned.some((e) => e.title === 'F' && Date.parse(e.start) === (times[1] ?? 0) + 1000 && Date.parse(e.stop) === times[2]), 'the filler fills to the next entry');
-      // While B plays: the third entry becomes B, from the next entry on.
+      assert.ok(planned.some((e) => e.title === 'B' && Date.parse(e.stop) === t0 + 3500), 'B stops at its duration');
+      assert.ok(planned.some((e) => e.title === 'F' && Date.parse(e.start) === t0 + 3500 && Date.parse(e.stop) === t0 + cycleMs), 'the filler fills to the next entry');
+      // While the first B plays: the last entry becomes B, from the next entry on.
       await rx.until((r) => index.known(r.packets).some((k) => k.name === 'B'), 12_000, 'B on air');
       await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod['F'], entries: entries('B') } });
-      const end = (times[2] ?? 0) + 2300;
-      await rx.until((r) => (r.packets.at(-1)?.wallMs ?? 0) > end, 12_000, 'the programme played');
+      await rx.until((r) => (r.packets.at(-1)?.wallMs ?? 0) > lastAt + 2300, cycles * cycleMs + 12_000, 'the programme played');
       assert.equal(await publisherAtOrigin(t, id, false), session, 'one publisher connection from start to end');
     } finally {
       await rx.close();
+      await ws.dispose();
     }
-    const seen = index.known(rx.packets);
-    const runs = runsOf(seen);
+    times.push({ at: lastAt, name: 'B', what: `B at T${2 * cycles} (edited)` });
+    const runs = runsOf(index.known(rx.packets));
     const order = runs.map((r) => r[0]?.name);
-    assert.deepEqual(order, ['F', 'A', 'B', 'F', 'B', 'F'], `items in programme order, nothing else: ${runs.map((r) => `${r[0]?.name}×${r.length}`).join(' ')}`);
-    const figures: string[] = [];
-    for (const [run, at, what] of [[runs[1], times[0], 'A at T0'], [runs[2], times[1], 'B at T1 (A cut)'], [runs[4], times[2], 'B at T2 (edited)']] as const) {
-      const first = run?.[0];
-      assert.ok(first !== undefined && at !== undefined);
-      const off = first.p.wallMs - at;
-      figures.push(`${what}: first packet ${off} ms from its time`);
-      assert.ok(Math.abs(off) < gopMs, `${what}: first packet ${off} ms from its wall-clock time (a GOP is ${gopMs} ms)`);
-    }
-    const fillAt = runs[3]?.[0]?.p.wallMs ?? 0;
-    figures.push(`filler after B's 1 s: ${fillAt - (times[1] ?? 0) - 1000} ms from its time`);
-    assert.ok(Math.abs(fillAt - (times[1] ?? 0) - 1000) < gopMs, 'B is cut at its duration');
+    const expected = ['F', ...Array.from({ length: cycles }, () => ['A', 'B', 'F']).flat(), 'B', 'F'];
+    assert.deepEqual(order, expected, `items in programme order, nothing else: ${runs.map((r) => `${r[0]?.name}×${r.length}`).join(' ')}`);
+    // Where each entry starts: its first packet at the receiver, and on air at the origin's socket (the worker's startedAt).
+    const atReceiver: number[] = [];
+    const onAir: number[] = [];
+    const entryRuns = runs.filter((_, i) => i > 0 && runs[i]?.[0]?.name !== 'F');
+    times.forEach((x, i) => {
+      const first = entryRuns[i]?.[0];
+      assert.ok(first !== undefined && first.name === x.name, `${x.what}: its run`);
+      const off = first.p.wallMs - x.at;
+      atReceiver.push(off);
+      assert.ok(Math.abs(off) < gopMs, `${x.what}: first packet ${off} ms from its wall-clock time (a GOP is ${gopMs} ms)`);
+      const started = events.events.map((e) => e.virtualLiveStatusChanged.nowPlaying).filter((n) => n?.item.name === x.name).map((n) => Date.parse(n?.startedAt ?? '') - x.at);
+      const near = started.reduce((a, b) => (Math.abs(b) < Math.abs(a) ? b : a), Infinity);
+      onAir.push(near);
+      assert.ok(near > -gopMs && near <= 5, `${x.what}: on air ${near} ms from its time (within a GOP before it, never after)`);
+    });
+    const fills = runs.filter((r, i) => i > 0 && r[0]?.name === 'F' && runs[i - 1]?.[0]?.name === 'B').slice(0, cycles);
+    fills.forEach((r, c) => {
+      const off = (r[0]?.p.wallMs ?? 0) - (t0 + c * cycleMs + 3500);
+      assert.ok(Math.abs(off) < gopMs, `cycle ${c}: B cut at its duration, the filler ${off} ms from its time`);
+    });
     for (const kind of ['video', 'audio'] as const) {
       const dts = rx.packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
       assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing`);
     }
-    console.log(`programme run: ${figures.join('; ')}`);
+    const range = (xs: number[]): string => `${Math.min(...xs)} / ${median(xs)} / ${Math.max(...xs)} ms`;
+    console.log(`programme run, ${times.length} entries over ${Math.round((lastAt - t0) / 1000) + 2} s: first packet at the receiver − entry time (min / median / max) ${range(atReceiver)}; on air (startedAt) − entry time ${range(onAir)}`);
   });
 });

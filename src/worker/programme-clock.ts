@@ -9,9 +9,9 @@
  *   channel's start) to the next slot's start.
  * - An item that would run past its slot's end or the next slot's start is
  *   cut at its last clean cut at or before that time (programme-cut.ts), and
- *   the next slot's first item opens on its own keyframe right after it: an
- *   entry starts at most a mini-GOP (and the next item's reorder delay)
- *   before its time, never after it. A filler item that would leave less
+ *   the next slot's first item opens on its own keyframe right after it (the
+ *   cut leaves room for that item's reorder delay, its first DTS before its
+ *   zero): an entry starts at most a mini-GOP before its time, never after it. A filler item that would leave less
  *   than `marginMs` before the next slot gives way to it at once.
  * - Every decision converts the wall-clock time to output time afresh, with
  *   the worker's pacing clock read against the wall clock at that moment
@@ -27,6 +27,7 @@
  */
 import type { Logger } from '../log.js';
 import type { ProgrammeSlot, ProgrammeSpec } from '../pool/pipeline-spec.js';
+import { openingDtsMs } from './programme-cut.js';
 import type { Step, VodTimeline } from './vod-timeline.js';
 
 /** A filler item that would play less than this before the next slot is left out, ms. */
@@ -119,7 +120,9 @@ export class ProgrammeClock {
     let position: number | null = null;
     for (let i = 0; i < t.itemCount; i++) if (t.itemAt(i)?.id === id) position = i;
     if (position === null) this.#deps.log.warn('programme item not in the list; the list order follows', { channel: this.#deps.channelId, item: id });
-    t.limitCurrent(limitMs === null ? null : t.itemTimeMs(limitMs), position);
+    // The next item's first tag (its reorder delay before its zero) is due by the limit too.
+    const nextItem = position === null ? undefined : t.itemAt(position);
+    t.limitCurrent(limitMs === null ? null : t.itemTimeMs(limitMs) - (nextItem === undefined ? 0 : openingDtsMs(nextItem)), position);
     this.#next = next;
   }
 }

@@ -12,7 +12,17 @@
  * - Samples already taken stay: a limit behind them (a programme edited
  *   while the item plays) cuts at the first clean cut after them.
  */
-import { cleanCutFrom, nominalDuration, ptsOf, us, videoCut, type ItemPlan, type TrackCut, type TrackKind } from './item-plan.js';
+import { cleanCutFrom, nominalDuration, planItem, ptsOf, us, videoCut, type ItemMedia, type ItemPlan, type TrackCut, type TrackKind } from './item-plan.js';
+
+/**
+ * How far before its own zero an item's first tag goes out, ms (<= 0): with
+ * B-frames its first DTS is negative. An item that follows a cut starts that
+ * much before the cut's end, so the cut leaves room for it.
+ */
+export function openingDtsMs(item: ItemMedia): number {
+  const firsts = planItem(item).cuts.map((c) => us(c.track.samples.dts[c.first] ?? 0, c.track.timescale));
+  return Math.min(0, ...firsts) / 1000;
+}
 
 /** `plan` ended by item time `limitUs` (µs) at a clean cut, never before the samples `taken` (per track, decode index). */
 export function limitPlan(plan: ItemPlan, limitUs: number, taken: Readonly<Partial<Record<TrackKind, number>>>): ItemPlan {
