@@ -11,6 +11,9 @@
  * on a keyframe, no later than its wall-clock time and less than one GOP
  * before it (no drift, however many entries), DTS strictly increasing per
  * track, and a programme edited mid-run takes effect from its next entry.
+ * Then a channel put on a programme while it plays something else, in the
+ * middle of an entry: the item playing ends at its next clean cut and the
+ * entry plays from its beginning.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,7 +23,7 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../src/log.js';
 import type { ProgrammeSlot, ProgrammeSpec } from '../src/pool/pipeline-spec.js';
 import { MediaCache } from '../src/worker/media-cache.js';
-import { itemOf, ProgrammeClock, turnAt } from '../src/worker/programme-clock.js';
+import { itemOf, joinTurn, ProgrammeClock, turnAt } from '../src/worker/programme-clock.js';
 import { VodTimeline, type ItemMedia } from '../src/worker/vod-timeline.js';
 import { makeMp4 } from './helpers/media.js';
 
@@ -111,5 +114,32 @@ describe('programme clock over a compressed day', () => {
     assert.deepEqual(between(2), ['filler'], 'a duration: cut, then the filler');
     assert.deepEqual(between(3), ['tail'], 'a playlist: its second item, cut at the next');
     console.log(`entry start - wall-clock time, ms: min ${Math.min(...offsets).toFixed(0)}, max ${Math.max(...offsets).toFixed(0)}`);
+  });
+
+  it('joins a running channel: during an entry, it plays from the next clean cut; otherwise the item plays to the next entry', () => {
+    const spec: ProgrammeSpec = { filler: ['filler'], slots: [slot(0, 1), slot(1, 0)] };
+    for (const [what, atMs, want, byMs] of [
+      ['inside the first entry', wallZero + 2000, 'long', 200],
+      // 'tail' would end 300 ms after the first entry's start: cut for it.
+      ['before the first entry', wallZero + 600, 'long', 900],
+    ] as const) {
+      // A plain loop of 'tail' (1.6 s) is playing; 10 video frames are out.
+      const t = new VodTimeline({ items, loop: true, startPosition: items.findIndex((i) => i.id === 'tail') });
+      let outputMs = 0;
+      let video = 0;
+      while (video < 10) {
+        const s = t.next();
+        if (s.kind === 'sample' && s.track === 'video') [video, outputMs] = [video + 1, s.dtsMs];
+      }
+      const clock = new ProgrammeClock({ channelId: 'c', timeline: t, epochZeroMs: () => atMs - outputMs, log: createLogger() }, spec, joinTurn(spec, atMs));
+      clock.replace(spec);
+      for (let guard = 0; guard < 10_000; guard++) {
+        const s = t.next();
+        if (s.kind !== 'boundary') continue;
+        assert.equal(s.nextItem.id, want, `${what}: the entry's item follows`);
+        assert.ok(s.startMs - outputMs <= byMs, `${what}: it opens ${s.startMs - outputMs} ms after the join (at most ${byMs})`);
+        break;
+      }
+    }
   });
 });

@@ -12,8 +12,8 @@
  * The receiver must see exactly F, A, B, F, B, F (no flash of another item),
  * each entry's first packet within a GOP of its wall-clock time (figures
  * printed), DTS strictly increasing per track, one publisher connection. The
- * API shows the programme and the guide its entries at their times; bad
- * input is refused with its code and changes nothing.
+ * API shows the programme and the guide its entries at their times, a skip
+ * is refused; bad input is refused with its code and changes nothing.
  */
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -130,6 +130,8 @@ describe('a channel run from a wall-clock programme', () => {
       // While the first B plays: the last entry becomes B, from the next entry on.
       await rx.until((r) => index.known(r.packets).some((k) => k.name === 'B'), 12_000, 'B on air');
       await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod['F'], entries: entries('B') } });
+      // The programme decides what plays: no skip or jump.
+      assert.equal(await gqlErrorCode(t.url, `mutation($id: ID!) { skipVirtualLive(id: $id) { index } }`, { id }), 'INVALID_STATE');
       await rx.until((r) => (r.packets.at(-1)?.wallMs ?? 0) > lastAt + 2300, cycles * cycleMs + 12_000, 'the programme played');
       assert.equal(await publisherAtOrigin(t, id, false), session, 'one publisher connection from start to end');
     } finally {

@@ -24,7 +24,7 @@ import type { PlayoutCommand, PlayoutEvent, PlayoutItemRef, ReturnMode } from '.
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 import { VodCutIn } from './vod-cut-in.js';
 import { LiveItems, type ListLayout } from './live-items.js';
-import { ProgrammeClock, turnAt } from './programme-clock.js';
+import { joinTurn, ProgrammeClock, turnAt } from './programme-clock.js';
 import type { ProgrammeSpec } from '../pool/pipeline-spec.js';
 
 /**
@@ -313,7 +313,7 @@ export class ChannelPipeline {
       this.#deps.vod.limitCurrent(null, null);
     } else if (programme !== null && this.#programme !== null) this.#programme.replace(programme);
     else if (programme !== null) {
-      this.#programme = this.#programmeClock(programme, { ...turnAt(programme, Date.now()), slot: null, k: -1 });
+      this.#programme = this.#programmeClock(programme, joinTurn(programme, Date.now()));
       this.#programme.replace(programme);
     }
     this.#playout?.listChanged();

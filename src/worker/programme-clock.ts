@@ -51,6 +51,17 @@ export function turnAt(spec: ProgrammeSpec, nowMs: number): Turn {
   return nowMs < on.endMs ? { slot: on, k: 0, sinceMs: on.startMs } : { slot: null, k: 0, sinceMs: on.startMs };
 }
 
+/**
+ * The turn of an item that is not the programme's (a channel put on a
+ * programme while it plays): the filler's, ended by the entry on now at its
+ * next clean cut (that entry then plays from its beginning), else by the next
+ * entry.
+ */
+export function joinTurn(spec: ProgrammeSpec, nowMs: number): Turn {
+  const on = turnAt(spec, nowMs);
+  return { slot: null, k: -1, sinceMs: on.slot !== null ? on.sinceMs - 1 : on.sinceMs };
+}
+
 export const itemOf = (spec: ProgrammeSpec, turn: Turn): string | undefined => (turn.slot === null ? spec.filler[turn.k % spec.filler.length] : turn.slot.items[turn.k]);
 
 export interface ProgrammeClockDeps {
