@@ -19,7 +19,7 @@
  */
 import type { StatusEvents } from '../channels/events.js';
 import { checkSession } from '../channels/input.js';
-import { programmeVods, type ChannelProgramme, type ChannelRecord, type ChannelRepository } from '../channels/repository.js';
+import { playlistOf, type ChannelProgramme, type ChannelRecord, type ChannelRepository } from '../channels/repository.js';
 import type { ChannelService } from '../channels/service.js';
 import { checkCompatible } from '../media/compat.js';
 import { parseProfileKey } from '../media/output-profile.js';
@@ -70,7 +70,7 @@ export function programmeSpecOf(p: ChannelProgramme, nowMs: number): ProgrammeSp
 }
 
 export interface ProgrammeServiceDeps {
-  channels: Pick<ChannelService, 'get' | 'list' | 'sendProgramme'>;
+  channels: Pick<ChannelService, 'get' | 'list' | 'sendProgramme' | 'cutIn'>;
   repo: Pick<ChannelRepository, 'setProgramme' | 'getVods'>;
   /** This node's own status events: a channel that turns LIVING here gets its programme. */
   events: Pick<StatusEvents, 'subscribe'>;
@@ -124,9 +124,12 @@ export class ProgrammeService {
     if (unknown !== undefined) throw notFound('VOD resource', unknown);
     const profile = parseProfileKey(rec.outputProfile);
     checkSession(vods, profile, 'the programme');
-    // A running channel takes the programme inside the session it has.
-    const onAir = rec.programme !== null ? programmeVods(rec.programme) : rec.playlistItems.map((i) => i.vodResource);
-    if (isActive(rec.status) && profile === null && onAir[0] !== undefined) checkCompatible([onAir[0], ...vods], 'the running channel');
+    if (isActive(rec.status)) {
+      this.#assertSwappable(rec);
+      // A running channel takes the programme inside the session it has.
+      const onAir = playlistOf(rec)[0];
+      if (profile === null && onAir !== undefined) checkCompatible([onAir, ...vods], 'the running channel');
+    }
     await this.#deps.repo.setProgramme(id, {
       timeZone: fields.timeZone,
       dayStartSecond: fields.dayStartSecond,
@@ -140,11 +143,18 @@ export class ProgrammeService {
 
   /** Removes channel `id`'s programme; a running channel goes back to its playlist after the item playing. @throws NOT_FOUND */
   async clear(id: string): Promise<ChannelRecord> {
-    await this.#channel(id);
+    const rec = await this.#channel(id);
+    if (isActive(rec.status)) this.#assertSwappable(rec);
     await this.#deps.repo.setProgramme(id, null);
     this.#deps.log.info('programme cleared', { channel: id });
     await this.#push(id);
     return this.#channel(id);
+  }
+
+  /** A running playlist with live items, or a cut-in on air, is planned by its worker: no programme swaps in or out under them. */
+  #assertSwappable(rec: ChannelRecord): void {
+    if (this.#deps.channels.cutIn(rec.id) !== null) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has a live cut-in on air: return to the playlist first`);
+    if (rec.liveItems.length > 0) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} is running a playlist with live items: stop it to put it on a programme or take it off one`);
   }
 
   async #channel(id: string): Promise<ChannelRecord> {
