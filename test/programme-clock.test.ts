@@ -120,14 +120,14 @@ describe('programme clock over a compressed day', () => {
     const spec: ProgrammeSpec = { filler: ['filler'], slots: [slot(0, 1), slot(1, 0)] };
     for (const [what, atMs, want, byMs] of [
       ['inside the first entry', wallZero + 2000, 'long', 200],
-      // 'tail' would end 300 ms after the first entry's start: cut for it.
-      ['before the first entry', wallZero + 600, 'long', 900],
+      // The item playing would end 0.7 s after the join, 0.2 s after the first entry's start: cut for it.
+      ['before the first entry', wallZero + 1000, 'long', 600],
     ] as const) {
-      // A plain loop of 'tail' (1.6 s) is playing; 10 video frames are out.
+      // The list plays in its order from 'tail' (1.6 s): 50 video frames out, the next item (the filler, 1 s) is 0.3 s in.
       const t = new VodTimeline({ items, loop: true, startPosition: items.findIndex((i) => i.id === 'tail') });
       let outputMs = 0;
       let video = 0;
-      while (video < 10) {
+      while (video < 50) {
         const s = t.next();
         if (s.kind === 'sample' && s.track === 'video') [video, outputMs] = [video + 1, s.dtsMs];
       }

@@ -112,9 +112,9 @@ describe('a channel run from a wall-clock programme', () => {
     ];
     await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod['F'], entries: entries('A') } });
     const ws = wsClient(t.url);
-    const events = collect<{ virtualLiveStatusChanged: { nowPlaying: { item: { name: string }; startedAt: string } | null } }>(
+    const events = collect<{ virtualLiveStatusChanged: { nowPlaying: { item: { name: string }; startedAt: string; endsAt: string } | null } }>(
       ws,
-      `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { nowPlaying { item { name } startedAt } } }`,
+      `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { nowPlaying { item { name } startedAt endsAt } } }`,
       { id },
     );
     const { receiver: rx, session } = await startReceived(t, id);
@@ -153,10 +153,17 @@ describe('a channel run from a wall-clock programme', () => {
       const off = first.p.wallMs - x.at;
       atReceiver.push(off);
       assert.ok(Math.abs(off) < gopMs, `${x.what}: first packet ${off} ms from its wall-clock time (a GOP is ${gopMs} ms)`);
-      const started = events.events.map((e) => e.virtualLiveStatusChanged.nowPlaying).filter((n) => n?.item.name === x.name).map((n) => Date.parse(n?.startedAt ?? '') - x.at);
-      const near = started.reduce((a, b) => (Math.abs(b) < Math.abs(a) ? b : a), Infinity);
+      const reports = events.events.map((e) => e.virtualLiveStatusChanged.nowPlaying).filter((n) => n !== null && n.item.name === x.name);
+      const report = reports.reduce<(typeof reports)[number] | null>((a, b) => (a === null || Math.abs(Date.parse(b?.startedAt ?? '') - x.at) < Math.abs(Date.parse(a.startedAt) - x.at) ? b : a), null);
+      const near = Date.parse(report?.startedAt ?? '') - x.at;
       onAir.push(near);
       assert.ok(near > -gopMs && near <= 5, `${x.what}: on air ${near} ms from its time (within a GOP before it, never after)`);
+      // Its end as announced: where the programme cuts it (A: the next entry; B: its 1 s).
+      const cutAt = x.what.includes('edited') ? null : x.at + (x.name === 'A' ? 2500 : 1000);
+      if (cutAt !== null) {
+        const endOff = Date.parse(report?.endsAt ?? '') - cutAt;
+        assert.ok(endOff > -gopMs && endOff <= 5, `${x.what}: endsAt ${endOff} ms from its cut`);
+      }
     });
     const fills = runs.filter((r, i) => i > 0 && r[0]?.name === 'F' && runs[i - 1]?.[0]?.name === 'B').slice(0, cycles);
     fills.forEach((r, c) => {

@@ -308,6 +308,7 @@ export class ChannelPipeline {
   setItems(items: readonly ItemMedia[], loop: boolean, programme: ProgrammeSpec | null = null): void {
     if (this.#feeder === null || this.#deps.vod === null) throw new Error('only a VOD channel has a playlist');
     this.#feeder.setItems(items, loop);
+    const programmed = programme !== null || this.#programme !== null;
     if (programme === null && this.#programme !== null) {
       this.#programme = null;
       this.#deps.vod.limitCurrent(null, null);
@@ -316,7 +317,7 @@ export class ChannelPipeline {
       this.#programme = this.#programmeClock(programme, joinTurn(programme, Date.now()));
       this.#programme.replace(programme);
     }
-    this.#playout?.listChanged();
+    this.#playout?.listChanged(programmed);
   }
 
   #programmeClock(spec: ProgrammeSpec, turn: ReturnType<typeof turnAt>): ProgrammeClock {

@@ -77,8 +77,6 @@ export class ProgrammeClock {
   #spec: ProgrammeSpec;
   #turn: Turn;
   #next: Turn | null = null;
-  /** Output time at which the item playing started, ms. */
-  #startMs = 0;
 
   /** `turn`: what the timeline's first item is (turnAt when the channel starts). */
   constructor(deps: ProgrammeClockDeps, spec: ProgrammeSpec, turn: Turn) {
@@ -89,26 +87,28 @@ export class ProgrammeClock {
 
   /** The output's time 0 is set: decide the first item's cut and successor. */
   begin(): void {
-    this.#decide(0);
+    this.#decide();
   }
 
   /** The feeder read a boundary: the item it opens is the turn decided, unless something else moved the list. */
   onBoundary(step: Extract<Step, { kind: 'boundary' }>): void {
     const expected = this.#next;
     this.#turn = expected !== null && itemOf(this.#spec, expected) === step.nextItem.id ? expected : turnAt(this.#spec, this.#deps.epochZeroMs() + step.startMs);
-    this.#startMs = step.startMs;
-    this.#decide(step.startMs);
+    this.#decide();
   }
 
   /** A new programme: from the next slot on (see the module comment). */
   replace(spec: ProgrammeSpec): void {
     this.#spec = spec;
-    this.#decide(this.#startMs);
+    this.#decide();
   }
 
-  #decide(startMs: number): void {
+  /** Decides the cut of the timeline's item playing and what follows it. */
+  #decide(): void {
     const { timeline: t, epochZeroMs } = this.#deps;
     t.limitCurrent(null, null);
+    // Output time of the item's own zero: the next item's base is this plus its period.
+    const startMs = -t.itemTimeMs(0);
     const zero = epochZeroMs();
     const turn = this.#turn;
     const nextSlot = this.#spec.slots.find((s) => s.startMs > turn.sinceMs) ?? null;
