@@ -116,6 +116,25 @@ describe('programme clock over a compressed day', () => {
     console.log(`entry start - wall-clock time, ms: min ${Math.min(...offsets).toFixed(0)}, max ${Math.max(...offsets).toFixed(0)}`);
   });
 
+  it('plays a filler playlist in turn, cut for the next entry', () => {
+    const spec: ProgrammeSpec = { filler: ['filler', 'tail'], slots: [{ startMs: wallZero + 6000, endMs: wallZero + 9000, items: ['short'] }] };
+    const t = new VodTimeline({ items, loop: true, startPosition: items.findIndex((i) => i.id === 'filler') });
+    const clock = new ProgrammeClock({ channelId: 'c', timeline: t, epochZeroMs: () => wallZero, log: createLogger() }, spec, turnAt(spec, wallZero));
+    clock.begin();
+    const opened: string[] = ['filler'];
+    let startMs = 0;
+    for (let guard = 0; guard < 100_000 && opened.length < 6; guard++) {
+      const s = t.next();
+      if (s.kind !== 'boundary') continue;
+      clock.onBoundary(s);
+      opened.push(s.nextItem.id);
+      startMs = s.startMs;
+    }
+    // 1 + 1.6 + 1 + 1.6 s, then the filler's first item cut at 6 s, then the entry.
+    assert.deepEqual(opened, ['filler', 'tail', 'filler', 'tail', 'filler', 'short']);
+    assert.ok(startMs <= 6000 && startMs > 6000 - gopMs, `the entry opens at ${startMs} ms`);
+  });
+
   it('joins a running channel: during an entry, it plays from the next clean cut; otherwise the item plays to the next entry', () => {
     const spec: ProgrammeSpec = { filler: ['filler'], slots: [slot(0, 1), slot(1, 0)] };
     for (const [what, atMs, want, byMs] of [

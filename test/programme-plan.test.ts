@@ -133,5 +133,9 @@ describe('programme planner', () => {
     refused({ ...daily, entries: [{ start: '07:00', playlist: [] }] }, 'entries[0].playlist');
     refused({ ...daily, entries: [{ start: '07:00', vodResourceId: 'a', durationSeconds: 0 }] }, 'entries[0].durationSeconds');
     refused({ ...daily, entries: [{ start: '2026-12-06T20:00:00Z', vodResourceId: 'a' }, { start: '2026-12-06T20:00:00Z', vodResourceId: 'b' }] }, 'entries[1].start');
+    refused({ ...daily, fillerPlaylist: ['f2'] }, 'fillerVodResourceId');
+    refused({ ...daily, fillerVodResourceId: null }, 'fillerVodResourceId');
+    refused({ ...daily, fillerVodResourceId: null, fillerPlaylist: [] }, 'fillerPlaylist');
+    assert.deepEqual(validateProgramme({ ...daily, fillerVodResourceId: null, fillerPlaylist: ['f1', 'f2'] }).filler, ['f1', 'f2']);
   });
 });

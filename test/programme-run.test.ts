@@ -61,12 +61,12 @@ describe('a channel run from a wall-clock programme', () => {
       i: { name: 'refusals', sourceType: 'VOD', vodResourceId: vod['F'], hls: false },
     });
     const id = made.createVirtualLive.id;
-    const good = { timeZone: 'Europe/Berlin', dayStart: '06:00', fillerVodResourceId: vod['F'], entries: [{ start: '07:00', vodResourceId: vod['A'] }, { start: '20:00:30', playlist: [vod['A'], vod['B']], durationSeconds: 3600 }] };
+    const good = { timeZone: 'Europe/Berlin', dayStart: '06:00', fillerPlaylist: [vod['F'], vod['B']], entries: [{ start: '07:00', vodResourceId: vod['A'] }, { start: '20:00:30', playlist: [vod['A'], vod['B']], durationSeconds: 3600 }] };
     const set = await gqlOk<{ setProgramme: { channelProgramme: unknown } }>(t.url, setQuery, { id, i: good });
     const stored = {
       timeZone: 'Europe/Berlin',
       dayStart: '06:00:00',
-      filler: { name: 'F' },
+      filler: [{ name: 'F' }, { name: 'B' }],
       entries: [
         { start: '07:00', durationSeconds: null, items: [{ name: 'A' }] },
         { start: '20:00:30', durationSeconds: 3600, items: [{ name: 'A' }, { name: 'B' }] },
@@ -79,7 +79,9 @@ describe('a channel run from a wall-clock programme', () => {
       ['overlapping', { ...good, entries: [{ start: '07:00', vodResourceId: vod['A'], durationSeconds: 7200 }, { start: '08:00', vodResourceId: vod['B'] }] }, 'BAD_USER_INPUT'],
       ['live source', { ...good, entries: [{ start: '07:00', sourceUrl: 'rtmp://127.0.0.1/live/x' }] }, 'BAD_USER_INPUT'],
       ['unknown VOD', { ...good, entries: [{ start: '07:00', vodResourceId: 'cmnosuchvod0000000000000' }] }, 'NOT_FOUND'],
-      ['unknown filler', { ...good, fillerVodResourceId: 'cmnosuchvod0000000000000' }, 'NOT_FOUND'],
+      ['unknown filler', { ...good, fillerPlaylist: [vod['F'], 'cmnosuchvod0000000000000'] }, 'NOT_FOUND'],
+      ['two fillers', { ...good, fillerVodResourceId: vod['F'] }, 'BAD_USER_INPUT'],
+      ['no filler', { ...good, fillerPlaylist: null }, 'BAD_USER_INPUT'],
       ['incompatible', { ...good, entries: [{ start: '07:00', vodResourceId: vod['small'] }] }, 'INCOMPATIBLE_MEDIA'],
     ];
     for (const [what, i, code] of bad) assert.equal(await gqlErrorCode(t.url, setQuery, { id, i }), code, what);
@@ -88,7 +90,7 @@ describe('a channel run from a wall-clock programme', () => {
     assert.equal(await gqlErrorCode(t.url, setQuery, { id: online.createVirtualLive.id, i: good }), 'WRONG_SOURCE_TYPE');
     const after = await gqlOk<{ virtualLive: { channelProgramme: unknown; playlist: { name: string }[] } }>(t.url, readQuery, { id });
     assert.deepEqual(after.virtualLive.channelProgramme, stored, 'refused input changed nothing');
-    assert.deepEqual(after.virtualLive.playlist.map((v) => v.name), ['F', 'A', 'B'], 'the playlist is the programme\'s items, the filler first');
+    assert.deepEqual(after.virtualLive.playlist.map((v) => v.name), ['F', 'B', 'A'], 'the playlist is the programme\'s items, the filler first');
     const cleared = await gqlOk<{ clearProgramme: { channelProgramme: unknown; playlist: { name: string }[] } }>(t.url, `mutation($id: ID!) { clearProgramme(virtualLiveId: $id) { channelProgramme { timeZone } playlist { name } } }`, { id });
     assert.deepEqual(cleared.clearProgramme, { channelProgramme: null, playlist: [{ name: 'F' }] });
   });

@@ -97,7 +97,7 @@ function programmeView(rec: ChannelRecord) {
   return {
     timeZone: p.timeZone,
     dayStart: formatTimeOfDay(p.dayStartSecond),
-    filler: p.filler,
+    filler: p.fillers.map((f) => f.vodResource),
     updatedAt: p.updatedAt,
     entries: p.entries.map((e) => ({ start: e.start, durationSeconds: e.durationSeconds, items: e.items.map((i) => i.vodResource) })),
   };

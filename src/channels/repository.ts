@@ -5,7 +5,7 @@
  * The database keeps statuses as strings; every record is parsed here once,
  * so the rest of the house reads typed statuses and never casts.
  */
-import type { PlaylistItem, PlaylistLiveItem, PrismaClient, Programme, ProgrammeEntry, ProgrammeEntryItem, PushTarget, Recording, VirtualLive, VodResource, VodRendition } from '../generated/prisma-sqlite/client.js';
+import type { PlaylistItem, PlaylistLiveItem, PrismaClient, Programme, ProgrammeEntry, ProgrammeEntryItem, ProgrammeFillerItem, PushTarget, Recording, VirtualLive, VodResource, VodRendition } from '../generated/prisma-sqlite/client.js';
 import { vodPositions } from '../pool/pipeline-spec.js';
 import type { LiveItemFields } from './live-items.js';
 import { isActiveSource, isDesiredState, isLiveStatus, type ActiveSource, type DesiredState, type LiveStatus } from './status.js';
@@ -24,7 +24,7 @@ export type ChannelVod = VodResource & { renditions: VodRendition[] };
 
 /** A channel's wall-clock programme (issue #22 item 1) with its filler and entries, in order. */
 export type ChannelProgramme = Programme & {
-  filler: ChannelVod;
+  fillers: (ProgrammeFillerItem & { vodResource: ChannelVod })[];
   entries: (ProgrammeEntry & { items: (ProgrammeEntryItem & { vodResource: ChannelVod })[] })[];
 };
 
@@ -41,7 +41,8 @@ export type ChannelRecord = ChannelRow & {
 export interface ProgrammeFields {
   timeZone: string;
   dayStartSecond: number;
-  fillerVodResourceId: string;
+  /** VOD ids played in turn in the gaps. */
+  filler: string[];
   entries: { start: string; durationSeconds: number | null; items: string[] }[];
 }
 
@@ -72,15 +73,15 @@ const include = {
   liveItems: { orderBy: { position: 'asc' } },
   programme: {
     include: {
-      filler: withRenditions,
+      fillers: { orderBy: { position: 'asc' }, include: { vodResource: withRenditions } },
       entries: { orderBy: { position: 'asc' }, include: { items: { orderBy: { position: 'asc' }, include: { vodResource: withRenditions } } } },
     },
   },
 } as const;
 
-/** A programme's VOD resources, each once: the filler first (a channel starts on it), then the entries' in order. */
+/** A programme's VOD resources, each once: the filler's first (a channel starts on it), then the entries' in order. */
 export function programmeVods(p: ChannelProgramme): ChannelVod[] {
-  const out = new Map<string, ChannelVod>([[p.filler.id, p.filler]]);
+  const out = new Map<string, ChannelVod>(p.fillers.map((f) => [f.vodResource.id, f.vodResource]));
   for (const e of p.entries) for (const i of e.items) if (!out.has(i.vodResource.id)) out.set(i.vodResource.id, i.vodResource);
   return [...out.values()];
 }
@@ -321,7 +322,7 @@ export class ChannelRepository {
           virtualLiveId: id,
           timeZone: p.timeZone,
           dayStartSecond: p.dayStartSecond,
-          fillerVodResourceId: p.fillerVodResourceId,
+          fillers: { create: p.filler.map((vodResourceId, position) => ({ position, vodResourceId })) },
           entries: {
             create: p.entries.map((e, position) => ({
               position,

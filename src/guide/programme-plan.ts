@@ -38,8 +38,9 @@ export function programmePlan(played: ProgrammeDeps['played'], now: () => number
         add(at, stop, id);
         at = stop;
       }
-      // The filler, as one entry, to the next entry's start (the window's end after a dated programme's last).
-      add(at, Math.min(o.untilMs, to), p.fillerVodResourceId);
+      // The filler, as one entry (its first item's), to the next entry's start (the window's end after a dated programme's last).
+      const filler = p.fillers[0];
+      if (filler !== undefined) add(at, Math.min(o.untilMs, to), filler.vodResourceId);
     }
     return out;
   };

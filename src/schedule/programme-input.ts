@@ -23,7 +23,9 @@ export interface ProgrammeInput {
   timeZone?: string | null;
   /** HH:MM[:SS] on the zone's wall clock; default 00:00. */
   dayStart?: string | null;
-  fillerVodResourceId: string;
+  /** The filler: one VOD resource, or a playlist of them (fillerPlaylist); exactly one of the two. */
+  fillerVodResourceId?: string | null;
+  fillerPlaylist?: readonly string[] | null;
   entries: readonly ProgrammeEntryInput[];
 }
 
@@ -69,9 +71,10 @@ function entryItems(e: ProgrammeEntryInput, i: number): string[] {
  * @throws BAD_USER_INPUT naming the field: an unknown zone, a malformed day
  *   start or entry start, dated and daily entries mixed, entries out of order
  *   or overlapping (a duration past the next entry's start), a duration out
- *   of range, an entry with no or several contents, a live-source entry.
+ *   of range, an entry with no or several contents, a live-source entry, no
+ *   filler or two (fillerVodResourceId and fillerPlaylist).
  */
-export function validateProgramme(input: ProgrammeInput): ProgrammePlan & { fillerVodResourceId: string } {
+export function validateProgramme(input: ProgrammeInput): ProgrammePlan & { filler: string[] } {
   let timeZone: string;
   try {
     timeZone = checkTimeZone(input.timeZone ?? 'UTC');
@@ -81,7 +84,10 @@ export function validateProgramme(input: ProgrammeInput): ProgrammePlan & { fill
   }
   const dayStartSecond = input.dayStart == null ? 0 : parseTimeOfDay(input.dayStart);
   if (dayStartSecond === null) throw badInput('dayStart', 'must be a time of day, HH:MM or HH:MM:SS');
-  const fillerVodResourceId = checkId('fillerVodResourceId', input.fillerVodResourceId);
+  if ((input.fillerVodResourceId == null) === (input.fillerPlaylist == null)) throw badInput('fillerVodResourceId', 'give exactly one of fillerVodResourceId and fillerPlaylist');
+  const given = input.fillerPlaylist ?? [input.fillerVodResourceId ?? ''];
+  if (given.length === 0 || given.length > programmeLimits.itemsPerEntryMax) throw badInput('fillerPlaylist', `must name 1 to ${programmeLimits.itemsPerEntryMax} VOD resources`);
+  const filler = given.map((id) => checkId(input.fillerPlaylist != null ? 'fillerPlaylist' : 'fillerVodResourceId', id));
   if (input.entries.length > programmeLimits.entriesMax) throw badInput('entries', `at most ${programmeLimits.entriesMax} entries`);
   const entries: PlanEntry[] = input.entries.map((e, i) => {
     const d = e.durationSeconds;
@@ -98,5 +104,5 @@ export function validateProgramme(input: ProgrammeInput): ProgrammePlan & { fill
     if (next !== undefined && nextKey <= key(e)) throw badInput(`entries[${i + 1}].start`, `must be after entries[${i}]'s start${daily > 0 ? ' in the day from dayStart' : ''}`);
     if (e.durationMs !== null && key(e) + e.durationMs > nextKey) throw badInput(`entries[${i}].durationSeconds`, `runs past the next entry's start${next === undefined ? ' (the first entry of the next day)' : ''}`);
   });
-  return { timeZone, dayStartSecond, entries, fillerVodResourceId };
+  return { timeZone, dayStartSecond, entries, filler };
 }

@@ -66,7 +66,7 @@ export function programmeSpecOf(p: ChannelProgramme, nowMs: number): ProgrammeSp
     endMs: Number.isFinite(o.endMs) ? o.endMs : Math.max(o.startMs, toMs) + 7 * dayMs,
     items: [...(plan.entries[o.entry]?.items ?? [])],
   }));
-  return { filler: [p.fillerVodResourceId], slots };
+  return { filler: p.fillers.map((f) => f.vodResourceId), slots };
 }
 
 export interface ProgrammeServiceDeps {
@@ -117,7 +117,7 @@ export class ProgrammeService {
   async set(id: string, input: ProgrammeInput): Promise<ChannelRecord> {
     const fields = validateProgramme(input);
     const rec = await this.#channel(id);
-    const ids = [fields.fillerVodResourceId, ...fields.entries.flatMap((e) => e.items)];
+    const ids = [...fields.filler, ...fields.entries.flatMap((e) => e.items)];
     const vods = await this.#deps.repo.getVods([...new Set(ids)]);
     const known = new Set(vods.map((v) => v.id));
     const unknown = ids.find((v) => !known.has(v));
@@ -133,7 +133,7 @@ export class ProgrammeService {
     await this.#deps.repo.setProgramme(id, {
       timeZone: fields.timeZone,
       dayStartSecond: fields.dayStartSecond,
-      fillerVodResourceId: fields.fillerVodResourceId,
+      filler: fields.filler,
       entries: fields.entries.map((e, i) => ({ start: input.entries[i]?.start ?? '', durationSeconds: e.durationMs === null ? null : e.durationMs / 1000, items: [...e.items] })),
     });
     this.#deps.log.info('programme set', { channel: id, entries: fields.entries.length, timeZone: fields.timeZone });

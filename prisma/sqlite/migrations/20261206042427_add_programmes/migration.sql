@@ -4,10 +4,18 @@ CREATE TABLE "Programme" (
     "virtualLiveId" TEXT NOT NULL,
     "timeZone" TEXT NOT NULL,
     "dayStartSecond" INTEGER NOT NULL,
-    "fillerVodResourceId" TEXT NOT NULL,
     "updatedAt" DATETIME NOT NULL,
-    CONSTRAINT "Programme_virtualLiveId_fkey" FOREIGN KEY ("virtualLiveId") REFERENCES "VirtualLive" ("id") ON DELETE CASCADE ON UPDATE CASCADE,
-    CONSTRAINT "Programme_fillerVodResourceId_fkey" FOREIGN KEY ("fillerVodResourceId") REFERENCES "VodResource" ("id") ON DELETE RESTRICT ON UPDATE CASCADE
+    CONSTRAINT "Programme_virtualLiveId_fkey" FOREIGN KEY ("virtualLiveId") REFERENCES "VirtualLive" ("id") ON DELETE CASCADE ON UPDATE CASCADE
+);
+
+-- CreateTable
+CREATE TABLE "ProgrammeFillerItem" (
+    "id" TEXT NOT NULL PRIMARY KEY,
+    "programmeId" TEXT NOT NULL,
+    "position" INTEGER NOT NULL,
+    "vodResourceId" TEXT NOT NULL,
+    CONSTRAINT "ProgrammeFillerItem_programmeId_fkey" FOREIGN KEY ("programmeId") REFERENCES "Programme" ("id") ON DELETE CASCADE ON UPDATE CASCADE,
+    CONSTRAINT "ProgrammeFillerItem_vodResourceId_fkey" FOREIGN KEY ("vodResourceId") REFERENCES "VodResource" ("id") ON DELETE RESTRICT ON UPDATE CASCADE
 );
 
 -- CreateTable
@@ -34,7 +42,10 @@ CREATE TABLE "ProgrammeEntryItem" (
 CREATE UNIQUE INDEX "Programme_virtualLiveId_key" ON "Programme"("virtualLiveId");
 
 -- CreateIndex
-CREATE INDEX "Programme_fillerVodResourceId_idx" ON "Programme"("fillerVodResourceId");
+CREATE INDEX "ProgrammeFillerItem_vodResourceId_idx" ON "ProgrammeFillerItem"("vodResourceId");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "ProgrammeFillerItem_programmeId_position_key" ON "ProgrammeFillerItem"("programmeId", "position");
 
 -- CreateIndex
 CREATE UNIQUE INDEX "ProgrammeEntry_programmeId_position_key" ON "ProgrammeEntry"("programmeId", "position");
