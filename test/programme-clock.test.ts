@@ -50,6 +50,12 @@ describe('programme clock over a compressed day', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** The list turned round to start at item `id`, so that a timeline plays it first. */
+  const from = (id: string | undefined): ItemMedia[] => {
+    const i = Math.max(0, items.findIndex((x) => x.id === id));
+    return [...items.slice(i), ...items.slice(0, i)];
+  };
+
   /** Slot h of the day: short (gap), long (cut), long with 2 s (cut, then filler), short+tail (cut at the next). */
   function slot(h: number, kind = h % 4): ProgrammeSlot {
     const startMs = wallZero + 1500 + h * hourMs;
@@ -64,11 +70,11 @@ describe('programme clock over a compressed day', () => {
     const spec: ProgrammeSpec = { filler: ['filler'], slots: Array.from({ length: 24 }, (_, h) => slot(h)) };
     const first = itemOf(spec, turnAt(spec, wallZero));
     assert.equal(first, 'filler', 'before the first entry: the filler');
-    const t = new VodTimeline({ items, loop: true, startPosition: items.findIndex((i) => i.id === first) });
+    const t = new VodTimeline({ items: from(first), loop: true });
     let outputMs = 0;
     // The wall clock of output time 0 as the worker would read it now: it moves with the drift.
     const clock = new ProgrammeClock({ channelId: 'c', timeline: t, epochZeroMs: () => wallZero + outputMs * drift, log: createLogger() }, spec, turnAt(spec, wallZero));
-    clock.begin();
+    clock.replace(spec);
     const opened: { id: string; startMs: number; wallMs: number; keyframe: boolean }[] = [];
     const last = new Map<string, number>();
     let pendingOpen: { id: string; startMs: number } | null = { id: first, startMs: 0 };
@@ -118,9 +124,9 @@ describe('programme clock over a compressed day', () => {
 
   it('plays a filler playlist in turn, cut for the next entry', () => {
     const spec: ProgrammeSpec = { filler: ['filler', 'tail'], slots: [{ startMs: wallZero + 6000, endMs: wallZero + 9000, items: ['short'] }] };
-    const t = new VodTimeline({ items, loop: true, startPosition: items.findIndex((i) => i.id === 'filler') });
+    const t = new VodTimeline({ items: from('filler'), loop: true });
     const clock = new ProgrammeClock({ channelId: 'c', timeline: t, epochZeroMs: () => wallZero, log: createLogger() }, spec, turnAt(spec, wallZero));
-    clock.begin();
+    clock.replace(spec);
     const opened: string[] = ['filler'];
     let startMs = 0;
     for (let guard = 0; guard < 100_000 && opened.length < 6; guard++) {
@@ -143,7 +149,7 @@ describe('programme clock over a compressed day', () => {
       ['before the first entry', wallZero + 1000, 'long', 600],
     ] as const) {
       // The list plays in its order from 'tail' (1.6 s): 50 video frames out, the next item (the filler, 1 s) is 0.3 s in.
-      const t = new VodTimeline({ items, loop: true, startPosition: items.findIndex((i) => i.id === 'tail') });
+      const t = new VodTimeline({ items: from('tail'), loop: true });
       let outputMs = 0;
       let video = 0;
       while (video < 50) {

@@ -36,16 +36,15 @@ export type SourceSpec =
        * the whole list; the VOD items fill the other positions in order.
        */
       live?: LiveItemSpec[];
-      /** A wall-clock programme picks the items by time instead of the list's order (src/worker/programme-clock.ts). */
-      programme?: ProgrammeSpec;
     }
   | ({ kind: 'live' } & LiveSource);
 
 /**
- * A channel's wall-clock programme (issue #22 item 1) as its worker plays it:
- * the entries' occurrences from the one on now, for the next hours (the
- * service sends a fresh window before this one runs out). Items are VOD
- * resource ids of the channel's list; times are wall-clock ms since the epoch.
+ * A channel's wall-clock programme (issue #22 item 1) as its worker plays it,
+ * sent with the channel's list ('playlist' in ipc.ts) once it is LIVING: the
+ * entries' occurrences around now (the service sends a fresh window before
+ * this one runs out). Items are VOD resource ids of the channel's list; times
+ * are wall-clock ms since the epoch.
  */
 export interface ProgrammeSpec {
   /** Played in turn, round and round, wherever no entry's content plays. */
@@ -247,12 +246,7 @@ export function isPipelineState(v: unknown): v is PipelineState {
 function isSourceSpec(v: unknown): v is SourceSpec {
   if (!isRecord(v)) return false;
   if (v['kind'] === 'vod') {
-    return (
-      isVodItems(v['items']) &&
-      typeof v['loop'] === 'boolean' &&
-      (v['live'] === undefined || (Array.isArray(v['live']) && v['live'].every(isLiveItem))) &&
-      (v['programme'] === undefined || isProgrammeSpec(v['programme']))
-    );
+    return isVodItems(v['items']) && typeof v['loop'] === 'boolean' && (v['live'] === undefined || (Array.isArray(v['live']) && v['live'].every(isLiveItem)));
   }
   if (v['kind'] === 'live') return isLiveSource(v);
   return false;

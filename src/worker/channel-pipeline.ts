@@ -24,7 +24,7 @@ import type { PlayoutCommand, PlayoutEvent, PlayoutItemRef, ReturnMode } from '.
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 import { VodCutIn } from './vod-cut-in.js';
 import { LiveItems, type ListLayout } from './live-items.js';
-import { joinTurn, ProgrammeClock, turnAt } from './programme-clock.js';
+import { joinTurn, ProgrammeClock, type Turn } from './programme-clock.js';
 import type { ProgrammeSpec } from '../pool/pipeline-spec.js';
 
 /**
@@ -71,8 +71,6 @@ export interface ChannelPipelineDeps {
   readonly vod: VodTimeline | null;
   /** A VOD channel's live items (live-items.ts) and the slate that stands in for their sources; null without any. */
   readonly liveItems?: { readonly layout: ListLayout; readonly slate: readonly ItemMedia[] | null } | null;
-  /** A VOD channel's wall-clock programme (programme-clock.ts); its timeline starts with the item on now. */
-  readonly programme?: ProgrammeSpec | null;
   /** A relay's first source (plan.live) and its fallback slate's media; null for VOD. */
   readonly live: { source: LiveSource; slate: readonly ItemMedia[] | null } | null;
   readonly templates: Templates;
@@ -213,8 +211,6 @@ export class ChannelPipeline {
           },
         });
         this.#feeder = feeder;
-        const programme = this.#deps.programme ?? null;
-        if (programme !== null) this.#programme = this.#programmeClock(programme, turnAt(programme, Date.now()));
         const items = this.#deps.liveItems ?? null;
         const onPlayout = this.#deps.onPlayout;
         if (onPlayout !== undefined) {
@@ -276,7 +272,6 @@ export class ChannelPipeline {
         const now = performance.now();
         try {
           this.#feeder?.begin(now);
-          this.#programme?.begin();
         } catch (err) {
           this.#fail(`source: ${(err as Error).message}`);
           return;
@@ -301,9 +296,10 @@ export class ChannelPipeline {
 
   /**
    * A new playlist for a running VOD channel; it takes effect at the next item
-   * boundary. With a programme: from its next slot, the item playing cut for
-   * it (a channel put on a programme while running treats the item playing as
-   * filler). Without one, a programme the channel had ends after the item playing.
+   * boundary. With a programme (the service sends it once the channel is
+   * LIVING): from its next slot, the item playing cut for it (the first time,
+   * the item playing is taken as filler: joinTurn). Without one, a programme
+   * the channel had ends after the item playing.
    */
   setItems(items: readonly ItemMedia[], loop: boolean, programme: ProgrammeSpec | null = null): void {
     if (this.#feeder === null || this.#deps.vod === null) throw new Error('only a VOD channel has a playlist');
@@ -320,7 +316,7 @@ export class ChannelPipeline {
     this.#playout?.listChanged(programmed);
   }
 
-  #programmeClock(spec: ProgrammeSpec, turn: ReturnType<typeof turnAt>): ProgrammeClock {
+  #programmeClock(spec: ProgrammeSpec, turn: Turn): ProgrammeClock {
     if (this.#deps.vod === null) throw new Error('a programme needs a VOD timeline');
     const clock = {
       channelId: this.channelId,

@@ -14,7 +14,6 @@ import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, typ
 import { SnapshotDecoder } from './snapshot-decoder.js';
 import { ChannelPipeline, type ChannelPipelineDeps } from './channel-pipeline.js';
 import { ListLayout } from './live-items.js';
-import { itemOf, turnAt } from './programme-clock.js';
 import { ChannelUnit } from './channel-unit.js';
 import { frameSeconds } from '../media/mp4.js';
 import { MediaCache } from './media-cache.js';
@@ -217,7 +216,7 @@ export class PipelineHost {
     }
     // Reading the sample indexes is file I/O (milliseconds; shared once loaded): build the pipeline when they are in.
     // A missing item (the file is gone) plays the slate in its place.
-    const { loop, programme } = spec.source;
+    const { loop } = spec.source;
     const slate = spec.slate;
     const items = spec.source.items.map((i) => (i.missing === true && slate !== undefined ? slate : i));
     if (items.some((i) => i.missing === true)) {
@@ -235,15 +234,13 @@ export class PipelineHost {
         const slateMedia = loaded.length > items.length ? loaded.slice(items.length) : null;
         let timeline: VodTimeline;
         try {
-          // A programme starts with the item on now.
-          const first = programme === undefined ? undefined : itemOf(programme, turnAt(programme, Date.now()));
-          timeline = new VodTimeline({ items: media, loop, startPosition: Math.max(0, media.findIndex((m) => m.id === first)) });
+          timeline = new VodTimeline({ items: media, loop });
         } catch (err) {
           this.#report(channelId, 'error', `source: ${(err as Error).message}`);
           return;
         }
         const liveItems = live.length === 0 ? null : { layout: new ListLayout(media.length, live), slate: slateMedia };
-        this.#launch(channelId, plan, { vod: timeline, liveItems, programme: programme ?? null }, tap, extra);
+        this.#launch(channelId, plan, { vod: timeline, liveItems }, tap, extra);
       },
       (err: unknown) => {
         if (!this.#loading.delete(channelId)) return;
@@ -255,7 +252,7 @@ export class PipelineHost {
   #launch(
     channelId: string,
     plan: PipelinePlan,
-    feed: { vod: VodTimeline; liveItems?: ChannelPipelineDeps['liveItems']; programme?: ProgrammeSpec | null } | { live: { source: LiveSource; slate: readonly ItemMedia[] | null } },
+    feed: { vod: VodTimeline; liveItems?: ChannelPipelineDeps['liveItems'] } | { live: { source: LiveSource; slate: readonly ItemMedia[] | null } },
     tap: TapSpec | null,
     extra: string[],
   ): void {
@@ -278,7 +275,6 @@ export class PipelineHost {
       plan,
       vod,
       liveItems: 'vod' in feed ? (feed.liveItems ?? null) : null,
-      programme: 'vod' in feed ? (feed.programme ?? null) : null,
       live: 'live' in feed ? feed.live : null,
       templates: this.#opts.templates,
       onSource: (event) => this.#opts.send({ type: 'source', channelId, event }),
@@ -352,7 +348,7 @@ export class PipelineHost {
     });
   }
 
-  /** A running VOD channel's new playlist. Errors are logged: the old list keeps playing. */
+  /** A running VOD channel's new playlist (and wall-clock programme, programme-clock.ts). Errors are logged: the old list keeps playing. */
   async setPlaylist(channelId: string, items: VodItem[], loop: boolean, programme: ProgrammeSpec | null = null): Promise<void> {
     let media: ItemMedia[];
     try {

@@ -78,16 +78,11 @@ export class ProgrammeClock {
   #turn: Turn;
   #next: Turn | null = null;
 
-  /** `turn`: what the timeline's first item is (turnAt when the channel starts). */
+  /** `turn`: what the timeline's item playing is in the programme (joinTurn for an item that is not the programme's). */
   constructor(deps: ProgrammeClockDeps, spec: ProgrammeSpec, turn: Turn) {
     this.#deps = deps;
     this.#spec = spec;
     this.#turn = turn;
-  }
-
-  /** The output's time 0 is set: decide the first item's cut and successor. */
-  begin(): void {
-    this.#decide();
   }
 
   /** The feeder read a boundary: the item it opens is the turn decided, unless something else moved the list. */
@@ -97,7 +92,7 @@ export class ProgrammeClock {
     this.#decide();
   }
 
-  /** A new programme: from the next slot on (see the module comment). */
+  /** A new programme (the first one too): from the next slot on (see the module comment). */
   replace(spec: ProgrammeSpec): void {
     this.#spec = spec;
     this.#decide();

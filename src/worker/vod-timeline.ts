@@ -72,8 +72,6 @@ export interface TimelineOptions {
   readonly items: readonly ItemMedia[];
   /** Wrap round at the end of the list (a single item: loop the file). */
   readonly loop: boolean;
-  /** Position of the first item (a programme starts with what is on now); default 0. */
-  readonly startPosition?: number;
 }
 
 export class VodTimeline {
@@ -101,7 +99,6 @@ export class VodTimeline {
     if (opts.items.length === 0) throw new Error('a VOD timeline needs at least one item');
     this.#items = opts.items;
     this.#loop = opts.loop;
-    this.#position = Math.min(Math.max(0, opts.startPosition ?? 0), opts.items.length - 1);
     this.#plan = planItem(this.#current());
     let offset = 0;
     for (const c of this.#plan.cuts) {
