@@ -13,7 +13,7 @@ import { createLogger } from '../src/log.js';
 import { FlvReader, type FlvTag } from '../src/media/flv-reader.js';
 import { ManagedOrigin } from '../src/origin/nginx.js';
 import { AmfError, decode, encode, encodeEcmaArray } from '../src/rtmp/amf0.js';
-import { ChunkReader, chunkMessage, type RtmpMessage } from '../src/rtmp/chunks.js';
+import { ChunkReader, chunkMessages, type RtmpMessage } from '../src/rtmp/chunks.js';
 import { parseRtmpUrl } from '../src/rtmp/connection.js';
 import type { MediaTag } from '../src/rtmp/chunks.js';
 import { RtmpPlayer } from '../src/rtmp/player.js';
@@ -42,9 +42,9 @@ describe('chunk stream', () => {
       messages.push({ csid: 4 + (i % 3), type: i % 2 ? 9 : 8, streamId: 1, timestamp: 0xfffff0 + i * 7, payload });
     }
     for (const chunkSize of [128, 4096]) {
-      const bytes = Buffer.concat(messages.flatMap((m) => chunkMessage(m, chunkSize)));
+      const bytes = chunkMessages(messages, chunkSize);
       // The peer chunks at 128 until told otherwise: tell it first.
-      const setSize = Buffer.concat(chunkMessage({ csid: 2, type: 1, streamId: 0, timestamp: 0, payload: Buffer.from([0, 0, chunkSize >> 8, chunkSize & 255]) }, 128));
+      const setSize = chunkMessages([{ csid: 2, type: 1, streamId: 0, timestamp: 0, payload: Buffer.from([0, 0, chunkSize >> 8, chunkSize & 255]) }], 128);
       const stream = Buffer.concat([setSize, bytes]);
       const reader = new ChunkReader();
       const got: RtmpMessage[] = [];
