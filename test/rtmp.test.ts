@@ -18,6 +18,7 @@ import { parseRtmpUrl } from '../src/rtmp/connection.js';
 import type { MediaTag } from '../src/rtmp/chunks.js';
 import { RtmpPlayer } from '../src/rtmp/player.js';
 import { RtmpPublisher } from '../src/rtmp/publisher.js';
+import { WriteArena } from '../src/rtmp/write-arena.js';
 import { probePackets, run } from './helpers/media.js';
 import { freePorts } from './helpers/ports.js';
 
@@ -31,6 +32,32 @@ describe('AMF0', () => {
     assert.throws(() => decode(encode('onStatus').subarray(0, 5)), AmfError);
     assert.throws(() => decode(Buffer.from([0x11])), AmfError);
     assert.throws(() => decode(Buffer.from(Array.from({ length: 100 }, () => 0x0a).flatMap((t) => [t, 0, 0, 0, 1]))), AmfError);
+  });
+});
+
+describe('write arena', () => {
+  it('never hands out bytes still in use, and reuses a slab once its writes are done', () => {
+    const arena = new WriteArena(1024, 2);
+    const held = Array.from({ length: 12 }, (_, i) => {
+      const r = arena.take(100);
+      r.buf.fill(i);
+      return r;
+    });
+    // Twelve regions of 100 bytes span two slabs of 1024; none was overwritten by a later one.
+    held.forEach((r, i) => assert.ok(r.buf.every((b) => b === i), `region ${i} kept its bytes`));
+    assert.equal(arena.freeSlabs, 0, 'the full slab still has regions out');
+    for (const r of held.slice(0, 10)) r.release();
+    assert.equal(arena.freeSlabs, 1, 'the first slab comes back once its ten regions are released');
+    held[0]?.release(); // a second release changes nothing
+    assert.equal(arena.freeSlabs, 1);
+    const big = arena.take(600);
+    assert.equal(big.buf.length, 600);
+    assert.notEqual(big.buf.buffer, held[0]?.buf.buffer, 'more than a quarter of a slab gets a buffer of its own');
+    // Fill the current slab: the next slab taken is the recycled one, and the two still-held regions keep their bytes.
+    const more = Array.from({ length: 9 }, () => arena.take(100));
+    assert.equal(more.at(-1)?.buf.buffer, held[0]?.buf.buffer, 'the recycled slab is reused');
+    more.forEach((r) => r.buf.fill(0xee));
+    assert.ok(held[10]?.buf.every((b) => b === 10) && held[11]?.buf.every((b) => b === 11));
   });
 });
 
