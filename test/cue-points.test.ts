@@ -23,6 +23,8 @@ import { collect, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
 import { makeMp4 } from './helpers/media.js';
 import { pollUntil } from './helpers/service.js';
 import { webhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.js';
+import { decode } from '../src/rtmp/amf0.js';
+import { CueSchedule, cuePointTag, itemCues, type ItemStart } from '../src/worker/cue-points.js';
 
 const frameMs = 40;
 
@@ -58,6 +60,52 @@ function receivedCues(tags: readonly FlvmetaTag[]): ReceivedCue[] {
 
 /** Video frames (not sequence headers), in order. */
 const frames = (tags: readonly FlvmetaTag[]): FlvmetaTag[] => tags.filter((t) => t.type === 'video' && t.videoData?.AVCData?.packetType !== 'AVC sequence header');
+
+describe('cue points: which cues an item gets (pure)', () => {
+  const item = { id: 'vod-a', path: '/x.mp4', video: null, audio: null, breaks: [{ id: 'late', offsetMs: 1500, durationMs: 10_000 }, { id: 'early', offsetMs: 500, durationMs: 30_000 }, { id: 'past', offsetMs: 2500, durationMs: 5000 }] };
+  const start: ItemStart = { item, index: 2, startMs: 10_000, fromMs: 0, periodMs: 2000, loop: 3 };
+
+  it('an item cue at its start, then the breaks it reaches, by offset', () => {
+    const cues = itemCues(start);
+    assert.deepEqual(cues.map((c) => [c.kind, c.id, c.atMs, c.offsetMs, c.durationMs, c.index, c.loop]), [
+      ['ITEM', 'vod-a', 10_000, 0, 2000, 2, 3],
+      ['BREAK', 'early', 10_500, 500, 30_000, 2, 3],
+      ['BREAK', 'late', 11_500, 1500, 10_000, 2, 3],
+    ]);
+    // A resumed item (a return from a cut-in at 1.0 s) reaches only the later break, at its place on the output.
+    const resumed = itemCues({ ...start, fromMs: 1000, periodMs: 1000 });
+    assert.deepEqual(resumed.map((c) => [c.kind, c.id, c.atMs]), [['ITEM', 'vod-a', 10_000], ['BREAK', 'late', 10_500]]);
+  });
+
+  it('hands cues out by time, drops the ones an ended item never reached, and waits for the keyframe', () => {
+    const s = new CueSchedule(true);
+    s.item(start);
+    assert.deepEqual(s.due(10_499).map((c) => c.id), ['vod-a']);
+    assert.deepEqual(s.resolved(10_000).map((r) => [r.cue.id, r.keyframeMs]), [['vod-a', 10_000]]);
+    assert.deepEqual(s.due(10_520).map((c) => c.id), ['early']);
+    assert.deepEqual(s.resolved(10_560).map((r) => [r.cue.id, r.keyframeMs]), [['early', 10_560]]);
+    // Cut before 11.5 s: the next item's cues replace 'late'.
+    s.item({ ...start, item: { ...item, id: 'vod-b', breaks: [] }, startMs: 11_000 });
+    assert.deepEqual(s.due(20_000).map((c) => c.id), ['vod-b']);
+    assert.deepEqual(s.resolved(null), [{ cue: itemCues({ ...start, item: { ...item, id: 'vod-b', breaks: [] }, startMs: 11_000 })[0], keyframeMs: null }]);
+  });
+
+  it('the tag is an onCuePoint script tag at the cue time with the Flash cue point object', () => {
+    const cue = itemCues(start)[1];
+    assert.ok(cue !== undefined);
+    const tag = cuePointTag(cue);
+    assert.equal(tag[0], 18);
+    assert.equal(tag.readUIntBE(4, 3) | ((tag[7] ?? 0) << 24), 10_500);
+    const [name, obj] = decode(tag.subarray(11, tag.length - 4));
+    assert.equal(name, 'onCuePoint');
+    assert.deepEqual(obj, {
+      name: 'early',
+      time: 10.5,
+      type: 'event',
+      parameters: { id: 'early', kind: 'BREAK', itemId: 'vod-a', itemIndex: 2, offsetSeconds: 0.5, durationSeconds: 30, loop: 3 },
+    });
+  });
+});
 
 describe('cue points: onCuePoint at item starts and ad breaks', () => {
   let t: TestApp;
