@@ -13,8 +13,11 @@
  *   answered when the timeline has decided the cut, with the exact time the
  *   next item starts: at most a pace period and a mini-GOP after the command.
  *
- * Owns: the items decided but not yet on air, and the commands waiting for
- * their cut. Imports vod-timeline.ts, vod-feeder.ts (types) and pool/playout-spec.ts.
+ * - A cue point (cue-points.ts) is reported like an item: once the output's
+ *   flushed position reaches its tag, with the keyframe the feeder found after it.
+ *
+ * Owns: the items decided but not yet on air, the cue points sent but not
+ * yet reported, and the commands waiting for their cut. Imports vod-timeline.ts, vod-feeder.ts (types) and pool/playout-spec.ts.
  */
 import type { CuePoint, PlayoutCommand, PlayoutEvent, PlayoutItemRef } from '../pool/playout-spec.js';
 import type { Cue } from './cue-points.js';

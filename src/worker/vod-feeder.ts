@@ -9,6 +9,9 @@
  * timestamp ours (see vod-timeline.ts), and the pipeline shrinks to appsrc !
  * rtmp2sink, two threads instead of five. Reads are synchronous preads of
  * one sample each (a few KB, from the page cache in steady state).
+ *
+ * With `cues`, an onCuePoint tag goes out at each item start and ad break
+ * (cue-points.ts), just before the first sample at or after its time.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import {
