@@ -8,6 +8,7 @@
 import type { PlaylistItem, PlaylistLiveItem, PrismaClient, PushTarget, Recording, VirtualLive, VodResource, VodRendition } from '../generated/prisma-sqlite/client.js';
 import { vodPositions } from '../pool/pipeline-spec.js';
 import type { LiveItemFields } from './live-items.js';
+import { parseBreaks, type StoredBreak } from './ad-breaks.js';
 import { isActiveSource, isDesiredState, isLiveStatus, type ActiveSource, type DesiredState, type LiveStatus } from './status.js';
 
 export type Db = PrismaClient;
@@ -57,6 +58,11 @@ const include = {
   liveItems: { orderBy: { position: 'asc' } },
 } as const;
 
+/** The ad breaks of each of playlistOf(rec)'s items, in the same order (none for a channel made before playlists). */
+export function breaksOf(rec: ChannelRecord): StoredBreak[][] {
+  return rec.playlistItems.map((i) => parseBreaks(i.breaks));
+}
+
 /** A VOD channel's items in order: its playlist, or its one resource (channels made before playlists). */
 export function playlistOf(rec: ChannelRecord): ChannelVod[] {
   if (rec.playlistItems.length > 0) return rec.playlistItems.map((i) => i.vodResource);
@@ -75,6 +81,8 @@ export interface ChannelFields {
   playlist: string[];
   /** Live items among them, at their positions in the whole list (live-items.ts); a new playlist without it has none. */
   liveItems?: LiveItemFields[];
+  /** Ad breaks of each VOD item, by the order of playlist (ad-breaks.ts); a new playlist without it has none. */
+  breaks?: StoredBreak[][];
   rtspTransport?: 'TCP' | 'UDP';
   maxReconnectAttempts?: number | null;
   backupUrl?: string | null;
@@ -158,13 +166,13 @@ export class ChannelRepository {
   }
 
   async create(fields: ChannelFields): Promise<ChannelRecord> {
-    const { pushTargets, playlist, liveItems = [], ...rest } = fields;
+    const { pushTargets, playlist, liveItems = [], breaks = [], ...rest } = fields;
     const positions = vodPositions(playlist.length, liveItems.map((l) => l.position));
     const row = await this.db.virtualLive.create({
       data: {
         ...rest,
         pushTargets: { create: pushTargets.map((url, i) => ({ url, position: i + 1 })) },
-        playlistItems: { create: playlist.map((vodResourceId, i) => ({ vodResourceId, position: positions[i] ?? i })) },
+        playlistItems: { create: playlist.map((vodResourceId, i) => ({ vodResourceId, position: positions[i] ?? i, breaks: JSON.stringify(breaks[i] ?? []) })) },
         liveItems: { create: liveItems },
       },
       include,
@@ -174,14 +182,14 @@ export class ChannelRepository {
 
   /** Replaces the given fields; a new pushTargets or playlist replaces the old one whole. */
   async update(id: string, fields: Partial<ChannelFields>): Promise<ChannelRecord> {
-    const { pushTargets, playlist, liveItems = [], ...rest } = fields;
+    const { pushTargets, playlist, liveItems = [], breaks = [], ...rest } = fields;
     const row = await this.db.$transaction(async (tx) => {
       if (playlist !== undefined) {
         const positions = vodPositions(playlist.length, liveItems.map((l) => l.position));
         await tx.playlistItem.deleteMany({ where: { virtualLiveId: id } });
         await tx.playlistLiveItem.deleteMany({ where: { virtualLiveId: id } });
         await tx.playlistItem.createMany({
-          data: playlist.map((vodResourceId, i) => ({ virtualLiveId: id, vodResourceId, position: positions[i] ?? i })),
+          data: playlist.map((vodResourceId, i) => ({ virtualLiveId: id, vodResourceId, position: positions[i] ?? i, breaks: JSON.stringify(breaks[i] ?? []) })),
         });
         await tx.playlistLiveItem.createMany({ data: liveItems.map((l) => ({ virtualLiveId: id, ...l })) });
       }
