@@ -6,6 +6,10 @@
  *   UV_THREADPOOL_SIZE=128 node dist/bench/cpu-probe.js [--channels 50] [--height 360]
  *     [--warmup 10] [--window 20] [--sample-ms 100] [--templates DIR] [--targets 1] [--runs 1]
  *
+ * Run it with a worker's V8 flags (`workerExecArgv` in src/pool/worker-handle.ts),
+ * e.g. `node --max-semi-space-size=1 dist/bench/cpu-probe.js …`: without them its
+ * memory figures are not a worker's.
+ *
  * --templates points at a copy of pipelines/ with edited .gst files, to
  * compare launch-line variants without touching the real ones.
  * --relay: the channels are live relays of one stream that ffmpeg publishes

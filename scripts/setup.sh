@@ -18,6 +18,7 @@ packages=(
   # Test and benchmark tools only, never in the media path: the independent receiver,
   # and a real Prometheus (with promtool) that scrapes the service in the tests.
   ffmpeg prometheus
+  flvmeta  # reads back every FLV tag a test receiver kept, script data included (test/helpers/flv-receiver.ts)
   gir1.2-gst-rtsp-server-1.0 python3-gi  # the tests' RTSP source (test/fixtures/rtsp-server.py)
   postgresql  # cluster mode's tests start throwaway clusters with its initdb/pg_ctl (scripts/scratch-postgres.ts)
   chromium  # the console's test drives it with playwright-core, which downloads no browser (test/console.test.ts)

@@ -13,11 +13,12 @@ import { createLogger } from '../src/log.js';
 import { FlvReader, type FlvTag } from '../src/media/flv-reader.js';
 import { ManagedOrigin } from '../src/origin/nginx.js';
 import { AmfError, decode, encode, encodeEcmaArray } from '../src/rtmp/amf0.js';
-import { ChunkReader, chunkMessage, type RtmpMessage } from '../src/rtmp/chunks.js';
+import { ChunkReader, chunkMessages, type RtmpMessage } from '../src/rtmp/chunks.js';
 import { parseRtmpUrl } from '../src/rtmp/connection.js';
 import type { MediaTag } from '../src/rtmp/chunks.js';
 import { RtmpPlayer } from '../src/rtmp/player.js';
 import { RtmpPublisher } from '../src/rtmp/publisher.js';
+import { WriteArena } from '../src/rtmp/write-arena.js';
 import { probePackets, run } from './helpers/media.js';
 import { freePorts } from './helpers/ports.js';
 
@@ -34,6 +35,32 @@ describe('AMF0', () => {
   });
 });
 
+describe('write arena', () => {
+  it('never hands out bytes still in use, and reuses a slab once its writes are done', () => {
+    const arena = new WriteArena(1024, 2);
+    const held = Array.from({ length: 12 }, (_, i) => {
+      const r = arena.take(100);
+      r.buf.fill(i);
+      return r;
+    });
+    // Twelve regions of 100 bytes span two slabs of 1024; none was overwritten by a later one.
+    held.forEach((r, i) => assert.ok(r.buf.every((b) => b === i), `region ${i} kept its bytes`));
+    assert.equal(arena.freeSlabs, 0, 'the full slab still has regions out');
+    for (const r of held.slice(0, 10)) r.release();
+    assert.equal(arena.freeSlabs, 1, 'the first slab comes back once its ten regions are released');
+    held[0]?.release(); // a second release changes nothing
+    assert.equal(arena.freeSlabs, 1);
+    const big = arena.take(600);
+    assert.equal(big.buf.length, 600);
+    assert.notEqual(big.buf.buffer, held[0]?.buf.buffer, 'more than a quarter of a slab gets a buffer of its own');
+    // Fill the current slab: the next slab taken is the recycled one, and the two still-held regions keep their bytes.
+    const more = Array.from({ length: 9 }, () => arena.take(100));
+    assert.equal(more.at(-1)?.buf.buffer, held[0]?.buf.buffer, 'the recycled slab is reused');
+    more.forEach((r) => r.buf.fill(0xee));
+    assert.ok(held[10]?.buf.every((b) => b === 10) && held[11]?.buf.every((b) => b === 11));
+  });
+});
+
 describe('chunk stream', () => {
   it('reassembles messages cut into chunks and split anywhere, extended timestamps included', () => {
     const messages: RtmpMessage[] = [];
@@ -42,9 +69,9 @@ describe('chunk stream', () => {
       messages.push({ csid: 4 + (i % 3), type: i % 2 ? 9 : 8, streamId: 1, timestamp: 0xfffff0 + i * 7, payload });
     }
     for (const chunkSize of [128, 4096]) {
-      const bytes = Buffer.concat(messages.flatMap((m) => chunkMessage(m, chunkSize)));
+      const bytes = chunkMessages(messages, chunkSize);
       // The peer chunks at 128 until told otherwise: tell it first.
-      const setSize = Buffer.concat(chunkMessage({ csid: 2, type: 1, streamId: 0, timestamp: 0, payload: Buffer.from([0, 0, chunkSize >> 8, chunkSize & 255]) }, 128));
+      const setSize = chunkMessages([{ csid: 2, type: 1, streamId: 0, timestamp: 0, payload: Buffer.from([0, 0, chunkSize >> 8, chunkSize & 255]) }], 128);
       const stream = Buffer.concat([setSize, bytes]);
       const reader = new ChunkReader();
       const got: RtmpMessage[] = [];

@@ -106,7 +106,7 @@ export const channelDetail = `query Channel($id: ID!) {
     maxReconnectAttempts touchDurationSeconds idleDelaySeconds touchedAt stopReason startCount restartCount createdAt
     playUrls { rtmp hls }
     playlist { id name durationSeconds }
-    items { index name live { durationSeconds } }
+    items { index name live { durationSeconds } breaks { offsetSeconds } }
     outputProfile { width height frameRate audioSampleRate audioChannels }
     conform { index state progress error }
     slate { id name }
@@ -149,7 +149,7 @@ export interface ChannelDetailView extends ChannelRowView {
   playUrls: { rtmp: string; hls: string | null };
   playlist: { id: string; name: string; durationSeconds: number }[];
   /** The whole list: VOD items and live items (an online source for a set time), in play order. */
-  items: { index: number; name: string; live: { durationSeconds: number } | null }[];
+  items: { index: number; name: string; live: { durationSeconds: number } | null; breaks: { offsetSeconds: number }[] }[];
   outputProfile: { width: number; height: number; frameRate: number; audioSampleRate: number; audioChannels: number } | null;
   /** Per VOD item (its position among the VOD items), with an output profile: as it is, or its rendition's state. */
   conform: { index: number; state: 'AS_IS' | 'WAITING' | 'CONFORMING' | 'READY' | 'FAILED'; progress: number; error: string | null }[];

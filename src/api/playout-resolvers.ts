@@ -1,10 +1,11 @@
 /**
  * Resolvers of the playout part of schema.graphql (issue #21): nowPlaying and
  * upNext on a channel and on its status events, skipVirtualLive and
- * jumpVirtualLive; cutIn, takeLive and returnToPlaylist (live cut-ins). Merged into the others by resolvers.ts; the rules live in
+ * jumpVirtualLive; cutIn, takeLive and returnToPlaylist (live cut-ins);
+ * lastCuePoint and the events' cuePoint (cue points). Merged into the others by resolvers.ts; the rules live in
  * src/channels/playout.ts.
  */
-import type { CutInView, NowPlaying, StatusChange } from '../channels/events.js';
+import type { CuePointView, CutInView, NowPlaying, StatusChange } from '../channels/events.js';
 import type { PlayoutSwitch } from '../channels/playout.js';
 import { entryView } from '../channels/live-items.js';
 import type { ChannelService } from '../channels/service.js';
@@ -71,16 +72,19 @@ export function playoutResolvers(deps: PlayoutResolverDeps) {
   const switched = async (id: string, sw: PlayoutSwitch) => ({ switchAt: sw.at, index: sw.index, item: await item(sw.itemId), virtualLive: await deps.view(id) });
   const command = async (id: string, cmd: PlayoutCommand) => switched(id, await channels.playout(id, cmd));
   const cutIn = (v: { id: string; status: LiveStatus }): CutInView | null => (isActive(v.status) ? channels.cutIn(v.id) : null);
+  const cuePoint = async (c: CuePointView | null): Promise<unknown> => (c === null ? null : { ...c, item: await item(c.itemId) });
   return {
     VirtualLive: {
       nowPlaying: (v: { id: string; status: LiveStatus }) => nowPlaying(v.id, current(v)),
       upNext: (v: { id: string; status: LiveStatus }) => upNext(v.id, current(v)),
       cutIn,
+      lastCuePoint: (v: { id: string; status: LiveStatus }) => cuePoint(isActive(v.status) ? channels.lastCuePoint(v.id) : null),
     },
     StatusChange: {
       nowPlaying: (c: StatusChange) => nowPlaying(c.id, eventPlaying(c)),
       upNext: (c: StatusChange) => upNext(c.id, eventPlaying(c)),
       cutIn: (c: StatusChange) => (c.cutIn !== undefined ? c.cutIn : cutIn(c)),
+      cuePoint: (c: StatusChange) => cuePoint(c.cuePoint ?? null),
     },
     Mutation: {
       skipVirtualLive: operator((a: { id: string }) => command(checkId('id', a.id), { kind: 'skip' })),

@@ -7,7 +7,7 @@ import { GraphQLScalarType, Kind } from 'graphql';
 import type { StatusChange } from '../channels/events.js';
 import type { CreateInput, UpdateInput } from '../channels/input.js';
 import { checkId } from '../names.js';
-import { playlistOf } from '../channels/repository.js';
+import { breaksOf, playlistOf } from '../channels/repository.js';
 import { conformOf } from '../channels/conform.js';
 import { parseProfileKey } from '../media/output-profile.js';
 import { entryView, wholeList } from '../channels/live-items.js';
@@ -116,7 +116,7 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
     channelProgramme: programmeView(rec),
     outputProfile: parseProfileKey(rec.outputProfile),
     conform: conformView(rec),
-    items: wholeList(playlistOf(rec), rec.liveItems).map(entryView),
+    items: wholeList(playlistOf(rec), rec.liveItems, breaksOf(rec)).map(entryView),
     worker: rec.workerId,
     recording: { enabled: rec.recordingEnabled, segmentSeconds: rec.recordingSegmentSeconds, retainHours: rec.recordingRetainHours },
     snapshot: { enabled: rec.snapshotEnabled, intervalSeconds: rec.snapshotIntervalSeconds },

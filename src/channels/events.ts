@@ -27,6 +27,27 @@ export interface CutInView {
   source: 'ON_AIR' | 'SLATE' | 'WAITING';
 }
 
+/**
+ * A cue point a VOD channel's worker sent (worker/cue-points.ts), once it
+ * reached the origin's socket: an item's start or an ad break.
+ */
+export interface CuePointView extends PlayoutItemRef {
+  kind: 'ITEM' | 'BREAK';
+  /** The break's id; for ITEM, the item's (its VOD resource's) id. */
+  id: string;
+  /** When its tag reached the origin (wall clock). */
+  at: Date;
+  /** Its FLV timestamp at the origin, seconds. */
+  mediaTimeSeconds: number;
+  /** The break's offset in its item, seconds (0 for ITEM). */
+  offsetSeconds: number;
+  /** The break's length; for ITEM, how long the item plays if nothing cuts it. */
+  durationSeconds: number;
+  /** FLV timestamp of the first video keyframe at or after it, seconds; null without video. */
+  keyframeTimeSeconds: number | null;
+  loop: number;
+}
+
 export interface StatusChange {
   id: string;
   status: LiveStatus;
@@ -53,6 +74,8 @@ export interface StatusChange {
   playout?: NowPlaying;
   /** Set on the detail event of a cut-in's start or change (the cut-in), or its end (null). */
   cutIn?: CutInView | null;
+  /** Set on the detail event of a cue point (an item start or an ad break at the origin). */
+  cuePoint?: CuePointView;
 }
 
 export class StatusEvents {

@@ -9,6 +9,8 @@ import { parsePushTarget, parseSourceUrl } from '../media/urls.js';
 import { checkId, checkName } from '../names.js';
 import { playlistOf, type ChannelFields, type ChannelRecord, type ChannelRepository } from './repository.js';
 import { splitItems, type LiveItemFields, type PlaylistItemInput } from './live-items.js';
+import { checkBreaks, shortestTrackSeconds, type AdBreakInput, type StoredBreak } from './ad-breaks.js';
+import { vodPositions } from '../pool/pipeline-spec.js';
 import { isActive } from './status.js';
 
 export interface CreateInput {
@@ -215,13 +217,14 @@ function givenProfile(input: UpdateInput): OutputProfile | null | undefined {
  * The VOD items an input names (vodResourceId or playlist, not both), checked
  * to exist and to fit one publish session. Null when the input names none.
  */
-async function checkItems(repo: ChannelRepository, input: UpdateInput, profile: OutputProfile | null, loop: boolean): Promise<{ ids: string[]; live: LiveItemFields[] } | null> {
+async function checkItems(repo: ChannelRepository, input: UpdateInput, profile: OutputProfile | null, loop: boolean): Promise<{ ids: string[]; live: LiveItemFields[]; breaks: StoredBreak[][] } | null> {
   if (input.vodResourceId != null && input.playlist != null) throw badInput('playlist', 'give either vodResourceId or playlist, not both');
   if (input.items != null && (input.vodResourceId != null || input.playlist != null)) throw badInput('items', 'give either items, playlist or vodResourceId');
   let ids: string[];
   let live: LiveItemFields[] = [];
+  let vodBreaks: AdBreakInput[][] = [];
   if (input.items != null) {
-    ({ vodIds: ids, live } = splitItems(input.items, loop, limits.playlistMax));
+    ({ vodIds: ids, live, vodBreaks } = splitItems(input.items, loop, limits.playlistMax));
     ids = ids.map((id) => checkId('items', id));
   } else if (input.playlist != null) {
     if (input.playlist.length === 0) throw badInput('playlist', 'must name at least one VOD resource');
@@ -236,7 +239,13 @@ async function checkItems(repo: ChannelRepository, input: UpdateInput, profile: 
   const missing = ids.find((id) => !found.some((v) => v.id === id));
   if (missing !== undefined) throw notFound('VOD resource', missing);
   checkSession(found, profile);
-  return { ids, live };
+  const positions = vodPositions(ids.length, live.map((l) => l.position));
+  const breaks = ids.map((id, i) => {
+    const vod = found.find((v) => v.id === id);
+    const given = vodBreaks[i] ?? [];
+    return vod === undefined || given.length === 0 ? [] : checkBreaks(given, `item ${positions[i] ?? i}`, shortestTrackSeconds(vod));
+  });
+  return { ids, live, breaks };
 }
 
 export async function validateCreate(input: CreateInput, repo: ChannelRepository): Promise<ChannelFields> {
@@ -253,7 +262,7 @@ export async function validateCreate(input: CreateInput, repo: ChannelRepository
     const playlist = items.ids;
     const slate = await checkSlate(repo, input, playlist, profile);
     const outputProfile = profile === null ? null : profileKey(profile);
-    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, liveItems: items.live, ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input), ...checkHls(input), outputProfile };
+    return { name, sourceType: 'VOD', vodResourceId: playlist[0] ?? null, sourceUrl: null, loop, connectTimeoutMs, pushTargets, playlist, liveItems: items.live, breaks: items.breaks, ...checkTap(input), ...checkLive(input), ...slate, ...checkOnDemand(input), ...checkHls(input), outputProfile };
   }
   if (input.sourceType === 'ONLINE') {
     if (input.vodResourceId != null) throw badInput('vodResourceId', 'must be empty for an ONLINE channel');
@@ -304,6 +313,7 @@ export async function validateUpdate(rec: ChannelRecord, input: UpdateInput, rep
       }
       out.playlist = playlist;
       out.liveItems = items.live;
+      out.breaks = items.breaks;
       out.vodResourceId = playlist[0] ?? null;
     }
   } else if (given !== undefined && rec.sourceType === 'VOD') {

@@ -22,12 +22,15 @@ import { badInput } from '../errors.js';
 import { maskUrl, parseSourceUrl } from '../media/urls.js';
 import type { VodResource } from '../generated/prisma-sqlite/client.js';
 import { vodPositions } from '../pool/pipeline-spec.js';
+import type { AdBreakInput, StoredBreak } from './ad-breaks.js';
 
 /** One entry of `items`: a VOD resource, or an online source with a duration. */
 export interface PlaylistItemInput {
   vodResourceId?: string | null;
   sourceUrl?: string | null;
   durationSeconds?: number | null;
+  /** A VOD item's ad breaks (ad-breaks.ts checks them against the item's length). */
+  breaks?: AdBreakInput[] | null;
 }
 
 /** A live item as stored: its position in the whole list. */
@@ -44,10 +47,11 @@ export const liveItemLimits = { durationSecondsMin: 1, durationSecondsMax: 86_40
  * (with their positions), checking every rule of the module comment.
  * @throws BAD_USER_INPUT (field items), URL_NOT_ALLOWED (field items).
  */
-export function splitItems(items: readonly PlaylistItemInput[], loop: boolean, max: number): { vodIds: string[]; live: LiveItemFields[] } {
+export function splitItems(items: readonly PlaylistItemInput[], loop: boolean, max: number): { vodIds: string[]; live: LiveItemFields[]; vodBreaks: AdBreakInput[][] } {
   if (items.length === 0) throw badInput('items', 'must name at least one item');
   if (items.length > max) throw badInput('items', `at most ${max} items`);
   const vodIds: string[] = [];
+  const vodBreaks: AdBreakInput[][] = [];
   const live: LiveItemFields[] = [];
   items.forEach((item, position) => {
     const at = `item ${position}`;
@@ -57,8 +61,10 @@ export function splitItems(items: readonly PlaylistItemInput[], loop: boolean, m
     if (hasVod) {
       if (item.durationSeconds != null) throw badInput('items', `${at}: durationSeconds is for live items only (a VOD item plays its file)`);
       vodIds.push(item.vodResourceId as string);
+      vodBreaks.push(item.breaks ?? []);
       return;
     }
+    if (item.breaks != null && item.breaks.length > 0) throw badInput('items', `${at}: breaks are for VOD items only`);
     const url = item.sourceUrl as string;
     parseSourceUrl(url, 'items');
     const d = item.durationSeconds;
@@ -71,12 +77,12 @@ export function splitItems(items: readonly PlaylistItemInput[], loop: boolean, m
     if (!loop && position === items.length - 1) throw badInput('items', 'a list that does not loop must end with a VOD item');
     live.push({ position, sourceUrl: url, durationSeconds: d });
   });
-  return { vodIds, live };
+  return { vodIds, live, vodBreaks };
 }
 
 /** One entry of a channel's whole list, as the API shows it. */
 export type ListEntry =
-  | { readonly index: number; readonly kind: 'vod'; readonly vod: VodResource }
+  | { readonly index: number; readonly kind: 'vod'; readonly vod: VodResource; readonly breaks: readonly StoredBreak[] }
   | { readonly index: number; readonly kind: 'live'; readonly id: string; readonly sourceUrl: string; readonly durationSeconds: number };
 
 /** A stored live item (the Prisma row's fields this needs). */
@@ -87,11 +93,11 @@ export interface LiveItemRow {
   durationSeconds: number;
 }
 
-/** The whole list in order: VOD items (`vods`, in order) and live items at their positions. */
-export function wholeList(vods: readonly VodResource[], live: readonly LiveItemRow[]): ListEntry[] {
+/** The whole list in order: VOD items (`vods`, in order, with their `breaks` by the same order) and live items at their positions. */
+export function wholeList(vods: readonly VodResource[], live: readonly LiveItemRow[], breaks: readonly (readonly StoredBreak[])[] = []): ListEntry[] {
   const positions = vodPositions(vods.length, live.map((l) => l.position));
   const out: ListEntry[] = [];
-  vods.forEach((vod, i) => out.push({ index: positions[i] ?? i, kind: 'vod', vod }));
+  vods.forEach((vod, i) => out.push({ index: positions[i] ?? i, kind: 'vod', vod, breaks: breaks[i] ?? [] }));
   for (const l of live) out.push({ index: l.position, kind: 'live', id: l.id, sourceUrl: l.sourceUrl, durationSeconds: l.durationSeconds });
   return out.sort((a, b) => a.index - b.index);
 }
@@ -105,10 +111,11 @@ export interface EntryView {
   vodResource: VodResource | null;
   live: { url: string; durationSeconds: number } | null;
   name: string;
+  breaks: readonly StoredBreak[];
 }
 
 export function entryView(e: ListEntry): EntryView {
-  if (e.kind === 'vod') return { index: e.index, vodResource: e.vod, live: null, name: e.vod.name };
+  if (e.kind === 'vod') return { index: e.index, vodResource: e.vod, live: null, name: e.vod.name, breaks: e.breaks };
   const url = liveItemName(e.sourceUrl);
-  return { index: e.index, vodResource: null, live: { url, durationSeconds: e.durationSeconds }, name: url };
+  return { index: e.index, vodResource: null, live: { url, durationSeconds: e.durationSeconds }, name: url, breaks: [] };
 }

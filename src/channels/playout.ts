@@ -25,8 +25,8 @@ import { liveProtocolOf, maskUrl, parseSourceUrl } from '../media/urls.js';
 import type { LiveSource, VodItem } from '../pool/pipeline-spec.js';
 import type { CutInSource, PlayoutCommand, PlayoutEvent, PlayoutItemRef, ReturnMode } from '../pool/playout-spec.js';
 
-export type { CutInView, NowPlaying };
-import type { CutInView, NowPlaying, StatusEvents } from './events.js';
+export type { CuePointView, CutInView, NowPlaying };
+import type { CuePointView, CutInView, NowPlaying, StatusEvents } from './events.js';
 import { playlistOf, type ChannelRecord } from './repository.js';
 import { isActive } from './status.js';
 
@@ -60,6 +60,8 @@ export interface PlayoutDeskDeps {
   announce(channelId: string, playing: NowPlaying): void;
   /** Publishes a detail event of the channel carrying its cut-in (null: it ended). */
   announceCutIn(channelId: string, cutIn: CutInView | null): void;
+  /** Publishes a detail event of the channel carrying a cue point it sent. */
+  announceCue(channelId: string, cue: CuePointView): void;
   log: Logger;
 }
 
@@ -67,6 +69,7 @@ export class PlayoutDesk {
   readonly #deps: PlayoutDeskDeps;
   readonly #playing = new Map<string, NowPlaying>();
   readonly #cutIns = new Map<string, CutInView>();
+  readonly #lastCues = new Map<string, CuePointView>();
   readonly #waiting = new Map<number, Waiter>();
   #nextRequest = 1;
   readonly #unsubscribe: () => void;
@@ -75,7 +78,10 @@ export class PlayoutDesk {
     this.#deps = deps;
     // What a stopped channel played is no longer on air.
     this.#unsubscribe = deps.events.subscribe((change) => {
-      if (!isActive(change.status)) this.#playing.delete(change.id);
+      if (!isActive(change.status)) {
+        this.#playing.delete(change.id);
+        this.#lastCues.delete(change.id);
+      }
       // A VOD channel leaves LIVING only when its pipeline ends or is replaced: a new one plays its playlist.
       if (change.status !== 'LIVING') this.#cutIns.delete(change.id);
     });
@@ -90,6 +96,11 @@ export class PlayoutDesk {
   /** What the channel has on air; null when it does not run a VOD pipeline here (or before its first report). */
   nowPlaying(channelId: string): NowPlaying | null {
     return this.#playing.get(channelId) ?? null;
+  }
+
+  /** The last cue point the channel sent; null when it does not run a VOD pipeline here (or sent none yet). */
+  lastCuePoint(channelId: string): CuePointView | null {
+    return this.#lastCues.get(channelId) ?? null;
   }
 
   /** The channel's live cut-in; null when it plays its playlist (or does not run here). */
@@ -122,6 +133,24 @@ export class PlayoutDesk {
       case 'cut-in':
         this.#onCutIn(channelId, event);
         return;
+      case 'cue': {
+        const c = event.cue;
+        const view: CuePointView = {
+          kind: c.kind,
+          id: c.id,
+          index: c.index,
+          itemId: c.itemId,
+          at: new Date(event.atMs),
+          mediaTimeSeconds: c.mediaMs / 1000,
+          offsetSeconds: c.offsetMs / 1000,
+          durationSeconds: c.durationMs / 1000,
+          keyframeTimeSeconds: c.keyframeMs === null ? null : c.keyframeMs / 1000,
+          loop: c.loop,
+        };
+        this.#lastCues.set(channelId, view);
+        this.#deps.announceCue(channelId, view);
+        return;
+      }
       default:
         event satisfies never;
     }

@@ -8,6 +8,7 @@
 import type { PlaylistItem, PlaylistLiveItem, PrismaClient, Programme, ProgrammeEntry, ProgrammeEntryItem, ProgrammeFillerItem, PushTarget, Recording, VirtualLive, VodResource, VodRendition } from '../generated/prisma-sqlite/client.js';
 import { vodPositions } from '../pool/pipeline-spec.js';
 import type { LiveItemFields } from './live-items.js';
+import { parseBreaks, type StoredBreak } from './ad-breaks.js';
 import { isActiveSource, isDesiredState, isLiveStatus, type ActiveSource, type DesiredState, type LiveStatus } from './status.js';
 
 export type Db = PrismaClient;
@@ -87,6 +88,16 @@ export function programmeVods(p: ChannelProgramme): ChannelVod[] {
 }
 
 /**
+ * The ad breaks of each of playlistOf(rec)'s items, in the same order (none
+ * for a channel made before playlists, nor for a programme's items: a
+ * programme declares no breaks yet).
+ */
+export function breaksOf(rec: ChannelRecord): StoredBreak[][] {
+  if (rec.programme !== null) return programmeVods(rec.programme).map(() => []);
+  return rec.playlistItems.map((i) => parseBreaks(i.breaks));
+}
+
+/**
  * A VOD channel's items in order: its programme's (programmeVods), else its
  * playlist, or its one resource (channels made before playlists).
  */
@@ -108,6 +119,8 @@ export interface ChannelFields {
   playlist: string[];
   /** Live items among them, at their positions in the whole list (live-items.ts); a new playlist without it has none. */
   liveItems?: LiveItemFields[];
+  /** Ad breaks of each VOD item, by the order of playlist (ad-breaks.ts); a new playlist without it has none. */
+  breaks?: StoredBreak[][];
   rtspTransport?: 'TCP' | 'UDP';
   maxReconnectAttempts?: number | null;
   backupUrl?: string | null;
@@ -191,13 +204,13 @@ export class ChannelRepository {
   }
 
   async create(fields: ChannelFields): Promise<ChannelRecord> {
-    const { pushTargets, playlist, liveItems = [], ...rest } = fields;
+    const { pushTargets, playlist, liveItems = [], breaks = [], ...rest } = fields;
     const positions = vodPositions(playlist.length, liveItems.map((l) => l.position));
     const row = await this.db.virtualLive.create({
       data: {
         ...rest,
         pushTargets: { create: pushTargets.map((url, i) => ({ url, position: i + 1 })) },
-        playlistItems: { create: playlist.map((vodResourceId, i) => ({ vodResourceId, position: positions[i] ?? i })) },
+        playlistItems: { create: playlist.map((vodResourceId, i) => ({ vodResourceId, position: positions[i] ?? i, breaks: JSON.stringify(breaks[i] ?? []) })) },
         liveItems: { create: liveItems },
       },
       include,
@@ -207,14 +220,14 @@ export class ChannelRepository {
 
   /** Replaces the given fields; a new pushTargets or playlist replaces the old one whole. */
   async update(id: string, fields: Partial<ChannelFields>): Promise<ChannelRecord> {
-    const { pushTargets, playlist, liveItems = [], ...rest } = fields;
+    const { pushTargets, playlist, liveItems = [], breaks = [], ...rest } = fields;
     const row = await this.db.$transaction(async (tx) => {
       if (playlist !== undefined) {
         const positions = vodPositions(playlist.length, liveItems.map((l) => l.position));
         await tx.playlistItem.deleteMany({ where: { virtualLiveId: id } });
         await tx.playlistLiveItem.deleteMany({ where: { virtualLiveId: id } });
         await tx.playlistItem.createMany({
-          data: playlist.map((vodResourceId, i) => ({ virtualLiveId: id, vodResourceId, position: positions[i] ?? i })),
+          data: playlist.map((vodResourceId, i) => ({ virtualLiveId: id, vodResourceId, position: positions[i] ?? i, breaks: JSON.stringify(breaks[i] ?? []) })),
         });
         await tx.playlistLiveItem.createMany({ data: liveItems.map((l) => ({ virtualLiveId: id, ...l })) });
       }

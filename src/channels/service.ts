@@ -29,7 +29,7 @@ import { validateCreate, validateUpdate, type CreateInput, type UpdateInput } fr
 import { KeyedLock } from './lock.js';
 import type { ClusterPort, ConformPort, PipelineEvent, PipelineRunner, PublishPoint, SourceChange } from './ports.js';
 import { ConformDesk } from './conform.js';
-import { PlayoutDesk, type NowPlaying, type PlayoutSwitch } from './playout.js';
+import { PlayoutDesk, type CuePointView, type NowPlaying, type PlayoutSwitch } from './playout.js';
 import type { PlayoutCommand, PlayoutEvent, ReturnMode } from '../pool/playout-spec.js';
 import { Reconciler } from './reconciler.js';
 import type { ChannelRecord, ChannelRepository } from './repository.js';
@@ -99,6 +99,11 @@ export class ChannelService {
           .publishDetail(id, { cutIn, activeOnly: true })
           .catch((err: unknown) => deps.log.warn('cut-in not published', { channel: id, err: String(err) }));
       },
+      announceCue: (id, cuePoint) => {
+        this.#writer
+          .publishDetail(id, { cuePoint, activeOnly: true })
+          .catch((err: unknown) => deps.log.warn('cue point not published', { channel: id, err: String(err) }));
+      },
       log: deps.log,
     });
   }
@@ -118,6 +123,11 @@ export class ChannelService {
   async playout(id: string, command: PlayoutCommand): Promise<PlayoutSwitch> {
     this.#assertAccepting();
     return this.#lock.run(id, async () => this.#playout.command(await this.deps.repo.get(id), id, command, this.#runs.has(id)));
+  }
+
+  /** The last cue point a running VOD channel sent (playout.ts); null otherwise. */
+  lastCuePoint(id: string): CuePointView | null {
+    return this.#playout.lastCuePoint(id);
   }
 
   /** The live cut-in of a running VOD channel (playout.ts); null otherwise. */

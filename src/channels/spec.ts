@@ -11,7 +11,8 @@ import type { LiveItemSpec, LiveSource, PipelineSpec, SourceLabel, TapSpec, VodI
 import type { PublishPoint } from './ports.js';
 import { parseProfileKey, type OutputProfile } from '../media/output-profile.js';
 import { checkConformed, renditionPath } from './conform.js';
-import { playlistOf, type ChannelRecord, type ChannelVod } from './repository.js';
+import { breaksOf, playlistOf, type ChannelRecord, type ChannelVod } from './repository.js';
+import { breaksSpec, type StoredBreak } from './ad-breaks.js';
 
 /** Where media lives: registered files under mediaRoot, transcoded ones under dataDir. */
 export interface MediaPaths {
@@ -32,9 +33,10 @@ export async function vodItems(rec: ChannelRecord, paths: MediaPaths): Promise<V
   if (items.length === 0) throw new VliveError('INVALID_STATE', `virtual live ${rec.id} has no VOD resource`);
   const profile = parseProfileKey(rec.outputProfile);
   if (profile !== null) checkConformed(rec.slateVodResource === null ? items : [...items, rec.slateVodResource], profile, `virtual live ${rec.id}`);
+  const breaks = breaksOf(rec);
   const out = await Promise.all(
-    items.map((v) =>
-      vodItem(v, paths, profile).catch((err: unknown) => {
+    items.map((v, i) =>
+      vodItem(v, paths, profile, breaks[i] ?? []).catch((err: unknown) => {
         if (rec.slateVodResource !== null && err instanceof VliveError && err.code === 'MEDIA_UNREADABLE') return { id: v.id, path: '', missing: true };
         throw err;
       }),
@@ -51,15 +53,16 @@ export function missingItemNames(rec: ChannelRecord, items: readonly VodItem[]):
 }
 
 /** One READY VOD resource with its absolute path (MEDIA_NOT_READY otherwise); under a profile, its rendition when it has one READY. */
-async function vodItem(v: ChannelVod, paths: MediaPaths, profile: OutputProfile | null): Promise<VodItem> {
+async function vodItem(v: ChannelVod, paths: MediaPaths, profile: OutputProfile | null, breaks: readonly StoredBreak[] = []): Promise<VodItem> {
+  const cues = breaks.length > 0 ? { breaks: breaksSpec(breaks) } : {};
   const rendition = profile !== null ? renditionPath(v, profile, paths.dataDir) : null;
-  if (rendition !== null) return { id: v.id, path: rendition };
+  if (rendition !== null) return { id: v.id, path: rendition, ...cues };
   if (v.state !== 'READY') {
     const why = v.state === 'FAILED' ? `could not be transcoded: ${v.prepareError ?? 'unknown error'}` : `is still being transcoded (${Math.round(v.prepareProgress * 100)} %)`;
     throw new VliveError('MEDIA_NOT_READY', `VOD resource "${v.name}" ${why}`);
   }
   const path = v.preparedPath !== null ? join(paths.dataDir, v.preparedPath) : await resolveMediaPath(paths.mediaRoot, v.path);
-  return { id: v.id, path };
+  return { id: v.id, path, ...cues };
 }
 
 /** A channel's slate as a worker plays it (a VOD channel's cut-in fills with it while its source is away). */

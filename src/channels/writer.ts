@@ -15,7 +15,7 @@
  */
 import { notFound } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { CutInView, NowPlaying, StatusEvents } from './events.js';
+import type { CuePointView, CutInView, NowPlaying, StatusEvents } from './events.js';
 import type { ClusterPort } from './ports.js';
 import { LeaseLostError, type ChannelRecord, type ChannelRepository, type StatusWrite } from './repository.js';
 import { assertTransition, isActive, type LiveStatus } from './status.js';
@@ -56,6 +56,8 @@ export interface DetailOptions {
   still?: () => boolean;
   /** A cut-in's start or change (null: its end). */
   cutIn?: CutInView | null;
+  /** A cue point's event carries it. */
+  cuePoint?: CuePointView;
   /** Only while the channel is STARTING or LIVING or reconnecting. */
   activeOnly?: boolean;
 }
@@ -127,7 +129,8 @@ export class StatusWriter {
   async publishDetail(id: string, opts: DetailOptions = {}): Promise<boolean> {
     const rec = this.#last.get(id) ?? (await this.deps.repo.get(id));
     if (rec === null || (opts.still !== undefined && !opts.still()) || (opts.activeOnly === true && !isActive(rec.status))) return false;
-    this.publish(rec, rec.status, opts.viewersOnly ?? false, opts.playout, opts.cutIn);
+    const { viewersOnly, playout, cutIn, cuePoint } = opts;
+    this.publish(rec, rec.status, { viewersOnly, playout, cutIn, cuePoint });
     return true;
   }
 
@@ -143,9 +146,10 @@ export class StatusWriter {
   /**
    * One status event from the record as written; `previous` equal to its
    * status means only details changed. `playout`: an item boundary's event;
-   * `cutIn`: a cut-in's start or change (null: its end).
+   * `cutIn`: a cut-in's start or change (null: its end); `cuePoint`: a cue point's.
    */
-  publish(rec: Published, previous: LiveStatus, viewersOnly = false, playout?: NowPlaying, cutIn?: CutInView | null): void {
+  publish(rec: Published, previous: LiveStatus, details: { viewersOnly?: boolean | undefined; playout?: NowPlaying | undefined; cutIn?: CutInView | null | undefined; cuePoint?: CuePointView | undefined } = {}): void {
+    const { viewersOnly, playout, cutIn, cuePoint } = details;
     this.deps.events.publish({
       id: rec.id,
       status: rec.status,
@@ -157,9 +161,10 @@ export class StatusWriter {
       nextAttemptAt: rec.nextAttemptAt,
       activeSource: rec.activeSource,
       viewers: this.deps.viewersOf(rec.id),
-      ...(viewersOnly ? { viewersOnly } : {}),
+      ...(viewersOnly === true ? { viewersOnly } : {}),
       ...(playout !== undefined ? { playout } : {}),
       ...(cutIn !== undefined ? { cutIn } : {}),
+      ...(cuePoint !== undefined ? { cuePoint } : {}),
     });
   }
 

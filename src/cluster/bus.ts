@@ -71,6 +71,8 @@ export class ClusterBus {
   constructor(options: ClusterBusOptions) {
     this.#o = options;
     this.#unsubscribe = options.events.subscribe((change) => {
+      // A cue point's event carries nothing the payload has (its cue stays on the node that runs the channel, like nowPlaying): one NOTIFY per cue would say nothing.
+      if (change.cuePoint !== undefined) return;
       if (!this.#remote.has(change)) this.#notify(statusChannel, this.#encode(change));
     });
   }

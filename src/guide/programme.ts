@@ -22,9 +22,10 @@
  * Owns: the window's rules and the merge. Imports channels (records, now
  * playing), played-log.ts and errors.
  */
-import { playlistOf, type ChannelRecord } from '../channels/repository.js';
+import { breaksOf, playlistOf, type ChannelRecord } from '../channels/repository.js';
 import { liveItemName, wholeList, type ListEntry } from '../channels/live-items.js';
 import type { NowPlaying } from '../channels/events.js';
+import { shortestTrackSeconds } from '../channels/ad-breaks.js';
 import { isActive } from '../channels/status.js';
 import { badInput, notFound } from '../errors.js';
 import type { VodResource } from '../generated/prisma-sqlite/client.js';
@@ -42,6 +43,33 @@ export interface ProgrammeEntry {
   vodResourceId: string | null;
   /** Its place in the playlist (0-based); null for LIVE. */
   index: number | null;
+  /** Ad breaks in it (each one's cue point), by time; a plan source may give its own, else withBreaks() reads the playlist's. */
+  breaks?: GuideBreak[];
+}
+
+/** An ad break of a guide entry: the item's declared break, placed at the entry's start plus its offset. */
+export interface GuideBreak {
+  id: string;
+  offsetSeconds: number;
+  durationSeconds: number;
+  at: Date;
+}
+
+/**
+ * The entry's ad breaks, from the channel's playlist as it is now (the
+ * entry's index, if the VOD resource there is still the entry's): those that
+ * fall before its stop, placed from its start. A played item that was edited
+ * out of the list since shows none.
+ */
+export function withBreaks(e: ProgrammeEntry, list: readonly ListEntry[]): ProgrammeEntry {
+  if (e.breaks !== undefined) return e;
+  const item = e.index === null ? undefined : list[e.index];
+  if (item?.kind !== 'vod' || item.vod.id !== e.vodResourceId) return { ...e, breaks: [] };
+  const start = e.start.getTime();
+  const breaks = item.breaks
+    .map((b) => ({ ...b, at: new Date(start + Math.round(b.offsetSeconds * 1000)) }))
+    .filter((b) => e.stop === null || b.at.getTime() < e.stop.getTime());
+  return { ...e, breaks };
 }
 
 export interface ChannelProgramme {
@@ -107,8 +135,7 @@ export interface ProgrammeDeps {
 export function expectedMs(played: ProgrammeDeps['played'], channelId: string, vod: VodResource): number {
   const seen = played.lengthMs(channelId, vod.id);
   if (seen !== null) return seen;
-  const tracks = [vod.videoDurationSeconds, vod.audioDurationSeconds].filter((s): s is number => s !== null && s > 0);
-  return Math.round((tracks.length > 0 ? Math.min(...tracks) : vod.durationSeconds) * 1000);
+  return Math.round(shortestTrackSeconds(vod) * 1000);
 }
 
 /** The playlist projection (see the module comment); a live item lasts its duration. */
@@ -167,7 +194,9 @@ export async function programmeOf(deps: ProgrammeDeps, recs: readonly ChannelRec
       // RECONNECTING: the relay is still on (in place, or the slate) and comes back by itself.
       entries.push({ start: rec.startedAt ?? new Date(), stop: null, title: rec.name, kind: 'LIVE', vodResourceId: null, index: null });
     }
-    return { id: rec.id, name: rec.name, entries: entries.filter((e) => overlaps(e, window)).sort((a, b) => a.start.getTime() - b.start.getTime()) };
+    const list = rec.sourceType === 'VOD' ? wholeList(playlistOf(rec), rec.liveItems, breaksOf(rec)) : [];
+    const shown = entries.filter((e) => overlaps(e, window)).map((e) => withBreaks(e, list));
+    return { id: rec.id, name: rec.name, entries: shown.sort((a, b) => a.start.getTime() - b.start.getTime()) };
   });
 }
 

@@ -66,6 +66,7 @@ export function renderJson(programmes: readonly ChannelProgramme[], window: Prog
         kind: e.kind,
         vodResourceId: e.vodResourceId,
         index: e.index,
+        breaks: (e.breaks ?? []).map((b) => ({ id: b.id, at: b.at.toISOString(), offsetSeconds: b.offsetSeconds, durationSeconds: b.durationSeconds })),
       })),
     })),
   });

@@ -123,8 +123,12 @@ export function metadataTag(meta: Readonly<Record<string, AmfValue>>): Buffer {
   (parts[1] as Buffer).writeUInt32BE(entries.length, 1);
   for (const [k, v] of entries) parts.push(amfString(k), amfValue(v));
   parts.push(Buffer.from([0, 0, 0x09])); // object end
-  const body = Buffer.concat(parts);
-  const tag = allocTag(TAG_SCRIPT, 0, body.length);
+  return scriptTag(0, Buffer.concat(parts));
+}
+
+/** A script data tag at `timestampMs` around an AMF0 body (onMetaData, onCuePoint). */
+export function scriptTag(timestampMs: number, body: Buffer): Buffer {
+  const tag = allocTag(TAG_SCRIPT, timestampMs, body.length);
   body.copy(tag, bodyOffset);
   return tag;
 }

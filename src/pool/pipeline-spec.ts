@@ -21,7 +21,28 @@ export interface VodItem {
   path: string;
   /** The file is gone: the channel's slate plays in its place (PipelineSpec.slate). */
   missing?: boolean;
+  /** Ad breaks declared in the item, by offset (item time); each gets an onCuePoint (worker/cue-points.ts). */
+  breaks?: AdBreak[];
 }
+
+/**
+ * An ad break of an item: a point in item time where the worker sends an
+ * onCuePoint, and how long the break is meant to last (the playout does not
+ * stop: a downstream splicer puts its ad there). Any kind of item may carry
+ * them; the worker only needs the item's own timeline.
+ */
+export interface AdBreak {
+  id: string;
+  /** From the item's first frame, ms. */
+  offsetMs: number;
+  durationMs: number;
+}
+
+function isAdBreak(v: unknown): v is AdBreak {
+  return isRecord(v) && typeof v['id'] === 'string' && isTimeMs(v['offsetMs']) && isTimeMs(v['durationMs']);
+}
+
+const isTimeMs = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /** What a pipeline reads. Paths and URLs arrive already validated and confined. */
 export type SourceSpec =
@@ -285,7 +306,14 @@ export function isVodItems(v: unknown): v is VodItem[] {
   return (
     Array.isArray(v) &&
     v.length > 0 &&
-    v.every((i) => isRecord(i) && typeof i['id'] === 'string' && typeof i['path'] === 'string' && (i['missing'] === undefined || typeof i['missing'] === 'boolean'))
+    v.every(
+      (i) =>
+        isRecord(i) &&
+        typeof i['id'] === 'string' &&
+        typeof i['path'] === 'string' &&
+        (i['missing'] === undefined || typeof i['missing'] === 'boolean') &&
+        (i['breaks'] === undefined || (Array.isArray(i['breaks']) && i['breaks'].every(isAdBreak))),
+    )
   );
 }
 

@@ -63,7 +63,39 @@ export type PlayoutEvent =
    * take-live `requestId`), went away (slate or waiting), came back, or
    * ended (a return, or the channel's end).
    */
-  | { kind: 'cut-in'; requestId: number | null; state: CutInSource | 'ended'; atMs: number };
+  | { kind: 'cut-in'; requestId: number | null; state: CutInSource | 'ended'; atMs: number }
+  /** A cue point's tag reached the origin's socket (`atMs`, wall clock): an item start or an ad break. */
+  | { kind: 'cue'; atMs: number; cue: CuePoint };
+
+/** A cue point the worker sent (worker/cue-points.ts), as the supervisor records it. */
+export interface CuePoint extends PlayoutItemRef {
+  kind: 'ITEM' | 'BREAK';
+  /** The break's id; for ITEM, the item's id. */
+  id: string;
+  /** Its FLV timestamp on the output's timeline (the origin's), ms. */
+  mediaMs: number;
+  /** Item time, ms: the break's offset (0 for an item's start). */
+  offsetMs: number;
+  /** The break's length; for ITEM, how long the item plays if nothing cuts it. ms. */
+  durationMs: number;
+  /** FLV timestamp of the first video keyframe at or after it (where a copy-mode splice can start); null without video. */
+  keyframeMs: number | null;
+  loop: number;
+}
+
+function isCuePoint(v: unknown): v is CuePoint {
+  return (
+    isRecord(v) &&
+    isItemRef(v) &&
+    (v['kind'] === 'ITEM' || v['kind'] === 'BREAK') &&
+    typeof v['id'] === 'string' &&
+    isIndex(v['mediaMs']) &&
+    isIndex(v['offsetMs']) &&
+    isIndex(v['durationMs']) &&
+    (v['keyframeMs'] === null || isIndex(v['keyframeMs'])) &&
+    isIndex(v['loop'])
+  );
+}
 
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -101,6 +133,8 @@ export function isPlayoutEvent(v: unknown): v is PlayoutEvent {
       return isIndex(v['requestId']) && typeof v['error'] === 'string' && (v['code'] === undefined || v['code'] === 'SOURCE_UNREACHABLE' || v['code'] === 'INCOMPATIBLE_MEDIA');
     case 'cut-in':
       return (v['requestId'] === null || isIndex(v['requestId'])) && cutInStates.includes(v['state']) && isTime(v['atMs']);
+    case 'cue':
+      return isTime(v['atMs']) && isCuePoint(v['cue']);
     default:
       return false;
   }

@@ -169,3 +169,13 @@ export function decode(buf: Buffer): Amf[] {
   while (c.at < buf.length) out.push(decodeOne(c, 0));
   return out;
 }
+
+/**
+ * The name a data message starts with (onMetaData, onCuePoint…), read
+ * without decoding the rest; null when it does not start with a short string.
+ */
+export function dataName(body: Buffer): string | null {
+  if (body.length < 3 || body[0] !== STRING) return null;
+  const length = body.readUInt16BE(1);
+  return body.length < 3 + length ? null : body.toString('utf8', 3, 3 + length);
+}

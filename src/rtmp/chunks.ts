@@ -45,32 +45,67 @@ const EXTENDED = 0xffffff;
 
 export class ChunkError extends Error {}
 
-function basicHeader(fmt: number, csid: number): Buffer {
+function basicHeaderByte(fmt: number, csid: number): number {
   if (csid < 2 || csid > 63) throw new ChunkError(`chunk stream id ${csid} needs a longer basic header; use 2..63`);
-  return Buffer.from([(fmt << 6) | csid]);
+  return (fmt << 6) | csid;
+}
+
+/** A message's timestamp as sent: whole ms, 32 bits. */
+const wireTimestamp = (m: RtmpMessage): number => Math.max(0, Math.floor(m.timestamp)) >>> 0;
+
+/** Bytes of one message once cut into chunks. */
+function chunkedLength(m: RtmpMessage, chunkSize: number): number {
+  const ext = wireTimestamp(m) >= EXTENDED ? 4 : 0;
+  const continuations = Math.max(0, Math.ceil(m.payload.length / chunkSize) - 1);
+  return 12 + ext + m.payload.length + continuations * (1 + ext);
+}
+
+/** Writes one message's chunks into `out` at `at`; returns where they end. */
+function writeChunks(m: RtmpMessage, chunkSize: number, out: Buffer, at: number): number {
+  const ts = wireTimestamp(m);
+  const extended = ts >= EXTENDED;
+  const len = m.payload.length;
+  out[at] = basicHeaderByte(0, m.csid);
+  out.writeUIntBE(extended ? EXTENDED : ts, at + 1, 3);
+  out.writeUIntBE(len, at + 4, 3);
+  out[at + 7] = m.type;
+  out.writeUInt32LE(m.streamId, at + 8);
+  at += 12;
+  if (extended) at = out.writeUInt32BE(ts, at);
+  at += m.payload.copy(out, at, 0, Math.min(chunkSize, len));
+  for (let from = chunkSize; from < len; from += chunkSize) {
+    out[at++] = (3 << 6) | m.csid;
+    if (extended) at = out.writeUInt32BE(ts, at);
+    at += m.payload.copy(out, at, from, Math.min(from + chunkSize, len));
+  }
+  return at;
+}
+
+/** Bytes the messages take once cut into chunks. */
+export function chunkedSize(messages: readonly RtmpMessage[], chunkSize: number): number {
+  let total = 0;
+  for (const m of messages) total += chunkedLength(m, chunkSize);
+  return total;
 }
 
 /**
- * The chunks of one message, as pieces to hand to the socket in order
- * (payload slices are not copied).
+ * Writes the chunks of messages, in order, into `out` (at least
+ * chunkedSize() long) for one socket write. Why one copy rather than the
+ * payloads as they are behind small header buffers: a socket write per
+ * piece (a header, a slice, a continuation byte…) cost more than copying a
+ * batch's few tens of KiB once (bench/README.md).
  */
-export function chunkMessage(m: RtmpMessage, chunkSize: number): Buffer[] {
-  const ts = Math.max(0, Math.floor(m.timestamp)) >>> 0;
-  const extended = ts >= EXTENDED;
-  const head = Buffer.alloc(12 + (extended ? 4 : 0));
-  head[0] = basicHeader(0, m.csid)[0] ?? 0;
-  head.writeUIntBE(extended ? EXTENDED : ts, 1, 3);
-  head.writeUIntBE(m.payload.length, 4, 3);
-  head[7] = m.type;
-  head.writeUInt32LE(m.streamId, 8);
-  if (extended) head.writeUInt32BE(ts, 12);
-  const out: Buffer[] = [head, m.payload.subarray(0, chunkSize)];
-  if (m.payload.length > chunkSize) {
-    const cont = Buffer.alloc(1 + (extended ? 4 : 0));
-    cont[0] = (3 << 6) | m.csid;
-    if (extended) cont.writeUInt32BE(ts, 1);
-    for (let at = chunkSize; at < m.payload.length; at += chunkSize) out.push(cont, m.payload.subarray(at, at + chunkSize));
-  }
+export function writeMessages(messages: readonly RtmpMessage[], chunkSize: number, out: Buffer): number {
+  let at = 0;
+  for (const m of messages) at = writeChunks(m, chunkSize, out, at);
+  return at;
+}
+
+/** The chunks of messages as a new buffer. */
+export function chunkMessages(messages: readonly RtmpMessage[], chunkSize: number): Buffer {
+  const out = Buffer.allocUnsafe(chunkedSize(messages, chunkSize));
+  const n = writeMessages(messages, chunkSize, out);
+  if (n !== out.length) throw new ChunkError(`chunked ${n} bytes where ${out.length} were counted`);
   return out;
 }
 

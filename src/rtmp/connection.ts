@@ -2,7 +2,7 @@
  * One RTMP client connection on a plain Node socket, up to `connect`'s
  * answer: TCP (or TLS for rtmps://), the plain handshake (C0 C1 C2, which
  * nginx-rtmp, other servers and CDNs accept), Set Chunk Size, connect. Then
- * commands with their answers, messages out in batches (one writev), and
+ * commands with their answers, messages out in batches (one write each), and
  * messages in. It answers the server's pings (nginx-rtmp drops a client that
  * does not) and acknowledges what it receives once per the server's window.
  *
@@ -17,7 +17,8 @@ import { decode, encode, type Amf, type AmfObject } from './amf0.js';
 import { holdUntilNextBatch, release } from './read-pacer.js';
 import {
   ChunkReader,
-  chunkMessage,
+  chunkedSize,
+  writeMessages,
   MSG_ACK,
   MSG_COMMAND_AMF0,
   MSG_SET_CHUNK_SIZE,
@@ -25,6 +26,7 @@ import {
   MSG_WINDOW_ACK_SIZE,
   type RtmpMessage,
 } from './chunks.js';
+import { writeArena } from './write-arena.js';
 
 const HANDSHAKE_BYTES = 1536;
 /** Our chunk size: a typical frame is one or two chunks, within what servers accept. */
@@ -339,31 +341,22 @@ export class RtmpConnection {
     this.#handlers.onCommand(values, m);
   }
 
-  /** Messages out in one writev; `onFlushed` runs once all of them are in the kernel. */
+  /**
+   * Messages out in one write; `onFlushed` runs once all of them are in the
+   * kernel. The bytes are laid out in the process's write arena (write-arena.ts).
+   */
   write(messages: readonly RtmpMessage[], onFlushed?: () => void): void {
     const socket = this.#socket;
     if (socket === null || this.#ended !== null || messages.length === 0) return;
-    const pieces: Buffer[] = [];
-    let bytes = 0;
-    for (const m of messages) {
-      for (const piece of chunkMessage(m, this.#chunkSize)) {
-        bytes += piece.length;
-        pieces.push(piece);
-      }
-    }
-    this.#bytesQueued += bytes;
-    socket.cork();
-    const last = pieces.length - 1;
-    pieces.forEach((piece, i) => {
-      if (i < last) socket.write(piece);
-      else {
-        socket.write(piece, () => {
-          this.#bytesFlushed += bytes;
-          onFlushed?.();
-        });
-      }
+    const n = chunkedSize(messages, this.#chunkSize);
+    const region = writeArena.take(n);
+    writeMessages(messages, this.#chunkSize, region.buf);
+    this.#bytesQueued += n;
+    socket.write(region.buf, () => {
+      region.release();
+      this.#bytesFlushed += n;
+      onFlushed?.();
     });
-    socket.uncork();
   }
 
   /** Ends the connection for `err`; tells the handlers once, unless close() ended it. */

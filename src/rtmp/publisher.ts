@@ -10,9 +10,10 @@
  *
  * Media tags in (type, time, body: what an FLV tag holds, without its
  * header), RTMP messages out, the body as the payload, never copied. A data
- * tag (onMetaData) goes out as `@setDataFrame`, as publishers send it.
+ * tag (onMetaData) goes out as `@setDataFrame`, as publishers send it; an
+ * onCuePoint goes as it is (worker/cue-points.ts).
  */
-import { encode, type Amf } from './amf0.js';
+import { dataName, encode, type Amf } from './amf0.js';
 import { MSG_AUDIO, MSG_COMMAND_AMF0, MSG_VIDEO, type MediaTag, type RtmpMessage } from './chunks.js';
 import { refused, RtmpConnection, RtmpError, statusInfo } from './connection.js';
 
@@ -108,6 +109,8 @@ export class RtmpPublisher {
       const timestamp = timeMs >>> 0;
       if (type === MSG_VIDEO) return { csid: CSID_VIDEO, type, streamId, timestamp, payload: body };
       if (type === MSG_AUDIO) return { csid: CSID_AUDIO, type, streamId, timestamp, payload: body };
+      // A cue point is an event at its time, not the stream's metadata: it goes as it is, so the origin does not keep it as such.
+      if (dataName(body) === 'onCuePoint') return { csid: CSID_DATA, type, streamId, timestamp, payload: body };
       return { csid: CSID_DATA, type, streamId, timestamp, payload: Buffer.concat([setDataFrame, body]) };
     });
     this.#conn.write(messages, onFlushed);

@@ -9,6 +9,7 @@
  *   RECORDING_FINISHED  a recording segment was closed
  *   CUT_IN_STARTED      a live cut-in's source went on air
  *   CUT_IN_ENDED        a live cut-in ended (a return to the playlist)
+ *   CUE_POINT           a VOD channel's cue point (an item start or an ad break) reached the origin
  */
 import type { StatusChange, StatusEvents } from '../channels/events.js';
 import type { Logger } from '../log.js';
@@ -31,6 +32,11 @@ export function feedStatusEvents(events: StatusEvents, sink: WebhookSink, log: L
     if (p !== undefined && lastStart.get(c.id) !== p.startedAt.getTime()) {
       lastStart.set(c.id, p.startedAt.getTime());
       send('ITEM_STARTED', { channelId: c.id, itemId: p.itemId, index: p.index, startedAt: p.startedAt.toISOString(), endsAt: p.endsAt.toISOString(), loop: p.loop });
+    }
+    const q = c.cuePoint;
+    if (q !== undefined) {
+      const { at, ...rest } = q;
+      send('CUE_POINT', { channelId: c.id, ...rest, at: at.toISOString() });
     }
     if (c.cutIn !== undefined) {
       // A change of its source (the slate, back) is only a detail: the start and the end are events.

@@ -25,7 +25,7 @@ import { SerialPass } from '../serial-pass.js';
 import { checkWebhookUrl } from './address.js';
 import { sign, signatureHeader } from './signature.js';
 
-export const webhookEvents = ['STATUS_CHANGED', 'ERROR', 'ITEM_STARTED', 'RECORDING_FINISHED', 'CUT_IN_STARTED', 'CUT_IN_ENDED'] as const;
+export const webhookEvents = ['STATUS_CHANGED', 'ERROR', 'ITEM_STARTED', 'RECORDING_FINISHED', 'CUT_IN_STARTED', 'CUT_IN_ENDED', 'CUE_POINT'] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
 
 export interface WebhookOutboxDeps {

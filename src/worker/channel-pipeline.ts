@@ -199,6 +199,7 @@ export class ChannelPipeline {
           send: (e) => this.#deps.onPlayout?.(e),
         });
         this.#cutIn = cutIn;
+        const items = this.#deps.liveItems ?? null;
         const feeder = new VodFeeder({
           timeline,
           push: (tag, timeMs) => cutIn.send(viewTag(tag, timeMs)),
@@ -209,9 +210,9 @@ export class ChannelPipeline {
             // A programme's cut shortens the item that opens.
             this.#playout?.onBoundary(this.#programme === null ? step : { ...step, periodMs: timeline.periodMs });
           },
+          cues: { indexOf: (p) => items?.layout.indexOf(p) ?? p, onCue: (cue, keyframeMs) => this.#playout?.addCue(cue, keyframeMs) },
         });
         this.#feeder = feeder;
-        const items = this.#deps.liveItems ?? null;
         const onPlayout = this.#deps.onPlayout;
         if (onPlayout !== undefined) {
           const layout = items === null ? {} : { indexOf: (p: number) => items.layout.indexOf(p), liveAfter: (p: number) => liveRef(items.layout, p) };

@@ -4,6 +4,7 @@
  * video, and a start inside the item (a return from a cut-in). Pure.
  */
 import type { Mp4Track } from '../media/mp4.js';
+import type { AdBreak } from '../pool/pipeline-spec.js';
 
 export type TrackKind = 'video' | 'audio';
 
@@ -14,6 +15,8 @@ export interface ItemMedia {
   readonly path: string;
   readonly video: Mp4Track | null;
   readonly audio: Mp4Track | null;
+  /** Ad breaks in item time, by offset: each gets a cue point (cue-points.ts). */
+  readonly breaks?: readonly AdBreak[];
 }
 
 /** Minimum DTS step between two samples of one track on the wire, µs (FLV has ms). */

@@ -38,7 +38,7 @@ export class MediaCache {
       this.#entries.set(key, entry);
     }
     const { video, audio } = await entry;
-    return { id: item.id, path: item.path, video, audio };
+    return { id: item.id, path: item.path, video, audio, ...(item.breaks !== undefined && item.breaks.length > 0 ? { breaks: item.breaks } : {}) };
   }
 
   loadAll(items: readonly VodItem[]): Promise<ItemMedia[]> {

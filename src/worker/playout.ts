@@ -13,10 +13,14 @@
  *   answered when the timeline has decided the cut, with the exact time the
  *   next item starts: at most a pace period and a mini-GOP after the command.
  *
- * Owns: the items decided but not yet on air, and the commands waiting for
- * their cut. Imports vod-timeline.ts, vod-feeder.ts (types) and pool/playout-spec.ts.
+ * - A cue point (cue-points.ts) is reported like an item: once the output's
+ *   flushed position reaches its tag, with the keyframe the feeder found after it.
+ *
+ * Owns: the items decided but not yet on air, the cue points sent but not
+ * yet reported, and the commands waiting for their cut. Imports vod-timeline.ts, vod-feeder.ts (types) and pool/playout-spec.ts.
  */
-import type { PlayoutCommand, PlayoutEvent, PlayoutItemRef } from '../pool/playout-spec.js';
+import type { CuePoint, PlayoutCommand, PlayoutEvent, PlayoutItemRef } from '../pool/playout-spec.js';
+import type { Cue } from './cue-points.js';
 import type { Step, VodTimeline } from './vod-timeline.js';
 
 type Boundary = Extract<Step, { kind: 'boundary' }>;
@@ -55,6 +59,8 @@ export class Playout {
   #onAir: Pending | null = null;
   /** Commands waiting for the timeline's next boundary. */
   #waiting: number[] = [];
+  /** Cue points sent, reported once the output reaches them. */
+  #cues: CuePoint[] = [];
   /** Wall clock (ms since the epoch) at output time 0; read at the first need once the publish started. */
   #epochZero: number | null = null;
 
@@ -99,6 +105,16 @@ export class Playout {
     let reached: Pending | null = null;
     while (this.#pending.length > 0 && (this.#pending[0]?.startMs ?? Infinity) <= positionMs) reached = this.#pending.shift() ?? null;
     if (reached !== null) this.#announce(reached);
+    while (this.#cues.length > 0 && (this.#cues[0]?.mediaMs ?? Infinity) <= positionMs) {
+      const cue = this.#cues.shift() as CuePoint;
+      this.#deps.send({ kind: 'cue', atMs: this.#epochOf(cue.mediaMs), cue });
+    }
+  }
+
+  /** A cue's tag went out (vod-feeder.ts): reported when the output reaches it. */
+  addCue(cue: Cue, keyframeMs: number | null): void {
+    const { kind, id, index, itemId, atMs: mediaMs, offsetMs, durationMs, loop } = cue;
+    this.#cues.push({ kind, id, index, itemId, mediaMs, offsetMs, durationMs, keyframeMs, loop });
   }
 
   /** A skip or jump; answered through `send` with `requestId`. */

@@ -25,6 +25,7 @@ import type { TargetStats } from '../pool/pipeline-spec.js';
 import { fullJitterBackoff } from '../pool/backoff.js';
 import { maskUrls } from '../gst/bus-errors.js';
 import { tagKind } from '../media/flv-reader.js';
+import { dataName } from '../rtmp/amf0.js';
 import { MSG_VIDEO, type MediaTag } from '../rtmp/chunks.js';
 import { BitrateWindow } from './bitrate-window.js';
 
@@ -145,8 +146,10 @@ export class PushTarget {
   #remember(tag: MediaTag): void {
     if (tag.type === MSG_VIDEO) this.#sawVideo = true;
     const kind = tagKind(tag);
-    if (kind === 'script') this.#headers.meta = tag;
-    else if (kind === 'video-config') this.#headers.video = tag;
+    // A cue point is an event of its moment: a new session starts with the metadata, not with the last cue.
+    if (kind === 'script') {
+      if (dataName(tag.body) !== 'onCuePoint') this.#headers.meta = tag;
+    } else if (kind === 'video-config') this.#headers.video = tag;
     else if (kind === 'audio-config') this.#headers.audio = tag;
   }
 

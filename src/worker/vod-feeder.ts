@@ -9,6 +9,9 @@
  * timestamp ours (see vod-timeline.ts), and the pipeline shrinks to appsrc !
  * rtmp2sink, two threads instead of five. Reads are synchronous preads of
  * one sample each (a few KB, from the page cache in steady state).
+ *
+ * With `cues`, an onCuePoint tag goes out at each item start and ad break
+ * (cue-points.ts), just before the first sample at or after its time.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import {
@@ -24,6 +27,7 @@ import {
   videoTag,
 } from '../media/flv.js';
 import { frameSeconds, type Mp4Track } from '../media/mp4.js';
+import { CueSchedule, cuePointTag, type Cue } from './cue-points.js';
 import { FrameCounter } from './frame-counter.js';
 import type { ItemMedia, Step, TrackKind, VodTimeline } from './vod-timeline.js';
 
@@ -37,6 +41,15 @@ export interface FeederOptions {
   readonly leadMs?: number;
   /** Each item boundary as the timeline decides it (playout.ts follows what plays). */
   readonly onBoundary?: (step: Extract<Step, { kind: 'boundary' }>) => void;
+  /** Send cue points (cue-points.ts); without this, none (a relay's slate). */
+  readonly cues?: CueOptions;
+}
+
+export interface CueOptions {
+  /** The timeline's position → its index in the whole list (live items take places too). */
+  readonly indexOf: (position: number) => number;
+  /** A cue's tag went out, and the first video keyframe at or after it is known (null without video). */
+  readonly onCue: (cue: Cue, keyframeMs: number | null) => void;
 }
 
 export class VodFeeder {
@@ -57,6 +70,8 @@ export class VodFeeder {
   #gaps: number[] = [];
   /** Which track's frames count as "frames out": video when there is one. */
   readonly #frameTrack: TrackKind;
+  readonly #cueOpts: CueOptions | null;
+  readonly #cues: CueSchedule | null;
 
   constructor(opts: FeederOptions) {
     this.#timeline = opts.timeline;
@@ -64,6 +79,8 @@ export class VodFeeder {
     this.#leadMs = opts.leadMs ?? defaultLeadMs;
     this.#onBoundary = opts.onBoundary;
     this.#frameTrack = opts.timeline.item.video !== null ? 'video' : 'audio';
+    this.#cueOpts = opts.cues ?? null;
+    this.#cues = opts.cues === undefined ? null : new CueSchedule(this.#frameTrack === 'video');
   }
 
   get started(): boolean {
@@ -120,6 +137,8 @@ export class VodFeeder {
     if (item.video !== null && avcC !== null) this.#push(avcSequenceHeader(0, avcC), 0);
     const asc = this.#timeline.initialConfig('audio');
     if (item.audio?.codec === 'aac' && asc !== null) this.#push(aacSequenceHeader(0, asc), 0);
+    const t = this.#timeline;
+    this.#itemCues({ item, position: t.position, startMs: 0, fromMs: 0, periodMs: t.periodMs });
     this.fill(fillNowMs);
   }
 
@@ -141,12 +160,17 @@ export class VodFeeder {
         this.#gaps.push(step.gapSeconds);
         this.#closeUnused(step.nextItem);
         this.#onBoundary?.(step);
+        // The timeline's own period (the same value when the item starts at its zero) after the
+        // boundary's hooks, since a programme (programme-clock.ts) may have cut the item just now.
+        const periodMs = step.fromMs === 0 ? this.#timeline.periodMs : step.periodMs;
+        this.#itemCues({ item: step.nextItem, position: step.index, startMs: step.startMs, fromMs: step.fromMs, periodMs });
         continue;
       }
       if (step.dtsMs > dueMs) {
         this.#held = step;
         return;
       }
+      this.#sendCues(step.dtsMs);
       this.#emit(step);
     }
   }
@@ -202,6 +226,23 @@ export class VodFeeder {
     this.#push(tag, step.dtsMs);
     this.#lastTimeMs = step.dtsMs;
     if (step.track === this.#frameTrack) this.#frames.pushed(step.dtsMs);
+    if (step.track === 'video' && step.keyframe && this.#cues !== null) {
+      for (const r of this.#cues.resolved(step.dtsMs)) this.#cueOpts?.onCue(r.cue, r.keyframeMs);
+    }
+  }
+
+  #itemCues(start: { item: ItemMedia; position: number; startMs: number; fromMs: number; periodMs: number }): void {
+    if (this.#cueOpts === null || this.#cues === null) return;
+    this.#cues.item({ ...start, index: this.#cueOpts.indexOf(start.position), loop: this.#timeline.loops });
+  }
+
+  /** Cue tags due before the sample at `dtsMs` go out first, so the output's order stays by time. */
+  #sendCues(dtsMs: number): void {
+    if (this.#cues === null) return;
+    for (const cue of this.#cues.due(dtsMs)) {
+      this.#push(cuePointTag(cue), cue.atMs);
+      if (this.#frameTrack !== 'video') this.#cueOpts?.onCue(cue, null);
+    }
   }
 
   #fd(path: string): number {

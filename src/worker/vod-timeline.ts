@@ -61,6 +61,8 @@ export type Step =
       readonly startMs: number;
       /** How long the next item plays if nothing cuts it, ms. */
       readonly periodMs: number;
+      /** Item time at which it starts, ms: 0, or where a return from a cut-in resumes it. */
+      readonly fromMs: number;
     }
   | { readonly kind: 'end' };
 
@@ -400,6 +402,7 @@ export class VodTimeline {
       index: this.#position,
       startMs: Math.round(startUs / 1000),
       periodMs: Math.round((plan.periodUs - skippedUs) / 1000),
+      fromMs: Math.round(skippedUs / 1000),
     };
   }
 }

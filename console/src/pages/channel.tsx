@@ -166,7 +166,7 @@ export function ChannelPage({ api, store, operator, id }: { api: Api; store: Cha
           <h2 id="playlist-title">Playlist</h2>
           <OnAir onAir={onAir} />
           <ProfileNote c={c} />
-          {c.items.some((e) => e.live !== null) ? (
+          {c.items.some((e) => e.live !== null || e.breaks.length > 0) ? (
             <WholeList c={c} playing={onAir?.index ?? null} />
           ) : operator ? (
             <PlaylistSave api={api} id={id} library={library} saved={c.playlist.map((p) => p.id)} nowPlaying={onAir?.index ?? null} onSaved={() => void reload()} />
@@ -244,9 +244,9 @@ function conformText(c: ChannelDetailView, vodPosition: number): string {
 }
 
 /**
- * A list with live items, read only: the editor here knows VOD items, and
- * saving through it would drop the live ones. Such lists are edited through
- * the API's items.
+ * A list with live items or ad breaks, read only: the editor here knows VOD
+ * items, and saving through it would drop the live ones and the breaks.
+ * Such lists are edited through the API's items.
  */
 function WholeList({ c, playing }: { c: ChannelDetailView; playing: number | null }) {
   let vodPosition = -1;
@@ -259,12 +259,13 @@ function WholeList({ c, playing }: { c: ChannelDetailView; playing: number | nul
           return (
             <li class={here ? 'now-playing' : ''}>
               {e.name} {e.live !== null ? `(live, ${seconds(e.live.durationSeconds)})` : conformText(c, vodPosition)}
+              {e.breaks.length > 0 ? ` (ad breaks at ${e.breaks.map((b) => seconds(b.offsetSeconds)).join(', ')})` : ''}
               {here ? ' (playing now)' : ''}
             </li>
           );
         })}
       </ol>
-      <p class="muted">This list has live items: edit it through the API (updateVirtualLive with items).</p>
+      <p class="muted">This list has live items or ad breaks: edit it through the API (updateVirtualLive with items).</p>
     </div>
   );
 }

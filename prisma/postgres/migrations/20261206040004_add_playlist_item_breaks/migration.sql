@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "PlaylistItem" ADD COLUMN     "breaks" TEXT NOT NULL DEFAULT '[]';
