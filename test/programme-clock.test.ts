@@ -23,7 +23,7 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../src/log.js';
 import type { ProgrammeSlot, ProgrammeSpec } from '../src/pool/pipeline-spec.js';
 import { MediaCache } from '../src/worker/media-cache.js';
-import { itemOf, joinTurn, ProgrammeClock, turnAt } from '../src/worker/programme-clock.js';
+import { applyProgramme, itemOf, ProgrammeClock, turnAt } from '../src/worker/programme-clock.js';
 import { VodTimeline, type ItemMedia } from '../src/worker/vod-timeline.js';
 import { makeMp4 } from './helpers/media.js';
 
@@ -156,8 +156,9 @@ describe('programme clock over a compressed day', () => {
         const s = t.next();
         if (s.kind === 'sample' && s.track === 'video') [video, outputMs] = [video + 1, s.dtsMs];
       }
-      const clock = new ProgrammeClock({ channelId: 'c', timeline: t, epochZeroMs: () => atMs - outputMs, log: createLogger() }, spec, joinTurn(spec, atMs));
-      clock.replace(spec);
+      // As a worker takes its first programme (channel-pipeline.ts's setItems).
+      const clock = applyProgramme(null, spec, { channelId: 'c', timeline: t, epochZeroMs: () => atMs - outputMs, log: createLogger() }, atMs);
+      assert.ok(clock !== null);
       for (let guard = 0; guard < 10_000; guard++) {
         const s = t.next();
         if (s.kind !== 'boundary') continue;

@@ -24,7 +24,7 @@ import type { PlayoutCommand, PlayoutEvent, PlayoutItemRef, ReturnMode } from '.
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 import { VodCutIn } from './vod-cut-in.js';
 import { LiveItems, type ListLayout } from './live-items.js';
-import { joinTurn, ProgrammeClock, type Turn } from './programme-clock.js';
+import { applyProgramme, type ProgrammeClock } from './programme-clock.js';
 import type { ProgrammeSpec } from '../pool/pipeline-spec.js';
 
 /**
@@ -306,19 +306,6 @@ export class ChannelPipeline {
     if (this.#feeder === null || this.#deps.vod === null) throw new Error('only a VOD channel has a playlist');
     this.#feeder.setItems(items, loop);
     const programmed = programme !== null || this.#programme !== null;
-    if (programme === null && this.#programme !== null) {
-      this.#programme = null;
-      this.#deps.vod.limitCurrent(null, null);
-    } else if (programme !== null && this.#programme !== null) this.#programme.replace(programme);
-    else if (programme !== null) {
-      this.#programme = this.#programmeClock(programme, joinTurn(programme, Date.now()));
-      this.#programme.replace(programme);
-    }
-    this.#playout?.listChanged(programmed);
-  }
-
-  #programmeClock(spec: ProgrammeSpec, turn: Turn): ProgrammeClock {
-    if (this.#deps.vod === null) throw new Error('a programme needs a VOD timeline');
     const clock = {
       channelId: this.channelId,
       timeline: this.#deps.vod,
@@ -329,7 +316,8 @@ export class ChannelPipeline {
       },
       log: this.#deps.log,
     };
-    return new ProgrammeClock(clock, spec, turn);
+    this.#programme = applyProgramme(this.#programme, programme, clock);
+    this.#playout?.listChanged(programmed);
   }
 
   /** A skip or jump of a VOD channel, answered through onPlayout; false when this is not a running VOD channel. */

@@ -62,6 +62,21 @@ export function joinTurn(spec: ProgrammeSpec, nowMs: number): Turn {
   return { slot: null, k: -1, sinceMs: on.slot !== null ? on.sinceMs - 1 : on.sinceMs };
 }
 
+/**
+ * A programme sent with the channel's list (or its removal, null) applied to
+ * the clock in charge, if any: the clock in charge afterwards. Removed, the
+ * item playing plays to its own end and the list's order follows.
+ */
+export function applyProgramme(current: ProgrammeClock | null, spec: ProgrammeSpec | null, deps: ProgrammeClockDeps, nowMs = Date.now()): ProgrammeClock | null {
+  if (spec === null) {
+    if (current !== null) deps.timeline.limitCurrent(null, null);
+    return null;
+  }
+  const clock = current ?? new ProgrammeClock(deps, spec, joinTurn(spec, nowMs));
+  clock.replace(spec);
+  return clock;
+}
+
 export const itemOf = (spec: ProgrammeSpec, turn: Turn): string | undefined => (turn.slot === null ? spec.filler[turn.k % spec.filler.length] : turn.slot.items[turn.k]);
 
 export interface ProgrammeClockDeps {
