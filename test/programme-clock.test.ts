@@ -141,12 +141,15 @@ describe('programme clock over a compressed day', () => {
     assert.ok(startMs <= 6000 && startMs > 6000 - gopMs, `the entry opens at ${startMs} ms`);
   });
 
-  it('joins a running channel: during an entry, it plays from the next clean cut; otherwise the item plays to the next entry', () => {
+  it('joins a running channel: during an entry, from the next clean cut, where the entry would be; otherwise the item plays to the next entry', () => {
     const spec: ProgrammeSpec = { filler: ['filler'], slots: [slot(0, 1), slot(1, 0)] };
-    for (const [what, atMs, want, byMs] of [
-      ['inside the first entry', wallZero + 2000, 'long', 200],
+    // [case, join at, the item that follows, at most this long after the join (ms), where in it it starts (ms, range)]
+    for (const [what, atMs, want, byMs, from0, from1] of [
+      ['0.5 s into the first entry', wallZero + 2000, 'long', 200, 0, 0],
+      // 2.3 s into 'long' by its next clean cut: from its keyframe at 2 s (GOP 1 s).
+      ['2.3 s into the first entry', wallZero + 3800, 'long', 200, 1900, 2100],
       // The item playing would end 0.7 s after the join, 0.2 s after the first entry's start: cut for it.
-      ['before the first entry', wallZero + 1000, 'long', 600],
+      ['before the first entry', wallZero + 1000, 'long', 600, 0, 0],
     ] as const) {
       // The list plays in its order from 'tail' (1.6 s): 50 video frames out, the next item (the filler, 1 s) is 0.3 s in.
       const t = new VodTimeline({ items: from('tail'), loop: true });
@@ -164,6 +167,8 @@ describe('programme clock over a compressed day', () => {
         if (s.kind !== 'boundary') continue;
         assert.equal(s.nextItem.id, want, `${what}: the entry's item follows`);
         assert.ok(s.startMs - outputMs <= byMs, `${what}: it opens ${s.startMs - outputMs} ms after the join (at most ${byMs})`);
+        assert.ok(s.fromMs >= from0 && s.fromMs <= from1, `${what}: it starts ${s.fromMs} ms into the item`);
+        assert.ok(s.gapSeconds < 0.1, `${what}: no hole at the join (${s.gapSeconds} s)`);
         break;
       }
     }

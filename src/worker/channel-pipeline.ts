@@ -208,7 +208,7 @@ export class ChannelPipeline {
             this.#liveItems?.onBoundary(step);
             this.#programme?.onBoundary(step);
             // A programme's cut shortens the item that opens.
-            this.#playout?.onBoundary(this.#programme === null ? step : { ...step, periodMs: timeline.periodMs });
+            this.#playout?.onBoundary(this.#programme === null ? step : { ...step, periodMs: timeline.periodMs - step.fromMs });
           },
           cues: { indexOf: (p) => items?.layout.indexOf(p) ?? p, onCue: (cue, keyframeMs) => this.#playout?.addCue(cue, keyframeMs) },
         });

@@ -17,6 +17,10 @@
  *   the worker's pacing clock read against the wall clock at that moment
  *   (`epochZeroMs`), so no error carries from one entry to the next: the
  *   channel stays within a GOP of the programme however many days it runs.
+ * - A channel that takes its programme (or restarts) during a slot joins it
+ *   where it would be by then (the item and the keyframe at or before that
+ *   point), when that is over `joinLateMs` into it: the item playing is cut at
+ *   its next clean cut.
  * - A new programme (an edit) is taken at once for what follows the item
  *   playing: the slot playing keeps its content, the next slot is the new
  *   programme's first one after the slot playing began; the item playing is
@@ -27,11 +31,14 @@
  */
 import type { Logger } from '../log.js';
 import type { ProgrammeSlot, ProgrammeSpec } from '../pool/pipeline-spec.js';
-import { openingDtsMs } from './programme-cut.js';
+import { openingDtsMs, periodMsOf } from './programme-cut.js';
 import type { Step, VodTimeline } from './vod-timeline.js';
 
 /** A filler item that would play less than this before the next slot is left out, ms. */
 export const marginMs = 100;
+
+/** A slot found under way by more than this (a late join) plays from where it would be, not from its beginning, ms. */
+export const joinLateMs = 1000;
 
 /** What an item of the timeline is in the programme. */
 export interface Turn {
@@ -137,13 +144,46 @@ export class ProgrammeClock {
       if (endMs > untilMs) endMs = limitMs = untilMs;
       next = toSlot !== null && endMs >= untilMs - marginMs ? toSlot : filler(turn.k + 1);
     }
-    const id = itemOf(this.#spec, next);
-    let position: number | null = null;
-    for (let i = 0; i < t.itemCount; i++) if (t.itemAt(i)?.id === id) position = i;
-    if (position === null) this.#deps.log.warn('programme item not in the list; the list order follows', { channel: this.#deps.channelId, item: id });
-    // The next item's first tag (its reorder delay before its zero) is due by the limit too.
-    const nextItem = position === null ? undefined : t.itemAt(position);
-    t.limitCurrent(limitMs === null ? null : t.itemTimeMs(limitMs) - (nextItem === undefined ? 0 : openingDtsMs(nextItem)), position);
+    // The cut, then where the next item really starts: a limit already passed cuts at the next clean cut.
+    const limitAt = (turn: Turn): number | null => {
+      if (limitMs === null) return null;
+      // The next item's first tag (its reorder delay before its zero) is due by the limit too.
+      const position = this.#positionOf(itemOf(this.#spec, turn));
+      const item = position === null ? undefined : t.itemAt(position);
+      return t.itemTimeMs(limitMs) - (item === undefined ? 0 : openingDtsMs(item));
+    };
+    t.limitCurrent(limitAt(next), null);
+    const nextAtMs = zero + startMs + t.periodMs;
+    // A slot well under way (a channel that joins its programme late): where it would be by then.
+    let fromMs: number | null = null;
+    if (next === toSlot && toSlot.slot !== null && nextAtMs > toSlot.sinceMs + joinLateMs) {
+      const at = this.#inside(toSlot.slot, nextAtMs - toSlot.sinceMs);
+      next = at === null ? { slot: null, k: 0, sinceMs: toSlot.sinceMs } : { ...toSlot, k: at.k };
+      fromMs = at?.fromMs ?? null;
+    }
+    t.limitCurrent(limitAt(next), this.#positionOf(itemOf(this.#spec, next)), fromMs);
     this.#next = next;
+  }
+
+  /** The timeline's position of item `id`; null (and a warning) when its list lacks it. */
+  #positionOf(id: string | undefined): number | null {
+    const t = this.#deps.timeline;
+    for (let i = 0; i < t.itemCount; i++) if (t.itemAt(i)?.id === id) return i;
+    this.#deps.log.warn('programme item not in the list; the list order follows', { channel: this.#deps.channelId, item: id });
+    return null;
+  }
+
+  /** Which item of `slot` plays `lateMs` into it, and where in it (ms); null once its content is over. */
+  #inside(slot: ProgrammeSlot, lateMs: number): { k: number; fromMs: number } | null {
+    if (lateMs >= slot.endMs - slot.startMs) return null;
+    let at = lateMs;
+    for (let k = 0; k < slot.items.length; k++) {
+      const position = this.#positionOf(slot.items[k]);
+      const item = position === null ? undefined : this.#deps.timeline.itemAt(position);
+      const periodMs = item === undefined ? 0 : periodMsOf(item);
+      if (at < periodMs) return { k, fromMs: at };
+      at -= periodMs;
+    }
+    return null;
   }
 }

@@ -14,6 +14,9 @@
  */
 import { cleanCutFrom, nominalDuration, planItem, ptsOf, us, videoCut, type ItemMedia, type ItemPlan, type TrackCut, type TrackKind } from './item-plan.js';
 
+/** How long an item plays if nothing cuts it, ms. */
+export const periodMsOf = (item: ItemMedia): number => planItem(item).periodUs / 1000;
+
 /**
  * How far before its own zero an item's first tag goes out, ms (<= 0): with
  * B-frames its first DTS is negative. An item that follows a cut starts that

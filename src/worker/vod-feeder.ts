@@ -160,9 +160,10 @@ export class VodFeeder {
         this.#gaps.push(step.gapSeconds);
         this.#closeUnused(step.nextItem);
         this.#onBoundary?.(step);
-        // The timeline's own period (the same value when the item starts at its zero) after the
-        // boundary's hooks, since a programme (programme-clock.ts) may have cut the item just now.
-        const periodMs = step.fromMs === 0 ? this.#timeline.periodMs : step.periodMs;
+        // A programme (programme-clock.ts) may have cut the item in the boundary's hooks just now;
+        // otherwise the timeline's period says the same as the step's, rounding aside.
+        const cutMs = this.#timeline.periodMs - step.fromMs;
+        const periodMs = cutMs < step.periodMs - 1 ? cutMs : step.periodMs;
         this.#itemCues({ item: step.nextItem, position: step.index, startMs: step.startMs, fromMs: step.fromMs, periodMs });
         continue;
       }
