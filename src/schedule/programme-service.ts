@@ -9,9 +9,10 @@
  *   profile, conformable), with what a running channel has on the wire.
  * - The worker gets the occurrences from a day back to three days ahead
  *   (`windowMs`), aligned to the hour, with the programme's items as its
- *   list: when the channel turns LIVING (its pipeline starts on the filler),
- *   after an edit (it takes effect from the next entry), and whenever the
- *   window moved or the stored programme changed (`refreshMs`, also how an
+ *   list: when the channel turns LIVING (its pipeline starts on the filler,
+ *   then joins the entry on now), after an edit (it takes effect from the
+ *   next entry), and whenever what it would send changed: the window gained
+ *   an occurrence, or the stored programme changed (`refreshMs`; also how an
  *   edit made on another node of a cluster reaches the node that runs it).
  *
  * Owns: the programme's window and what was last sent per channel.
@@ -112,7 +113,8 @@ export class ProgrammeService {
   /**
    * Replaces channel `id`'s programme; a running channel takes it from its next entry.
    * @throws BAD_USER_INPUT (programme-input.ts), NOT_FOUND (channel, VOD resource),
-   *   WRONG_SOURCE_TYPE (an ONLINE channel), INCOMPATIBLE_MEDIA (items that cannot share a session).
+   *   WRONG_SOURCE_TYPE (an ONLINE channel), INCOMPATIBLE_MEDIA (items that cannot share a session),
+   *   INVALID_STATE (a running channel with live items or a cut-in on air).
    */
   async set(id: string, input: ProgrammeInput): Promise<ChannelRecord> {
     const fields = validateProgramme(input);
