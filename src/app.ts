@@ -36,6 +36,8 @@ import { startNotifyServer } from './ondemand/notify.js';
 import { ViewerBook } from './ondemand/viewers.js';
 import { ScheduleRepository } from './schedule/repository.js';
 import { Scheduler } from './schedule/scheduler.js';
+import { ProgrammeService } from './schedule/programme-service.js';
+import { programmePlan } from './guide/programme-plan.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 import { consoleRoutes } from './api/console.js';
 import { epgRoutes } from './api/epg.js';
@@ -209,6 +211,10 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       log: log.child({ part: 'schedule' }),
       onRun: ondemandMetrics.scheduleRun,
     });
+    // Wall-clock programmes: sent to a channel's worker when it turns LIVING here, so listening starts before any channel does.
+    const programmes = new ProgrammeService({ channels, repo, events: cluster.ownEvents, log: log.child({ part: 'programme' }) });
+    programmes.start();
+    cleanups.push('programmes', async () => programmes.stop());
 
     // This node's own events only: in a cluster each event reaches the outbox once.
     const webhooks = new WebhookOutbox({ db: db.prisma, log: log.child({ part: 'webhooks' }), nodeId: config.nodeName, allowPrivate: config.webhookAllowPrivate });
@@ -229,6 +235,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
       channels,
       played,
       nowPlaying: (id) => channels.nowPlaying(id),
+      planSources: [programmePlan(played)],
       vodNames: async (ids) => new Map((await db.prisma.vodResource.findMany({ where: { id: { in: [...ids] } }, select: { id: true, name: true } })).map((v) => [v.id, v.name])),
     });
 
@@ -247,6 +254,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
         workers: () => pool.workers(),
         ondemand: od,
         schedules: scheduler,
+        programmes,
         webhooks,
         programme: guide,
         nodes: () => cluster.nodes(),

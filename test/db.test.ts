@@ -146,7 +146,7 @@ describe('a fresh database', () => {
     );
     assert.deepEqual(
       tables.map((t) => t.name),
-      ['Node', 'PlayedItem', 'PlaylistItem', 'PlaylistLiveItem', 'PushTarget', 'Recording', 'Schedule', 'VirtualLive', 'VodRendition', 'VodResource', 'Webhook', 'WebhookDelivery', '_prisma_migrations'],
+      ['Node', 'PlayedItem', 'PlaylistItem', 'PlaylistLiveItem', 'Programme', 'ProgrammeEntry', 'ProgrammeEntryItem', 'ProgrammeFillerItem', 'PushTarget', 'Recording', 'Schedule', 'VirtualLive', 'VodRendition', 'VodResource', 'Webhook', 'WebhookDelivery', '_prisma_migrations'],
     );
 
     const rows = await db.prisma.$queryRawUnsafe<

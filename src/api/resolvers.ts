@@ -31,6 +31,8 @@ import type { StatusEvents } from '../channels/events.js';
 import type { OnDemand } from '../ondemand/manager.js';
 import type { ScheduleInput } from '../schedule/input.js';
 import type { Scheduler } from '../schedule/scheduler.js';
+import { formatTimeOfDay, type ProgrammeInput } from '../schedule/programme-input.js';
+import type { ProgrammeService } from '../schedule/programme-service.js';
 
 export interface WorkerView {
   id: string;
@@ -63,6 +65,8 @@ export interface ApiDeps {
   apiBases?: () => Promise<Map<string, string>>;
   /** The programme guide (src/guide/); optional like ondemand. */
   programme?: Pick<ProgrammeGuide, 'read'>;
+  /** Wall-clock programmes (src/schedule/programme-service.ts); optional like ondemand. */
+  programmes?: Pick<ProgrammeService, 'set' | 'clear'>;
 }
 
 const DateTime = new GraphQLScalarType<Date | null, string>({
@@ -86,6 +90,19 @@ function conformView(rec: ChannelRecord) {
   });
 }
 
+/** A channel's wall-clock programme as schema.graphql's ChannelProgramme; null without one. */
+function programmeView(rec: ChannelRecord) {
+  const p = rec.programme;
+  if (p === null) return null;
+  return {
+    timeZone: p.timeZone,
+    dayStart: formatTimeOfDay(p.dayStartSecond),
+    filler: p.fillers.map((f) => f.vodResource),
+    updatedAt: p.updatedAt,
+    entries: p.entries.map((e) => ({ start: e.start, durationSeconds: e.durationSeconds, items: e.items.map((i) => i.vodResource) })),
+  };
+}
+
 function channelView(channels: ChannelService, rec: ChannelRecord) {
   return {
     ...rec,
@@ -96,6 +113,7 @@ function channelView(channels: ChannelService, rec: ChannelRecord) {
     playUrls: channels.playUrls(rec),
     pushTargets: rec.pushTargets.map((t) => ({ position: t.position, url: maskUrl(t.url), ...channels.targetStats(rec.id, t.position, rec.status === 'LIVING') })),
     playlist: playlistOf(rec),
+    channelProgramme: programmeView(rec),
     outputProfile: parseProfileKey(rec.outputProfile),
     conform: conformView(rec),
     items: wholeList(playlistOf(rec), rec.liveItems, breaksOf(rec)).map(entryView),
@@ -140,6 +158,7 @@ export function createResolvers(deps: ApiDeps) {
   const startStop = new RateLimiter(apiLimits.startStopPerWindow, apiLimits.startStopWindowMs);
   const ondemand = () => deps.ondemand ?? missing('on-demand');
   const schedules = () => deps.schedules ?? missing('schedules');
+  const programmes = () => deps.programmes ?? missing('programmes');
   /** The channel a subscription watches (null: all of them), checked before anything is subscribed. */
   const watched = async (raw: string | null | undefined): Promise<string | null> => {
     const id = raw == null ? null : checkId('id', raw);
@@ -188,6 +207,8 @@ export function createResolvers(deps: ApiDeps) {
       },
       addSchedule: operatorOnly((a: { virtualLiveId: string; input: ScheduleInput }) => schedules().add(checkId('virtualLiveId', a.virtualLiveId), a.input)),
       removeSchedule: operatorOnly((a: { id: string }) => schedules().remove(checkId('id', a.id))),
+      setProgramme: operatorOnly(async (a: { virtualLiveId: string; input: ProgrammeInput }) => view(await programmes().set(checkId('virtualLiveId', a.virtualLiveId), a.input))),
+      clearProgramme: operatorOnly(async (a: { virtualLiveId: string }) => view(await programmes().clear(checkId('virtualLiveId', a.virtualLiveId)))),
       ...playout.Mutation,
       ...hooks.Mutation,
     },

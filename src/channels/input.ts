@@ -202,7 +202,7 @@ function checkTimeout(ms: number): number {
  * match each other (INCOMPATIBLE_MEDIA); with one, any file with video and
  * audio will do, since those that differ are conformed.
  */
-function checkSession(items: readonly MediaShape[], profile: OutputProfile | null, context?: string): void {
+export function checkSession(items: readonly MediaShape[], profile: OutputProfile | null, context?: string): void {
   if (profile === null) checkCompatible(items, context);
   else checkConformable(items, context);
 }

@@ -5,13 +5,13 @@
 import type { VodResource } from '../generated/prisma-sqlite/client.js';
 import type { OutputProfile } from '../media/output-profile.js';
 import type { PlayoutCommand } from '../pool/playout-spec.js';
-import type { LiveSource, PipelineSpec, PipelineState, SourceEvent, VodItem } from '../pool/pipeline-spec.js';
+import type { LiveSource, PipelineSpec, PipelineState, ProgrammeSpec, SourceEvent, VodItem } from '../pool/pipeline-spec.js';
 
 export interface PipelineRunner {
   startPipeline(spec: PipelineSpec): Promise<{ workerId: string }>;
   stopPipeline(channelId: string): Promise<void>;
-  /** A running VOD channel's new playlist, applied at its next item boundary; false when it has no pipeline. */
-  updatePlaylist(channelId: string, items: VodItem[], loop: boolean): boolean;
+  /** A running VOD channel's new playlist (and wall-clock programme), applied at its next item boundary; false when it has no pipeline. */
+  updatePlaylist(channelId: string, items: VodItem[], loop: boolean, programme?: ProgrammeSpec): boolean;
   /** A running relay's next source; false when it has no pipeline. */
   setSource(channelId: string, source: LiveSource, mode: 'replace' | 'candidate'): boolean;
   /** A skip or jump for a running VOD channel, answered by a playout event; false when it has no pipeline. */

@@ -5,7 +5,7 @@
  * The database keeps statuses as strings; every record is parsed here once,
  * so the rest of the house reads typed statuses and never casts.
  */
-import type { PlaylistItem, PlaylistLiveItem, PrismaClient, PushTarget, Recording, VirtualLive, VodResource, VodRendition } from '../generated/prisma-sqlite/client.js';
+import type { PlaylistItem, PlaylistLiveItem, PrismaClient, Programme, ProgrammeEntry, ProgrammeEntryItem, ProgrammeFillerItem, PushTarget, Recording, VirtualLive, VodResource, VodRendition } from '../generated/prisma-sqlite/client.js';
 import { vodPositions } from '../pool/pipeline-spec.js';
 import type { LiveItemFields } from './live-items.js';
 import { parseBreaks, type StoredBreak } from './ad-breaks.js';
@@ -23,13 +23,29 @@ export type ChannelRow = Omit<VirtualLive, 'status' | 'desiredState' | 'activeSo
 /** A VOD resource with its renditions (output profiles, src/vods/conform.ts). */
 export type ChannelVod = VodResource & { renditions: VodRendition[] };
 
+/** A channel's wall-clock programme (issue #22 item 1) with its filler and entries, in order. */
+export type ChannelProgramme = Programme & {
+  fillers: (ProgrammeFillerItem & { vodResource: ChannelVod })[];
+  entries: (ProgrammeEntry & { items: (ProgrammeEntryItem & { vodResource: ChannelVod })[] })[];
+};
+
 export type ChannelRecord = ChannelRow & {
   pushTargets: PushTarget[];
   vodResource: ChannelVod | null;
   slateVodResource: ChannelVod | null;
   playlistItems: (PlaylistItem & { vodResource: ChannelVod })[];
   liveItems: PlaylistLiveItem[];
+  programme: ChannelProgramme | null;
 };
+
+/** What setProgramme stores: entries in programme order, each with its VOD ids in order. */
+export interface ProgrammeFields {
+  timeZone: string;
+  dayStartSecond: number;
+  /** VOD ids played in turn in the gaps. */
+  filler: string[];
+  entries: { start: string; durationSeconds: number | null; items: string[] }[];
+}
 
 /**
  * Types a row's status fields. A value outside the unions is a corrupt row
@@ -56,15 +72,37 @@ const include = {
   slateVodResource: withRenditions,
   playlistItems: { orderBy: { position: 'asc' }, include: { vodResource: withRenditions } },
   liveItems: { orderBy: { position: 'asc' } },
+  programme: {
+    include: {
+      fillers: { orderBy: { position: 'asc' }, include: { vodResource: withRenditions } },
+      entries: { orderBy: { position: 'asc' }, include: { items: { orderBy: { position: 'asc' }, include: { vodResource: withRenditions } } } },
+    },
+  },
 } as const;
 
-/** The ad breaks of each of playlistOf(rec)'s items, in the same order (none for a channel made before playlists). */
+/** A programme's VOD resources, each once: the filler's first (a channel starts on it), then the entries' in order. */
+export function programmeVods(p: ChannelProgramme): ChannelVod[] {
+  const out = new Map<string, ChannelVod>(p.fillers.map((f) => [f.vodResource.id, f.vodResource]));
+  for (const e of p.entries) for (const i of e.items) if (!out.has(i.vodResource.id)) out.set(i.vodResource.id, i.vodResource);
+  return [...out.values()];
+}
+
+/**
+ * The ad breaks of each of playlistOf(rec)'s items, in the same order (none
+ * for a channel made before playlists, nor for a programme's items: a
+ * programme declares no breaks yet).
+ */
 export function breaksOf(rec: ChannelRecord): StoredBreak[][] {
+  if (rec.programme !== null) return programmeVods(rec.programme).map(() => []);
   return rec.playlistItems.map((i) => parseBreaks(i.breaks));
 }
 
-/** A VOD channel's items in order: its playlist, or its one resource (channels made before playlists). */
+/**
+ * A VOD channel's items in order: its programme's (programmeVods), else its
+ * playlist, or its one resource (channels made before playlists).
+ */
 export function playlistOf(rec: ChannelRecord): ChannelVod[] {
+  if (rec.programme !== null) return programmeVods(rec.programme);
   if (rec.playlistItems.length > 0) return rec.playlistItems.map((i) => i.vodResource);
   return rec.vodResource === null ? [] : [rec.vodResource];
 }
@@ -285,6 +323,30 @@ export class ChannelRepository {
   /** A channel's closed segments, oldest first. */
   recordings(id: string): Promise<Recording[]> {
     return this.db.recording.findMany({ where: { virtualLiveId: id }, orderBy: { startedAt: 'asc' } });
+  }
+
+  /** Replaces the channel's programme (ProgrammeFields), or removes it (null), in one transaction. */
+  async setProgramme(id: string, p: ProgrammeFields | null): Promise<void> {
+    await this.db.$transaction(async (tx) => {
+      await tx.programme.deleteMany({ where: { virtualLiveId: id } });
+      if (p === null) return;
+      await tx.programme.create({
+        data: {
+          virtualLiveId: id,
+          timeZone: p.timeZone,
+          dayStartSecond: p.dayStartSecond,
+          fillers: { create: p.filler.map((vodResourceId, position) => ({ position, vodResourceId })) },
+          entries: {
+            create: p.entries.map((e, position) => ({
+              position,
+              start: e.start,
+              durationSeconds: e.durationSeconds,
+              items: { create: e.items.map((vodResourceId, i) => ({ position: i, vodResourceId })) },
+            })),
+          },
+        },
+      });
+    });
   }
 
   getVod(id: string): Promise<ChannelVod | null> {

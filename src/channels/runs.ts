@@ -12,6 +12,7 @@ import { notFound } from '../errors.js';
 import type { ChannelRecord } from './repository.js';
 import { ChannelRun, type RunContext } from './run.js';
 import { vodItems } from './spec.js';
+import type { ProgrammeSpec } from '../pool/pipeline-spec.js';
 import { isActive } from './status.js';
 
 export class Runs {
@@ -56,9 +57,11 @@ export class Runs {
   }
 
   /** A running VOD channel's playlist and loop, as `rec` has them now: the pipeline takes them at its next item boundary. */
-  async sendPlaylist(rec: ChannelRecord): Promise<void> {
+  async sendPlaylist(rec: ChannelRecord, programme?: ProgrammeSpec): Promise<void> {
+    // A programme picks the items by time: its own sends (src/schedule/programme-service.ts) carry it.
+    if (rec.programme !== null && programme === undefined) return;
     const items = await vodItems(rec, this.ctx.config);
-    if (this.ctx.runner.updatePlaylist(rec.id, items, rec.loop)) this.ctx.log.info('playlist sent to the running channel', { channel: rec.id, items: items.length });
+    if (this.ctx.runner.updatePlaylist(rec.id, items, rec.programme !== null || rec.loop, programme)) this.ctx.log.info('playlist sent to the running channel', { channel: rec.id, items: items.length });
   }
 
   /** The channel's record. @throws NOT_FOUND */

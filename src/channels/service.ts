@@ -20,7 +20,7 @@ import type { Config } from '../config.js';
 import { VliveError } from '../errors.js';
 import type { Recording } from '../generated/prisma-sqlite/client.js';
 import type { Logger } from '../log.js';
-import type { TapEvent } from '../pool/pipeline-spec.js';
+import type { ProgrammeSpec, TapEvent } from '../pool/pipeline-spec.js';
 import { removeChannelRecordings } from '../recording/retention.js';
 import type { ChannelKind } from './channel-cost.js';
 import { ClusterSide } from './clustered.js';
@@ -214,6 +214,20 @@ export class ChannelService {
         await this.#runs.sendPlaylist(updated);
       }
       return updated;
+    });
+  }
+
+  /**
+   * A programme's items and slots for the channel's pipeline, if it runs
+   * here (src/schedule/programme-service.ts); null: the programme was
+   * removed, the playlist follows. False when it does not run here.
+   */
+  async sendProgramme(id: string, programme: ProgrammeSpec | null): Promise<boolean> {
+    return this.#lock.run(id, async () => {
+      const rec = await this.deps.repo.get(id);
+      if (rec === null || !this.#runs.has(id) || !isActive(rec.status) || rec.sourceType !== 'VOD') return false;
+      await this.#runs.sendPlaylist(rec, programme ?? undefined);
+      return true;
     });
   }
 

@@ -8,8 +8,8 @@
  *   LIVE     an online source relayed now: from the channel's start, open-ended (stop null)
  *
  * Planned entries come from sources of plans (`PlanSource`). Today there is
- * one, the playlist projection; the wall-clock programme of issue #22 item 1
- * will be another, and the guide merges whatever they give. Stopped channels
+ * the playlist projection, and the wall-clock programme of issue #22 item 1
+ * (programme-plan.ts, given by the composition root); the guide merges what they give. Stopped channels
  * have their history only.
  *
  * The projection: from the item on air's end, its announced successor (which
@@ -132,7 +132,7 @@ export interface ProgrammeDeps {
 }
 
 /** The length an item is expected to play, ms: what the worker reported, else the probe's shortest track. */
-function expectedMs(played: ProgrammeDeps['played'], channelId: string, vod: VodResource): number {
+export function expectedMs(played: ProgrammeDeps['played'], channelId: string, vod: VodResource): number {
   const seen = played.lengthMs(channelId, vod.id);
   if (seen !== null) return seen;
   return Math.round(shortestTrackSeconds(vod) * 1000);
@@ -141,7 +141,8 @@ function expectedMs(played: ProgrammeDeps['played'], channelId: string, vod: Vod
 /** The playlist projection (see the module comment); a live item lasts its duration. */
 export function playlistPlan(played: ProgrammeDeps['played']): PlanSource {
   return ({ rec, onAir, window }) => {
-    if (rec.sourceType !== 'VOD' || onAir === null) return [];
+    // A channel on a wall-clock programme is planned by programme-plan.ts.
+    if (rec.sourceType !== 'VOD' || onAir === null || rec.programme !== null) return [];
     const list = wholeList(playlistOf(rec), rec.liveItems);
     const idOf = (e: ListEntry | undefined): string | undefined => (e === undefined ? undefined : e.kind === 'vod' ? e.vod.id : e.id);
     const out: ProgrammeEntry[] = [];

@@ -16,6 +16,7 @@ import {
   isPipelineState,
   isPipelineStats,
   isPositiveInt,
+  isProgrammeSpec,
   isRecord,
   isSourceEvent,
   isTapEvent,
@@ -24,6 +25,7 @@ import {
   type PipelineSpec,
   type PipelineState,
   type PipelineStats,
+  type ProgrammeSpec,
   type SourceEvent,
   type TapEvent,
   type VodItem,
@@ -49,7 +51,7 @@ export type ToWorker =
   | { type: 'start'; spec: PipelineSpec }
   | { type: 'stop'; channelId: string }
   /** A running VOD channel's new playlist; it takes effect at the next item boundary. */
-  | { type: 'playlist'; channelId: string; items: VodItem[]; loop: boolean }
+  | { type: 'playlist'; channelId: string; items: VodItem[]; loop: boolean; programme?: ProgrammeSpec }
   /**
    * A running relay's next source. `replace`: in place of the active one (a
    * reconnect, a failover). `candidate`: beside the active one, which it
@@ -121,8 +123,8 @@ const toWorkerParsers: Parsers<ToWorker> = {
   start: (v) => (isPipelineSpec(v['spec']) ? { type: 'start', spec: v['spec'] } : null),
   stop: (v) => (typeof v['channelId'] === 'string' ? { type: 'stop', channelId: v['channelId'] } : null),
   playlist: (v) =>
-    typeof v['channelId'] === 'string' && isVodItems(v['items']) && typeof v['loop'] === 'boolean'
-      ? { type: 'playlist', channelId: v['channelId'], items: v['items'], loop: v['loop'] }
+    typeof v['channelId'] === 'string' && isVodItems(v['items']) && typeof v['loop'] === 'boolean' && (v['programme'] === undefined || isProgrammeSpec(v['programme']))
+      ? { type: 'playlist', channelId: v['channelId'], items: v['items'], loop: v['loop'], ...(v['programme'] === undefined ? {} : { programme: v['programme'] }) }
       : null,
   source: (v) =>
     typeof v['channelId'] === 'string' && isLiveSource(v['source']) && (v['mode'] === 'replace' || v['mode'] === 'candidate')

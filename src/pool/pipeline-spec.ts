@@ -60,6 +60,39 @@ export type SourceSpec =
     }
   | ({ kind: 'live' } & LiveSource);
 
+/**
+ * A channel's wall-clock programme (issue #22 item 1) as its worker plays it,
+ * sent with the channel's list ('playlist' in ipc.ts) once it is LIVING: the
+ * entries' occurrences around now (the service sends a fresh window before
+ * this one runs out). Items are VOD resource ids of the channel's list; times
+ * are wall-clock ms since the epoch.
+ */
+export interface ProgrammeSpec {
+  /** Played in turn, round and round, wherever no entry's content plays. */
+  filler: string[];
+  /** In time order; each ends at the next one's start. */
+  slots: ProgrammeSlot[];
+}
+
+export interface ProgrammeSlot {
+  startMs: number;
+  /** The content plays until this at the latest (its duration, or the next slot's start); the filler after it. */
+  endMs: number;
+  items: string[];
+}
+
+const isIds = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((i) => typeof i === 'string');
+const isMs = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+export function isProgrammeSpec(v: unknown): v is ProgrammeSpec {
+  return (
+    isRecord(v) &&
+    isIds(v['filler']) &&
+    Array.isArray(v['slots']) &&
+    v['slots'].every((s) => isRecord(s) && isMs(s['startMs']) && isMs(s['endMs']) && s['endMs'] >= s['startMs'] && isIds(s['items']))
+  );
+}
+
 /** A live item of a playlist: an online source played for `durationMs` at position `index` of the whole list. */
 export interface LiveItemSpec {
   /** The item's id (its stored row), reported as nowPlaying's item id. */
@@ -233,7 +266,9 @@ export function isPipelineState(v: unknown): v is PipelineState {
 
 function isSourceSpec(v: unknown): v is SourceSpec {
   if (!isRecord(v)) return false;
-  if (v['kind'] === 'vod') return isVodItems(v['items']) && typeof v['loop'] === 'boolean' && (v['live'] === undefined || (Array.isArray(v['live']) && v['live'].every(isLiveItem)));
+  if (v['kind'] === 'vod') {
+    return isVodItems(v['items']) && typeof v['loop'] === 'boolean' && (v['live'] === undefined || (Array.isArray(v['live']) && v['live'].every(isLiveItem)));
+  }
   if (v['kind'] === 'live') return isLiveSource(v);
   return false;
 }

@@ -20,7 +20,7 @@ import { fullJitterBackoff } from './backoff.js';
 import { ChannelCounterBook, type ChannelCounters } from './counters.js';
 import type { FromWorker } from './ipc.js';
 import type { PlayoutCommand, PlayoutEvent } from './playout-spec.js';
-import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type SourceEvent, type SourceSpec, type TapEvent, type VodItem } from './pipeline-spec.js';
+import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type ProgrammeSpec, type SourceEvent, type SourceSpec, type TapEvent, type VodItem } from './pipeline-spec.js';
 import { resolvePoolOptions, type ResolvedPoolOptions, type WorkerPoolOptions } from './options.js';
 import { WorkerHandle, type WorkerExit, type WorkerState } from './worker-handle.js';
 
@@ -385,8 +385,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
    * next item boundary. False when the channel has no pipeline (the next
    * start reads the list from the database anyway).
    */
-  updatePlaylist(channelId: string, items: VodItem[], loop: boolean): boolean {
-    return this.#placedHandle(channelId)?.send({ type: 'playlist', channelId, items, loop }) ?? false;
+  updatePlaylist(channelId: string, items: VodItem[], loop: boolean, programme?: ProgrammeSpec): boolean {
+    return this.#placedHandle(channelId)?.send({ type: 'playlist', channelId, items, loop, ...(programme === undefined ? {} : { programme }) }) ?? false;
   }
 
   /** A skip or jump for a running VOD channel (see the 'playout' command); false when it has no pipeline. */

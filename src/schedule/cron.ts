@@ -144,7 +144,7 @@ export function checkTimeZone(timeZone: string): string {
 }
 
 /** The zone's wall clock at `ms`, as milliseconds of a UTC date with the same fields. */
-function wallMs(ms: number, timeZone: string): number {
+export function wallMs(ms: number, timeZone: string): number {
   const p: Record<string, number> = {};
   for (const part of formatter(timeZone).formatToParts(new Date(ms))) {
     if (part.type !== 'literal') p[part.type] = Number(part.value);

@@ -24,6 +24,8 @@ import type { PlayoutCommand, PlayoutEvent, PlayoutItemRef, ReturnMode } from '.
 import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 import { VodCutIn } from './vod-cut-in.js';
 import { LiveItems, type ListLayout } from './live-items.js';
+import { applyProgramme, type ProgrammeClock } from './programme-clock.js';
+import type { ProgrammeSpec } from '../pool/pipeline-spec.js';
 
 /**
  * connecting  publishing to the origin, waiting for the first media to reach it
@@ -105,6 +107,7 @@ export class ChannelPipeline {
   /** A VOD channel's live cut-ins (vod-cut-in.ts); every tag of a VOD channel goes out through it. */
   #cutIn: VodCutIn | null = null;
   #liveItems: LiveItems | null = null;
+  #programme: ProgrammeClock | null = null;
   /** Wall ms at which a finished VOD channel reports eos. */
   #endAtMs: number | null = null;
   readonly #target: TargetStats = { index: 0, bytesSent: 0, errors: 0, bitrateBps: 0 };
@@ -203,7 +206,9 @@ export class ChannelPipeline {
           leadMs: this.#output.leadMs,
           onBoundary: (step) => {
             this.#liveItems?.onBoundary(step);
-            this.#playout?.onBoundary(step);
+            this.#programme?.onBoundary(step);
+            // A programme's cut shortens the item that opens.
+            this.#playout?.onBoundary(this.#programme === null ? step : { ...step, periodMs: timeline.periodMs - step.fromMs });
           },
           cues: { indexOf: (p) => items?.layout.indexOf(p) ?? p, onCue: (cue, keyframeMs) => this.#playout?.addCue(cue, keyframeMs) },
         });
@@ -290,18 +295,37 @@ export class ChannelPipeline {
     return true;
   }
 
-  /** A new playlist for a running VOD channel; it takes effect at the next item boundary. */
-  setItems(items: readonly ItemMedia[], loop: boolean): void {
-    if (this.#feeder === null) throw new Error('only a VOD channel has a playlist');
+  /**
+   * A new playlist for a running VOD channel; it takes effect at the next item
+   * boundary. With a programme (the service sends it once the channel is
+   * LIVING): from its next slot, the item playing cut for it (the first time,
+   * the item playing is taken as filler: joinTurn). Without one, a programme
+   * the channel had ends after the item playing.
+   */
+  setItems(items: readonly ItemMedia[], loop: boolean, programme: ProgrammeSpec | null = null): void {
+    if (this.#feeder === null || this.#deps.vod === null) throw new Error('only a VOD channel has a playlist');
     this.#feeder.setItems(items, loop);
-    this.#playout?.listChanged();
+    const programmed = programme !== null || this.#programme !== null;
+    const clock = {
+      channelId: this.channelId,
+      timeline: this.#deps.vod,
+      // The pacing clock against the wall clock, read at each decision.
+      epochZeroMs: () => {
+        const started = this.#feeder?.startedAtMs ?? null;
+        return started === null ? Date.now() : Date.now() - performance.now() + started;
+      },
+      log: this.#deps.log,
+    };
+    this.#programme = applyProgramme(this.#programme, programme, clock);
+    this.#playout?.listChanged(programmed);
   }
 
   /** A skip or jump of a VOD channel, answered through onPlayout; false when this is not a running VOD channel. */
   playout(requestId: number, command: PlayoutCommand): boolean {
     if (this.#playout === null || this.terminal || this.#closing !== null) return false;
-    if (this.#cutIn?.active === true || this.#liveItems !== null) {
-      const error = this.#liveItems !== null ? 'skip and jump are not available in a playlist with live items' : 'a live cut-in is on: return to the playlist first';
+    if (this.#cutIn?.active === true || this.#liveItems !== null || this.#programme !== null) {
+      const error =
+        this.#programme !== null ? 'skip and jump are not available on a channel run from a programme' : this.#liveItems !== null ? 'skip and jump are not available in a playlist with live items' : 'a live cut-in is on: return to the playlist first';
       this.#deps.onPlayout?.({ kind: 'refused', requestId, error });
       return true;
     }
@@ -316,8 +340,8 @@ export class ChannelPipeline {
    */
   takeLive(requestId: number, source: LiveSource, slate: readonly ItemMedia[] | null): boolean {
     if (this.#cutIn === null || this.terminal || this.#closing !== null || !this.#output.started) return false;
-    if (this.#liveItems !== null) {
-      this.#deps.onPlayout?.({ kind: 'refused', requestId, error: 'a playlist with live items takes no cut-in' });
+    if (this.#liveItems !== null || this.#programme !== null) {
+      this.#deps.onPlayout?.({ kind: 'refused', requestId, error: this.#programme !== null ? 'a channel run from a programme takes no cut-in' : 'a playlist with live items takes no cut-in' });
       return true;
     }
     this.#cutIn.takeLive(requestId, source, slate);

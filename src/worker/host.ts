@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { MediaTag } from '../rtmp/chunks.js';
 import type { FromWorker } from '../pool/ipc.js';
 import type { PlayoutCommand } from '../pool/playout-spec.js';
-import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type TapSpec, type VodItem } from '../pool/pipeline-spec.js';
+import { isTerminal, type LiveSource, type PipelineSpec, type PipelineState, type PipelineStats, type ProgrammeSpec, type TapSpec, type VodItem } from '../pool/pipeline-spec.js';
 import { SnapshotDecoder } from './snapshot-decoder.js';
 import { ChannelPipeline, type ChannelPipelineDeps } from './channel-pipeline.js';
 import { ListLayout } from './live-items.js';
@@ -348,14 +348,14 @@ export class PipelineHost {
     });
   }
 
-  /** A running VOD channel's new playlist. Errors are logged: the old list keeps playing. */
-  async setPlaylist(channelId: string, items: VodItem[], loop: boolean): Promise<void> {
+  /** A running VOD channel's new playlist (and wall-clock programme, programme-clock.ts). Errors are logged: the old list keeps playing. */
+  async setPlaylist(channelId: string, items: VodItem[], loop: boolean, programme: ProgrammeSpec | null = null): Promise<void> {
     let media: ItemMedia[];
     try {
       media = await this.#media.loadAll(items);
       const unit = this.#units.get(channelId);
       if (unit === undefined) return;
-      unit.output.setItems(media, loop);
+      unit.output.setItems(media, loop, programme);
       this.#opts.log.info('playlist replaced', { channel: channelId, items: items.length, loop });
     } catch (err) {
       this.#opts.log.warn('playlist not applied', { channel: channelId, err: (err as Error).message });

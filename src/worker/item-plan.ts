@@ -65,7 +65,7 @@ function firstAudio(t: Mp4Track): number {
  * (from `first`) presented entirely before every later frame and ending by
  * the limit. Returns its end index and presentation end (µs).
  */
-function videoCut(t: Mp4Track, first: number, limitUs: number): { end: number; endUs: number } {
+export function videoCut(t: Mp4Track, first: number, limitUs: number): { end: number; endUs: number } {
   const n = t.samples.count;
   // minPtsAfter[i] = smallest pts among samples i..n-1.
   const minPtsAfter = new Float64Array(n + 1);

@@ -111,7 +111,7 @@ process.on('message', (raw: unknown) => {
       else void host.stop(cmd.channelId);
       return;
     case 'playlist':
-      if (host !== null) void host.setPlaylist(cmd.channelId, cmd.items, cmd.loop);
+      if (host !== null) void host.setPlaylist(cmd.channelId, cmd.items, cmd.loop, cmd.programme ?? null);
       return;
     case 'source':
       host?.setSource(cmd.channelId, cmd.source, cmd.mode);

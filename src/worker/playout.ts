@@ -148,20 +148,24 @@ export class Playout {
     this.#waiting.push(requestId);
   }
 
-  /** The playlist was replaced (timeline.setItems): the item playing may have another index, and another item follows it. */
-  listChanged(): void {
-    this.#nextChanged();
+  /**
+   * The playlist was replaced (timeline.setItems): the item playing may have
+   * another index, and another item follows it; `periodChanged`: a programme
+   * cut it anew (programme-clock.ts), so it ends at another time too.
+   */
+  listChanged(periodChanged = false): void {
+    this.#nextChanged(periodChanged);
   }
 
   /**
    * What follows the item the timeline reads changed: an item not yet on
    * air carries the news; the one on air says so now, not at its end.
    */
-  #nextChanged(): void {
+  #nextChanged(periodChanged = false): void {
     const t = this.#deps.timeline;
     // After an edit the item keeps its place by id; one removed from the list keeps its old index.
     const moved = (ref: PlayoutItemRef): PlayoutItemRef => (t.itemAt(t.position)?.id === ref.itemId && ref.itemId === t.item.id ? this.#ref(t.position, ref.itemId) : ref);
-    const update = (p: Pending): Pending => ({ ...p, ref: moved(p.ref), next: this.#next() });
+    const update = (p: Pending): Pending => ({ ...p, ref: moved(p.ref), next: this.#next(), ...(periodChanged ? { durationMs: t.periodMs } : {}) });
     const last = this.#pending.length - 1;
     const reading = this.#pending[last];
     if (reading !== undefined) this.#pending[last] = update(reading);

@@ -160,7 +160,11 @@ export class VodFeeder {
         this.#gaps.push(step.gapSeconds);
         this.#closeUnused(step.nextItem);
         this.#onBoundary?.(step);
-        this.#itemCues({ item: step.nextItem, position: step.index, startMs: step.startMs, fromMs: step.fromMs, periodMs: step.periodMs });
+        // A programme (programme-clock.ts) may have cut the item in the boundary's hooks just now;
+        // otherwise the timeline's period says the same as the step's, rounding aside.
+        const cutMs = this.#timeline.periodMs - step.fromMs;
+        const periodMs = cutMs < step.periodMs - 1 ? cutMs : step.periodMs;
+        this.#itemCues({ item: step.nextItem, position: step.index, startMs: step.startMs, fromMs: step.fromMs, periodMs });
         continue;
       }
       if (step.dtsMs > dueMs) {

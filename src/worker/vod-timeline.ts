@@ -31,6 +31,7 @@
  *   sample. Items must have the same tracks and codecs; the service refuses
  *   any other playlist (INCOMPATIBLE_MEDIA) before it reaches a worker.
  */
+import { limitPlan } from './programme-cut.js';
 import { cleanCutFrom, minStepUs, nominalDuration, planItem, ptsOf, startInside, us, type ItemMedia, type ItemPlan, type TrackCut, type TrackKind } from './item-plan.js';
 
 export type { ItemMedia, TrackKind };
@@ -93,6 +94,8 @@ export class VodTimeline {
   #forcedNext: number | null = null;
   /** Where in the forced next item to start (item time, µs; a return from a cut-in); null: its beginning. */
   #startAtUs: number | null = null;
+  /** The next item starts inside (limitCurrent's nextFromMs) right after the current one, its skipped part left out of the time. */
+  #joining = false;
   /** End after the current item (a live item follows it: live-items.ts); resumeAt() goes on. */
   #stopAfter = false;
 
@@ -191,6 +194,21 @@ export class VodTimeline {
       if (end > audio.first) periodUs = Math.max(periodUs, us(ptsOf(t, end - 1) + Math.max(t.samples.duration[end - 1] ?? 0, nominal), t.timescale));
     }
     this.#plan = { item: this.#plan.item, periodUs: Math.min(periodUs, this.#plan.periodUs), cuts };
+  }
+
+  /**
+   * A programme's cut (programme-clock.ts): ends the item playing at its last
+   * clean cut by item time `limitMs` (null: its own end), never before what was
+   * taken, and plays item `next` after it (null: the list's order), from its
+   * last keyframe at or before item time `nextFromMs` (null: its beginning).
+   */
+  limitCurrent(limitMs: number | null, next: number | null, nextFromMs: number | null = null): void {
+    const full = planItem(this.#plan.item);
+    const taken = Object.fromEntries([...this.#cursor].map(([k, c]) => [k, c.next]));
+    this.#plan = limitMs === null ? full : limitPlan(full, Math.round(limitMs * 1000), taken);
+    this.#forcedNext = next;
+    this.#startAtUs = nextFromMs === null ? null : Math.max(0, Math.round(nextFromMs * 1000));
+    this.#joining = nextFromMs !== null;
   }
 
   /** Item time (ms from the item's own zero) of output time `outputMs` in the item now playing. */
@@ -352,7 +370,9 @@ export class VodTimeline {
       ({ plan, skippedUs } = startInside(plan, this.#startAtUs));
       this.#startAtUs = null;
     }
-    let base = this.#baseUs + previous.periodUs;
+    // A programme's late join goes on right after the cut; a cut-in's return goes after its floors.
+    let base = this.#baseUs + previous.periodUs - (this.#joining ? skippedUs : 0);
+    this.#joining = false;
     // Keep every track strictly increasing on the wire (ms), e.g. when this
     // item's first DTS is further negative than the last item's reorder allowed.
     for (const c of plan.cuts) {
