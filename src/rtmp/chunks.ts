@@ -93,7 +93,8 @@ export function chunkedSize(messages: readonly RtmpMessage[], chunkSize: number)
  * chunkedSize() long) for one socket write. Why one copy rather than the
  * payloads as they are behind small header buffers: a socket write per
  * piece (a header, a slice, a continuation byte…) cost more than copying a
- * batch's few tens of KiB once (bench/README.md).
+ * batch's few tens of KiB once: −18 % of CPU in the one-process probe, no
+ * change the service's bench could resolve (bench/README.md).
  */
 export function writeMessages(messages: readonly RtmpMessage[], chunkSize: number, out: Buffer): number {
   let at = 0;

@@ -2,10 +2,10 @@
  * Memory for socket writes, reused. Every RTMP batch (connection.ts) is laid
  * out in one region and handed to the socket in one write; the region comes
  * back once that write's callback has run, i.e. once the kernel has taken
- * the bytes. Why: a fresh buffer per batch (25 a second per channel) is a
- * malloc, an ArrayBuffer for V8 to track and a free after a scavenge, and
- * buffers per connection sized for its largest batch (a keyframe) held
- * about 18 MiB more at 100 channels (bench/README.md).
+ * the bytes. Why: a fresh buffer per batch (25 a second per channel) would
+ * be a malloc, an ArrayBuffer for V8 to track and a free after a scavenge;
+ * a buffer per connection would be sized for its largest batch (a keyframe)
+ * and mostly idle.
  *
  * A bump allocator over slabs shared by every connection of the process:
  * regions are cut from the current slab in turn; a full slab is retired and
