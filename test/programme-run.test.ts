@@ -13,7 +13,10 @@
  * each entry's first packet within a GOP of its wall-clock time (figures
  * printed), DTS strictly increasing per track, one publisher connection. The
  * API shows the programme and the guide its entries at their times, a skip
- * is refused; bad input is refused with its code and changes nothing.
+ * is refused; bad input is refused with its code and changes nothing. Each
+ * A entry declares an ad break 1 s in: its BREAK cue comes 1 s of media
+ * after the entry's ITEM cue (the cues' placement in the stream is judged
+ * at an independent receiver by cue-points.test.ts, on the same feeder path).
  */
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -31,8 +34,8 @@ const gopMs = 1000;
 const cycles = Math.max(1, Number(process.env['PROGRAMME_RUN_CYCLES'] ?? 1));
 const cycleMs = 5000;
 
-const setQuery = `mutation($id: ID!, $i: ProgrammeInput!) { setProgramme(virtualLiveId: $id, input: $i) { id channelProgramme { timeZone dayStart filler { name } entries { start durationSeconds items { name } } } } }`;
-const readQuery = `query($id: ID!) { virtualLive(id: $id) { status playlist { name } channelProgramme { timeZone dayStart filler { name } entries { start durationSeconds items { name } } } } }`;
+const setQuery = `mutation($id: ID!, $i: ProgrammeInput!) { setProgramme(virtualLiveId: $id, input: $i) { id channelProgramme { timeZone dayStart filler { name } entries { start durationSeconds items { name } breaks { id offsetSeconds durationSeconds } } } } }`;
+const readQuery = `query($id: ID!) { virtualLive(id: $id) { status playlist { name } channelProgramme { timeZone dayStart filler { name } entries { start durationSeconds items { name } breaks { id offsetSeconds durationSeconds } } } } }`;
 
 describe('a channel run from a wall-clock programme', () => {
   let t: TestApp;
@@ -61,15 +64,15 @@ describe('a channel run from a wall-clock programme', () => {
       i: { name: 'refusals', sourceType: 'VOD', vodResourceId: vod['F'], hls: false },
     });
     const id = made.createVirtualLive.id;
-    const good = { timeZone: 'Europe/Berlin', dayStart: '06:00', fillerPlaylist: [vod['F'], vod['B']], entries: [{ start: '07:00', vodResourceId: vod['A'] }, { start: '20:00:30', playlist: [vod['A'], vod['B']], durationSeconds: 3600 }] };
+    const good = { timeZone: 'Europe/Berlin', dayStart: '06:00', fillerPlaylist: [vod['F'], vod['B']], entries: [{ start: '07:00', vodResourceId: vod['A'], breaks: [{ offsetSeconds: 1.5, durationSeconds: 30, id: 'ad-a' }] }, { start: '20:00:30', playlist: [vod['A'], vod['B']], durationSeconds: 3600 }] };
     const set = await gqlOk<{ setProgramme: { channelProgramme: unknown } }>(t.url, setQuery, { id, i: good });
     const stored = {
       timeZone: 'Europe/Berlin',
       dayStart: '06:00:00',
       filler: [{ name: 'F' }, { name: 'B' }],
       entries: [
-        { start: '07:00', durationSeconds: null, items: [{ name: 'A' }] },
-        { start: '20:00:30', durationSeconds: 3600, items: [{ name: 'A' }, { name: 'B' }] },
+        { start: '07:00', durationSeconds: null, items: [{ name: 'A' }], breaks: [{ id: 'ad-a', offsetSeconds: 1.5, durationSeconds: 30 }] },
+        { start: '20:00:30', durationSeconds: 3600, items: [{ name: 'A' }, { name: 'B' }], breaks: [] },
       ],
     };
     assert.deepEqual(set.setProgramme.channelProgramme, stored);
@@ -83,6 +86,9 @@ describe('a channel run from a wall-clock programme', () => {
       ['two fillers', { ...good, fillerVodResourceId: vod['F'] }, 'BAD_USER_INPUT'],
       ['no filler', { ...good, fillerPlaylist: null }, 'BAD_USER_INPUT'],
       ['incompatible', { ...good, entries: [{ start: '07:00', vodResourceId: vod['small'] }] }, 'INCOMPATIBLE_MEDIA'],
+      ['breaks on a playlist entry', { ...good, entries: [{ start: '07:00', playlist: [vod['A']], breaks: [{ offsetSeconds: 1, durationSeconds: 30 }] }] }, 'BAD_USER_INPUT'],
+      ['a break past the file', { ...good, entries: [{ start: '07:00', vodResourceId: vod['A'], breaks: [{ offsetSeconds: 5, durationSeconds: 30 }] }] }, 'BAD_USER_INPUT'],
+      ['a break past the duration', { ...good, entries: [{ start: '07:00', vodResourceId: vod['A'], durationSeconds: 1, breaks: [{ offsetSeconds: 2, durationSeconds: 30 }] }] }, 'BAD_USER_INPUT'],
     ];
     for (const [what, i, code] of bad) assert.equal(await gqlErrorCode(t.url, setQuery, { id, i }), code, what);
     assert.equal(await gqlErrorCode(t.url, setQuery, { id: 'cmnosuchchannel000000000', i: good }), 'NOT_FOUND');
@@ -109,21 +115,28 @@ describe('a channel run from a wall-clock programme', () => {
     }
     const lastAt = t0 + cycles * cycleMs;
     const entries = (last: Name) => [
-      ...times.map((x) => ({ start: iso(x.at), vodResourceId: vod[x.name], ...(x.name === 'B' ? { durationSeconds: 1 } : {}) })),
+      ...times.map((x, i) => ({ start: iso(x.at), vodResourceId: vod[x.name], ...(x.name === 'B' ? { durationSeconds: 1 } : { breaks: [{ offsetSeconds: 1, durationSeconds: 30, id: `ad-${i}` }] }) })),
       { start: iso(lastAt), vodResourceId: vod[last] },
     ];
     await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod['F'], entries: entries('A') } });
     const ws = wsClient(t.url);
-    const events = collect<{ virtualLiveStatusChanged: { nowPlaying: { item: { name: string }; startedAt: string; endsAt: string } | null } }>(
+    type Cue = { kind: string; id: string; mediaTimeSeconds: number };
+    const events = collect<{ virtualLiveStatusChanged: { nowPlaying: { item: { name: string }; startedAt: string; endsAt: string } | null; cuePoint: Cue | null } }>(
       ws,
-      `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { nowPlaying { item { name } startedAt endsAt } } }`,
+      `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { nowPlaying { item { name } startedAt endsAt } cuePoint { kind id mediaTimeSeconds } } }`,
       { id },
     );
     const { receiver: rx, session } = await startReceived(t, id);
     try {
       // The guide shows the entries at their wall-clock times.
-      const guide = await gqlOk<{ programme: { start: string; stop: string; title: string; kind: string }[] }>(t.url, `query($id: ID!) { programme(id: $id) { start stop title kind } }`, { id });
+      const guide = await gqlOk<{ programme: { start: string; stop: string; title: string; kind: string; breaks: { id: string; at: string }[] }[] }>(
+        t.url,
+        `query($id: ID!) { programme(id: $id) { start stop title kind breaks { id at } } }`,
+        { id },
+      );
       const planned = guide.programme.filter((e) => e.kind === 'PLANNED');
+      const firstA = planned.find((e) => e.title === 'A' && Date.parse(e.start) === t0);
+      assert.deepEqual(firstA?.breaks.map((b) => [b.id, Date.parse(b.at) - t0]), [['ad-0', 1000]], 'the guide places the entry\'s break 1 s after its start');
       for (const x of [...times.slice(0, 2), { at: lastAt, name: 'A' }]) {
         assert.ok(planned.some((e) => e.title === x.name && Date.parse(e.start) === x.at), `the guide plans ${x.name} at ${iso(x.at)}: ${JSON.stringify(planned)}`);
       }
@@ -175,6 +188,14 @@ describe('a channel run from a wall-clock programme', () => {
     for (const kind of ['video', 'audio'] as const) {
       const dts = rx.packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
       assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing`);
+    }
+    // Each A entry's break: a BREAK cue 1 s of media after the entry's ITEM cue; the filler and B (no breaks) have none.
+    const cues = events.events.map((e) => e.virtualLiveStatusChanged.cuePoint).filter((c): c is Cue => c !== null);
+    const breaks = cues.filter((c) => c.kind === 'BREAK');
+    assert.deepEqual(breaks.map((c) => c.id), times.flatMap((x, i) => (x.name === 'A' ? [`ad-${i}`] : [])), 'one break cue per A entry, with its id');
+    for (const b of breaks) {
+      const item = cues.filter((c) => c.kind === 'ITEM' && c.mediaTimeSeconds <= b.mediaTimeSeconds).at(-1);
+      assert.ok(item !== undefined && Math.abs(b.mediaTimeSeconds - item.mediaTimeSeconds - 1) < 0.0015, `${b.id} 1 s after its entry's start: ${JSON.stringify([item, b])}`);
     }
     const range = (xs: number[]): string => `${Math.min(...xs)} / ${median(xs)} / ${Math.max(...xs)} ms`;
     console.log(`programme run, ${times.length} entries over ${Math.round((lastAt - t0) / 1000) + 2} s: first packet at the receiver − entry time (min / median / max) ${range(atReceiver)}; on air (startedAt) − entry time ${range(onAir)}`);

@@ -8,6 +8,7 @@ import type { StatusChange } from '../channels/events.js';
 import type { CreateInput, UpdateInput } from '../channels/input.js';
 import { checkId } from '../names.js';
 import { breaksOf, playlistOf } from '../channels/repository.js';
+import { parseBreaks } from '../channels/ad-breaks.js';
 import { conformOf } from '../channels/conform.js';
 import { parseProfileKey } from '../media/output-profile.js';
 import { entryView, wholeList } from '../channels/live-items.js';
@@ -99,7 +100,7 @@ function programmeView(rec: ChannelRecord) {
     dayStart: formatTimeOfDay(p.dayStartSecond),
     filler: p.fillers.map((f) => f.vodResource),
     updatedAt: p.updatedAt,
-    entries: p.entries.map((e) => ({ start: e.start, durationSeconds: e.durationSeconds, items: e.items.map((i) => i.vodResource) })),
+    entries: p.entries.map((e) => ({ start: e.start, durationSeconds: e.durationSeconds, items: e.items.map((i) => i.vodResource), breaks: parseBreaks(e.breaks) })),
   };
 }
 

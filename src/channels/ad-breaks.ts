@@ -17,8 +17,8 @@
  *   matched to the ad decision that asked for it.
  *
  * Stored as JSON on the PlaylistItem row (one column, no table), in the
- * shape the API returns; the programme of issue #22 item 1 can store its
- * entries' breaks the same way and hand the worker the same AdBreak list.
+ * shape the API returns; a programme's single-file entries store theirs the
+ * same way on ProgrammeEntry, and the worker gets the same AdBreak list.
  *
  * Owns: validation and the stored shape. Imports errors and the pool's AdBreak.
  */
@@ -48,30 +48,30 @@ const idPattern = /^[A-Za-z0-9._:-]{1,64}$/;
 /**
  * The breaks of the item at `at` (a phrase for messages, e.g. "item 0"),
  * checked against its length, sorted by offset, each with an id.
- * @throws BAD_USER_INPUT (field items) naming the item and the rule.
+ * @throws BAD_USER_INPUT (`field`, default items) naming the item and the rule.
  */
-export function checkBreaks(breaks: readonly AdBreakInput[], at: string, itemSeconds: number): StoredBreak[] {
-  if (breaks.length > adBreakLimits.perItemMax) throw badInput('items', `${at}: at most ${adBreakLimits.perItemMax} breaks`);
+export function checkBreaks(breaks: readonly AdBreakInput[], at: string, itemSeconds: number, field = 'items'): StoredBreak[] {
+  if (breaks.length > adBreakLimits.perItemMax) throw badInput(field, `${at}: at most ${adBreakLimits.perItemMax} breaks`);
   const out: StoredBreak[] = [];
   const ids = new Set<string>();
   for (const b of breaks) {
     const o = b.offsetSeconds;
     const d = b.durationSeconds;
     if (!Number.isFinite(o) || o <= 0 || o >= itemSeconds) {
-      throw badInput('items', `${at}: a break's offsetSeconds must be more than 0 and less than the item's length (${itemSeconds} s); got ${o}`);
+      throw badInput(field, `${at}: a break's offsetSeconds must be more than 0 and less than the item's length (${itemSeconds} s); got ${o}`);
     }
     if (!Number.isFinite(d) || d <= 0 || d > adBreakLimits.durationSecondsMax) {
-      throw badInput('items', `${at}: a break's durationSeconds must be more than 0 and at most ${adBreakLimits.durationSecondsMax}; got ${d}`);
+      throw badInput(field, `${at}: a break's durationSeconds must be more than 0 and at most ${adBreakLimits.durationSecondsMax}; got ${d}`);
     }
     const id = b.id ?? `brk_${randomBytes(6).toString('hex')}`;
-    if (!idPattern.test(id)) throw badInput('items', `${at}: a break's id must be 1-64 of A-Z a-z 0-9 . _ : -`);
-    if (ids.has(id)) throw badInput('items', `${at}: two breaks with the id ${JSON.stringify(id)}`);
+    if (!idPattern.test(id)) throw badInput(field, `${at}: a break's id must be 1-64 of A-Z a-z 0-9 . _ : -`);
+    if (ids.has(id)) throw badInput(field, `${at}: two breaks with the id ${JSON.stringify(id)}`);
     ids.add(id);
     out.push({ id, offsetSeconds: o, durationSeconds: d });
   }
   out.sort((a, b) => a.offsetSeconds - b.offsetSeconds);
   for (let i = 1; i < out.length; i++) {
-    if (Math.round((out[i]?.offsetSeconds ?? 0) * 1000) === Math.round((out[i - 1]?.offsetSeconds ?? 0) * 1000)) throw badInput('items', `${at}: two breaks at the same offset`);
+    if (Math.round((out[i]?.offsetSeconds ?? 0) * 1000) === Math.round((out[i - 1]?.offsetSeconds ?? 0) * 1000)) throw badInput(field, `${at}: two breaks at the same offset`);
   }
   return out;
 }

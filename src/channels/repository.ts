@@ -44,7 +44,8 @@ export interface ProgrammeFields {
   dayStartSecond: number;
   /** VOD ids played in turn in the gaps. */
   filler: string[];
-  entries: { start: string; durationSeconds: number | null; items: string[] }[];
+  /** `breaks`: a single-file entry's ad breaks (ad-breaks.ts), stored as JSON. */
+  entries: { start: string; durationSeconds: number | null; items: string[]; breaks: StoredBreak[] }[];
 }
 
 /**
@@ -341,6 +342,7 @@ export class ChannelRepository {
               position,
               start: e.start,
               durationSeconds: e.durationSeconds,
+              breaks: JSON.stringify(e.breaks),
               items: { create: e.items.map((vodResourceId, i) => ({ position: i, vodResourceId })) },
             })),
           },

@@ -6,10 +6,12 @@
  *
  * Each item lasts what the worker last reported for it on this channel, else
  * its probe's shortest track (programme.ts's rule), and is cut where the
- * programme cuts it: at its entry's duration or the next entry's start.
+ * programme cuts it: at its entry's duration or the next entry's start. A
+ * single-file entry's ad breaks are placed from its start, before its cut.
  *
  * Owns: nothing. Imports the planner (schedule) and programme.ts's types.
  */
+import { parseBreaks, type StoredBreak } from '../channels/ad-breaks.js';
 import { playlistOf } from '../channels/repository.js';
 import { planOf } from '../schedule/programme-service.js';
 import { occurrences } from '../schedule/programme-plan.js';
@@ -24,18 +26,21 @@ export function programmePlan(played: ProgrammeDeps['played'], now: () => number
     const list = playlistOf(rec);
     const plan = planOf(p);
     const out: ProgrammeEntry[] = [];
-    const add = (start: number, stop: number, vodId: string): void => {
+    const add = (start: number, stop: number, vodId: string, declared: readonly StoredBreak[] = []): void => {
       const vod = list.find((v) => v.id === vodId);
       if (vod === undefined || stop <= from || start >= to || stop <= start || out.length >= programmeLimits.maxPlannedPerChannel) return;
-      out.push({ start: new Date(Math.max(start, from)), stop: new Date(stop), title: vod.name, kind: 'PLANNED', vodResourceId: vod.id, index: list.indexOf(vod) });
+      const breaks = declared.map((b) => ({ ...b, at: new Date(start + Math.round(b.offsetSeconds * 1000)) })).filter((b) => b.at.getTime() < stop);
+      out.push({ start: new Date(Math.max(start, from)), stop: new Date(stop), title: vod.name, kind: 'PLANNED', vodResourceId: vod.id, index: list.indexOf(vod), breaks });
     };
     for (const o of occurrences(plan, from, to)) {
       let at = o.startMs;
-      for (const id of plan.entries[o.entry]?.items ?? []) {
+      const entry = p.entries[o.entry];
+      for (const [k, id] of (plan.entries[o.entry]?.items ?? []).entries()) {
         const vod = list.find((v) => v.id === id);
         if (vod === undefined || at >= o.endMs) break;
         const stop = Math.min(at + expectedMs(played, rec.id, vod), o.endMs);
-        add(at, stop, id);
+        // A single-file entry's breaks are its (first) item's.
+        add(at, stop, id, k === 0 && entry !== undefined ? parseBreaks(entry.breaks) : []);
         at = stop;
       }
       // The filler, as one entry (its first item's), to the next entry's start (the window's end after a dated programme's last).

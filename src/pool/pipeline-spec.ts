@@ -79,6 +79,8 @@ export interface ProgrammeSlot {
   /** The content plays until this at the latest (its duration, or the next slot's start); the filler after it. */
   endMs: number;
   items: string[];
+  /** Ad breaks of its first item, by offset from the slot's start (a single-file entry's); each gets an onCuePoint. */
+  breaks?: AdBreak[];
 }
 
 const isIds = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((i) => typeof i === 'string');
@@ -89,7 +91,15 @@ export function isProgrammeSpec(v: unknown): v is ProgrammeSpec {
     isRecord(v) &&
     isIds(v['filler']) &&
     Array.isArray(v['slots']) &&
-    v['slots'].every((s) => isRecord(s) && isMs(s['startMs']) && isMs(s['endMs']) && s['endMs'] >= s['startMs'] && isIds(s['items']))
+    v['slots'].every(
+      (s) =>
+        isRecord(s) &&
+        isMs(s['startMs']) &&
+        isMs(s['endMs']) &&
+        s['endMs'] >= s['startMs'] &&
+        isIds(s['items']) &&
+        (s['breaks'] === undefined || (Array.isArray(s['breaks']) && s['breaks'].every(isAdBreak))),
+    )
   );
 }
 

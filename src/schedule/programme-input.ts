@@ -4,6 +4,7 @@
  * needs the database (VOD ids, media compatibility) is checked by the
  * programme service after this.
  */
+import type { AdBreakInput } from '../channels/ad-breaks.js';
 import { badInput } from '../errors.js';
 import { checkId } from '../names.js';
 import { checkTimeZone, CronError } from './cron.js';
@@ -17,6 +18,8 @@ export interface ProgrammeEntryInput {
   playlist?: readonly string[] | null;
   sourceUrl?: string | null;
   durationSeconds?: number | null;
+  /** Ad breaks of a single-file entry (checked against the file's length by the programme service). */
+  breaks?: readonly AdBreakInput[] | null;
 }
 
 export interface ProgrammeInput {
@@ -61,6 +64,8 @@ function entryItems(e: ProgrammeEntryInput, i: number): string[] {
   // Live sources need the live-item machinery on a wall clock; not built yet.
   if (e.sourceUrl != null) throw badInput(`${field}.sourceUrl`, 'live-source entries are not supported yet; use a VOD file or playlist');
   if (e.vodResourceId != null) return [checkId(`${field}.vodResourceId`, e.vodResourceId)];
+  // Offsets are in one file's time; in a playlist they would need an item each (a playlist's own items take breaks).
+  if ((e.breaks ?? []).length > 0) throw badInput(`${field}.breaks`, 'ad breaks need a single-file entry (vodResourceId)');
   const list = e.playlist ?? [];
   if (list.length === 0 || list.length > programmeLimits.itemsPerEntryMax) throw badInput(`${field}.playlist`, `must name 1 to ${programmeLimits.itemsPerEntryMax} VOD resources`);
   return list.map((id) => checkId(`${field}.playlist`, id));
@@ -72,7 +77,8 @@ function entryItems(e: ProgrammeEntryInput, i: number): string[] {
  *   start or entry start, dated and daily entries mixed, entries out of order
  *   or overlapping (a duration past the next entry's start), a duration out
  *   of range, an entry with no or several contents, a live-source entry, no
- *   filler or two (fillerVodResourceId and fillerPlaylist).
+ *   filler or two (fillerVodResourceId and fillerPlaylist), breaks on a
+ *   playlist entry.
  */
 export function validateProgramme(input: ProgrammeInput): ProgrammePlan & { filler: string[] } {
   let timeZone: string;

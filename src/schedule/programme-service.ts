@@ -20,7 +20,8 @@
  */
 import type { StatusEvents } from '../channels/events.js';
 import { checkSession } from '../channels/input.js';
-import { playlistOf, type ChannelProgramme, type ChannelRecord, type ChannelRepository } from '../channels/repository.js';
+import { breaksSpec, checkBreaks, parseBreaks, shortestTrackSeconds, type StoredBreak } from '../channels/ad-breaks.js';
+import { playlistOf, type ChannelProgramme, type ChannelRecord, type ChannelRepository, type ChannelVod } from '../channels/repository.js';
 import type { ChannelService } from '../channels/service.js';
 import { checkCompatible } from '../media/compat.js';
 import { parseProfileKey } from '../media/output-profile.js';
@@ -28,10 +29,10 @@ import { isActive } from '../channels/status.js';
 import { notFound, VliveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkId } from '../names.js';
-import type { ProgrammeSpec } from '../pool/pipeline-spec.js';
+import type { AdBreak, ProgrammeSpec } from '../pool/pipeline-spec.js';
 import { parseRfc3339 } from './input.js';
 import { parseTimeOfDay, validateProgramme, type ProgrammeInput } from './programme-input.js';
-import { occurrences, type EntryStart, type ProgrammePlan } from './programme-plan.js';
+import { occurrences, type EntryStart, type PlanEntry, type ProgrammePlan } from './programme-plan.js';
 
 const hourMs = 3_600_000;
 const dayMs = 24 * hourMs;
@@ -56,6 +57,12 @@ export function planOf(p: ChannelProgramme): ProgrammePlan {
   };
 }
 
+/** A stored entry's ad breaks as a slot carries them (none: no field). */
+function slotBreaks(json: string | undefined): { breaks?: AdBreak[] } {
+  const breaks = json === undefined ? [] : parseBreaks(json);
+  return breaks.length === 0 ? {} : { breaks: breaksSpec(breaks) };
+}
+
 /** The slots a worker gets at `nowMs` (see the module comment). */
 export function programmeSpecOf(p: ChannelProgramme, nowMs: number): ProgrammeSpec {
   const hour = Math.floor(nowMs / hourMs) * hourMs;
@@ -66,6 +73,7 @@ export function programmeSpecOf(p: ChannelProgramme, nowMs: number): ProgrammeSp
     // After a dated programme's last entry: its content, then the filler for good.
     endMs: Number.isFinite(o.endMs) ? o.endMs : Math.max(o.startMs, toMs) + 7 * dayMs,
     items: [...(plan.entries[o.entry]?.items ?? [])],
+    ...slotBreaks(p.entries[o.entry]?.breaks),
   }));
   return { filler: p.fillers.map((f) => f.vodResourceId), slots };
 }
@@ -114,7 +122,8 @@ export class ProgrammeService {
    * Replaces channel `id`'s programme; a running channel takes it from its next entry.
    * @throws BAD_USER_INPUT (programme-input.ts), NOT_FOUND (channel, VOD resource),
    *   WRONG_SOURCE_TYPE (an ONLINE channel), INCOMPATIBLE_MEDIA (items that cannot share a session),
-   *   INVALID_STATE (a running channel with live items or a cut-in on air).
+   *   INVALID_STATE (a running channel with live items or a cut-in on air);
+   *   BAD_USER_INPUT (entries[i].breaks) for a break outside its file.
    */
   async set(id: string, input: ProgrammeInput): Promise<ChannelRecord> {
     const fields = validateProgramme(input);
@@ -126,6 +135,7 @@ export class ProgrammeService {
     if (unknown !== undefined) throw notFound('VOD resource', unknown);
     const profile = parseProfileKey(rec.outputProfile);
     checkSession(vods, profile, 'the programme');
+    const breaks = this.#breaks(input, fields.entries, vods);
     if (isActive(rec.status)) {
       this.#assertSwappable(rec);
       // A running channel takes the programme inside the session it has.
@@ -136,7 +146,7 @@ export class ProgrammeService {
       timeZone: fields.timeZone,
       dayStartSecond: fields.dayStartSecond,
       filler: fields.filler,
-      entries: fields.entries.map((e, i) => ({ start: input.entries[i]?.start ?? '', durationSeconds: e.durationMs === null ? null : e.durationMs / 1000, items: [...e.items] })),
+      entries: fields.entries.map((e, i) => ({ start: input.entries[i]?.start ?? '', durationSeconds: e.durationMs === null ? null : e.durationMs / 1000, items: [...e.items], breaks: breaks[i] ?? [] })),
     });
     this.#deps.log.info('programme set', { channel: id, entries: fields.entries.length, timeZone: fields.timeZone });
     await this.#push(id);
@@ -151,6 +161,23 @@ export class ProgrammeService {
     this.#deps.log.info('programme cleared', { channel: id });
     await this.#push(id);
     return this.#channel(id);
+  }
+
+  /**
+   * Each entry's ad breaks, checked against its file's length (its shortest
+   * track, or the entry's duration when shorter: a break past the cut never goes out).
+   * @throws BAD_USER_INPUT (field entries[i].breaks)
+   */
+  #breaks(input: ProgrammeInput, entries: readonly PlanEntry[], vods: readonly ChannelVod[]): StoredBreak[][] {
+    const byId = new Map(vods.map((v) => [v.id, v]));
+    return input.entries.map((e, i) => {
+      const given = e.breaks ?? [];
+      const vod = byId.get(entries[i]?.items[0] ?? '');
+      if (given.length === 0 || vod === undefined) return [];
+      const durationMs = entries[i]?.durationMs ?? null;
+      const seconds = Math.min(shortestTrackSeconds(vod), durationMs === null ? Infinity : durationMs / 1000);
+      return checkBreaks(given, `entries[${i}]`, seconds, `entries[${i}].breaks`);
+    });
   }
 
   /** A running playlist with live items, or a cut-in on air, is planned by its worker: no programme swaps in or out under them. */

@@ -210,7 +210,7 @@ export class ChannelPipeline {
             // A programme's cut shortens the item that opens.
             this.#playout?.onBoundary(this.#programme === null ? step : { ...step, periodMs: timeline.periodMs - step.fromMs });
           },
-          cues: { indexOf: (p) => items?.layout.indexOf(p) ?? p, onCue: (cue, keyframeMs) => this.#playout?.addCue(cue, keyframeMs) },
+          cues: { indexOf: (p) => items?.layout.indexOf(p) ?? p, onCue: (cue, keyframeMs) => this.#playout?.addCue(cue, keyframeMs), breaksFor: () => this.#programme?.breaksNow() },
         });
         this.#feeder = feeder;
         const onPlayout = this.#deps.onPlayout;

@@ -22,6 +22,7 @@
  */
 import { scriptTag } from '../media/flv.js';
 import { encode } from '../rtmp/amf0.js';
+import type { AdBreak } from '../pool/pipeline-spec.js';
 import type { ItemMedia } from './item-plan.js';
 
 export type CueKind = 'ITEM' | 'BREAK';
@@ -52,13 +53,15 @@ export interface ItemStart {
   readonly fromMs: number;
   readonly periodMs: number;
   readonly loop: number;
+  /** Breaks that stand for the item's own (a programme entry's, programme-clock.ts); default: the item's. */
+  readonly breaks?: readonly AdBreak[];
 }
 
 /** The item's cues in time order: its start, then each break it will reach. */
 export function itemCues(s: ItemStart): Cue[] {
   const base = { index: s.index, itemId: s.item.id, loop: s.loop };
   const out: Cue[] = [{ ...base, kind: 'ITEM', id: s.item.id, atMs: s.startMs, offsetMs: s.fromMs, durationMs: s.periodMs }];
-  const breaks = [...(s.item.breaks ?? [])].sort((a, b) => a.offsetMs - b.offsetMs);
+  const breaks = [...(s.breaks ?? s.item.breaks ?? [])].sort((a, b) => a.offsetMs - b.offsetMs);
   for (const b of breaks) {
     // The first frame is the item cue's; a break there would need a keyframe before the item's own.
     if (b.offsetMs <= s.fromMs || b.offsetMs - s.fromMs >= s.periodMs) continue;

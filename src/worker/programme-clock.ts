@@ -30,7 +30,7 @@
  * Imports the timeline and the programme's spec.
  */
 import type { Logger } from '../log.js';
-import type { ProgrammeSlot, ProgrammeSpec } from '../pool/pipeline-spec.js';
+import type { AdBreak, ProgrammeSlot, ProgrammeSpec } from '../pool/pipeline-spec.js';
 import { openingDtsMs, periodMsOf } from './programme-cut.js';
 import type { Step, VodTimeline } from './vod-timeline.js';
 
@@ -112,6 +112,16 @@ export class ProgrammeClock {
     const expected = this.#next;
     this.#turn = expected !== null && itemOf(this.#spec, expected) === step.nextItem.id ? expected : turnAt(this.#spec, this.#deps.epochZeroMs() + step.startMs);
     this.#decide();
+  }
+
+  /**
+   * The ad breaks of the item playing: its slot's, when it is a single-file
+   * entry's item (the slot's first); none for the filler. The feeder asks at
+   * each item start, after onBoundary() has named the turn.
+   */
+  breaksNow(): readonly AdBreak[] {
+    const t = this.#turn;
+    return t.slot !== null && t.k === 0 ? (t.slot.breaks ?? []) : [];
   }
 
   /** A new programme (the first one too): from the next slot on (see the module comment). */

@@ -27,6 +27,7 @@ import {
   videoTag,
 } from '../media/flv.js';
 import { frameSeconds, type Mp4Track } from '../media/mp4.js';
+import type { AdBreak } from '../pool/pipeline-spec.js';
 import { CueSchedule, cuePointTag, type Cue } from './cue-points.js';
 import { FrameCounter } from './frame-counter.js';
 import type { ItemMedia, Step, TrackKind, VodTimeline } from './vod-timeline.js';
@@ -50,6 +51,8 @@ export interface CueOptions {
   readonly indexOf: (position: number) => number;
   /** A cue's tag went out, and the first video keyframe at or after it is known (null without video). */
   readonly onCue: (cue: Cue, keyframeMs: number | null) => void;
+  /** Breaks that replace the item's own at an item start (a programme's entry); undefined: the item's. */
+  readonly breaksFor?: () => readonly AdBreak[] | undefined;
 }
 
 export class VodFeeder {
@@ -234,7 +237,8 @@ export class VodFeeder {
 
   #itemCues(start: { item: ItemMedia; position: number; startMs: number; fromMs: number; periodMs: number }): void {
     if (this.#cueOpts === null || this.#cues === null) return;
-    this.#cues.item({ ...start, index: this.#cueOpts.indexOf(start.position), loop: this.#timeline.loops });
+    const breaks = this.#cueOpts.breaksFor?.();
+    this.#cues.item({ ...start, index: this.#cueOpts.indexOf(start.position), loop: this.#timeline.loops, ...(breaks !== undefined ? { breaks } : {}) });
   }
 
   /** Cue tags due before the sample at `dtsMs` go out first, so the output's order stays by time. */

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "ProgrammeEntry" ADD COLUMN     "breaks" TEXT NOT NULL DEFAULT '[]';
