@@ -3,7 +3,10 @@
  * (src/schedule/programme-service.ts), with fakes for the channels and an
  * injected clock: on LIVING, again only when its window (from the hour) holds
  * other occurrences or the stored programme changed, never for a channel that had no programme, and
- * its removal once. The slots are the planner's, in wall-clock ms.
+ * its removal once. The slots are the planner's, in wall-clock ms. Fakes
+ * because this covers hours and days of a clock, which a real service cannot
+ * be run for here; the real path, service to worker to receiver, is
+ * programme-run.test.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
