@@ -91,7 +91,8 @@ export function programmeVods(p: ChannelProgramme): ChannelVod[] {
 /**
  * The ad breaks of each of playlistOf(rec)'s items, in the same order (none
  * for a channel made before playlists, nor for a programme's items: a
- * programme declares no breaks yet).
+ * programme's breaks belong to its entries and reach the worker with their
+ * slots, programme-service.ts).
  */
 export function breaksOf(rec: ChannelRecord): StoredBreak[][] {
   if (rec.programme !== null) return programmeVods(rec.programme).map(() => []);
