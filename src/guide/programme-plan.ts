@@ -15,7 +15,7 @@ import { parseBreaks, type StoredBreak } from '../channels/ad-breaks.js';
 import { playlistOf } from '../channels/repository.js';
 import { planOf } from '../schedule/programme-service.js';
 import { occurrences } from '../schedule/programme-plan.js';
-import { expectedMs, programmeLimits, type PlanSource, type ProgrammeDeps, type ProgrammeEntry } from './programme.js';
+import { expectedMs, placeBreaks, programmeLimits, type PlanSource, type ProgrammeDeps, type ProgrammeEntry } from './programme.js';
 
 export function programmePlan(played: ProgrammeDeps['played'], now: () => number = Date.now): PlanSource {
   return ({ rec, onAir, window }) => {
@@ -29,8 +29,7 @@ export function programmePlan(played: ProgrammeDeps['played'], now: () => number
     const add = (start: number, stop: number, vodId: string, declared: readonly StoredBreak[] = []): void => {
       const vod = list.find((v) => v.id === vodId);
       if (vod === undefined || stop <= from || start >= to || stop <= start || out.length >= programmeLimits.maxPlannedPerChannel) return;
-      const breaks = declared.map((b) => ({ ...b, at: new Date(start + Math.round(b.offsetSeconds * 1000)) })).filter((b) => b.at.getTime() < stop);
-      out.push({ start: new Date(Math.max(start, from)), stop: new Date(stop), title: vod.name, kind: 'PLANNED', vodResourceId: vod.id, index: list.indexOf(vod), breaks });
+      out.push({ start: new Date(Math.max(start, from)), stop: new Date(stop), title: vod.name, kind: 'PLANNED', vodResourceId: vod.id, index: list.indexOf(vod), breaks: placeBreaks(declared, start, stop) });
     };
     for (const o of occurrences(plan, from, to)) {
       let at = o.startMs;

@@ -25,7 +25,7 @@
 import { breaksOf, playlistOf, type ChannelRecord } from '../channels/repository.js';
 import { liveItemName, wholeList, type ListEntry } from '../channels/live-items.js';
 import type { NowPlaying } from '../channels/events.js';
-import { shortestTrackSeconds } from '../channels/ad-breaks.js';
+import { shortestTrackSeconds, type StoredBreak } from '../channels/ad-breaks.js';
 import { isActive } from '../channels/status.js';
 import { badInput, notFound } from '../errors.js';
 import type { VodResource } from '../generated/prisma-sqlite/client.js';
@@ -65,11 +65,12 @@ export function withBreaks(e: ProgrammeEntry, list: readonly ListEntry[]): Progr
   if (e.breaks !== undefined) return e;
   const item = e.index === null ? undefined : list[e.index];
   if (item?.kind !== 'vod' || item.vod.id !== e.vodResourceId) return { ...e, breaks: [] };
-  const start = e.start.getTime();
-  const breaks = item.breaks
-    .map((b) => ({ ...b, at: new Date(start + Math.round(b.offsetSeconds * 1000)) }))
-    .filter((b) => e.stop === null || b.at.getTime() < e.stop.getTime());
-  return { ...e, breaks };
+  return { ...e, breaks: placeBreaks(item.breaks, e.start.getTime(), e.stop?.getTime() ?? null) };
+}
+
+/** Declared breaks placed from an item's start (ms), those before its stop (null: open-ended). */
+export function placeBreaks(breaks: readonly StoredBreak[], startMs: number, stopMs: number | null): GuideBreak[] {
+  return breaks.map((b) => ({ ...b, at: new Date(startMs + Math.round(b.offsetSeconds * 1000)) })).filter((b) => stopMs === null || b.at.getTime() < stopMs);
 }
 
 export interface ChannelProgramme {

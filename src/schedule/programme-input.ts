@@ -49,11 +49,17 @@ export function parseTimeOfDay(text: string): number | null {
 /** HH:MM:SS of seconds of the day. */
 export const formatTimeOfDay = (s: number): string => [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60].map((n) => String(n).padStart(2, '0')).join(':');
 
-function parseStart(text: string, i: number): EntryStart {
+/** An entry's start as given: a time of day (daily) or an RFC 3339 date-time (dated); null when it is neither. */
+export function entryStartOf(text: string): EntryStart | null {
   const day = parseTimeOfDay(text);
   if (day !== null) return { kind: 'daily', secondOfDay: day };
   const at = parseRfc3339(text);
-  if (at !== null) return { kind: 'at', ms: at.getTime() };
+  return at === null ? null : { kind: 'at', ms: at.getTime() };
+}
+
+function parseStart(text: string, i: number): EntryStart {
+  const start = entryStartOf(text);
+  if (start !== null) return start;
   throw badInput(`entries[${i}].start`, 'must be an RFC 3339 date-time (2026-12-06T20:00:00+01:00) or a time of day (20:00 or 20:00:30)');
 }
 

@@ -30,8 +30,7 @@ import { notFound, VliveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkId } from '../names.js';
 import type { AdBreak, ProgrammeSpec } from '../pool/pipeline-spec.js';
-import { parseRfc3339 } from './input.js';
-import { parseTimeOfDay, validateProgramme, type ProgrammeInput } from './programme-input.js';
+import { entryStartOf, validateProgramme, type ProgrammeInput } from './programme-input.js';
 import { occurrences, type EntryStart, type PlanEntry, type ProgrammePlan } from './programme-plan.js';
 
 const hourMs = 3_600_000;
@@ -42,10 +41,8 @@ export const windowMs = { back: dayMs, ahead: 3 * dayMs } as const;
 
 /** A stored programme as the planner takes it. */
 export function planOf(p: ChannelProgramme): ProgrammePlan {
-  const start = (s: string): EntryStart => {
-    const day = parseTimeOfDay(s);
-    return day !== null ? { kind: 'daily', secondOfDay: day } : { kind: 'at', ms: parseRfc3339(s)?.getTime() ?? 0 };
-  };
+  // Stored starts passed validateProgramme; the epoch stands in for one that no longer parses.
+  const start = (s: string): EntryStart => entryStartOf(s) ?? { kind: 'at', ms: 0 };
   return {
     timeZone: p.timeZone,
     dayStartSecond: p.dayStartSecond,
