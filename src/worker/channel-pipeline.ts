@@ -310,10 +310,7 @@ export class ChannelPipeline {
       channelId: this.channelId,
       timeline: this.#deps.vod,
       // The pacing clock against the wall clock, read at each decision.
-      epochZeroMs: () => {
-        const started = this.#feeder?.startedAtMs ?? null;
-        return started === null ? Date.now() : Date.now() - performance.now() + started;
-      },
+      epochZeroMs: () => this.#epochZeroMs() ?? Date.now(),
       log: this.#deps.log,
     };
     this.#programme = applyProgramme(this.#programme, programme, clock);
@@ -357,8 +354,14 @@ export class ChannelPipeline {
 
   /** Output ms → wall clock ms since the epoch. */
   #epochMs(outputMs: number): number {
+    const zero = this.#epochZeroMs();
+    return Math.round(zero === null ? Date.now() : zero + outputMs);
+  }
+
+  /** Wall clock (ms since the epoch) of output time 0: the pacing clock read against the wall clock now; null before the feeder began. */
+  #epochZeroMs(): number | null {
     const started = this.#feeder?.startedAtMs ?? null;
-    return Math.round(started === null ? Date.now() : Date.now() - performance.now() + started + outputMs);
+    return started === null ? null : Date.now() - performance.now() + started;
   }
 
   #countTargetError(text: string): void {
