@@ -266,6 +266,17 @@ describe('three nodes', () => {
         'C to apply the playlist edited on A',
       );
 
+      // So does a programme set on A: C sends its slots now, not at its next one-minute refresh.
+      const scheduled = victims[1] ?? '';
+      const programme = { timeZone: 'UTC', fillerVodResourceId: vod, entries: [{ start: new Date(Date.now() + 3_600_000).toISOString(), vodResourceId: vod, durationSeconds: 60 }] };
+      await gqlOk(a.url, 'mutation($id: ID!, $i: ProgrammeInput!) { setProgramme(virtualLiveId: $id, input: $i) { id } }', { id: scheduled, i: programme });
+      await pollUntil(
+        () => Promise.resolve(c.output()),
+        (out) => new RegExp(`"playlist sent to the running channel".*"channel":"${scheduled}"`).test(out),
+        5000,
+        'C to send the programme set on A',
+      );
+
       const before = sub.events.length;
       const killedAt = Date.now();
       c.kill('SIGKILL');

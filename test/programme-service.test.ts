@@ -49,7 +49,7 @@ describe('programme service: what a worker gets, and when', () => {
     const rec = { id: 'c1', status: 'LIVING', sourceType: 'VOD', programme: programme() } as unknown as ChannelRecord & { programme: ChannelProgramme | null };
     const plain = { id: 'c2', status: 'LIVING', sourceType: 'VOD', programme: null } as unknown as ChannelRecord;
     const sent: [string, ProgrammeSpec | null][] = [];
-    const bus: { listener: ((c: StatusChange) => void) | null } = { listener: null };
+    const bus: { listener: ((c: StatusChange) => void) | null; remote: ((id: string) => void) | null } = { listener: null, remote: null };
     const service = new ProgrammeService({
       channels: {
         get: async (id) => (id === 'c1' ? rec : plain),
@@ -59,6 +59,11 @@ describe('programme service: what a worker gets, and when', () => {
           return true;
         },
         cutIn: () => null,
+        tellOwner: () => false,
+        onRemoteEdit: (l) => {
+          bus.remote = l;
+          return () => undefined;
+        },
       },
       repo: { setProgramme: async () => undefined, getVods: async () => [] },
       events: {
@@ -83,6 +88,11 @@ describe('programme service: what a worker gets, and when', () => {
       now += 30 * 60_000; // 10:50: same hour, same window
       await tick();
       assert.equal(sent.length, 1, 'nothing new: nothing sent');
+      bus.remote?.('c1'); // another node stored an edit: sent now, even when the slots look the same here
+      bus.remote?.('c2');
+      await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(sent.map(([id]) => id), ['c1', 'c1'], 'a remote edit re-sends at once; a channel without a programme is left alone');
+      sent.pop();
       now += hour; // 11:50: the window moved by an hour, but holds the same occurrences
       await tick();
       assert.equal(sent.length, 1, 'the same slots: nothing sent');

@@ -28,6 +28,8 @@ export class ClusterSide {
     private readonly events: StatusEvents,
     private readonly log: Logger,
     private readonly accepting: () => boolean,
+    /** An edit from another node reached a channel running here (ChannelService.onRemoteEdit). */
+    private readonly edited: (id: string) => void,
   ) {}
 
   /**
@@ -155,11 +157,16 @@ export class ClusterSide {
       });
   }
 
-  /** A playlist or loop edit made on another node reaches this node's running pipeline. */
+  /**
+   * A playlist, loop or programme edit made on another node reaches this
+   * node's running pipeline: the playlist here, the programme's slots by the
+   * `edited` listener (src/schedule/programme-service.ts), after the lock.
+   */
   onPlaylistChanged(id: string): void {
     if (!this.runs.has(id)) return;
     void this.runs.ctx.lock
       .run(id, async () => this.runs.sendPlaylist(await this.runs.load(id)))
+      .then(() => this.edited(id))
       .catch((err: unknown) => this.log.warn('playlist from another node not applied', { channel: id, err: String(err) }));
   }
 

@@ -73,6 +73,8 @@ export class ChannelService {
   readonly #cluster: ClusterSide | null;
   readonly #playout: PlayoutDesk;
   readonly #conform: ConformDesk;
+  /** Told when another node's edit reached a channel this node runs (onRemoteEdit). */
+  readonly #remoteEdits = new Set<(id: string) => void>();
   #accepting = true;
 
   constructor(private readonly deps: ChannelServiceDeps) {
@@ -83,7 +85,8 @@ export class ChannelService {
     this.#runs = new Runs({ ...deps, lock: this.#lock, writer: this.#writer, warnings, onLeaseLost });
     const accepting = (): boolean => this.#accepting;
     this.#reconciler = new Reconciler(this.#runs, deps.log, accepting);
-    this.#cluster = deps.cluster ? new ClusterSide(deps.cluster, this.#runs, deps.events, deps.log, accepting) : null;
+    const edited = (id: string): void => this.#remoteEdits.forEach((listener) => listener(id));
+    this.#cluster = deps.cluster ? new ClusterSide(deps.cluster, this.#runs, deps.events, deps.log, accepting, edited) : null;
     this.#playout = new PlayoutDesk({
       send: (id, requestId, command) => deps.runner.playout(id, requestId, command),
       events: deps.events,
@@ -206,15 +209,33 @@ export class ChannelService {
       // Playlist and loop edits reach a running VOD channel now, at its next
       // item boundary; every other field waits for the next start.
       if (updated.sourceType === 'VOD' && (fields.playlist !== undefined || fields.loop !== undefined) && isActive(updated.status)) {
-        if (this.deps.cluster && !this.#runs.has(id)) {
-          // Another node runs it: the record is written, its owner applies it.
-          this.deps.cluster.playlistChanged(id);
-          return updated;
-        }
-        await this.#runs.sendPlaylist(updated);
+        if (!this.tellOwner(id)) await this.#runs.sendPlaylist(updated);
       }
       return updated;
     });
+  }
+
+  /**
+   * After an edit of a running channel's stored playlist or programme: when
+   * another node of a cluster runs it, tells that node to read it again
+   * (ClusterSide.onPlaylistChanged) and returns true; false when the edit is
+   * this node's to apply (single node, or it runs here).
+   */
+  tellOwner(id: string): boolean {
+    if (!this.deps.cluster || this.#runs.has(id)) return false;
+    this.deps.cluster.playlistChanged(id);
+    return true;
+  }
+
+  /**
+   * Calls `listener` with a channel's id when an edit made on another node
+   * reached it here (after its playlist was sent to its pipeline): what the
+   * record alone does not carry to the pipeline, its programme's slots, the
+   * listener sends. Returns the unsubscribe.
+   */
+  onRemoteEdit(listener: (id: string) => void): () => void {
+    this.#remoteEdits.add(listener);
+    return () => this.#remoteEdits.delete(listener);
   }
 
   /**

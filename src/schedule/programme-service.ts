@@ -12,8 +12,10 @@
  *   list: when the channel turns LIVING (its pipeline starts on the filler,
  *   then joins the entry on now), after an edit (it takes effect from the
  *   next entry), and whenever what it would send changed: the window gained
- *   an occurrence, or the stored programme changed (`refreshMs`; also how an
- *   edit made on another node of a cluster reaches the node that runs it).
+ *   an occurrence, or the stored programme changed (`refreshMs`). An edit
+ *   made on another node of a cluster reaches the node that runs it at once
+ *   (ChannelService.tellOwner, then onRemoteEdit there); the refresh also
+ *   catches one whose notification was lost.
  *
  * Owns: the programme's window and what was last sent per channel.
  * Imports channels (records, sends), the planner and the input rules.
@@ -76,7 +78,7 @@ export function programmeSpecOf(p: ChannelProgramme, nowMs: number): ProgrammeSp
 }
 
 export interface ProgrammeServiceDeps {
-  channels: Pick<ChannelService, 'get' | 'list' | 'sendProgramme' | 'cutIn'>;
+  channels: Pick<ChannelService, 'get' | 'list' | 'sendProgramme' | 'cutIn' | 'tellOwner' | 'onRemoteEdit'>;
   repo: Pick<ChannelRepository, 'setProgramme' | 'getVods'>;
   /** This node's own status events: a channel that turns LIVING here gets its programme. */
   events: Pick<StatusEvents, 'subscribe'>;
@@ -93,6 +95,7 @@ export class ProgrammeService {
   readonly #sent = new Map<string, string>();
   #timer: NodeJS.Timeout | null = null;
   #unsubscribe: (() => void) | null = null;
+  #unlisten: (() => void) | null = null;
 
   constructor(deps: ProgrammeServiceDeps) {
     this.#deps = deps;
@@ -106,12 +109,18 @@ export class ProgrammeService {
         this.#push(c.id).catch((err: unknown) => this.#deps.log.warn('programme not sent', { channel: c.id, err: (err as Error).message }));
       }
     });
+    // An edit made on another node of a cluster, for a channel this node runs: sent now, not at the next refresh.
+    this.#unlisten = this.#deps.channels.onRemoteEdit((id) => {
+      this.#sent.delete(id);
+      this.#push(id).catch((err: unknown) => this.#deps.log.warn('programme not sent', { channel: id, err: (err as Error).message }));
+    });
     this.#timer = setInterval(() => void this.#refresh(), this.#deps.refreshMs ?? 60_000);
     this.#timer.unref();
   }
 
   stop(): void {
     this.#unsubscribe?.();
+    this.#unlisten?.();
     if (this.#timer !== null) clearInterval(this.#timer);
   }
 
@@ -146,7 +155,7 @@ export class ProgrammeService {
       entries: fields.entries.map((e, i) => ({ start: input.entries[i]?.start ?? '', durationSeconds: e.durationMs === null ? null : e.durationMs / 1000, items: [...e.items], breaks: breaks[i] ?? [] })),
     });
     this.#deps.log.info('programme set', { channel: id, entries: fields.entries.length, timeZone: fields.timeZone });
-    await this.#push(id);
+    await this.#apply(rec);
     return this.#channel(id);
   }
 
@@ -156,7 +165,7 @@ export class ProgrammeService {
     if (isActive(rec.status)) this.#assertSwappable(rec);
     await this.#deps.repo.setProgramme(id, null);
     this.#deps.log.info('programme cleared', { channel: id });
-    await this.#push(id);
+    await this.#apply(rec);
     return this.#channel(id);
   }
 
@@ -188,6 +197,12 @@ export class ProgrammeService {
     if (rec === null) throw notFound('virtual live', id);
     if (rec.sourceType !== 'VOD') throw new VliveError('WRONG_SOURCE_TYPE', `virtual live ${id} relays an online source; a programme needs a VOD channel`);
     return rec;
+  }
+
+  /** After an edit: the running channel's worker gets it now, here or through the node that runs it. */
+  async #apply(before: ChannelRecord): Promise<void> {
+    if (isActive(before.status) && this.#deps.channels.tellOwner(before.id)) return;
+    await this.#push(before.id);
   }
 
   /** Sends the stored programme (or its removal) to the channel's worker, if it runs here. */
