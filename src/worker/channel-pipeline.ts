@@ -25,6 +25,7 @@ import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 import { VodCutIn } from './vod-cut-in.js';
 import { LiveItems, type ListLayout } from './live-items.js';
 import { applyProgramme, type ProgrammeClock } from './programme-clock.js';
+import type { LiveRunDeps } from './live-run.js';
 import type { ProgrammeSpec } from '../pool/pipeline-spec.js';
 
 /**
@@ -219,17 +220,7 @@ export class ChannelPipeline {
           this.#playout = new Playout({ timeline, startedAtMs: () => feeder.startedAtMs, send: onPlayout, ...layout });
         }
         if (items !== null) {
-          this.#liveItems = new LiveItems({
-            channelId: this.channelId,
-            layout: items.layout,
-            timeline,
-            cutIn,
-            playout: () => this.#playout,
-            slate: items.slate,
-            clockMs: () => this.#output.clockMs(),
-            log: this.#deps.log,
-            warn: (message) => this.#deps.onLiveItemWarning?.(message),
-          });
+          this.#liveItems = new LiveItems({ ...this.#liveRunDeps(cutIn, items.slate), layout: items.layout });
           this.#liveItems.begin();
         }
       } else {
@@ -350,6 +341,21 @@ export class ChannelPipeline {
     if (this.#cutIn === null || this.terminal || this.#closing !== null) return false;
     this.#cutIn.returnToPlaylist(requestId, mode);
     return true;
+  }
+
+  /** What a live source played between VOD items needs (a live item's). */
+  #liveRunDeps(cutIn: VodCutIn, slate: readonly ItemMedia[] | null): LiveRunDeps {
+    if (this.#deps.vod === null) throw new Error('only a VOD channel plays live sources between its items');
+    return {
+      channelId: this.channelId,
+      timeline: this.#deps.vod,
+      cutIn,
+      playout: () => this.#playout,
+      slate,
+      clockMs: () => this.#output.clockMs(),
+      log: this.#deps.log,
+      warn: (message) => this.#deps.onLiveItemWarning?.(message),
+    };
   }
 
   /** Output ms → wall clock ms since the epoch. */
