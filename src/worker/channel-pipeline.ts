@@ -25,7 +25,7 @@ import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 import { VodCutIn } from './vod-cut-in.js';
 import { LiveItems, type ListLayout } from './live-items.js';
 import { applyProgramme, type ProgrammeClock } from './programme-clock.js';
-import type { LiveRunDeps } from './live-run.js';
+import { LiveRun, type LiveRunDeps, type LiveRunPlan } from './live-run.js';
 import type { ProgrammeSpec } from '../pool/pipeline-spec.js';
 
 /**
@@ -72,6 +72,8 @@ export interface ChannelPipelineDeps {
   readonly vod: VodTimeline | null;
   /** A VOD channel's live items (live-items.ts) and the slate that stands in for their sources; null without any. */
   readonly liveItems?: { readonly layout: ListLayout; readonly slate: readonly ItemMedia[] | null } | null;
+  /** A VOD channel's slate, which stands in for a programme's live-source entry (programme-clock.ts); null: none. */
+  readonly slate?: readonly ItemMedia[] | null;
   /** A relay's first source (plan.live) and its fallback slate's media; null for VOD. */
   readonly live: { source: LiveSource; slate: readonly ItemMedia[] | null } | null;
   readonly templates: Templates;
@@ -109,6 +111,8 @@ export class ChannelPipeline {
   #cutIn: VodCutIn | null = null;
   #liveItems: LiveItems | null = null;
   #programme: ProgrammeClock | null = null;
+  /** A programme's live-source entry, due or on air. */
+  #programmeLive: LiveRun | null = null;
   /** Wall ms at which a finished VOD channel reports eos. */
   #endAtMs: number | null = null;
   readonly #target: TargetStats = { index: 0, bytesSent: 0, errors: 0, bitrateBps: 0 };
@@ -303,6 +307,11 @@ export class ChannelPipeline {
       // The pacing clock against the wall clock, read at each decision.
       epochZeroMs: () => this.#epochZeroMs() ?? Date.now(),
       log: this.#deps.log,
+      startLive: (plan: LiveRunPlan) => {
+        const cutIn = this.#cutIn;
+        if (cutIn === null) return;
+        this.#programmeLive = new LiveRun(this.#liveRunDeps(cutIn, this.#deps.slate ?? null), plan);
+      },
     };
     this.#programme = applyProgramme(this.#programme, programme, clock);
     this.#playout?.listChanged(programmed);
@@ -343,7 +352,7 @@ export class ChannelPipeline {
     return true;
   }
 
-  /** What a live source played between VOD items needs (a live item's). */
+  /** What a live source played between VOD items needs (a live item's, a programme entry's). */
   #liveRunDeps(cutIn: VodCutIn, slate: readonly ItemMedia[] | null): LiveRunDeps {
     if (this.#deps.vod === null) throw new Error('only a VOD channel plays live sources between its items');
     return {
@@ -383,6 +392,11 @@ export class ChannelPipeline {
     if (this.terminal || this.#closing !== null || !this.#output.started) return;
     const feeder = this.#feeder;
     this.#liveItems?.tick();
+    const live = this.#programmeLive;
+    if (live?.tick() === true) {
+      this.#programmeLive = null;
+      live.end();
+    }
     // A cut-in that joined holds the playlist where it was left.
     if (feeder !== null && this.#cutIn?.holdsPlaylist !== true) {
       try {
