@@ -165,10 +165,14 @@ export function playlistPlan(played: ProgrammeDeps['played']): PlanSource {
   };
 }
 
-/** A played or on-air item's title and VOD resource: a live item of the channel shows its masked URL and none. */
+/**
+ * A played or on-air item's title and VOD resource: a live item of the
+ * channel, or a live-source entry of its programme (its id is the stored
+ * entry's), shows its masked URL and none.
+ */
 function describe(rec: ChannelRecord, itemId: string, vodName: string | undefined): { title: string; vodResourceId: string | null } {
-  const live = rec.liveItems.find((l) => l.id === itemId);
-  return live !== undefined ? { title: liveItemName(live.sourceUrl), vodResourceId: null } : { title: vodName ?? itemId, vodResourceId: itemId };
+  const url = rec.liveItems.find((l) => l.id === itemId)?.sourceUrl ?? rec.programme?.entries.find((e) => e.id === itemId)?.sourceUrl ?? null;
+  return url !== null ? { title: liveItemName(url), vodResourceId: null } : { title: vodName ?? itemId, vodResourceId: itemId };
 }
 
 const overlaps = (e: ProgrammeEntry, w: ProgrammeWindow): boolean => e.start < w.to && (e.stop === null || e.stop > w.from);
