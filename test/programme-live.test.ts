@@ -13,6 +13,8 @@
  * live entry's ITEM onCuePoint within a frame of its first keyframe, and
  * the next item's right after it. The guide lists the live entry as played,
  * titled by its masked URL (the one choice of a title: a live item's too).
+ * Beside it, a live entry whose source nobody publishes: the slate fills its
+ * time, a warning says why while it lasts, and the filler follows on time.
  */
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -26,7 +28,7 @@ import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
 import { nonIncreasing, type RtmpReceiver } from './helpers/rtmp-receiver.js';
 import { pollUntil } from './helpers/service.js';
 
-type Name = 'F' | 'A' | 'live';
+type Name = 'F' | 'A' | 'live' | 'slate';
 const frameMs = 40;
 /** The live source's GOP (0.4 s): the switch waits for its keyframe, at most this. */
 const liveGopMs = 400;
@@ -37,7 +39,7 @@ const readQuery = `query($id: ID!) { virtualLive(id: $id) { channelProgramme { e
 
 describe('live-source entries of a programme', () => {
   let t: TestApp;
-  const vod: Record<'F' | 'A', string> = { F: '', A: '' };
+  const vod: Record<'F' | 'A' | 'slate', string> = { F: '', A: '', slate: '' };
   const index = new ContentIndex<Name>();
   let liveFile = '';
 
@@ -49,10 +51,11 @@ describe('live-source entries of a programme', () => {
       makeMp4(dir, { name: 'F', seconds: 1, toneHz: 300, gopSeconds: 0.5 }),
       makeMp4(dir, { name: 'A', seconds: 2, toneHz: 550, gopSeconds: 0.5 }),
       makeMp4(dir, { name: 'live', seconds: 4, toneHz: 990, gopSeconds: 0.4 }),
+      makeMp4(dir, { name: 'slate', seconds: 2, toneHz: 660, gopSeconds: 2 }),
     ]);
     liveFile = made[2];
-    await Promise.all((['F', 'A', 'live'] as const).map((n, i) => index.add(n, made[i] ?? '')));
-    for (const name of ['F', 'A'] as const) {
+    await Promise.all((['F', 'A', 'live', 'slate'] as const).map((n, i) => index.add(n, made[i] ?? '')));
+    for (const name of ['F', 'A', 'slate'] as const) {
       const d = await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }`, { i: { name, path: `plive/${name}.mp4` } });
       vod[name] = d.registerVodResource.id;
     }
@@ -175,6 +178,40 @@ describe('live-source entries of a programme', () => {
       await rx?.close();
       await flv.stop();
       await publisher.stop();
+    }
+  });
+  it('stands the slate in for a live entry whose source is down, with a warning, and goes on with the filler', async () => {
+    const id = await channel('live entry away', { slateVodResourceId: vod.slate });
+    const t0 = Math.ceil((Date.now() + 3500) / 100) * 100;
+    await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [{ start: new Date(t0).toISOString(), sourceUrl: t.app.origin.publishUrl('nobody'), durationSeconds: 1.5 }] } });
+    const { receiver, session } = await startReceived(t, id);
+    try {
+      const warnings = async (): Promise<string[]> => (await gqlOk<{ virtualLive: { warnings: string[] } }>(t.url, `query($id: ID!) { virtualLive(id: $id) { warnings } }`, { id })).virtualLive.warnings;
+      await receiver.until((r) => index.known(r.packets).some((k) => k.name === 'slate'), 10_000, 'the slate on air');
+      const warned = await warnings();
+      assert.ok(warned.some((w) => /^live entry at .*: its source could not be played by its time; the slate fills its time$/.test(w)), `a warning says why: ${JSON.stringify(warned)}`);
+      await receiver.until((r) => {
+        const runs = runsOf(index.known(r.packets));
+        return runs.some((run, i) => i > 0 && run[0]?.name === 'F' && runs[i - 1]?.[0]?.name === 'slate' && run.length >= 25);
+      }, 6000, 'the filler after the slate');
+      assert.deepEqual(await warnings(), [], 'the warning is cleared when the entry ends');
+      assert.equal(await publisherAtOrigin(t, id, false), session, 'one publisher connection');
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+      await receiver.close();
+      const runs = runsOf(index.known(receiver.packets));
+      const names = runs.map((r) => r[0]?.name);
+      const at = names.indexOf('slate');
+      assert.deepEqual(names.slice(at - 1, at + 2), ['F', 'slate', 'F'], `the slate in the entry's place: ${runs.map((r) => `${r[0]?.name}×${r.length}`).join(' ')}`);
+      const slateAt = (runs[at]?.[0]?.p.wallMs ?? NaN) - t0;
+      const backAt = (runs[at + 1]?.[0]?.p.wallMs ?? NaN) - (t0 + 1500);
+      console.log(`programme live entry, source away: the slate at the receiver ${slateAt} ms from its time, the filler ${backAt} ms from its end`);
+      assert.ok(Math.abs(slateAt) < 1000 && Math.abs(backAt) < 1000, `the slate ${slateAt} ms from the entry's time, the filler ${backAt} ms from its end`);
+      for (const kind of ['video', 'audio'] as const) {
+        const dts = receiver.packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
+        assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing`);
+      }
+    } finally {
+      await receiver.close();
     }
   });
 });
