@@ -122,9 +122,9 @@ describe('live-source entries of a programme', () => {
       assert.equal(await publisherAtOrigin(t, id, false), started.session, 'one publisher connection');
 
       // The guide: the live entry played, titled by its masked URL, from about T1 to T1 + 2 s.
-      type Row = { start: string; stop: string | null; title: string; kind: string; vodResource: { id: string } | null };
+      type Row = { start: string; stop: string | null; title: string; kind: string; vodResource: { id: string } | null; index: number | null };
       const rows = await pollUntil(
-        async () => (await gqlOk<{ programme: Row[] }>(t.url, `query($id: ID!) { programme(id: $id) { start stop title kind vodResource { id } } }`, { id })).programme,
+        async () => (await gqlOk<{ programme: Row[] }>(t.url, `query($id: ID!) { programme(id: $id) { start stop title kind vodResource { id } index } }`, { id })).programme,
         (list) => list.some((r) => r.kind === 'PLAYED' && r.title.startsWith('rtmp://')),
         5000,
         'the live entry in the guide as played',
@@ -132,6 +132,7 @@ describe('live-source entries of a programme', () => {
       const played = rows.find((r) => r.kind === 'PLAYED' && r.title.startsWith('rtmp://'));
       assert.ok(played !== undefined, `the live entry is in the guide as played: ${JSON.stringify(rows)}`);
       assert.equal(played.vodResource, null);
+      assert.equal(played.index, null, 'no place in the list');
       assert.ok(!played.title.includes('studio'), `its URL masked: ${played.title}`);
       assert.ok(Math.abs(Date.parse(played.start) - t1) < 1000, `played from about T1: ${played.start} vs ${iso(t1)}`);
       assert.ok(played.stop !== null && Math.abs(Date.parse(played.stop) - (t1 + 2000)) < 1000, `to about T1 + 2 s: ${played.stop}`);
