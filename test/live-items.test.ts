@@ -165,9 +165,9 @@ describe('live items in a playlist', () => {
         [[0, ids.a, null], [1, null, 2], [2, ids.b, null], [3, null, 2], [4, ids.a, null]],
       );
       assert.ok(made.items.every((i) => !i.name.includes('item1') && !i.name.includes('item2')), 'live items are named by their masked URL');
-      const events = collect<{ virtualLiveStatusChanged: { nowPlaying: Playing | null } }>(
+      const events = collect<{ virtualLiveStatusChanged: { nowPlaying: Playing | null; cuePoint: { kind: string; index: number } | null } }>(
         ws,
-        `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { nowPlaying { index name startedAt endsAt live { url durationSeconds } } } }`,
+        `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { nowPlaying { index name startedAt endsAt live { url durationSeconds } } cuePoint { kind index } } }`,
         { id },
       );
       const { receiver, session } = await startReceived(t, id);
@@ -222,6 +222,9 @@ describe('live items in a playlist', () => {
       assert.ok(p0 && p1 && p2 && p3 && p4, `every item announced: ${playing.map((p) => p.index).join(',')}`);
       assert.deepEqual([p1.live?.durationSeconds, p3.live?.durationSeconds, p0.live, p2.live], [2, 2, null, null]);
       assert.equal(p1.name, made.items[1]?.name);
+      // Every item start has its ITEM cue, the live items' too, in the list's order.
+      const itemCues = events.events.flatMap((e) => (e.virtualLiveStatusChanged.cuePoint?.kind === 'ITEM' ? [e.virtualLiveStatusChanged.cuePoint.index] : []));
+      assert.deepEqual(itemCues.slice(0, 5), [0, 1, 2, 3, 4], 'an ITEM cue at each item start, live items included');
       const ms = (s: string): number => new Date(s).getTime();
       for (const [prev, liveItem] of [[p0, p1], [p2, p3]] as const) {
         assert.ok(Math.abs(ms(liveItem.endsAt) - (ms(prev.endsAt) + 2000)) <= 2, `a live item ends 2 s after the item before it ends (${liveItem.endsAt}, ${prev.endsAt})`);

@@ -13,7 +13,11 @@
  * track, and a programme edited mid-run takes effect from its next entry.
  * Then a channel put on a programme while it plays something else, in the
  * middle of an entry: the item playing ends at its next clean cut and the
- * entry plays from its beginning.
+ * entry plays from its beginning. Last, live-source slots: the item before
+ * is cut at the slot's time and the timeline stops there, the LiveRun is
+ * planned to the slot's end or the next slot's start (whichever is first),
+ * and the programme goes on from there (the filler, or the next entry); a
+ * channel that joins a live slot under way starts it at its next clean cut.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -25,6 +29,7 @@ import type { ProgrammeSlot, ProgrammeSpec } from '../src/pool/pipeline-spec.js'
 import { MediaCache } from '../src/worker/media-cache.js';
 import { applyProgramme, itemOf, ProgrammeClock, turnAt } from '../src/worker/programme-clock.js';
 import { VodTimeline, type ItemMedia } from '../src/worker/vod-timeline.js';
+import type { LiveRunPlan } from '../src/worker/live-run.js';
 import { makeMp4 } from './helpers/media.js';
 
 const gopMs = 1000;
@@ -172,5 +177,59 @@ describe('programme clock over a compressed day', () => {
         break;
       }
     }
+  });
+  it('hands a live-source slot to a LiveRun at its time, to its end or the next entry, and goes on as after a VOD entry', () => {
+    const source = { label: 'primary', protocol: 'rtmp', url: 'rtmp://127.0.0.1/live/x', connectTimeoutMs: 5000, rtspTransport: 'tcp', transcode: 'auto' } as const;
+    const live = (startMs: number, endMs: number): ProgrammeSlot => ({ startMs: wallZero + startMs, endMs: wallZero + endMs, items: [], live: { id: 'entry-live', source } });
+    // [case, the live slot's end (ms), what comes back after it, when (output ms)]
+    for (const [what, endMs, back, backMs] of [
+      ['its duration first', 4500, 'filler', 4500],
+      ['the next entry first', 7000, 'short', 6000],
+    ] as const) {
+      const spec: ProgrammeSpec = { filler: ['filler'], slots: [live(2500, endMs), { startMs: wallZero + 6000, endMs: wallZero + 9000, items: ['short'] }] };
+      const t = new VodTimeline({ items: from('filler'), loop: true });
+      const plans: LiveRunPlan[] = [];
+      const clock = new ProgrammeClock({ channelId: 'c', timeline: t, epochZeroMs: () => wallZero, log: createLogger(), startLive: (p) => plans.push(p) }, spec, turnAt(spec, wallZero));
+      clock.replace(spec);
+      let ended = false;
+      for (let guard = 0; guard < 100_000 && !ended; guard++) {
+        const s = t.next();
+        if (s.kind === 'boundary') clock.onBoundary(s);
+        ended = s.kind === 'end';
+      }
+      assert.ok(ended, `${what}: the timeline stops for the live source`);
+      const plan = plans[0];
+      assert.equal(plans.length, 1, `${what}: one run`);
+      assert.ok(plan !== undefined && plan.fromMs <= 2500 && plan.fromMs > 2500 - gopMs, `${what}: from the item's cut, within a GOP before its time (${plan?.fromMs})`);
+      assert.equal(plan.untilMs, Math.min(endMs, 6000), `${what}: to its end or the next entry's start`);
+      assert.deepEqual([plan.ref.itemId, plan.source.url, plan.nextRef?.itemId], ['entry-live', source.url, back], `${what}: what follows it`);
+      // The run's end, as vod-cut-in.ts returns: the next item from its start, after the source's last tags.
+      t.resumeAt(plan.nextPosition, 0, { video: plan.untilMs, audio: plan.untilMs });
+      const opened: { id: string; startMs: number }[] = [];
+      for (let guard = 0; guard < 100_000 && opened.length < 3; guard++) {
+        const s = t.next();
+        if (s.kind !== 'boundary') continue;
+        clock.onBoundary(s);
+        opened.push({ id: s.nextItem.id, startMs: s.startMs });
+      }
+      assert.equal(opened[0]?.id, back, `${what}: ${back} comes back`);
+      assert.ok((opened[0]?.startMs ?? 0) >= plan.untilMs && (opened[0]?.startMs ?? Infinity) < backMs + 100, `${what}: at ${opened[0]?.startMs} ms, after the source`);
+      if (back === 'filler') assert.ok(opened.some((o) => o.id === 'short' && o.startMs <= 6000 && o.startMs > 6000 - gopMs), `${what}: then the next entry on time: ${JSON.stringify(opened)}`);
+    }
+  });
+
+  it('starts a live-source slot at the next clean cut when a channel joins it under way', () => {
+    const source = { label: 'primary', protocol: 'rtmp', url: 'rtmp://127.0.0.1/live/x', connectTimeoutMs: 5000, rtspTransport: 'tcp', transcode: 'auto' } as const;
+    const spec: ProgrammeSpec = { filler: ['filler'], slots: [{ startMs: wallZero, endMs: wallZero + 60_000, items: [], live: { id: 'entry-live', source } }] };
+    const t = new VodTimeline({ items: from('long'), loop: true });
+    const plans: LiveRunPlan[] = [];
+    // 30 s into the entry, at output time 0 (the item playing has just begun).
+    const atMs = wallZero + 30_000;
+    const clock = applyProgramme(null, spec, { channelId: 'c', timeline: t, epochZeroMs: () => atMs, log: createLogger(), startLive: (p) => plans.push(p) }, atMs);
+    assert.ok(clock !== null);
+    const plan = plans[0];
+    assert.ok(plan !== undefined && plan.fromMs > 0 && plan.fromMs <= gopMs, `at the item's next clean cut: ${plan?.fromMs} ms`);
+    assert.equal(plan.untilMs, 30_000, 'to the entry\'s end');
+    assert.equal(plan.nextRef?.itemId, 'filler', 'then the filler');
   });
 });

@@ -129,7 +129,16 @@ describe('programme planner', () => {
     refused({ ...daily, entries: [{ start: '07:00', vodResourceId: 'a' }, { start: '05:30', vodResourceId: 'b', durationSeconds: 7200 }] }, 'entries[1].durationSeconds');
     refused({ ...daily, entries: [{ start: '07:00', vodResourceId: 'a', playlist: ['b'] }] }, 'entries[0]');
     refused({ ...daily, entries: [{ start: '07:00' }] }, 'entries[0]');
-    refused({ ...daily, entries: [{ start: '07:00', sourceUrl: 'rtmp://studio.example/live/x' }] }, 'entries[0].sourceUrl');
+    refused({ ...daily, entries: [{ start: '07:00', sourceUrl: 'rtmp://studio.example/live/x' }] }, 'entries[0].durationSeconds');
+    refused({ ...daily, entries: [{ start: '07:00', sourceUrl: 'rtmp://studio.example/live/x', durationSeconds: 60, breaks: [{ offsetSeconds: 1, durationSeconds: 30 }] }] }, 'entries[0].breaks');
+    assert.throws(
+      () => validateProgramme({ ...daily, entries: [{ start: '07:00', sourceUrl: 'file:///etc/passwd', durationSeconds: 60 }] }),
+      (e: unknown) => e instanceof VliveError && e.code === 'URL_NOT_ALLOWED' && e.field === 'entries[0].sourceUrl',
+    );
+    assert.deepEqual(
+      validateProgramme({ ...daily, entries: [{ start: '07:00', sourceUrl: 'rtmp://studio.example/live/x', durationSeconds: 60 }] }).entries.map((e) => [e.items, e.sourceUrl, e.durationMs]),
+      [[[], 'rtmp://studio.example/live/x', 60_000]],
+    );
     refused({ ...daily, entries: [{ start: '07:00', playlist: [] }] }, 'entries[0].playlist');
     refused({ ...daily, entries: [{ start: '07:00', vodResourceId: 'a', durationSeconds: 0 }] }, 'entries[0].durationSeconds');
     refused({ ...daily, entries: [{ start: '2026-12-06T20:00:00Z', vodResourceId: 'a' }, { start: '2026-12-06T20:00:00Z', vodResourceId: 'b' }] }, 'entries[1].start');

@@ -80,7 +80,7 @@ describe('a channel run from a wall-clock programme', () => {
       ['unknown zone', { ...good, timeZone: 'Mars/Olympus' }, 'BAD_USER_INPUT'],
       ['unsorted', { ...good, entries: [good.entries[1], good.entries[0]] }, 'BAD_USER_INPUT'],
       ['overlapping', { ...good, entries: [{ start: '07:00', vodResourceId: vod['A'], durationSeconds: 7200 }, { start: '08:00', vodResourceId: vod['B'] }] }, 'BAD_USER_INPUT'],
-      ['live source', { ...good, entries: [{ start: '07:00', sourceUrl: 'rtmp://127.0.0.1/live/x' }] }, 'BAD_USER_INPUT'],
+      ['live source without a duration', { ...good, entries: [{ start: '07:00', sourceUrl: 'rtmp://127.0.0.1/live/x' }] }, 'BAD_USER_INPUT'],
       ['unknown VOD', { ...good, entries: [{ start: '07:00', vodResourceId: 'cmnosuchvod0000000000000' }] }, 'NOT_FOUND'],
       ['unknown filler', { ...good, fillerPlaylist: [vod['F'], 'cmnosuchvod0000000000000'] }, 'NOT_FOUND'],
       ['two fillers', { ...good, fillerVodResourceId: vod['F'] }, 'BAD_USER_INPUT'],

@@ -36,7 +36,7 @@ function programme(news = 'news'): ChannelProgramme {
 describe('programme service: what a worker gets, and when', () => {
   it('gives the occurrences from a day back to three days ahead, from the hour', () => {
     const now = Date.parse('2026-12-06T10:20:00Z');
-    const spec = programmeSpecOf(programme(), now);
+    const spec = programmeSpecOf(programme(), now, () => assert.fail('a VOD entry pulls nothing'));
     assert.deepEqual(spec.filler, ['f']);
     assert.deepEqual(
       spec.slots.map((s) => [new Date(s.startMs).toISOString(), new Date(s.endMs).toISOString(), s.items]),

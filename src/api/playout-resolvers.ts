@@ -49,11 +49,13 @@ export function playoutResolvers(deps: PlayoutResolverDeps) {
   const { channels, vods } = deps;
   /** The VOD resource of an item; a deleted one (the slate played instead) shows its id. */
   const item = async (id: string): Promise<unknown> => (await vods.get(id)) ?? { id, name: id };
-  /** An item of channel `channelId`: a VOD resource, or one of its live items (by the live item's id). */
+  /** An item of channel `channelId`: a VOD resource, one of its live items (by the live item's id), or a live-source entry of its programme (by the entry's id). */
   const itemView = async (channelId: string, id: string): Promise<ItemView> => {
     const vod = await vods.get(id);
     if (vod !== null) return { item: vod, name: vod.name, live: null };
-    const live = (await channels.get(channelId))?.liveItems.find((l) => l.id === id);
+    const rec = await channels.get(channelId);
+    const entry = rec?.programme?.entries.find((e) => e.id === id && e.sourceUrl !== null);
+    const live = rec?.liveItems.find((l) => l.id === id) ?? (entry === undefined ? undefined : { position: -1, sourceUrl: entry.sourceUrl ?? '', durationSeconds: entry.durationSeconds ?? 0 });
     if (live === undefined) return { item: { id, name: id }, name: id, live: null };
     const { vodResource, ...rest } = entryView({ index: live.position, kind: 'live', id, sourceUrl: live.sourceUrl, durationSeconds: live.durationSeconds });
     return { item: vodResource, ...rest };

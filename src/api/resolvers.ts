@@ -100,7 +100,13 @@ function programmeView(rec: ChannelRecord) {
     dayStart: formatTimeOfDay(p.dayStartSecond),
     filler: p.fillers.map((f) => f.vodResource),
     updatedAt: p.updatedAt,
-    entries: p.entries.map((e) => ({ start: e.start, durationSeconds: e.durationSeconds, items: e.items.map((i) => i.vodResource), breaks: parseBreaks(e.breaks) })),
+    entries: p.entries.map((e) => ({
+      start: e.start,
+      durationSeconds: e.durationSeconds,
+      items: e.items.map((i) => i.vodResource),
+      breaks: parseBreaks(e.breaks),
+      sourceUrl: e.sourceUrl === null ? null : maskUrl(e.sourceUrl),
+    })),
   };
 }
 

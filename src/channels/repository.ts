@@ -45,7 +45,7 @@ export interface ProgrammeFields {
   /** VOD ids played in turn in the gaps. */
   filler: string[];
   /** `breaks`: a single-file entry's ad breaks (ad-breaks.ts), stored as JSON. */
-  entries: { start: string; durationSeconds: number | null; items: string[]; breaks: StoredBreak[] }[];
+  entries: { start: string; durationSeconds: number | null; items: string[]; breaks: StoredBreak[]; sourceUrl: string | null }[];
 }
 
 /**
@@ -344,6 +344,7 @@ export class ChannelRepository {
               start: e.start,
               durationSeconds: e.durationSeconds,
               breaks: JSON.stringify(e.breaks),
+              sourceUrl: e.sourceUrl,
               items: { create: e.items.map((vodResourceId, i) => ({ position: i, vodResourceId })) },
             })),
           },

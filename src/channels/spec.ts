@@ -115,7 +115,7 @@ export async function buildPipelineSpec(rec: ChannelRecord, paths: MediaPaths, o
   const readers = tap === undefined ? {} : { tap };
   const slate = rec.slateVodResource === null ? {} : { slate: await slateItem(rec.slateVodResource, paths, rec.outputProfile) };
   if (rec.sourceType === 'VOD') {
-    // A programme (issue #22 item 1) plays VOD items only, round and round; its worker gets it once LIVING.
+    // A programme (issue #22 item 1) plays its items round and round and its live-source entries in its slots, not the playlist's live items; its worker gets it once LIVING.
     const live: LiveItemSpec[] = (rec.programme !== null ? [] : rec.liveItems).map((l) => ({ id: l.id, index: l.position, source: pullOf(rec, l.sourceUrl, 'items'), durationMs: Math.round(l.durationSeconds * 1000) }));
     const withLive = live.length === 0 ? {} : { live };
     return { channelId: rec.id, source: { kind: 'vod', items: await vodItems(rec, paths), loop: rec.loop || rec.programme !== null, ...withLive }, targets, ...readers, ...slate };

@@ -13,6 +13,7 @@
  */
 import { parseBreaks, type StoredBreak } from '../channels/ad-breaks.js';
 import { playlistOf } from '../channels/repository.js';
+import { liveItemName } from '../channels/live-items.js';
 import { planOf } from '../schedule/programme-service.js';
 import { occurrences } from '../schedule/programme-plan.js';
 import { expectedMs, placeBreaks, programmeLimits, type PlanSource, type ProgrammeDeps, type ProgrammeEntry } from './programme.js';
@@ -34,6 +35,11 @@ export function programmePlan(played: ProgrammeDeps['played'], now: () => number
     for (const o of occurrences(plan, from, to)) {
       let at = o.startMs;
       const entry = p.entries[o.entry];
+      // A live-source entry: its source, titled by its masked URL, for its time.
+      if (entry?.sourceUrl != null && o.endMs > from && o.startMs < to && out.length < programmeLimits.maxPlannedPerChannel) {
+        out.push({ start: new Date(Math.max(o.startMs, from)), stop: new Date(o.endMs), title: liveItemName(entry.sourceUrl), kind: 'PLANNED', vodResourceId: null, index: null, breaks: [] });
+        at = o.endMs;
+      }
       for (const [k, id] of (plan.entries[o.entry]?.items ?? []).entries()) {
         const vod = list.find((v) => v.id === id);
         if (vod === undefined || at >= o.endMs) break;

@@ -165,10 +165,18 @@ export function playlistPlan(played: ProgrammeDeps['played']): PlanSource {
   };
 }
 
-/** A played or on-air item's title and VOD resource: a live item of the channel shows its masked URL and none. */
-function describe(rec: ChannelRecord, itemId: string, vodName: string | undefined): { title: string; vodResourceId: string | null } {
-  const live = rec.liveItems.find((l) => l.id === itemId);
-  return live !== undefined ? { title: liveItemName(live.sourceUrl), vodResourceId: null } : { title: vodName ?? itemId, vodResourceId: itemId };
+/**
+ * A played or on-air item's title, VOD resource and place (`index`, as the
+ * worker reported it): a live item of the channel shows its masked URL and
+ * no VOD resource; so does a live-source entry of its programme (its id is
+ * the stored entry's), which has no place in the list either.
+ */
+function describe(rec: ChannelRecord, itemId: string, vodName: string | undefined, index: number): { title: string; vodResourceId: string | null; index: number | null } {
+  const item = rec.liveItems.find((l) => l.id === itemId);
+  if (item !== undefined) return { title: liveItemName(item.sourceUrl), vodResourceId: null, index };
+  const entryUrl = rec.programme?.entries.find((e) => e.id === itemId)?.sourceUrl ?? null;
+  if (entryUrl !== null) return { title: liveItemName(entryUrl), vodResourceId: null, index: null };
+  return { title: vodName ?? itemId, vodResourceId: itemId, index };
 }
 
 const overlaps = (e: ProgrammeEntry, w: ProgrammeWindow): boolean => e.start < w.to && (e.stop === null || e.stop > w.from);
@@ -181,14 +189,14 @@ export async function programmeOf(deps: ProgrammeDeps, recs: readonly ChannelRec
   return recs.map((rec) => {
     const entries: ProgrammeEntry[] = rows
       .filter((r) => r.virtualLiveId === rec.id)
-      .map((r) => ({ start: r.startedAt, stop: r.endedAt, ...describe(rec, r.vodResourceId, names.get(r.vodResourceId)), kind: 'PLAYED', index: r.position }));
+      .map((r) => ({ start: r.startedAt, stop: r.endedAt, ...describe(rec, r.vodResourceId, names.get(r.vodResourceId), r.position), kind: 'PLAYED' }));
     if (rec.status === 'LIVING' || rec.status === 'STARTING') {
       const onAir = rec.sourceType === 'VOD' ? deps.nowPlaying(rec.id) : null;
       if (rec.sourceType === 'ONLINE') {
         entries.push({ start: rec.startedAt ?? new Date(), stop: null, title: rec.name, kind: 'LIVE', vodResourceId: null, index: null });
       } else if (onAir !== null) {
         const vod = playlistOf(rec).find((v) => v.id === onAir.itemId);
-        entries.push({ start: onAir.startedAt, stop: onAir.endsAt, ...describe(rec, onAir.itemId, vod?.name), kind: 'ON_AIR', index: onAir.index });
+        entries.push({ start: onAir.startedAt, stop: onAir.endsAt, ...describe(rec, onAir.itemId, vod?.name, onAir.index), kind: 'ON_AIR' });
       }
       for (const source of sources) entries.push(...source({ rec, onAir, window }));
     } else if (isActive(rec.status) && rec.sourceType === 'ONLINE') {

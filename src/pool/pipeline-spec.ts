@@ -78,13 +78,18 @@ export interface ProgrammeSlot {
   startMs: number;
   /** The content plays until this at the latest (its duration, or the next slot's start); the filler after it. */
   endMs: number;
+  /** VOD resource ids; empty for a live-source slot. */
   items: string[];
   /** Ad breaks of its first item, by offset from the slot's start (a single-file entry's); each gets an onCuePoint. */
   breaks?: AdBreak[];
+  /** A live-source entry (no items): `id` names it to the playout, the cues and the played log (its stored entry's id). */
+  live?: { id: string; source: LiveSource };
 }
 
 const isIds = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((i) => typeof i === 'string');
 const isMs = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+const isLiveSlot = (v: unknown): boolean => isRecord(v) && typeof v['id'] === 'string' && isLiveSource(v['source']);
 
 export function isProgrammeSpec(v: unknown): v is ProgrammeSpec {
   return (
@@ -97,7 +102,7 @@ export function isProgrammeSpec(v: unknown): v is ProgrammeSpec {
         isMs(s['startMs']) &&
         isMs(s['endMs']) &&
         s['endMs'] >= s['startMs'] &&
-        isIds(s['items']) &&
+        ((isIds(s['items']) && s['live'] === undefined) || (Array.isArray(s['items']) && s['items'].length === 0 && isLiveSlot(s['live']))) &&
         (s['breaks'] === undefined || (Array.isArray(s['breaks']) && s['breaks'].every(isAdBreak))),
     )
   );

@@ -6,6 +6,7 @@
  */
 import type { AdBreakInput } from '../channels/ad-breaks.js';
 import { badInput } from '../errors.js';
+import { parseSourceUrl } from '../media/urls.js';
 import { checkId } from '../names.js';
 import { checkTimeZone, CronError } from './cron.js';
 import { parseRfc3339 } from './input.js';
@@ -63,18 +64,25 @@ function parseStart(text: string, i: number): EntryStart {
   throw badInput(`entries[${i}].start`, 'must be an RFC 3339 date-time (2026-12-06T20:00:00+01:00) or a time of day (20:00 or 20:00:30)');
 }
 
-function entryItems(e: ProgrammeEntryInput, i: number): string[] {
+/** An entry's content: its VOD ids in order, or a live source (no items). */
+function entryContent(e: ProgrammeEntryInput, i: number): { items: string[]; sourceUrl: string | null } {
   const field = `entries[${i}]`;
   const given = [e.vodResourceId != null, e.playlist != null, e.sourceUrl != null].filter(Boolean).length;
   if (given !== 1) throw badInput(field, 'give exactly one of vodResourceId, playlist and sourceUrl');
-  // Live sources need the live-item machinery on a wall clock; not built yet.
-  if (e.sourceUrl != null) throw badInput(`${field}.sourceUrl`, 'live-source entries are not supported yet; use a VOD file or playlist');
-  if (e.vodResourceId != null) return [checkId(`${field}.vodResourceId`, e.vodResourceId)];
+  if (e.sourceUrl != null) {
+    // The same rules (schemes, codes) as a relay's source and a playlist's live item.
+    parseSourceUrl(e.sourceUrl, `${field}.sourceUrl`);
+    // A live source has no length of its own: without one it would hold the air until the next entry, or for good.
+    if (e.durationSeconds == null) throw badInput(`${field}.durationSeconds`, 'a live-source entry (sourceUrl) needs durationSeconds');
+    if ((e.breaks ?? []).length > 0) throw badInput(`${field}.breaks`, 'ad breaks need a single-file entry (vodResourceId)');
+    return { items: [], sourceUrl: e.sourceUrl };
+  }
+  if (e.vodResourceId != null) return { items: [checkId(`${field}.vodResourceId`, e.vodResourceId)], sourceUrl: null };
   // Offsets are in one file's time; in a playlist they would need an item each (a playlist's own items take breaks).
   if ((e.breaks ?? []).length > 0) throw badInput(`${field}.breaks`, 'ad breaks need a single-file entry (vodResourceId)');
   const list = e.playlist ?? [];
   if (list.length === 0 || list.length > programmeLimits.itemsPerEntryMax) throw badInput(`${field}.playlist`, `must name 1 to ${programmeLimits.itemsPerEntryMax} VOD resources`);
-  return list.map((id) => checkId(`${field}.playlist`, id));
+  return { items: list.map((id) => checkId(`${field}.playlist`, id)), sourceUrl: null };
 }
 
 /**
@@ -82,9 +90,10 @@ function entryItems(e: ProgrammeEntryInput, i: number): string[] {
  * @throws BAD_USER_INPUT naming the field: an unknown zone, a malformed day
  *   start or entry start, dated and daily entries mixed, entries out of order
  *   or overlapping (a duration past the next entry's start), a duration out
- *   of range, an entry with no or several contents, a live-source entry, no
- *   filler or two (fillerVodResourceId and fillerPlaylist), breaks on a
- *   playlist entry.
+ *   of range, an entry with no or several contents, a live-source entry
+ *   without durationSeconds, no filler or two (fillerVodResourceId and
+ *   fillerPlaylist), breaks on a playlist or live-source entry;
+ *   URL_NOT_ALLOWED (entries[i].sourceUrl) as for any source URL.
  */
 export function validateProgramme(input: ProgrammeInput): ProgrammePlan & { filler: string[] } {
   let timeZone: string;
@@ -104,7 +113,7 @@ export function validateProgramme(input: ProgrammeInput): ProgrammePlan & { fill
   const entries: PlanEntry[] = input.entries.map((e, i) => {
     const d = e.durationSeconds;
     if (d != null && !(Number.isFinite(d) && d >= 1 && d <= programmeLimits.durationSecondsMax)) throw badInput(`entries[${i}].durationSeconds`, `must be 1 to ${programmeLimits.durationSecondsMax}`);
-    return { start: parseStart(e.start, i), durationMs: d == null ? null : Math.round(d * 1000), items: entryItems(e, i) };
+    return { start: parseStart(e.start, i), durationMs: d == null ? null : Math.round(d * 1000), ...entryContent(e, i) };
   });
   const daily = entries.filter((e) => e.start.kind === 'daily').length;
   if (daily !== 0 && daily !== entries.length) throw badInput('entries', 'either every start is a time of day (a daily programme) or every one a date-time, not both');

@@ -28,8 +28,10 @@ export interface PlanEntry {
   readonly start: EntryStart;
   /** How long its content may play, ms; null: its items' own length (up to the next entry). */
   readonly durationMs: number | null;
-  /** VOD resource ids played in order. */
+  /** VOD resource ids played in order; none for a live-source entry. */
   readonly items: readonly string[];
+  /** A live-source entry's URL, played from its start for durationMs; null: a VOD entry. */
+  readonly sourceUrl: string | null;
 }
 
 export interface ProgrammePlan {

@@ -16,6 +16,9 @@
  *   made on another node of a cluster reaches the node that runs it at once
  *   (ChannelService.tellOwner, then onRemoteEdit there); the refresh also
  *   catches one whose notification was lost.
+ * - A live-source entry's slot carries its source as the channel pulls it
+ *   (its connect timeout, RTSP transport, transcode), and the stored
+ *   entry's id, which names it in the worker's cues and the played log.
  *
  * Owns: the programme's window and what was last sent per channel.
  * Imports channels (records, sends), the planner and the input rules.
@@ -31,7 +34,8 @@ import { isActive } from '../channels/status.js';
 import { notFound, VliveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkId } from '../names.js';
-import type { AdBreak, ProgrammeSpec } from '../pool/pipeline-spec.js';
+import type { AdBreak, LiveSource, ProgrammeSpec } from '../pool/pipeline-spec.js';
+import { pullOf } from '../channels/spec.js';
 import { entryStartOf, validateProgramme, type ProgrammeInput } from './programme-input.js';
 import { occurrences, type EntryStart, type PlanEntry, type ProgrammePlan } from './programme-plan.js';
 
@@ -52,6 +56,7 @@ export function planOf(p: ChannelProgramme): ProgrammePlan {
       start: start(e.start),
       durationMs: e.durationSeconds === null ? null : Math.round(e.durationSeconds * 1000),
       items: e.items.map((i) => i.vodResourceId),
+      sourceUrl: e.sourceUrl,
     })),
   };
 }
@@ -62,8 +67,16 @@ function slotBreaks(json: string | undefined): { breaks?: AdBreak[] } {
   return breaks.length === 0 ? {} : { breaks: breaksSpec(breaks) };
 }
 
-/** The slots a worker gets at `nowMs` (see the module comment). */
-export function programmeSpecOf(p: ChannelProgramme, nowMs: number): ProgrammeSpec {
+/** A stored live-source entry's source as its slot carries it (a VOD entry: no field). */
+function liveOf(e: ChannelProgramme['entries'][number] | undefined, pull: (url: string, field: string) => LiveSource): { live?: { id: string; source: LiveSource } } {
+  return e?.sourceUrl == null ? {} : { live: { id: e.id, source: pull(e.sourceUrl, 'sourceUrl') } };
+}
+
+/**
+ * The slots a worker gets at `nowMs` (see the module comment); `pull` says
+ * how the channel pulls a live-source entry's URL (channels/spec.ts pullOf).
+ */
+export function programmeSpecOf(p: ChannelProgramme, nowMs: number, pull: (url: string, field: string) => LiveSource): ProgrammeSpec {
   const hour = Math.floor(nowMs / hourMs) * hourMs;
   const plan = planOf(p);
   const toMs = hour + windowMs.ahead;
@@ -73,6 +86,7 @@ export function programmeSpecOf(p: ChannelProgramme, nowMs: number): ProgrammeSp
     endMs: Number.isFinite(o.endMs) ? o.endMs : Math.max(o.startMs, toMs) + 7 * dayMs,
     items: [...(plan.entries[o.entry]?.items ?? [])],
     ...slotBreaks(p.entries[o.entry]?.breaks),
+    ...liveOf(p.entries[o.entry], pull),
   }));
   return { filler: p.fillers.map((f) => f.vodResourceId), slots };
 }
@@ -126,7 +140,7 @@ export class ProgrammeService {
 
   /**
    * Replaces channel `id`'s programme; a running channel takes it from its next entry.
-   * @throws BAD_USER_INPUT (programme-input.ts), NOT_FOUND (channel, VOD resource),
+   * @throws BAD_USER_INPUT and URL_NOT_ALLOWED (programme-input.ts), NOT_FOUND (channel, VOD resource),
    *   WRONG_SOURCE_TYPE (an ONLINE channel), INCOMPATIBLE_MEDIA (items that cannot share a session),
    *   INVALID_STATE (a running channel with live items or a cut-in on air);
    *   BAD_USER_INPUT (entries[i].breaks) for a break outside its file.
@@ -152,7 +166,13 @@ export class ProgrammeService {
       timeZone: fields.timeZone,
       dayStartSecond: fields.dayStartSecond,
       filler: fields.filler,
-      entries: fields.entries.map((e, i) => ({ start: input.entries[i]?.start ?? '', durationSeconds: e.durationMs === null ? null : e.durationMs / 1000, items: [...e.items], breaks: breaks[i] ?? [] })),
+      entries: fields.entries.map((e, i) => ({
+        start: input.entries[i]?.start ?? '',
+        durationSeconds: e.durationMs === null ? null : e.durationMs / 1000,
+        items: [...e.items],
+        breaks: breaks[i] ?? [],
+        sourceUrl: e.sourceUrl,
+      })),
     });
     this.#deps.log.info('programme set', { channel: id, entries: fields.entries.length, timeZone: fields.timeZone });
     await this.#apply(rec);
@@ -210,7 +230,7 @@ export class ProgrammeService {
     const r = rec === undefined ? await this.#deps.channels.get(id) : rec;
     // Nothing to send, nor to take back: a channel that never had a programme here keeps its playlist untouched.
     if (r === null || (r.programme === null && !this.#sent.has(id))) return;
-    const spec = r.programme === null ? null : programmeSpecOf(r.programme, this.#now());
+    const spec = r.programme === null ? null : programmeSpecOf(r.programme, this.#now(), (url, field) => pullOf(r, url, field));
     const json = JSON.stringify(spec);
     if (await this.#deps.channels.sendProgramme(id, spec)) this.#sent.set(id, json);
   }
@@ -219,7 +239,7 @@ export class ProgrammeService {
     try {
       for (const rec of await this.#deps.channels.list()) {
         if (rec.status !== 'LIVING' || rec.sourceType !== 'VOD') continue;
-        const spec = rec.programme === null ? null : programmeSpecOf(rec.programme, this.#now());
+        const spec = rec.programme === null ? null : programmeSpecOf(rec.programme, this.#now(), (url, field) => pullOf(rec, url, field));
         const last = this.#sent.get(rec.id);
         if ((last === undefined && spec === null) || last === JSON.stringify(spec)) continue;
         await this.#push(rec.id, rec);

@@ -25,6 +25,7 @@ import type { ItemMedia, VodTimeline } from './vod-timeline.js';
 import { VodCutIn } from './vod-cut-in.js';
 import { LiveItems, type ListLayout } from './live-items.js';
 import { applyProgramme, type ProgrammeClock } from './programme-clock.js';
+import { LiveRun, type LiveRunDeps, type LiveRunPlan } from './live-run.js';
 import type { ProgrammeSpec } from '../pool/pipeline-spec.js';
 
 /**
@@ -71,6 +72,8 @@ export interface ChannelPipelineDeps {
   readonly vod: VodTimeline | null;
   /** A VOD channel's live items (live-items.ts) and the slate that stands in for their sources; null without any. */
   readonly liveItems?: { readonly layout: ListLayout; readonly slate: readonly ItemMedia[] | null } | null;
+  /** A VOD channel's slate, which stands in for a programme's live-source entry (programme-clock.ts); null: none. */
+  readonly slate?: readonly ItemMedia[] | null;
   /** A relay's first source (plan.live) and its fallback slate's media; null for VOD. */
   readonly live: { source: LiveSource; slate: readonly ItemMedia[] | null } | null;
   readonly templates: Templates;
@@ -108,6 +111,8 @@ export class ChannelPipeline {
   #cutIn: VodCutIn | null = null;
   #liveItems: LiveItems | null = null;
   #programme: ProgrammeClock | null = null;
+  /** A programme's live-source entry, due or on air. */
+  #programmeLive: LiveRun | null = null;
   /** Wall ms at which a finished VOD channel reports eos. */
   #endAtMs: number | null = null;
   readonly #target: TargetStats = { index: 0, bytesSent: 0, errors: 0, bitrateBps: 0 };
@@ -219,17 +224,7 @@ export class ChannelPipeline {
           this.#playout = new Playout({ timeline, startedAtMs: () => feeder.startedAtMs, send: onPlayout, ...layout });
         }
         if (items !== null) {
-          this.#liveItems = new LiveItems({
-            channelId: this.channelId,
-            layout: items.layout,
-            timeline,
-            cutIn,
-            playout: () => this.#playout,
-            slate: items.slate,
-            clockMs: () => this.#output.clockMs(),
-            log: this.#deps.log,
-            warn: (message) => this.#deps.onLiveItemWarning?.(message),
-          });
+          this.#liveItems = new LiveItems({ ...this.#liveRunDeps(cutIn, items.slate), layout: items.layout });
           this.#liveItems.begin();
         }
       } else {
@@ -312,6 +307,11 @@ export class ChannelPipeline {
       // The pacing clock against the wall clock, read at each decision.
       epochZeroMs: () => this.#epochZeroMs() ?? Date.now(),
       log: this.#deps.log,
+      startLive: (plan: LiveRunPlan) => {
+        const cutIn = this.#cutIn;
+        if (cutIn === null) return;
+        this.#programmeLive = new LiveRun(this.#liveRunDeps(cutIn, this.#deps.slate ?? null), plan);
+      },
     };
     this.#programme = applyProgramme(this.#programme, programme, clock);
     this.#playout?.listChanged(programmed);
@@ -352,6 +352,21 @@ export class ChannelPipeline {
     return true;
   }
 
+  /** What a live source played between VOD items needs (a live item's, a programme entry's). */
+  #liveRunDeps(cutIn: VodCutIn, slate: readonly ItemMedia[] | null): LiveRunDeps {
+    if (this.#deps.vod === null) throw new Error('only a VOD channel plays live sources between its items');
+    return {
+      channelId: this.channelId,
+      timeline: this.#deps.vod,
+      cutIn,
+      playout: () => this.#playout,
+      slate,
+      clockMs: () => this.#output.clockMs(),
+      log: this.#deps.log,
+      warn: (message) => this.#deps.onLiveItemWarning?.(message),
+    };
+  }
+
   /** Output ms → wall clock ms since the epoch. */
   #epochMs(outputMs: number): number {
     const zero = this.#epochZeroMs();
@@ -377,6 +392,11 @@ export class ChannelPipeline {
     if (this.terminal || this.#closing !== null || !this.#output.started) return;
     const feeder = this.#feeder;
     this.#liveItems?.tick();
+    const live = this.#programmeLive;
+    if (live?.tick() === true) {
+      this.#programmeLive = null;
+      live.end();
+    }
     // A cut-in that joined holds the playlist where it was left.
     if (feeder !== null && this.#cutIn?.holdsPlaylist !== true) {
       try {

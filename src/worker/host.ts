@@ -225,8 +225,8 @@ export class PipelineHost {
     }
     this.#loading.add(channelId);
     const live = spec.source.live ?? [];
-    // A live item's slate stands in for its source (live-items.ts).
-    const withSlate = live.length > 0 && slate !== undefined ? [...items, slate] : items;
+    // The slate stands in for a live item's source (live-items.ts), or a programme's live entry's (sent later: loaded now).
+    const withSlate = slate !== undefined ? [...items, slate] : items;
     this.#media.loadAll(withSlate).then(
       (loaded) => {
         if (!this.#loading.delete(channelId)) return; // stopped while loading
@@ -240,7 +240,7 @@ export class PipelineHost {
           return;
         }
         const liveItems = live.length === 0 ? null : { layout: new ListLayout(media.length, live), slate: slateMedia };
-        this.#launch(channelId, plan, { vod: timeline, liveItems }, tap, extra);
+        this.#launch(channelId, plan, { vod: timeline, liveItems, slate: slateMedia }, tap, extra);
       },
       (err: unknown) => {
         if (!this.#loading.delete(channelId)) return;
@@ -252,7 +252,7 @@ export class PipelineHost {
   #launch(
     channelId: string,
     plan: PipelinePlan,
-    feed: { vod: VodTimeline; liveItems?: ChannelPipelineDeps['liveItems'] } | { live: { source: LiveSource; slate: readonly ItemMedia[] | null } },
+    feed: { vod: VodTimeline; liveItems?: ChannelPipelineDeps['liveItems']; slate?: readonly ItemMedia[] | null } | { live: { source: LiveSource; slate: readonly ItemMedia[] | null } },
     tap: TapSpec | null,
     extra: string[],
   ): void {
@@ -275,6 +275,7 @@ export class PipelineHost {
       plan,
       vod,
       liveItems: 'vod' in feed ? (feed.liveItems ?? null) : null,
+      slate: 'vod' in feed ? (feed.slate ?? null) : null,
       live: 'live' in feed ? feed.live : null,
       templates: this.#opts.templates,
       onSource: (event) => this.#opts.send({ type: 'source', channelId, event }),

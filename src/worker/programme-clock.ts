@@ -26,11 +26,21 @@
  *   programme's first one after the slot playing began; the item playing is
  *   cut again against it (never before what was already sent).
  *
+ * - A live-source slot (`live`, no items) takes the air at its start like
+ *   any entry: the item before is cut for it and the timeline stops after
+ *   that item; a LiveRun (live-run.ts, the playlist live items' machinery)
+ *   pulls the source ahead and plays it, with the slate for a source that is
+ *   down, until the slot's end or the next slot's start, whichever is first.
+ *   The timeline then resumes with what the programme has next (the next
+ *   slot's first item, or the filler), as after a VOD entry. An edit that
+ *   comes while a live slot is due or on air is taken when it is over.
+ *
  * Owns: the slot or filler turn of the item playing and of the next one.
- * Imports the timeline and the programme's spec.
+ * Imports the timeline, the programme's spec and live-run.ts's plan.
  */
 import type { Logger } from '../log.js';
 import type { AdBreak, ProgrammeSlot, ProgrammeSpec } from '../pool/pipeline-spec.js';
+import type { LiveRunPlan } from './live-run.js';
 import { openingDtsMs, periodMsOf } from './programme-cut.js';
 import type { Step, VodTimeline } from './vod-timeline.js';
 
@@ -92,6 +102,8 @@ export interface ProgrammeClockDeps {
   /** Wall clock (ms since the epoch) of output time 0, read now. */
   readonly epochZeroMs: () => number;
   readonly log: Logger;
+  /** Plays a live-source slot (live-run.ts) once the item playing has ended; absent: such a slot is passed over for the filler. */
+  readonly startLive?: (plan: LiveRunPlan) => void;
 }
 
 export class ProgrammeClock {
@@ -99,6 +111,8 @@ export class ProgrammeClock {
   #spec: ProgrammeSpec;
   #turn: Turn;
   #next: Turn | null = null;
+  /** A live-source slot is due after the item playing, or on air: decided until the timeline resumes. */
+  #live = false;
 
   /** `turn`: what the timeline's item playing is in the programme (joinTurn for an item that is not the programme's). */
   constructor(deps: ProgrammeClockDeps, spec: ProgrammeSpec, turn: Turn) {
@@ -110,6 +124,7 @@ export class ProgrammeClock {
   /** The feeder read a boundary: the item it opens is the turn decided, unless something else moved the list. */
   onBoundary(step: Extract<Step, { kind: 'boundary' }>): void {
     const expected = this.#next;
+    this.#live = false;
     this.#turn = expected !== null && itemOf(this.#spec, expected) === step.nextItem.id ? expected : turnAt(this.#spec, this.#deps.epochZeroMs() + step.startMs);
     this.#decide();
   }
@@ -127,7 +142,8 @@ export class ProgrammeClock {
   /** A new programme (the first one too): from the next slot on (see the module comment). */
   replace(spec: ProgrammeSpec): void {
     this.#spec = spec;
-    this.#decide();
+    // The live run's end and what follows it are set; the next boundary decides afresh.
+    if (!this.#live) this.#decide();
   }
 
   /** Decides the cut of the timeline's item playing and what follows it. */
@@ -158,12 +174,21 @@ export class ProgrammeClock {
     const limitAt = (turn: Turn): number | null => {
       if (limitMs === null) return null;
       // The next item's first tag (its reorder delay before its zero) is due by the limit too.
-      const position = this.#positionOf(itemOf(this.#spec, turn));
+      // A live-source slot has no item of its own: its source joins on a keyframe.
+      const id = itemOf(this.#spec, turn);
+      const position = id === undefined ? null : this.#positionOf(id);
       const item = position === null ? undefined : t.itemAt(position);
       return t.itemTimeMs(limitMs) - (item === undefined ? 0 : openingDtsMs(item));
     };
     t.limitCurrent(limitAt(next), null);
     const nextAtMs = zero + startMs + t.periodMs;
+    const live = next.slot?.live !== undefined ? next.slot : null;
+    if (live !== null) {
+      if (this.#toLive(live, nextAtMs, startMs + t.periodMs)) return;
+      // Over before the item playing ends (a late join): the filler after it.
+      next = { slot: null, k: 0, sinceMs: live.startMs };
+      t.limitCurrent(limitAt(next), null);
+    }
     // A slot well under way (a channel that joins its programme late): where it would be by then.
     let fromMs: number | null = null;
     if (next === toSlot && toSlot.slot !== null && nextAtMs > toSlot.sinceMs + joinLateMs) {
@@ -173,6 +198,38 @@ export class ProgrammeClock {
     }
     t.limitCurrent(limitAt(next), this.#positionOf(itemOf(this.#spec, next)), fromMs);
     this.#next = next;
+  }
+
+  /**
+   * Plays live-source slot `slot` from output time `fromMs` (wall `atMs`),
+   * where the item playing ends, to its content's end; false when that is
+   * already over.
+   */
+  #toLive(slot: ProgrammeSlot, atMs: number, fromMs: number): boolean {
+    const live = slot.live;
+    const nextSlot = this.#spec.slots.find((s) => s.startMs > slot.startMs) ?? null;
+    const endMs = Math.min(slot.endMs, nextSlot?.startMs ?? Infinity);
+    const startLive = this.#deps.startLive;
+    if (live === undefined || startLive === undefined || atMs >= endMs - marginMs) return false;
+    const t = this.#deps.timeline;
+    // What follows it, as after a VOD entry: the next entry when it starts there, else the filler.
+    const after: Turn = nextSlot !== null && endMs >= nextSlot.startMs - marginMs && nextSlot.live === undefined ? { slot: nextSlot, k: 0, sinceMs: nextSlot.startMs } : { slot: null, k: 0, sinceMs: slot.startMs };
+    const nextPosition = this.#positionOf(itemOf(this.#spec, after)) ?? 0;
+    const nextItem = t.itemAt(nextPosition);
+    t.stopAfterCurrent();
+    this.#live = true;
+    this.#next = after;
+    startLive({
+      // Not an item of the list: its index is the first past the list's, so that none is taken for it.
+      ref: { index: t.itemCount, itemId: live.id },
+      source: live.source,
+      what: `live entry at ${new Date(slot.startMs).toISOString()}`,
+      fromMs,
+      untilMs: endMs - this.#deps.epochZeroMs(),
+      nextPosition,
+      nextRef: nextItem === undefined ? null : { index: nextPosition, itemId: nextItem.id },
+    });
+    return true;
   }
 
   /** The timeline's position of item `id`; null (and a warning) when its list lacks it. */

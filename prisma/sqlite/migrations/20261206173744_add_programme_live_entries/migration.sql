@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "ProgrammeEntry" ADD COLUMN "sourceUrl" TEXT;

@@ -1,0 +1,218 @@
+/**
+ * Live-source entries of a wall-clock programme (issue #22): the input's
+ * rules through the API, then a real run.
+ *
+ * The run, dated: filler F (1 s) from the start; T0 = now + 3.5 s: A (2 s);
+ * T1 = T0 + 2 s: a live source for 2 s, published into the test origin by
+ * ffmpeg -re (as live-items.test.ts does); the filler after it. Two
+ * independent receivers judge it: ffprobe playing the origin (each packet
+ * told apart by payload hash, known-packets.ts) must see F, A, live, F with
+ * DTS strictly increasing per track, the live source's first packet within
+ * a GOP (and its keyframe wait) of T1, and one publisher connection; an
+ * ffmpeg push target that keeps every tag (flv-receiver.ts) must hold the
+ * live entry's ITEM onCuePoint within a frame of its first keyframe, and
+ * the next item's right after it. The guide lists the live entry as played,
+ * titled by its masked URL (the one choice of a title: a live item's too).
+ * Beside it, a live entry whose source nobody publishes: the slate fills its
+ * time, a warning says why while it lasts, and the filler follows on time.
+ */
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { publisherAtOrigin, startReceived, startTestApp, type TestApp } from './helpers/app.js';
+import { FlvReceiver, type FlvmetaTag } from './helpers/flv-receiver.js';
+import { gql, gqlOk } from './helpers/gql.js';
+import { ContentIndex, runsOf } from './helpers/known-packets.js';
+import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
+import { nonIncreasing, type RtmpReceiver } from './helpers/rtmp-receiver.js';
+import { pollUntil } from './helpers/service.js';
+
+type Name = 'F' | 'A' | 'live' | 'slate';
+const frameMs = 40;
+/** The live source's GOP (0.4 s): the switch waits for its keyframe, at most this. */
+const liveGopMs = 400;
+
+const entryFields = 'start durationSeconds sourceUrl items { name } breaks { id }';
+const setQuery = `mutation($id: ID!, $i: ProgrammeInput!) { setProgramme(virtualLiveId: $id, input: $i) { id channelProgramme { entries { ${entryFields} } } } }`;
+const readQuery = `query($id: ID!) { virtualLive(id: $id) { channelProgramme { entries { ${entryFields} } } } }`;
+
+describe('live-source entries of a programme', () => {
+  let t: TestApp;
+  const vod: Record<'F' | 'A' | 'slate', string> = { F: '', A: '', slate: '' };
+  const index = new ContentIndex<Name>();
+  let liveFile = '';
+
+  before(async () => {
+    t = await startTestApp();
+    const dir = join(t.mediaRoot, 'plive');
+    await mkdir(dir, { recursive: true });
+    const made = await Promise.all([
+      makeMp4(dir, { name: 'F', seconds: 1, toneHz: 300, gopSeconds: 0.5 }),
+      makeMp4(dir, { name: 'A', seconds: 2, toneHz: 550, gopSeconds: 0.5 }),
+      makeMp4(dir, { name: 'live', seconds: 4, toneHz: 990, gopSeconds: 0.4 }),
+      makeMp4(dir, { name: 'slate', seconds: 2, toneHz: 660, gopSeconds: 2 }),
+    ]);
+    liveFile = made[2];
+    await Promise.all((['F', 'A', 'live', 'slate'] as const).map((n, i) => index.add(n, made[i] ?? '')));
+    for (const name of ['F', 'A', 'slate'] as const) {
+      const d = await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }`, { i: { name, path: `plive/${name}.mp4` } });
+      vod[name] = d.registerVodResource.id;
+    }
+  });
+
+  after(async () => {
+    await t?.dispose();
+  });
+
+  const channel = async (name: string, extra: Record<string, unknown> = {}): Promise<string> =>
+    (await gqlOk<{ createVirtualLive: { id: string } }>(t.url, `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`, { i: { name, sourceType: 'VOD', vodResourceId: vod.F, hls: false, ...extra } })).createVirtualLive.id;
+
+  it('refuses a live entry without a duration or with a bad URL, stores nothing, and stores a good one', async () => {
+    const id = await channel('live entry input');
+    const url = 'rtmp://studio.example:1935/live/secret-key';
+    const refusal = async (entry: Record<string, unknown>): Promise<[unknown, unknown]> => {
+      const r = await gql(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [{ start: '07:00', vodResourceId: vod.A }, { start: '08:00', ...entry }] } });
+      const e = r.errors?.[0]?.extensions;
+      return [e?.['code'], e?.['field']];
+    };
+    assert.deepEqual(await refusal({ sourceUrl: url }), ['BAD_USER_INPUT', 'entries[1].durationSeconds'], 'no duration');
+    assert.deepEqual(await refusal({ sourceUrl: 'file:///etc/passwd', durationSeconds: 60 }), ['URL_NOT_ALLOWED', 'entries[1].sourceUrl'], 'a scheme not allowed');
+    assert.deepEqual(await refusal({ sourceUrl: 'rtmp://', durationSeconds: 60 }), ['URL_NOT_ALLOWED', 'entries[1].sourceUrl'], 'no host');
+    assert.deepEqual(await refusal({ sourceUrl: url, durationSeconds: 60, breaks: [{ offsetSeconds: 1, durationSeconds: 30 }] }), ['BAD_USER_INPUT', 'entries[1].breaks'], 'breaks');
+    assert.deepEqual(await refusal({ sourceUrl: url, vodResourceId: vod.A, durationSeconds: 60 }), ['BAD_USER_INPUT', 'entries[1]'], 'two contents');
+    const none = await gqlOk<{ virtualLive: { channelProgramme: unknown } }>(t.url, readQuery, { id });
+    assert.equal(none.virtualLive.channelProgramme, null, 'nothing stored');
+
+    const set = await gqlOk<{ setProgramme: { channelProgramme: unknown } }>(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [{ start: '07:00', vodResourceId: vod.A }, { start: '08:00', sourceUrl: url, durationSeconds: 1800 }] } });
+    const stored = {
+      entries: [
+        { start: '07:00', durationSeconds: null, sourceUrl: null, items: [{ name: 'A' }], breaks: [] },
+        { start: '08:00', durationSeconds: 1800, sourceUrl: 'rtmp://studio.example:1935/live/***', items: [], breaks: [] },
+      ],
+    };
+    assert.deepEqual(set.setProgramme.channelProgramme, stored, 'the entry as stored, its URL masked');
+    const read = await gqlOk<{ virtualLive: { channelProgramme: unknown } }>(t.url, readQuery, { id });
+    assert.deepEqual(read.virtualLive.channelProgramme, stored, 'read back from the database');
+  });
+
+  it('switches to the live source at its time and back, in one session, with its ITEM cue', async () => {
+    const publisher: Publisher = startPublisher(liveFile, t.app.origin.publishUrl('studio'), { loop: true });
+    const flv = await FlvReceiver.start(t.dir);
+    let rx: RtmpReceiver | null = null;
+    try {
+      await t.app.origin.waitForPublish('studio', 10_000);
+      const id = await channel('live entry run', { pushTargets: [flv.url] });
+      const t0 = Math.ceil((Date.now() + 3500) / 100) * 100;
+      const t1 = t0 + 2000;
+      const iso = (ms: number): string => new Date(ms).toISOString();
+      const set = await gqlOk<{ setProgramme: { id: string } }>(t.url, setQuery, {
+        id,
+        i: { fillerVodResourceId: vod.F, entries: [{ start: iso(t0), vodResourceId: vod.A }, { start: iso(t1), sourceUrl: t.app.origin.publishUrl('studio'), durationSeconds: 2 }] },
+      });
+      assert.equal(set.setProgramme.id, id);
+      const started = await startReceived(t, id);
+      const receiver = started.receiver;
+      rx = receiver;
+      // F after the live entry, for a second.
+      await receiver.until((r) => {
+        const runs = runsOf(index.known(r.packets));
+        return runs.length >= 4 && runs[3]?.[0]?.name === 'F' && (runs.at(-1)?.length ?? 0) >= 25;
+      }, 15_000, 'F, A, live, F');
+      assert.equal(await publisherAtOrigin(t, id, false), started.session, 'one publisher connection');
+
+      // The guide: the live entry played, titled by its masked URL, from about T1 to T1 + 2 s.
+      type Row = { start: string; stop: string | null; title: string; kind: string; vodResource: { id: string } | null; index: number | null };
+      const rows = await pollUntil(
+        async () => (await gqlOk<{ programme: Row[] }>(t.url, `query($id: ID!) { programme(id: $id) { start stop title kind vodResource { id } index } }`, { id })).programme,
+        (list) => list.some((r) => r.kind === 'PLAYED' && r.title.startsWith('rtmp://')),
+        5000,
+        'the live entry in the guide as played',
+      );
+      const played = rows.find((r) => r.kind === 'PLAYED' && r.title.startsWith('rtmp://'));
+      assert.ok(played !== undefined, `the live entry is in the guide as played: ${JSON.stringify(rows)}`);
+      assert.equal(played.vodResource, null);
+      assert.equal(played.index, null, 'no place in the list');
+      assert.ok(!played.title.includes('studio'), `its URL masked: ${played.title}`);
+      assert.ok(Math.abs(Date.parse(played.start) - t1) < 1000, `played from about T1: ${played.start} vs ${iso(t1)}`);
+      assert.ok(played.stop !== null && Math.abs(Date.parse(played.stop) - (t1 + 2000)) < 1000, `to about T1 + 2 s: ${played.stop}`);
+
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+      await receiver.close();
+      await flv.stop();
+
+      // The origin's receiver: the order, the switch time, DTS per track.
+      const runs = runsOf(index.known(receiver.packets));
+      assert.deepEqual(runs.slice(0, 4).map((r) => r[0]?.name), ['F', 'A', 'live', 'F'], `in programme order: ${runs.map((r) => `${r[0]?.name}×${r.length}`).join(' ')}`);
+      const liveAt = (runs[2]?.[0]?.p.wallMs ?? NaN) - t1;
+      const backAt = (runs[3]?.[0]?.p.wallMs ?? NaN) - (t1 + 2000);
+      console.log(`programme live entry: first live packet at the receiver ${liveAt} ms from T1, the filler ${backAt} ms from T1 + 2 s`);
+      assert.ok(liveAt > -1000 && liveAt < 1000 + liveGopMs, `the live source on air ${liveAt} ms from its time`);
+      assert.ok(backAt > -1000 && backAt < 1000, `back to the filler ${backAt} ms from the entry's end`);
+      for (const kind of ['video', 'audio'] as const) {
+        const dts = receiver.packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
+        assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing at the origin`);
+      }
+
+      // The push target's tags: the live entry's ITEM cue at its first keyframe, the next item's after it.
+      const tags = await flv.tags();
+      const cues = tags.flatMap((tag) => {
+        const o = tag.scriptDataObject;
+        return tag.type === 'scriptData' && o?.name === 'onCuePoint' && o.metadata !== undefined ? [{ ts: tag.timestamp, parameters: (o.metadata['parameters'] ?? {}) as Record<string, unknown> }] : [];
+      });
+      const video = tags.filter((tag: FlvmetaTag) => tag.type === 'video' && tag.videoData?.AVCData?.packetType !== 'AVC sequence header');
+      for (const kind of ['video', 'audio'] as const) {
+        const ts = tags.filter((tag) => tag.type === kind).map((tag) => tag.timestamp);
+        assert.deepEqual(ts.filter((x, i) => i > 0 && x < (ts[i - 1] ?? 0)), [], `${kind} timestamps never go back at the push target`);
+      }
+      const entries = (await gqlOk<{ virtualLive: { channelProgramme: { entries: { sourceUrl: string | null }[] } } }>(t.url, readQuery, { id })).virtualLive.channelProgramme.entries;
+      assert.equal(entries.length, 2);
+      const liveCueAt = cues.findIndex((c) => c.parameters['kind'] === 'ITEM' && c.parameters['itemId'] !== vod.F && c.parameters['itemId'] !== vod.A);
+      const liveCue = cues[liveCueAt];
+      assert.ok(liveCue !== undefined, `an ITEM cue for the live entry: ${JSON.stringify(cues)}`);
+      assert.equal(cues[liveCueAt - 1]?.parameters['itemId'], vod.A, 'after A\'s cue');
+      assert.equal(cues[liveCueAt + 1]?.parameters['itemId'], vod.F, 'the filler\'s cue next, at the live entry\'s end');
+      const key = video.find((v) => v.timestamp >= liveCue.ts - frameMs && v.videoData?.frameType === 'seekable frame');
+      assert.ok(key !== undefined && Math.abs(key.timestamp - liveCue.ts) <= frameMs, `the live entry's cue (${liveCue.ts} ms) within a frame of its first keyframe (${key?.timestamp} ms)`);
+      assert.ok(Math.abs(Number(liveCue.parameters['durationSeconds']) - 2) < 0.5, `its length: ${JSON.stringify(liveCue.parameters)}`);
+    } finally {
+      await rx?.close();
+      await flv.stop();
+      await publisher.stop();
+    }
+  });
+  it('stands the slate in for a live entry whose source is down, with a warning, and goes on with the filler', async () => {
+    const id = await channel('live entry away', { slateVodResourceId: vod.slate });
+    const t0 = Math.ceil((Date.now() + 3500) / 100) * 100;
+    await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [{ start: new Date(t0).toISOString(), sourceUrl: t.app.origin.publishUrl('nobody'), durationSeconds: 1.5 }] } });
+    const { receiver, session } = await startReceived(t, id);
+    try {
+      const warnings = async (): Promise<string[]> => (await gqlOk<{ virtualLive: { warnings: string[] } }>(t.url, `query($id: ID!) { virtualLive(id: $id) { warnings } }`, { id })).virtualLive.warnings;
+      await receiver.until((r) => index.known(r.packets).some((k) => k.name === 'slate'), 10_000, 'the slate on air');
+      const warned = await warnings();
+      assert.ok(warned.some((w) => /^live entry at .*: its source could not be played by its time; the slate fills its time$/.test(w)), `a warning says why: ${JSON.stringify(warned)}`);
+      await receiver.until((r) => {
+        const runs = runsOf(index.known(r.packets));
+        return runs.some((run, i) => i > 0 && run[0]?.name === 'F' && runs[i - 1]?.[0]?.name === 'slate' && run.length >= 25);
+      }, 6000, 'the filler after the slate');
+      assert.deepEqual(await warnings(), [], 'the warning is cleared when the entry ends');
+      assert.equal(await publisherAtOrigin(t, id, false), session, 'one publisher connection');
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+      await receiver.close();
+      const runs = runsOf(index.known(receiver.packets));
+      const names = runs.map((r) => r[0]?.name);
+      const at = names.indexOf('slate');
+      assert.deepEqual(names.slice(at - 1, at + 2), ['F', 'slate', 'F'], `the slate in the entry's place: ${runs.map((r) => `${r[0]?.name}×${r.length}`).join(' ')}`);
+      const slateAt = (runs[at]?.[0]?.p.wallMs ?? NaN) - t0;
+      const backAt = (runs[at + 1]?.[0]?.p.wallMs ?? NaN) - (t0 + 1500);
+      console.log(`programme live entry, source away: the slate at the receiver ${slateAt} ms from its time, the filler ${backAt} ms from its end`);
+      assert.ok(Math.abs(slateAt) < 1000 && Math.abs(backAt) < 1000, `the slate ${slateAt} ms from the entry's time, the filler ${backAt} ms from its end`);
+      for (const kind of ['video', 'audio'] as const) {
+        const dts = receiver.packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
+        assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing`);
+      }
+    } finally {
+      await receiver.close();
+    }
+  });
+});
