@@ -144,6 +144,39 @@ it('answers 250 random and hostile inputs per mutation with data or coded errors
       }),
     },
     { query: 'mutation($id: ID!) { removeSchedule(id: $id) }', vars: () => ({ id: str() }) },
+    {
+      // On the fuzzer's channels, none of which runs: a programme is only stored.
+      query: 'mutation($id: ID!, $i: ProgrammeInput!) { setProgramme(virtualLiveId: $id, input: $i) { id } }',
+      vars: () => ({
+        id: channelId(),
+        i: {
+          ...some(0.5, () => ({ timeZone: typed(() => pick(r, ['UTC', 'Europe/Berlin', 'America/New_York', 'Mars/Olympus', randomString(r)])) })),
+          ...some(0.4, () => ({ dayStart: typed(() => pick(r, ['06:00', '23:59:59', '24:00', '6', '-01:00', randomString(r)])) })),
+          ...(r() < 0.5 ? { fillerVodResourceId: r() < 0.6 ? vodId : str() } : some(0.5, () => ({ fillerPlaylist: [r() < 0.6 ? vodId : str(), str()].slice(0, 1 + Math.floor(r() * 2)) }))),
+          entries: Array.from({ length: Math.floor(r() * 4) }, () => ({
+            start: typed(() => pick(r, ['06:00', '07:30', '2099-01-01T06:00:00Z', '2099-02-30T00:00:00Z', '25:00', randomString(r)])),
+            ...some(0.6, () => ({ vodResourceId: r() < 0.6 ? vodId : str() })),
+            ...some(0.2, () => ({ playlist: [vodId, str()] })),
+            ...some(0.3, () => ({ sourceUrl: typed(() => pick(r, ['rtmp://127.0.0.1:1/live/x', 'srt://h:1', 'file:///etc/passwd', randomString(r)])) })),
+            ...some(0.6, () => ({ durationSeconds: typed(() => pick(r, [0, -1, 0.5, 60, 1e9, Number.MAX_VALUE])) })),
+            ...some(0.2, () => ({ breaks: [{ offsetSeconds: typed(() => r() * 4 - 1), durationSeconds: typed(() => r() * 120 - 1), ...some(0.5, () => ({ id: str() })) }] })),
+          })),
+        },
+      }),
+    },
+    { query: 'mutation($id: ID!) { clearProgramme(virtualLiveId: $id) { id } }', vars: () => ({ id: channelId() }) },
+    {
+      // IP literals and hostile strings only: a host name would wait on DNS, which this machine has none of.
+      query: 'mutation($i: AddWebhookInput!) { addWebhook(input: $i) { id } }',
+      vars: () => ({
+        i: {
+          url: typed(() => pick(r, ['http://127.0.0.1:9/x', 'http://10.0.0.1/x', 'https://[::1]/h', 'http://169.254.169.254/latest', 'ftp://192.0.2.1/x', 'http://192.0.2.1:99999/', randomString(r)])),
+          events: typed(() => [pick(r, ['STATUS_CHANGED', 'ERROR', 'ITEM_STARTED', 'RECORDING_FINISHED', 'CUT_IN_STARTED'])].slice(0, Math.floor(r() * 2))),
+          secret: typed(() => pick(r, ['short', 'x'.repeat(16), 'y'.repeat(300), randomString(r)])),
+        },
+      }),
+    },
+    { query: 'mutation($id: ID!) { removeWebhook(id: $id) }', vars: () => ({ id: str() }) },
   ];
   let created = 0;
   // Per mutation: codes seen ('ok' for data), and how many inputs got past GraphQL's variable types into the resolver.
@@ -197,4 +230,6 @@ it('answers 250 random and hostile inputs per mutation with data or coded errors
     assert.deepEqual(c.pushTargets.map((p) => p.position), c.pushTargets.map((_, i) => i + 1));
   }
   assert.deepEqual(state.workers.map((w) => [w.state, w.pipelines]), [['READY', 0]], 'no pipeline runs');
+  const hooks = await gqlOk<{ webhooks: { url: string }[] }>(t.url, '{ webhooks { url } }', {}, auth);
+  for (const h of hooks.webhooks) assert.match(h.url, /^https?:\/\/(?!127\.|10\.|\[::1\]|169\.254\.)[^\s]+$/, 'only a public http(s) URL is registered');
 });
