@@ -264,6 +264,61 @@ describe('the console in Chromium', () => {
     await page.context().close();
   });
 
+  it("sets a channel's programme from the form, sees it in the guide, is told why a bad entry is refused, clears it", async () => {
+    const started = Date.now();
+    const page = await signIn('op-secret');
+    await page.goto(`${base}/#/channel/${channelId}`);
+    await page.locator('#no-programme', { hasText: 'No programme: the channel plays its playlist' }).waitFor();
+
+    // The filler and one dated entry three minutes ahead, typed in the browser's time (Berlin).
+    const when = new Date(Math.floor(Date.now() / 1000) * 1000 + 180_000);
+    const berlin = (d: Date): string => d.toLocaleString('sv-SE', { timeZone: 'Europe/Berlin' }).replace(' ', 'T');
+    await page.selectOption('#pg-filler', clip);
+    await page.selectOption('#pg-entry-0-startkind', 'date');
+    await page.fill('#pg-entry-0-start', berlin(when));
+    await page.selectOption('#pg-entry-0-source', clip);
+    await page.fill('#pg-entry-0-duration', '60');
+    await page.click('button:has-text("Save programme")');
+    await page.locator('#no-programme').waitFor({ state: 'detached' });
+    const q = 'query($id: ID!) { virtualLive(id: $id) { channelProgramme { timeZone filler { id } entries { start durationSeconds sourceUrl items { id } } } } }';
+    type Stored = { virtualLive: { channelProgramme: { timeZone: string; filler: { id: string }[]; entries: { start: string; durationSeconds: number | null; sourceUrl: string | null; items: { id: string }[] }[] } | null } };
+    const saved = (await gqlOk<Stored>(t.url, q, { id: channelId }, op)).virtualLive.channelProgramme;
+    assert.deepEqual(saved, { timeZone: 'Europe/Berlin', filler: [{ id: clip }], entries: [{ start: when.toISOString(), durationSeconds: 60, sourceUrl: null, items: [{ id: clip }] }] });
+
+    // The guide plans while the channel runs: started, the page re-reads it at the status event.
+    await gqlOk(t.url, 'mutation($id: ID!) { startVirtualLive(id: $id) { id } }', { id: channelId }, op);
+    const shownAt = when.toLocaleString('en-US', { timeZone: 'Europe/Berlin', dateStyle: 'short', timeStyle: 'medium' });
+    await page.locator('#guide li[data-kind=PLANNED]', { hasText: shownAt }).waitFor({ timeout: 15_000 });
+
+    // A live URL without a duration: the API's refusal beside the field, the form as typed.
+    await page.click('button:has-text("Add entry")');
+    await page.fill('#pg-entry-1-start', berlin(new Date(when.getTime() + 600_000)));
+    await page.selectOption('#pg-entry-1-kind', 'live');
+    await page.fill('#pg-entry-1-source', 'rtmp://studio.example.com/live/key');
+    await page.click('button:has-text("Save programme")');
+    const refusal = (await page.locator('#pg-entry-1-duration-error').textContent()) ?? '';
+    assert.match(refusal, /^A value is missing, malformed or out of range\. \(entries\[1\]\.durationSeconds: /);
+    assert.equal(await page.inputValue('#pg-entry-1-source'), 'rtmp://studio.example.com/live/key');
+    assert.equal(await page.inputValue('#pg-entry-0-start'), berlin(when));
+    assert.equal((await gqlOk<Stored>(t.url, q, { id: channelId }, op)).virtualLive.channelProgramme?.entries.length, 1);
+    await page.screenshot({ path: join(shots, 'console-programme-refused.png'), fullPage: true });
+
+    // A viewer sees the guide, and no editor.
+    const viewer = await signIn('view-secret');
+    await viewer.goto(`${base}/#/channel/${channelId}`);
+    await viewer.locator('#guide li').first().waitFor();
+    assert.equal(await viewer.locator('.programme-editor, button:has-text("Save programme")').count(), 0, 'a viewer sees the programme editor');
+    await viewer.context().close();
+
+    page.once('dialog', (d) => void d.accept());
+    await page.click('button:has-text("Clear programme")');
+    await page.locator('#no-programme').waitFor();
+    assert.equal((await gqlOk<Stored>(t.url, q, { id: channelId }, op)).virtualLive.channelProgramme, null);
+    await gqlOk(t.url, 'mutation($id: ID!) { stopVirtualLive(id: $id) { id } }', { id: channelId }, op);
+    await page.context().close();
+    console.log(`console: programme flow took ${Date.now() - started} ms`);
+  });
+
   it('shows a list with live items read only, so that a save cannot drop them', async () => {
     const create = `mutation($input: CreateVirtualLiveInput!) { createVirtualLive(input: $input) { id } }`;
     const input = { name: 'With a live item', sourceType: 'VOD', items: [{ vodResourceId: clip }, { sourceUrl: 'rtmp://studio.example.com/live/secret-key', durationSeconds: 90 }] };

@@ -213,3 +213,46 @@ export interface NowPlayingView {
   /** The VOD item's name, or a live item's masked URL. */
   name: string;
 }
+
+/** A channel's wall-clock programme as stored (issue #22 item 1); null when it runs its playlist. */
+export const channelProgramme = `query ChannelProgramme($id: ID!) {
+  virtualLive(id: $id) {
+    channelProgramme {
+      timeZone dayStart updatedAt
+      filler { id name }
+      entries { start durationSeconds sourceUrl items { id name } breaks { id offsetSeconds durationSeconds } }
+    }
+  }
+}`;
+
+export interface ChannelProgrammeView {
+  timeZone: string;
+  dayStart: string;
+  updatedAt: string;
+  filler: { id: string; name: string }[];
+  entries: {
+    start: string;
+    durationSeconds: number | null;
+    /** Masked (password, query and stream key as ***): never to be sent back as it is. */
+    sourceUrl: string | null;
+    items: { id: string; name: string }[];
+    breaks: { id: string; offsetSeconds: number; durationSeconds: number }[];
+  }[];
+}
+
+export const setProgramme = `mutation SetProgramme($id: ID!, $input: ProgrammeInput!) { setProgramme(virtualLiveId: $id, input: $input) { id } }`;
+export const clearProgramme = `mutation ClearProgramme($id: ID!) { clearProgramme(virtualLiveId: $id) { id } }`;
+
+/** The guide of one channel between two instants. */
+export const programmeGuide = `query Guide($id: ID!, $from: DateTime, $to: DateTime) {
+  programme(id: $id, from: $from, to: $to) { start stop title kind index breaks { id at durationSeconds } }
+}`;
+
+export interface GuideEntryView {
+  start: string;
+  stop: string | null;
+  title: string;
+  kind: 'PLAYED' | 'ON_AIR' | 'PLANNED' | 'LIVE';
+  index: number | null;
+  breaks: { id: string; at: string; durationSeconds: number }[];
+}

@@ -16,6 +16,7 @@ import { Preview } from '../preview.js';
 import { ApiError } from '../api.js';
 import { channelDetail, deleteChannel, listVods, nowPlaying, updateChannel, type ChannelDetailView, type NowPlayingView, type StatusEvent, type VodView } from '../queries.js';
 import type { ChannelStore } from '../store.js';
+import { Programme } from './programme.js';
 import { Schedules } from './schedules.js';
 
 export function ChannelPage({ api, store, operator, id }: { api: Api; store: ChannelStore; operator: boolean; id: string }) {
@@ -181,6 +182,8 @@ export function ChannelPage({ api, store, operator, id }: { api: Api; store: Cha
           )}
         </section>
       ) : null}
+
+      {c.sourceType === 'VOD' ? <Programme api={api} store={store} channelId={id} operator={operator} library={library} /> : null}
 
       <section aria-labelledby="recordings-title">
         <h2 id="recordings-title">Recordings</h2>
