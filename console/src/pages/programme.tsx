@@ -17,6 +17,8 @@ import type { ChannelStore } from '../store.js';
 
 const backMs = 3_600_000;
 const aheadMs = 4 * 3_600_000;
+/** The guide is read again at most this often while events come, ms. */
+const minReadGapMs = 2000;
 
 export function Programme({ api, store, channelId, operator, library }: { api: Api; store: ChannelStore; channelId: string; operator: boolean; library: VodView[] }) {
   // undefined: not read yet; null: the channel plays its playlist.
@@ -35,11 +37,27 @@ export function Programme({ api, store, channelId, operator, library }: { api: A
     setError(null);
   };
   useEffect(() => {
-    const read = (): void => void reload().catch((err: unknown) => setError(explain(err)));
+    let lastAt = 0;
+    let pending: ReturnType<typeof setTimeout> | null = null;
+    const read = (): void => {
+      lastAt = Date.now();
+      void reload().catch((err: unknown) => setError(explain(err)));
+    };
     read();
-    return store.onEvent((e) => {
-      if (e.id === channelId) read();
+    const off = store.onEvent((e) => {
+      if (e.id !== channelId || pending !== null) return;
+      // Every item start is an event, each loop of a short file too, and the
+      // guide's window can hold thousands of entries: one read per
+      // `minReadGapMs` at most, the last event's always followed by one.
+      pending = setTimeout(() => {
+        pending = null;
+        read();
+      }, Math.max(0, lastAt + minReadGapMs - Date.now()));
     });
+    return () => {
+      off();
+      if (pending !== null) clearTimeout(pending);
+    };
   }, [channelId]);
 
   return (
