@@ -150,5 +150,8 @@ test('a starved live channel is reported stalled within the timeout; a healthy o
 
   await pool.stopPipeline('healthy');
   const final = pool.channelCounters('healthy');
-  assert.ok(final !== null && final.pipelines === 1 && final.stutterSeconds === 0);
+  // Over the whole test, two stalls of the neighbour of several seconds each: any coupling would add seconds here.
+  // A loaded machine (the suite runs two files at once) may cost the healthy output a late sample or two, not more.
+  assert.ok(final !== null && final.pipelines === 1, JSON.stringify(final));
+  assert.ok(final.stutterSeconds < 0.1, `healthy stutter over the whole test: ${final.stutterSeconds} s`);
 });
