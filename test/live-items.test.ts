@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { publisherAtOrigin, startReceived, startTestApp, type TestApp } from './helpers/app.js';
+import { publisherAtOrigin, registerVod, startReceived, startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gql, gqlErrorCode, gqlOk, wsClient } from './helpers/gql.js';
 import { avOffset, ContentIndex, runsOf } from './helpers/known-packets.js';
 import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
@@ -62,12 +62,7 @@ describe('live items in a playlist', () => {
     ]);
     liveFile = made[2];
     await Promise.all((['a', 'b', 'live', 'slate'] as const).map((n, i) => index.add(n, made[i] ?? '')));
-    for (const name of ['a', 'b', 'slate'] as const) {
-      const d = await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }`, {
-        i: { name, path: `li/${name}.mp4` },
-      });
-      ids[name] = d.registerVodResource.id;
-    }
+    for (const name of ['a', 'b', 'slate'] as const) ids[name] = await registerVod(t, name, `li/${name}.mp4`);
   });
 
   after(async () => {

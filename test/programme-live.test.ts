@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { publisherAtOrigin, startReceived, startTestApp, type TestApp } from './helpers/app.js';
+import { publisherAtOrigin, registerVod, startReceived, startTestApp, type TestApp } from './helpers/app.js';
 import { FlvReceiver, type FlvmetaTag } from './helpers/flv-receiver.js';
 import { gql, gqlOk } from './helpers/gql.js';
 import { ContentIndex, runsOf } from './helpers/known-packets.js';
@@ -55,10 +55,7 @@ describe('live-source entries of a programme', () => {
     ]);
     liveFile = made[2];
     await Promise.all((['F', 'A', 'live', 'slate'] as const).map((n, i) => index.add(n, made[i] ?? '')));
-    for (const name of ['F', 'A', 'slate'] as const) {
-      const d = await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }`, { i: { name, path: `plive/${name}.mp4` } });
-      vod[name] = d.registerVodResource.id;
-    }
+    for (const name of ['F', 'A', 'slate'] as const) vod[name] = await registerVod(t, name, `plive/${name}.mp4`);
   });
 
   after(async () => {

@@ -59,11 +59,16 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   };
 }
 
+/** Registers the file at `path` (under the app's media root) as VOD resource `name`; returns its id. */
+export async function registerVod(t: TestApp, name: string, path: string): Promise<string> {
+  const d = await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation($i: RegisterVodResourceInput!) { registerVodResource(input: $i) { id } }`, { i: { name, path } });
+  return d.registerVodResource.id;
+}
+
 /** Makes a test clip (H.264 + AAC, `seconds` long) under the app's media root and registers it; returns its VOD resource id. */
 export async function registerClip(t: TestApp, seconds = 4): Promise<string> {
   await makeMp4(t.mediaRoot, { name: 'clip', seconds });
-  const d = await gqlOk<{ registerVodResource: { id: string } }>(t.url, `mutation { registerVodResource(input: { name: "clip", path: "clip.mp4" }) { id } }`);
-  return d.registerVodResource.id;
+  return registerVod(t, 'clip', 'clip.mp4');
 }
 
 /**
