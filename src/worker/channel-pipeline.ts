@@ -70,9 +70,9 @@ export interface ChannelPipelineDeps {
   readonly plan: PipelinePlan;
   /** The output timeline of a VOD channel (plan.vod); null for live sources. */
   readonly vod: VodTimeline | null;
-  /** A VOD channel's live items (live-items.ts) and the slate that stands in for their sources; null without any. */
-  readonly liveItems?: { readonly layout: ListLayout; readonly slate: readonly ItemMedia[] | null } | null;
-  /** A VOD channel's slate, which stands in for a programme's live-source entry (programme-clock.ts); null: none. */
+  /** A VOD channel's live items (live-items.ts); null without any. */
+  readonly liveItems?: { readonly layout: ListLayout } | null;
+  /** A VOD channel's slate, which stands in for a live item's source or a programme's live-source entry's; null: none. */
   readonly slate?: readonly ItemMedia[] | null;
   /** A relay's first source (plan.live) and its fallback slate's media; null for VOD. */
   readonly live: { source: LiveSource; slate: readonly ItemMedia[] | null } | null;
@@ -224,7 +224,7 @@ export class ChannelPipeline {
           this.#playout = new Playout({ timeline, startedAtMs: () => feeder.startedAtMs, send: onPlayout, ...layout });
         }
         if (items !== null) {
-          this.#liveItems = new LiveItems({ ...this.#liveRunDeps(cutIn, items.slate), layout: items.layout });
+          this.#liveItems = new LiveItems({ ...this.#liveRunDeps(cutIn, this.#deps.slate ?? null), layout: items.layout });
           this.#liveItems.begin();
         }
       } else {

@@ -239,7 +239,7 @@ export class PipelineHost {
           this.#report(channelId, 'error', `source: ${(err as Error).message}`);
           return;
         }
-        const liveItems = live.length === 0 ? null : { layout: new ListLayout(media.length, live), slate: slateMedia };
+        const liveItems = live.length === 0 ? null : { layout: new ListLayout(media.length, live) };
         this.#launch(channelId, plan, { vod: timeline, liveItems, slate: slateMedia }, tap, extra);
       },
       (err: unknown) => {
