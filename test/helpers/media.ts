@@ -110,6 +110,8 @@ export interface PacketStream {
   readonly dts: number[];
   /** Flags of each packet, e.g. "K_" for a keyframe; same order as `dts`. */
   readonly keyframes: boolean[];
+  /** When ffprobe printed each packet, seconds after it was spawned; same order as `dts`. */
+  readonly arrivals: number[];
 }
 
 export interface PacketReport {
@@ -141,14 +143,29 @@ function fraction(text: string | undefined): number | null {
   return den === 0 ? null : Number(m[1]) / den;
 }
 
+export interface ProbeOptions {
+  /** Wall time allowed beyond `seconds`. Default 20 s. */
+  readonly graceMs?: number;
+  /**
+   * Skip ffprobe's frame-rate probing, which holds back the first 2-3 s of
+   * packets and prints them at once; the stream info is still complete for
+   * FLV. For probes whose arrivals are judged (paceProblem).
+   */
+  readonly forPace?: boolean;
+}
+
 /**
  * Reads `seconds` of a file or stream (rtmp://, http://…m3u8) with ffprobe
  * and returns per-stream codec info and packet DTS lists. Gives up after
- * `seconds` + `graceMs` of wall time.
+ * `seconds` + graceMs of wall time. ffprobe runs line-buffered (`stdbuf
+ * -oL`), so each packet's arrival is timed here as it is printed.
  */
-export async function probePackets(url: string, seconds: number, graceMs = 20_000): Promise<PacketReport> {
+export async function probePackets(url: string, seconds: number, options: ProbeOptions = {}): Promise<PacketReport> {
+  const graceMs = options.graceMs ?? 20_000;
   const args = [
+    '-oL', 'ffprobe',
     '-v', 'error',
+    ...(options.forPace === true ? ['-fpsprobesize', '0'] : []),
     '-rw_timeout', String((seconds * 1000 + graceMs) * 1000),
     '-read_intervals', `%+${seconds}`,
     '-show_streams', '-show_packets',
@@ -156,10 +173,15 @@ export async function probePackets(url: string, seconds: number, graceMs = 20_00
     '-of', 'json',
     url,
   ];
-  const { stdout } = await run('ffprobe', args, seconds * 1000 + graceMs);
+  // One arrival per packet object, in print order: only packets have a "stream_index" key.
+  const printed: number[] = [];
+  const { stdout } = await runTimed('stdbuf', args, seconds * 1000 + graceMs, (line, at) => {
+    if (line.trimStart().startsWith('"stream_index"')) printed.push(at);
+  });
   const json = JSON.parse(stdout) as FfprobeJson;
+  const packets = (json.packets ?? []).map((p, i) => ({ ...p, arrival: printed[i] ?? Number.NaN }));
   const streams: PacketStream[] = (json.streams ?? []).map((s) => {
-    const packets = (json.packets ?? []).filter((p) => p.stream_index === s.index && p.dts_time !== undefined);
+    const mine = packets.filter((p) => p.stream_index === s.index && p.dts_time !== undefined);
     return {
       index: s.index,
       codecType: s.codec_type ?? 'unknown',
@@ -170,8 +192,9 @@ export async function probePackets(url: string, seconds: number, graceMs = 20_00
       frameRate: fraction(s.avg_frame_rate) ?? fraction(s.r_frame_rate),
       sampleRate: s.sample_rate === undefined ? null : Number(s.sample_rate),
       channels: s.channels ?? null,
-      dts: packets.map((p) => Number(p.dts_time)),
-      keyframes: packets.map((p) => (p.flags ?? '').includes('K')),
+      dts: mine.map((p) => Number(p.dts_time)),
+      keyframes: mine.map((p) => (p.flags ?? '').includes('K')),
+      arrivals: mine.map((p) => p.arrival),
     };
   });
   return {
@@ -181,6 +204,43 @@ export async function probePackets(url: string, seconds: number, graceMs = 20_00
   };
 }
 
+/**
+ * Like run(), and calls `each` with every complete stdout line and when it
+ * came (seconds after the spawn).
+ */
+function runTimed(cmd: string, args: readonly string[], timeoutMs: number, each: (line: string, at: number) => void): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const spawnedAt = performance.now();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: string[] = [];
+    let err = '';
+    let partial = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      const at = (performance.now() - spawnedAt) / 1000;
+      out.push(chunk);
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) each(line, at);
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      err = (err + chunk).slice(-4000);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) return resolve({ stdout: out.join(''), stderr: err });
+      const how = signal === 'SIGKILL' ? `timed out after ${timeoutMs} ms` : `failed with ${signal ?? `exit code ${code}`}`;
+      reject(new Error(`${cmd} ${args.join(' ')} ${how}\n${err.slice(-2000)}`));
+    });
+  });
+}
+
 /** Seconds of media a probe read: first to last DTS over all its streams (ffprobe's read interval is counted so). */
 export function mediaSpan(report: PacketReport): number {
   const all = report.streams.flatMap((s) => s.dts);
@@ -188,17 +248,48 @@ export function mediaSpan(report: PacketReport): number {
 }
 
 /**
- * Whether a probe that took `wallSeconds` (ffprobe's whole run) read its
- * media at real-time pace; null when it did, else why not. Two things part
- * the clocks, at the start only: ffprobe takes 0.1-0.3 s to start and
- * connect (doubled, and more, for a busy 2-core machine), and the origin
- * may burst the GOP in hand to a new player (at most one second of test
- * media). Beyond that a stream neither outruns the clock nor lags.
+ * Whether a probe's packets arrived at real-time pace; null when they did,
+ * else why not. Each packet's lag is its arrival (seconds after ffprobe's
+ * spawn) less its media time. Two things only lower the lag, at the start:
+ * the origin may burst the GOP in hand to a new player, and ffprobe prints
+ * the packets it read while probing the streams at once (together about a
+ * second of test media with `forPace`). So a stream
+ *  - outran the clock when its last packet came more than a second before
+ *    the media's length had passed since the spawn;
+ *  - fell behind (stalled, or ran slow) when, from the packet it was most
+ *    caught up on, the lag grew by more than half a second.
+ * ffprobe's start-up and connect, seconds on a loaded machine, count in
+ * neither: they delay every packet alike.
  */
-export function paceProblem(report: PacketReport, wallSeconds: number): string | null {
+export function paceProblem(report: PacketReport): string | null {
+  const packets = report.streams
+    .flatMap((s) => s.dts.map((d, i) => ({ dts: d, at: s.arrivals[i] ?? Number.NaN })))
+    .sort((a, b) => a.at - b.at);
+  const first = packets[0];
+  const last = packets.at(-1);
+  if (first === undefined || last === undefined) return 'no packets';
   const media = mediaSpan(report);
-  const ok = wallSeconds > media - 1 && wallSeconds < media + 0.8;
-  return ok ? null : `not real-time: ${media.toFixed(2)} s of media arrived in ${wallSeconds.toFixed(2)} s of wall time`;
+  const d0 = Math.min(...packets.map((p) => p.dts));
+  const lag = (p: { dts: number; at: number }): number => p.at - (p.dts - d0);
+  if (last.at < media - 1) {
+    return `outran the clock: ${media.toFixed(2)} s of media had arrived ${last.at.toFixed(2)} s after ffprobe's start`;
+  }
+  const caughtUp = packets.reduce((best, p) => (lag(p) < lag(best) ? p : best), first);
+  const behind = lag(last) - lag(caughtUp);
+  if (behind <= 0.5) return null;
+  let gap = 0;
+  let gapAt = 0;
+  for (let i = 1; i < packets.length; i++) {
+    const d = (packets[i]?.at ?? 0) - (packets[i - 1]?.at ?? 0);
+    if (d > gap) [gap, gapAt] = [d, packets[i - 1]?.at ?? 0];
+  }
+  return `fell behind the clock: ${behind.toFixed(2)} s more lag at the end (${last.at.toFixed(2)} s after ffprobe's start, ${media.toFixed(2)} s of media) than at ${caughtUp.at.toFixed(2)} s; longest wait between packets ${gap.toFixed(2)} s, at ${gapAt.toFixed(2)} s`;
+}
+
+/** Wall seconds from a probe's first packet to its last. */
+export function arrivalSpan(report: PacketReport): number {
+  const arrivals = report.streams.flatMap((s) => s.arrivals);
+  return arrivals.length === 0 ? 0 : Math.max(...arrivals) - Math.min(...arrivals);
 }
 
 export interface Publisher {
