@@ -121,7 +121,9 @@ test('a starved live channel is reported stalled within the timeout; a healthy o
   const healthy = statsOf('healthy');
   assert.ok(healthy !== undefined);
   assert.equal(healthy.state, 'playing');
-  assert.equal(healthy.stutterSeconds, 0, `healthy stutter: ${JSON.stringify(healthy)}`);
+  // Coupling to the starved neighbour would show as seconds (its stall is 3 s and more). A machine
+  // loaded by the suite's other file may cost the healthy output a late sample or two, not more.
+  assert.ok(healthy.stutterSeconds < 0.1, `healthy stutter: ${JSON.stringify(healthy)}`);
   assert.equal(healthy.stallEvents, 0);
   assert.ok(healthy.outputLagSeconds < 0.2, `healthy lag ${healthy.outputLagSeconds}`);
   assert.ok(healthy.loopBoundaries >= 2, `a 2 s file crosses loop boundaries: ${healthy.loopBoundaries}`);
@@ -151,7 +153,6 @@ test('a starved live channel is reported stalled within the timeout; a healthy o
   await pool.stopPipeline('healthy');
   const final = pool.channelCounters('healthy');
   // Over the whole test, two stalls of the neighbour of several seconds each: any coupling would add seconds here.
-  // A loaded machine (the suite runs two files at once) may cost the healthy output a late sample or two, not more.
   assert.ok(final !== null && final.pipelines === 1, JSON.stringify(final));
   assert.ok(final.stutterSeconds < 0.1, `healthy stutter over the whole test: ${final.stutterSeconds} s`);
 });
