@@ -23,8 +23,10 @@
  * Receivers (ffprobe from Debian) play a sample of channels from the origin
  * and are started again whenever their session ends. A DTS regression is a
  * packet whose DTS is not above the previous one of its track by less than
- * a second; a larger backward jump is a timeline reset (a new publish after
- * a crash) and is counted apart, as the fault explains it.
+ * a second. A timeline reset (a new publish after a crash, which starts its
+ * DTS at 0) is counted apart, as the fault explains it: a backward jump of a
+ * second or more, or one back into a timeline's first second (a channel
+ * republished twice within a second jumps back by less than one).
  *
  * Writes bench/results/soak-<time>.json and .md, and soak-latest.json/.md.
  */
@@ -116,8 +118,8 @@ class SoakReceiver {
       this.packets += 1;
       const prev = this.#last[track];
       if (prev !== undefined && d <= prev) {
-        if (prev - d < 1) this.regressions += 1;
-        else this.resets += 1;
+        if (prev - d >= 1 || d < 1) this.resets += 1;
+        else this.regressions += 1;
       }
       this.#last[track] = d;
     });
