@@ -69,8 +69,9 @@ describe('HLS per channel', () => {
   const rtmpUrlIn = (app: string, id: string): RegExp => new RegExp(`^rtmp://127\\.0\\.0\\.1:\\d+/${app}/${id}$`);
   // The origin's /stat is read at most every 40 ms and shared (src/origin/nginx.ts), so a read right after
   // LIVING may predate the publish, and an old publisher leaves asynchronously: each state is waited for, briefly.
-  const publishing = (id: string, hls: boolean, want: boolean, what: string): Promise<boolean> =>
-    pollUntil(() => t.app.origin.isPublishing(id, hls), (v) => v === want, 3_000, what);
+  const publishing = (id: string, hls: boolean): Promise<void> => t.app.origin.waitForPublish(id, 3_000, { hls });
+  const notPublishing = (id: string, hls: boolean, what: string): Promise<boolean> =>
+    pollUntil(() => t.app.origin.isPublishing(id, hls), (v) => !v, 3_000, what);
 
   it('without HLS: plays over RTMP from its own application, feeds its push target and tap, and nginx writes no HLS for it, beside a channel with HLS', async () => {
     const rx = await RtmpReceiver.start();
@@ -88,8 +89,8 @@ describe('HLS per channel', () => {
       assert.equal(a.playUrls.hls, null);
       assert.match(b.playUrls.rtmp, rtmpUrlIn('live', segmented.id));
       assert.ok(b.playUrls.hls?.endsWith(`/hls/${segmented.id}.m3u8`));
-      await publishing(plain.id, false, true, 'the channel without HLS publishing in live-nohls');
-      await publishing(plain.id, true, false, 'nothing in the HLS application');
+      await publishing(plain.id, false);
+      await notPublishing(plain.id, true, 'nothing in the HLS application');
 
       const probe = await probePackets(a.playUrls.rtmp, 3);
       assert.equal(probe.video?.codecName, 'h264');
@@ -159,8 +160,8 @@ describe('HLS per channel', () => {
     }
     const now = await get(ch.id);
     assert.deepEqual([now.status, now.hls, now.restartCount], ['LIVING', false, 1]);
-    await publishing(ch.id, false, true, 'the channel publishing in live-nohls');
-    await publishing(ch.id, true, false, 'the old publisher is gone');
+    await publishing(ch.id, false);
+    await notPublishing(ch.id, true, 'the old publisher is gone');
     const probe = await probePackets(now.playUrls.rtmp, 2);
     assert.equal(probe.video?.codecName, 'h264');
     assert.equal(probe.audio?.codecName, 'aac');
@@ -172,7 +173,7 @@ describe('HLS per channel', () => {
     const again = await start(ch.id);
     assert.equal(again.status, 'LIVING');
     assert.match(again.playUrls.rtmp, rtmpUrlIn('live', ch.id));
-    await publishing(ch.id, true, true, 'the channel publishing in live');
+    await publishing(ch.id, true);
     await stop(ch.id);
   });
 
@@ -183,8 +184,8 @@ describe('HLS per channel', () => {
     await t.app.channels.reconcile();
     const moved = await pollUntil(() => get(ch.id), (c) => c.status === 'LIVING' && c.restartCount === 1, 15_000, 'the move');
     assert.deepEqual([moved.hls, moved.playUrls.hls], [false, null]);
-    await publishing(ch.id, false, true, 'the channel publishing in live-nohls');
-    await publishing(ch.id, true, false, 'the channel not publishing in live');
+    await publishing(ch.id, false);
+    await notPublishing(ch.id, true, 'the channel not publishing in live');
     await stop(ch.id);
   });
 
@@ -206,7 +207,7 @@ describe('HLS per channel', () => {
       // running channel queues behind it and returns the channel as it is then.
       const after = (await gqlOk<{ startVirtualLive: Channel }>(ext.url, `mutation($id: ID!) { startVirtualLive(id: $id) { ${fields} } }`, { id })).startVirtualLive;
       assert.deepEqual([after.status, after.restartCount], ['LIVING', 0], 'the same URL: no restart');
-      await publishing(id, true, true, 'the channel publishing in live');
+      await publishing(id, true);
     } finally {
       await ext.dispose();
     }
