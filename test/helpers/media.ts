@@ -3,7 +3,7 @@
  * ffprobe as the independent publisher and receiver. ffmpeg is a test tool
  * only; the product never runs it.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 export type TestVideoCodec = 'h264' | 'hevc';
@@ -45,13 +45,7 @@ interface RunResult {
 
 /** Runs a command with an argument array (no shell) and a timeout. */
 export function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err === null) return resolve({ stdout, stderr });
-      const how = err.killed ? `timed out after ${timeoutMs} ms` : `failed: ${err.message.split('\n')[0] ?? ''}`;
-      reject(new Error(`${cmd} ${how}\n${stderr.slice(-2000)}`));
-    });
-  });
+  return runTimed(cmd, args, timeoutMs, () => {});
 }
 
 /**
@@ -205,8 +199,8 @@ export async function probePackets(url: string, seconds: number, options: ProbeO
 }
 
 /**
- * Like run(), and calls `each` with every complete stdout line and when it
- * came (seconds after the spawn).
+ * run(), calling `each` with every complete stdout line and when it came
+ * (seconds after the spawn).
  */
 function runTimed(cmd: string, args: readonly string[], timeoutMs: number, each: (line: string, at: number) => void): Promise<RunResult> {
   return new Promise((resolve, reject) => {
@@ -230,13 +224,13 @@ function runTimed(cmd: string, args: readonly string[], timeoutMs: number, each:
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
-      reject(e);
+      reject(new Error(`${cmd} failed: ${e.message}`));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) return resolve({ stdout: out.join(''), stderr: err });
-      const how = signal === 'SIGKILL' ? `timed out after ${timeoutMs} ms` : `failed with ${signal ?? `exit code ${code}`}`;
-      reject(new Error(`${cmd} ${args.join(' ')} ${how}\n${err.slice(-2000)}`));
+      const how = signal === 'SIGKILL' ? `timed out after ${timeoutMs} ms` : `failed: ${signal ?? `exit code ${code}`} from ${cmd} ${args.join(' ')}`;
+      reject(new Error(`${cmd} ${how}\n${err.slice(-2000)}`));
     });
   });
 }
