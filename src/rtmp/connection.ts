@@ -137,6 +137,8 @@ export class RtmpConnection {
   #bytesQueued = 0;
   #bytesFlushed = 0;
   #batched = false;
+  /** A player between Play.Start and its first audio or video: still set-up, for acknowledgements. */
+  #awaitingMedia = false;
 
   constructor(url: string, handlers: ConnectionHandlers, opts: { chunkSize?: number; maxMessageBytes?: number } = {}) {
     this.target = parseRtmpUrl(url);
@@ -161,11 +163,17 @@ export class RtmpConnection {
 
   /**
    * From now on the socket is read in batches (read-pacer.ts): for a player
-   * once media flows, where a period's delay costs nothing and a read per
-   * TCP segment costs a wake-up each. Not during set-up, whose answers wait.
+   * once its media is on the way out, where a period's delay costs nothing and
+   * a read per TCP segment costs a wake-up each. Not during set-up, nor while
+   * a start waits for the source's first keyframe.
    */
   batchReads(): void {
     this.#batched = true;
+  }
+
+  /** A player's play was sent: reads are acknowledged at once until media comes (see #onData). */
+  awaitMedia(): void {
+    this.#awaitingMedia = true;
   }
 
   /** Connects, shakes hands and sends `connect`; resolves on its _result. */
@@ -280,7 +288,13 @@ export class RtmpConnection {
       if (this.#ended !== null) return;
       this.#onMessage(m);
     }
-    if (this.#received - this.#ackedAt >= this.#ackWindow) {
+    // While set-up waits for an answer, every read is acknowledged at once. nginx-rtmp
+    // writes each control message apart without TCP_NODELAY, so Nagle holds the rest of an
+    // answer until our TCP ACK, which the kernel delays by 40 ms when we have nothing to
+    // send: twice per session, ~85 ms of a start on loopback. An RTMP Acknowledgement is
+    // something to send: its segment carries the ACK, and servers take early ones.
+    const waiting = this.#pending.size > 0 || this.#status !== null || this.#awaitingMedia;
+    if (waiting || this.#received - this.#ackedAt >= this.#ackWindow) {
       this.#ackedAt = this.#received;
       this.write([{ csid: CSID_CONTROL, type: MSG_ACK, streamId: 0, timestamp: 0, payload: u32(this.#received >>> 0) }]);
     }
@@ -308,6 +322,9 @@ export class RtmpConnection {
         return;
       case 8:
       case 9:
+        this.#awaitingMedia = false;
+        this.#handlers.onMedia(m);
+        return;
       case 18:
         this.#handlers.onMedia(m);
         return;

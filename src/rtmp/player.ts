@@ -74,6 +74,7 @@ export class RtmpPlayer {
     const status = conn.nextStatus((i) => i.code === 'NetStream.Play.Reset');
     // Media may follow Play.Start in the same read: take it from here on.
     this.#playing = true;
+    conn.awaitMedia();
     const buffer = Buffer.alloc(10);
     buffer.writeUInt16BE(USER_CONTROL_SET_BUFFER_LENGTH, 0);
     buffer.writeUInt32BE(id, 2);
@@ -88,6 +89,14 @@ export class RtmpPlayer {
       throw refused('the play', info);
     }
     this.#started = true;
+  }
+
+  /**
+   * From now on the socket is read in batches (read-pacer.ts). The relay
+   * asks once its source has joined the output: before that, a batch's
+   * wait would only delay the keyframe the start is waiting for.
+   */
+  batchReads(): void {
     this.#conn.batchReads();
   }
 

@@ -339,6 +339,7 @@ export class LiveFeeder {
       this.#candidate = null;
     }
     this.#stopSlate();
+    j.relay.joined();
     const lastOutMs = Math.max(this.#lastOut.video, this.#lastOut.audio);
     const base = this.#joinTime(playoutDelayMs);
     j.offset = base - tag.timeMs;

@@ -132,6 +132,11 @@ export class RelaySource {
     }
   }
 
+  /** The source joined the output: its reads may wait for a batch from now on (read-pacer.ts). */
+  joined(): void {
+    this.#player?.batchReads();
+  }
+
   /** Stops the pipeline; its pull and bus poller return on their own once it is at NULL. */
   stop(): void {
     this.#done = true;
