@@ -46,6 +46,9 @@ const FIGURES = {
   startLatencyP99Ms: (r) => r.startLatencyMs.p99,
   firstPacketLatencyP50Ms: (r) => r.firstPacketLatencyMs.p50,
   firstPacketLatencyP99Ms: (r) => r.firstPacketLatencyMs.p99,
+  sourceKeyframeWaitP50Ms: (r) => r.sourceKeyframeWaitMs?.p50 ?? null,
+  afterKeyframeLatencyP50Ms: (r) => r.afterKeyframeLatencyMs?.p50 ?? null,
+  afterKeyframeLatencyP99Ms: (r) => r.afterKeyframeLatencyMs?.p99 ?? null,
   startAllSeconds: (r) => r.startAllSeconds,
 } satisfies Record<string, (r: StepResult) => number | null>;
 

@@ -115,6 +115,14 @@ function summary(report: Report, kind: Kind, L: string[]): void {
     `- Start latency p50 (median over steps): ${s.sides.map((side) => `${side} ${ms(sum.medianStartLatencyP50Ms[side])} ms`).join(', ')}; ` +
       `first packet at the origin p50: ${s.sides.map((side) => `${side} ${ms(sum.medianFirstPacketLatencyP50Ms[side])} ms`).join(', ')}.`,
   );
+  if (kind === 'relay') {
+    L.push(
+      `- Of that, the wait for the source's next keyframe (a relay goes live on a keyframe, and the upstream origin keeps none for a new player), p50: ` +
+        `${s.sides.map((side) => `${side} ${ms(sum.medianSourceKeyframeWaitP50Ms[side])} ms`).join(', ')}; ` +
+        `the start's latency after that keyframe, p50 / p99: ` +
+        `${s.sides.map((side) => `${side} ${ms(sum.medianAfterKeyframeLatencyP50Ms[side])} / ${ms(sum.medianAfterKeyframeLatencyP99Ms[side])} ms`).join(', ')}.`,
+    );
+  }
   L.push(`- DTS regressions per loop boundary seen by the receivers: ${s.sides.map((side) => `${side} ${fixed(sum.dtsRegressionsPerLoop[side], 2)}`).join(', ')}.`);
   const saturated = report.steps.filter((x) => x.kind === kind && x.saturated).sort(byStep);
   if (saturated.length > 0) {

@@ -41,6 +41,10 @@ export interface KindSummary {
   readonly medianRatios: Omit<Ratios, 'channels'>;
   readonly medianStartLatencyP50Ms: Partial<Record<SideName, number | null>>;
   readonly medianFirstPacketLatencyP50Ms: Partial<Record<SideName, number | null>>;
+  /** Relay steps: the wait for the source's next keyframe, and the start's latency after it (step.ts). */
+  readonly medianSourceKeyframeWaitP50Ms: Partial<Record<SideName, number | null>>;
+  readonly medianAfterKeyframeLatencyP50Ms: Partial<Record<SideName, number | null>>;
+  readonly medianAfterKeyframeLatencyP99Ms: Partial<Record<SideName, number | null>>;
   /** Regressions per loop boundary the receivers saw, over all steps and runs. */
   readonly dtsRegressionsPerLoop: Partial<Record<SideName, number | null>>;
 }
@@ -119,6 +123,9 @@ function summarizeKind(steps: readonly StepSummary[], sides: readonly SideName[]
     },
     medianStartLatencyP50Ms: per((ss) => median(nonNull(ss.map((s) => s.figures.startLatencyP50Ms?.median ?? null)))),
     medianFirstPacketLatencyP50Ms: per((ss) => median(nonNull(ss.map((s) => s.figures.firstPacketLatencyP50Ms?.median ?? null)))),
+    medianSourceKeyframeWaitP50Ms: per((ss) => median(nonNull(ss.map((s) => s.figures.sourceKeyframeWaitP50Ms?.median ?? null)))),
+    medianAfterKeyframeLatencyP50Ms: per((ss) => median(nonNull(ss.map((s) => s.figures.afterKeyframeLatencyP50Ms?.median ?? null)))),
+    medianAfterKeyframeLatencyP99Ms: per((ss) => median(nonNull(ss.map((s) => s.figures.afterKeyframeLatencyP99Ms?.median ?? null)))),
     dtsRegressionsPerLoop: per((ss) => {
       const loops = ss.reduce((a, s) => a + s.loopBoundariesObserved, 0);
       return loops === 0 ? null : ss.reduce((a, s) => a + s.dtsRegressions, 0) / loops;

@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Disposers } from './children.js';
 import type { BenchOptions, Kind, SideName } from './options.js';
+import { KeyframeWatch } from './keyframes.js';
 import { OriginWatch } from './origin-watch.js';
 import type { ReceiverVerdict, TrackVerdict } from './receiver.js';
 import { breakdown, type CpuBreakdown } from './saturation.js';
@@ -46,6 +47,13 @@ export interface StepResult extends CpuBreakdown {
   readonly startLatencyMs: LatencySummary;
   /** Mutation or spawn → first media bytes at the origin (its /stat). */
   readonly firstPacketLatencyMs: LatencySummary;
+  /**
+   * Relay steps (null in VOD steps): start → the upstream's next keyframe
+   * (keyframes.ts), a wait no relay can shorten, and the start's latency
+   * after it, the side's own part.
+   */
+  readonly sourceKeyframeWaitMs: LatencySummary | null;
+  readonly afterKeyframeLatencyMs: LatencySummary | null;
   /** Channels the side reports running at the end of the window. */
   readonly runningAtEnd: number;
   /** Streams the origin shows with a publisher at the end of the window. */
@@ -109,6 +117,23 @@ function summarize(values: readonly number[]): LatencySummary {
   return { p50: round(percentile(values, 50)), p99: round(percentile(values, 99)), max: round(percentile(values, 100)), count: values.length };
 }
 
+/** Each start's latency split at the source's next keyframe after it (see StepResult). */
+function splitAtKeyframes(
+  keyframes: KeyframeWatch | null,
+  started: readonly StartOutcome[],
+): Pick<StepResult, 'sourceKeyframeWaitMs' | 'afterKeyframeLatencyMs'> {
+  if (keyframes === null) return { sourceKeyframeWaitMs: null, afterKeyframeLatencyMs: null };
+  const waits: number[] = [];
+  const after: number[] = [];
+  for (const s of started) {
+    const k = keyframes.nextAfter(s.startedAtMs);
+    if (k === null) continue;
+    waits.push(k - s.startedAtMs);
+    after.push(s.latencyMs - (k - s.startedAtMs));
+  }
+  return { sourceKeyframeWaitMs: summarize(waits), afterKeyframeLatencyMs: summarize(after) };
+}
+
 async function startAll(run: SideRun, watch: OriginWatch, ctx: StepContext): Promise<{ outcomes: (StartOutcome | null)[]; sentAt: number[] }> {
   const n = run.streams.length;
   const outcomes: (StartOutcome | null)[] = new Array<StartOutcome | null>(n).fill(null);
@@ -159,10 +184,14 @@ export async function runStep(run: SideRun, ctx: StepContext): Promise<StepResul
   const stopWatch = ctx.disposers.add('origin watch', () => watch.stop());
   watch.start();
 
+  // One more player of the upstream, during the starts only.
+  const keyframes = run.upstreamUrl === null ? null : await KeyframeWatch.start(run.upstreamUrl);
+  const stopKeyframes = ctx.disposers.add('keyframe watch', async () => keyframes?.stop());
   const t0 = performance.now();
   ctx.progress(`  starting ${n} channels, ${o.startConcurrency} at a time, at most ${o.startsPer10s} per 10 s`);
   const { outcomes, sentAt } = await startAll(run, watch, ctx);
   const startAllSeconds = (performance.now() - t0) / 1000;
+  await stopKeyframes();
   const ok = outcomes.flatMap((x, i) => (x?.ok === true ? [i] : []));
   const failures = outcomes.flatMap((x) => (x !== null && !x.ok ? [x] : []));
   const okStreams = ok.map((i) => run.streams[i] as string);
@@ -209,6 +238,7 @@ export async function runStep(run: SideRun, ctx: StepContext): Promise<StepResul
     startAllSeconds: Math.round(startAllSeconds * 10) / 10,
     startLatencyMs: summarize(ok.map((i) => outcomes[i]?.latencyMs ?? 0)),
     firstPacketLatencyMs: summarize(firstPacket),
+    ...splitAtKeyframes(keyframes, ok.flatMap((i) => (outcomes[i] ? [outcomes[i]] : []))),
     runningAtEnd,
     publishingAtEnd,
     pssBytesPerChannel: ok.length === 0 ? null : Math.round(w.pss.total / ok.length),

@@ -85,6 +85,18 @@ async function checkReport(dir: string): Promise<void> {
     assertSpread(s.figures.startLatencyP50Ms, `${what} start latency`);
     assert.ok((s.figures.startLatencyP50Ms?.min ?? 0) > 0, `${what} start latency`);
     assert.ok(Number.isInteger(s.dtsRegressions) && s.dtsRegressions >= 0);
+    // A relay's start splits at the source's next keyframe (bench/keyframes.ts); a VOD step has no source.
+    const wait = s.figures.sourceKeyframeWaitP50Ms;
+    const after = s.figures.afterKeyframeLatencyP50Ms;
+    if (s.kind === 'relay') {
+      assertSpread(wait, `${what} keyframe wait`);
+      assertSpread(after, `${what} after the keyframe`);
+      // The clip has a keyframe a second: the next one is at most a second away.
+      assert.ok((wait?.min ?? -1) >= 0 && (wait?.max ?? Infinity) <= 1100, `${what}: keyframe wait ${JSON.stringify(wait)}`);
+    } else {
+      assert.equal(wait, null, what);
+      assert.equal(after, null, what);
+    }
     // Who kept the machine busy: every group measured, the busiest named, saturation judged.
     for (const g of CPU_GROUPS) assertSpread(s.cpuCoresByGroup[g], `${what} ${g} cores`);
     assert.ok((s.cpuCoresByGroup.receivers?.median ?? 0) > 0, `${what}: the receivers' CPU was not measured`);
@@ -109,6 +121,7 @@ async function checkReport(dir: string): Promise<void> {
   const md = await readFile(join(dir, 'results', 'latest.md'), 'utf8');
   assert.match(md, new RegExp(`commit \`${head}\``));
   assert.match(md, /Relay CPU per channel, vlive \/ ffmpeg: median/);
+  assert.match(md, /the wait for the source's next keyframe[^\n]*vlive \d+ ms[^\n]*after that keyframe, p50 \/ p99: [^\n]*vlive -?\d+ \/ -?\d+ ms/);
   assert.match(md, /allows 120 starts and stops per token per 10 s/);
   assert.match(md, /## The origin's share[\s\S]*\| vod \| vlive \| 2 \|/);
   assert.match(md, /## Where the machine's CPU went[\s\S]*the observers starve too/);

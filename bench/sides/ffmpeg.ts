@@ -72,6 +72,7 @@ export async function openFfmpeg(ctx: SideContext): Promise<SideRun> {
     hlsPort,
     rtmpPort,
     streams,
+    upstreamUrl: ctx.kind === 'relay' ? upstreamUrl : null,
     async start(index, watch): Promise<StartOutcome> {
       const stream = streams[index] as string;
       const t0 = performance.now();
@@ -86,9 +87,9 @@ export async function openFfmpeg(ctx: SideContext): Promise<SideRun> {
       publishers.push(child);
       try {
         const at = await publishedBy(child, stream, watch, ctx.startTimeoutMs);
-        return { ok: true, latencyMs: at - t0 };
+        return { ok: true, latencyMs: at - t0, startedAtMs: t0 };
       } catch (err) {
-        return { ok: false, latencyMs: performance.now() - t0, error: err instanceof Error ? err.message : String(err) };
+        return { ok: false, latencyMs: performance.now() - t0, startedAtMs: t0, error: err instanceof Error ? err.message : String(err) };
       }
     },
     async chargedPids() {

@@ -11,6 +11,8 @@ export interface StartOutcome {
   readonly ok: boolean;
   /** vlive: mutation sent → LIVING returned; ffmpeg: spawn → origin reports the publisher. */
   readonly latencyMs: number;
+  /** performance.now() where latencyMs begins (vlive: the try the API accepted). */
+  readonly startedAtMs: number;
   readonly error?: string;
 }
 
@@ -32,6 +34,8 @@ export interface SideRun {
   originPid(): Promise<number | null>;
   /** The relay steps' upstream ffmpeg (charged to neither side); null in VOD steps. */
   upstreamPid(): number | null;
+  /** Where a player gets the relay steps' upstream stream; null in VOD steps. */
+  readonly upstreamUrl: string | null;
   /** Channels the side itself reports as running. */
   running(): Promise<number>;
   tearDown(): Promise<void>;

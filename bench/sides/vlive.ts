@@ -148,6 +148,7 @@ export async function openVlive(ctx: SideContext, options: VliveOptions): Promis
       rtmpPort,
       // The service names each channel's stream after its id.
       streams: ids,
+      upstreamUrl: ctx.kind === 'relay' ? upstreamUrl : null,
       async start(index): Promise<StartOutcome> {
         const id = ids[index] as string;
         let t0 = performance.now();
@@ -162,7 +163,7 @@ export async function openVlive(ctx: SideContext, options: VliveOptions): Promis
             );
             const latencyMs = performance.now() - t0;
             const s = d.startVirtualLive;
-            return s.status === 'LIVING' ? { ok: true, latencyMs } : { ok: false, latencyMs, error: `${s.status}: ${s.errorString ?? ''}` };
+            return s.status === 'LIVING' ? { ok: true, latencyMs, startedAtMs: t0 } : { ok: false, latencyMs, startedAtMs: t0, error: `${s.status}: ${s.errorString ?? ''}` };
           } catch (err) {
             // The API's start/stop rate limit says when to come back; the step paces
             // starts under it, so this is rare, and the latency counts from the accepted try.
@@ -171,7 +172,7 @@ export async function openVlive(ctx: SideContext, options: VliveOptions): Promis
               await sleep(seconds * 1000);
               continue;
             }
-            return { ok: false, latencyMs: performance.now() - t0, error: err instanceof Error ? err.message : String(err) };
+            return { ok: false, latencyMs: performance.now() - t0, startedAtMs: t0, error: err instanceof Error ? err.message : String(err) };
           }
         }
       },

@@ -41,6 +41,8 @@ export class RtmpPlayer {
   #playing = false;
   /** play() resolved: an end from now on is the source's end, told through onEnd. */
   #started = false;
+  /** batchReads() came before Play.Start. */
+  #batchOnStart = false;
 
   constructor(opts: PlayerOptions) {
     this.#opts = opts;
@@ -89,15 +91,16 @@ export class RtmpPlayer {
       throw refused('the play', info);
     }
     this.#started = true;
+    if (this.#batchOnStart) this.#conn.batchReads();
   }
 
   /**
-   * From now on the socket is read in batches (read-pacer.ts). The relay
-   * asks once its source has joined the output: before that, a batch's
-   * wait would only delay the keyframe the start is waiting for.
+   * The socket is read in batches (read-pacer.ts) from Play.Start on, or
+   * from now if that has come; set-up is never batched, its answers wait.
    */
   batchReads(): void {
-    this.#conn.batchReads();
+    if (this.#started) this.#conn.batchReads();
+    else this.#batchOnStart = true;
   }
 
   #onCommand(values: Amf[]): void {

@@ -246,6 +246,13 @@ export class LiveFeeder {
     });
     const j: Joining = { relay, offset: null, sawVideoConfig: false, hasVideo: false, hasAudio: false, metadata: false, config: { video: null, audio: null }, firstMediaMs: null };
     relay.start(nowMs);
+    // Read in batches from Play.Start (read-pacer.ts), except a channel's first source,
+    // which its start waits on: a batch's wait would only delay its keyframe, and it
+    // batches once joined. Anything later joins on the batch ticks of what it follows:
+    // taking over between two of their reads would join after a stale last tag, a gap
+    // (a switch back's largest step was 115–123 ms so, 50 ms with the ticks shared).
+    const outputWaits = !this.#everUp && this.#opts.continues === undefined && this.#opts.notBeforeMs === undefined;
+    if (!outputWaits) relay.batchReads();
     return j;
   }
 
@@ -339,7 +346,7 @@ export class LiveFeeder {
       this.#candidate = null;
     }
     this.#stopSlate();
-    j.relay.joined();
+    j.relay.batchReads();
     const lastOutMs = Math.max(this.#lastOut.video, this.#lastOut.audio);
     const base = this.#joinTime(playoutDelayMs);
     j.offset = base - tag.timeMs;

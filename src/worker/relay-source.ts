@@ -132,8 +132,12 @@ export class RelaySource {
     }
   }
 
-  /** The source joined the output: its reads may wait for a batch from now on (read-pacer.ts). */
-  joined(): void {
+  /**
+   * Reads may wait for a batch from now on, or from Play.Start (read-pacer.ts).
+   * A channel's first source asks once it joined the output: before that, a
+   * batch's wait would only delay the keyframe its start waits for.
+   */
+  batchReads(): void {
     this.#player?.batchReads();
   }
 
