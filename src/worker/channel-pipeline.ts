@@ -129,7 +129,7 @@ export class ChannelPipeline {
       url: deps.plan.target,
       timeoutMs: deps.startTimeoutMs,
       periodMs: outputPeriodMs(deps.frameDurationSeconds, deps.maxPeriodMs),
-      onFlushed: (wallMs, mediaMs) => this.#onFlushed(wallMs, mediaMs),
+      onFlushed: (wallMs, mediaMs, frames) => this.#onFlushed(wallMs, mediaMs, frames),
       onClosed: (err) => {
         this.#countTargetError(err.message);
         this.#fail(maskUrls(`target 0: ${err.message}`));
@@ -410,11 +410,12 @@ export class ChannelPipeline {
   }
 
   /** A batch reached the kernel: the output's real progress, timed where it happened. */
-  #onFlushed(wallMs: number, mediaMs: number): void {
+  #onFlushed(wallMs: number, mediaMs: number, frames: boolean): void {
     if (this.terminal) return;
     this.#flow.flushed(wallMs, mediaMs);
-    // 'playing' means media is at the origin's socket, not just that the publish was accepted.
-    if (this.#phase === 'connecting' && this.#closing === null) {
+    // 'playing' means a frame is at the origin's socket: not just an accepted publish,
+    // nor only the onMetaData and sequence headers a relay sends ahead of its keyframe.
+    if (this.#phase === 'connecting' && frames && this.#closing === null) {
       if (this.#startTimer !== null) clearTimeout(this.#startTimer);
       this.#startTimer = null;
       this.#to('playing');

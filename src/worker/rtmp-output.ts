@@ -18,6 +18,7 @@
  */
 import type { MediaTag } from '../rtmp/chunks.js';
 import { RtmpError, RtmpPublisher } from '../rtmp/publisher.js';
+import { tagKind } from '../media/flv-reader.js';
 
 export interface RtmpOutputOptions {
   readonly url: string;
@@ -25,8 +26,12 @@ export interface RtmpOutputOptions {
   readonly timeoutMs: number;
   /** At most one send per this many ms. */
   readonly periodMs: number;
-  /** Called when a batch is in the kernel: wall time, and the output time of its last tag. */
-  readonly onFlushed: (wallMs: number, mediaMs: number) => void;
+  /**
+   * Called when a batch is in the kernel: wall time, the output time of its
+   * last tag, and whether it held an audio or video frame (not only
+   * onMetaData and sequence headers).
+   */
+  readonly onFlushed: (wallMs: number, mediaMs: number, frames: boolean) => void;
   /** The session ended by itself (the origin closed it, a socket error) after it published. */
   readonly onClosed: (err: RtmpError) => void;
   /** Each batch as it leaves, for the channel's other push targets (push-target.ts). */
@@ -108,11 +113,12 @@ export class RtmpOutput {
     const batch = q.splice(0, i);
     this.#lastSendAt = nowMs;
     const lastMs = batch[batch.length - 1]?.timeMs ?? 0;
+    const frames = batch.some(isFrame);
     this.#publisher.send(
       batch,
       () => {
         if (lastMs > this.#positionMs) this.#positionMs = lastMs;
-        this.#opts.onFlushed(performance.now(), lastMs);
+        this.#opts.onFlushed(performance.now(), lastMs, frames);
       },
     );
     this.#opts.onBatch?.(batch);
@@ -123,4 +129,9 @@ export class RtmpOutput {
     this.#queue = [];
     return this.#publisher.close(flush);
   }
+}
+
+function isFrame(tag: MediaTag): boolean {
+  const kind = tagKind(tag);
+  return kind === 'video' || kind === 'video-key' || kind === 'audio';
 }
