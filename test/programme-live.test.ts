@@ -111,6 +111,16 @@ describe('live-source entries of a programme', () => {
       const started = await startReceived(t, id);
       const receiver = started.receiver;
       rx = receiver;
+      // The service hears of the live entry's cue too (the worker's report, not only the tag in the stream).
+      type Cue = { kind: string; id: string; durationSeconds: number } | null;
+      const cueQuery = `query($id: ID!) { virtualLive(id: $id) { lastCuePoint { kind id durationSeconds } } }`;
+      const reported = await pollUntil(
+        async () => (await gqlOk<{ virtualLive: { lastCuePoint: Cue } }>(t.url, cueQuery, { id })).virtualLive.lastCuePoint,
+        (c) => c !== null && c.kind === 'ITEM' && c.id !== vod.A && c.id !== vod.F,
+        t1 + 2000 - Date.now() + 3000,
+        "the live entry's ITEM cue point in the API",
+      );
+      assert.ok(reported !== null && Math.abs(reported.durationSeconds - 2) < 0.5, `its length in the API: ${JSON.stringify(reported)}`);
       // F after the live entry, for a second.
       await receiver.until((r) => {
         const runs = runsOf(index.known(r.packets));

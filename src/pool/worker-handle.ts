@@ -184,7 +184,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
       child.on('message', (raw: unknown) => {
         const msg = parseFromWorker(raw);
         if (msg === null) {
-          this.#opts.log.warn('malformed message from worker ignored', { worker: this.id });
+          this.#opts.log.warn('malformed message from worker ignored', { worker: this.id, type: messageType(raw) });
           return;
         }
         switch (msg.type) {
@@ -351,4 +351,14 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   async dispose(): Promise<void> {
     await this.stop('disposed');
   }
+}
+
+/** What a message that failed to parse says it is, for the log (its fields may carry URLs: not logged). */
+function messageType(raw: unknown): string | null {
+  if (raw === null || typeof raw !== 'object') return null;
+  const r = raw as Record<string, unknown>;
+  const type = typeof r['type'] === 'string' ? r['type'] : null;
+  const ev = r['event'];
+  const kind = ev !== null && typeof ev === 'object' ? (ev as Record<string, unknown>)['kind'] : undefined;
+  return typeof kind === 'string' ? `${type}/${kind}` : type;
 }

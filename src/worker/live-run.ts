@@ -121,7 +121,9 @@ export class LiveRun {
     this.#started = true;
     const { timeline, cutIn } = this.#deps;
     const p = this.plan;
-    const durationMs = Math.max(0, p.untilMs - atMs);
+    // Whole ms: a programme's untilMs comes from wall-clock epochs with fractions, and
+    // the service takes a cue's times as whole ms (a fraction made it drop the cue).
+    const durationMs = Math.max(0, Math.round(p.untilMs - atMs));
     const cue: Cue = { kind: 'ITEM', id: p.ref.itemId, index: p.ref.index, itemId: p.ref.itemId, atMs, offsetMs: 0, durationMs, loop: timeline.loops };
     // Right after the tag it marks, with its timestamp: a player sees both at that frame.
     cutIn.send(viewTag(cuePointTag(cue), atMs));
