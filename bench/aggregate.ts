@@ -50,6 +50,7 @@ const FIGURES = {
   afterKeyframeLatencyP50Ms: (r) => r.afterKeyframeLatencyMs?.p50 ?? null,
   afterKeyframeLatencyP99Ms: (r) => r.afterKeyframeLatencyMs?.p99 ?? null,
   startAllSeconds: (r) => r.startAllSeconds,
+  benchGcMaxPauseMs: (r) => r.benchGcMaxPauseMs,
 } satisfies Record<string, (r: StepResult) => number | null>;
 
 export type Figure = keyof typeof FIGURES;

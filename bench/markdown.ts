@@ -283,6 +283,14 @@ export function renderMarkdown(report: Report, plotFile: string): string {
     );
     L.push('');
   }
+  const pauses = report.measurements.map((r) => r.benchGcMaxPauseMs);
+  if (pauses.length > 0) {
+    L.push(
+      `The benchmark's own longest GC pause in a window: median ${ms(median(pauses))} ms, at most ${ms(Math.max(...pauses))} ms ` +
+        `(each window starts with a full collection; the receivers' packets are timed on its event loop, so a pause there is a stall on every receiver at once).`,
+    );
+    L.push('');
+  }
   L.push(`![PSS per channel and stutter against N, HLS ${onOff(principalHls(report.settings))}, medians](${plotFile})`);
   L.push('');
   L.push('## Figures');

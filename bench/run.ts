@@ -64,7 +64,7 @@ function oneLine(r: StepResult): string {
     `CPU ${r.cpuSecondsPerChannelMinute?.toFixed(3) ?? '–'} s/ch·min, origin ${r.originCpuCores?.toFixed(2) ?? '–'} cores ` +
     `(machine ${(r.machineCpuBusy * 100).toFixed(0)} % busy${r.saturated ? ', saturated' : ''}, busiest ${r.busiestGroup}, ${r.cpuCoresByGroup.other.toFixed(2)} cores of other work), ` +
     `stutter ${r.stutterSeconds.toFixed(2)} s (${(r.stutterShare * 1000).toFixed(1)} ‰) on ${r.stutteringReceivers}/${r.receivers.length} receivers, DTS regressions ${r.dtsRegressions}, ` +
-    `start p50/p99 ${r.startLatencyMs.p50 ?? '–'}/${r.startLatencyMs.p99 ?? '–'} ms, first packet p50 ${r.firstPacketLatencyMs.p50 ?? '–'} ms` +
+    `start p50/p99 ${r.startLatencyMs.p50 ?? '–'}/${r.startLatencyMs.p99 ?? '–'} ms, first packet p50 ${r.firstPacketLatencyMs.p50 ?? '–'} ms, bench GC pause max ${r.benchGcMaxPauseMs} ms` +
     (r.afterKeyframeLatencyMs === null ? '' : `, after the source's keyframe p50/p99 ${r.afterKeyframeLatencyMs.p50 ?? '–'}/${r.afterKeyframeLatencyMs.p99 ?? '–'} ms`)
   );
 }

@@ -91,6 +91,9 @@ export interface StepResult extends CpuBreakdown {
   /** Loop boundaries the receivers saw in total (listening time / clip length), to put regressions in proportion. */
   readonly loopBoundariesObserved: number;
   readonly receivers: readonly ReceiverVerdict[];
+  /** The benchmark's own GC pauses in the window, ms: the receivers' clock stops with them (gc.ts). */
+  readonly benchGcMaxPauseMs: number;
+  readonly benchGcPauseTotalMs: number;
   /**
    * vlive only: CPU of the workers' threads by thread name, in cores, the
    * busiest first; shows which pipeline elements' threads the CPU goes to.
@@ -272,6 +275,8 @@ export async function runStep(run: SideRun, ctx: StepContext): Promise<StepResul
     dtsGaps: perTrack((t) => t.dtsGaps),
     loopBoundariesObserved: Math.floor(listened / o.clip.seconds),
     receivers: verdicts,
+    benchGcMaxPauseMs: w.benchGcPauses.maxMs,
+    benchGcPauseTotalMs: w.benchGcPauses.totalMs,
     workerThreadCpuCores: Object.fromEntries(Object.entries(w.workerThreadCpuSeconds).map(([name, sec]) => [name, cores(sec)])),
     processesLostInWindow: w.cpuLost,
   };

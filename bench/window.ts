@@ -10,6 +10,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Disposers } from './children.js';
+import { collectGarbage, watchGcPauses, type GcPauses } from './gc.js';
 import { CLOCK_TICKS, cpuSecondsBetween, cpuTicks, machineCpu, pssBytes, sumPss, threadTicksByName } from './procfs.js';
 import { Receiver, type ReceiverVerdict } from './receiver.js';
 import type { SideRun } from './sides/side.js';
@@ -44,6 +45,8 @@ export interface WindowMeasure {
   readonly receiverCpuSeconds: number;
   /** This process, the benchmark itself. */
   readonly benchCpuSeconds: number;
+  /** This process's GC pauses in the window: the receivers' clock stops with them (gc.ts). */
+  readonly benchGcPauses: GcPauses;
   readonly machineCpuBusy: number;
   /** Workers' threads by name, the ten busiest. */
   readonly workerThreadCpuSeconds: Readonly<Record<string, number>>;
@@ -84,6 +87,9 @@ export async function measureWindow(run: SideRun, streams: readonly string[], o:
   const upstreamTicks0 = await cpuTicks(upstreamPids);
   const threads0 = await threadTicks(workerPids);
   const machine0 = await machineCpu();
+  // What earlier steps left is collected before the window, not in it.
+  collectGarbage();
+  const gcPauses = watchGcPauses();
   const w0 = performance.now();
 
   const receivers = sample(streams, o.receivers, o.random).map((s) => new Receiver(s, `rtmp://127.0.0.1:${run.rtmpPort}/live/${s}`));
@@ -110,12 +116,12 @@ export async function measureWindow(run: SideRun, streams: readonly string[], o:
     const machine1 = await machineCpu();
     const windowSeconds = (performance.now() - w0) / 1000;
     const verdicts = await Promise.all(receivers.map((r) => r.finish(o.frameDurationSeconds)));
-    measured = { ticks1, originTicks1, upstreamTicks1, threads1, receiverTicks0, receiverTicks1, self, machine1, windowSeconds, verdicts };
+    measured = { ticks1, originTicks1, upstreamTicks1, threads1, receiverTicks0, receiverTicks1, self, machine1, windowSeconds, verdicts, gc: gcPauses() };
   } finally {
     // Also when something above throws: no receiver may outlive its step.
     await stopReceivers();
   }
-  const { ticks1, originTicks1, upstreamTicks1, threads1, receiverTicks0, receiverTicks1, self, machine1, windowSeconds, verdicts } = measured;
+  const { ticks1, originTicks1, upstreamTicks1, threads1, receiverTicks0, receiverTicks1, self, machine1, windowSeconds, verdicts, gc } = measured;
   pss.push(await samplePss(run));
 
   const cpu = cpuSecondsBetween(ticks0, ticks1);
@@ -142,6 +148,7 @@ export async function measureWindow(run: SideRun, streams: readonly string[], o:
     upstreamCpuSeconds: cpuSecondsBetween(upstreamTicks0, upstreamTicks1).seconds,
     receiverCpuSeconds: cpuSecondsBetween(receiverTicks0, receiverTicks1).seconds,
     benchCpuSeconds: (self.user + self.system) / 1e6,
+    benchGcPauses: gc,
     machineCpuBusy: (machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total),
     workerThreadCpuSeconds,
     pss: pss.find((p) => p.total === medianTotal) ?? (pss[0] as PssSample),

@@ -110,7 +110,11 @@ async function checkReport(dir: string): Promise<void> {
     assert.ok(CPU_GROUPS.includes(s.busiestGroup), what);
     assert.equal(typeof s.saturated, 'boolean');
   }
-  for (const r of report.measurements) assert.equal(typeof r.saturated, 'boolean');
+  for (const r of report.measurements) {
+    assert.equal(typeof r.saturated, 'boolean');
+    // The bench's own GC pauses are measured in every window (a number, never negative).
+    assert.ok(Number.isFinite(r.benchGcMaxPauseMs) && r.benchGcMaxPauseMs >= 0 && r.benchGcPauseTotalMs >= r.benchGcMaxPauseMs - 1, `GC pauses ${r.benchGcMaxPauseMs} / ${r.benchGcPauseTotalMs}`);
+  }
   for (const kind of ['vod', 'relay'] as const) {
     const ratios = report.summary[kind]?.ratios ?? [];
     assert.equal(ratios.length, 1, kind);
@@ -121,6 +125,7 @@ async function checkReport(dir: string): Promise<void> {
   const md = await readFile(join(dir, 'results', 'latest.md'), 'utf8');
   assert.match(md, new RegExp(`commit \`${head}\``));
   assert.match(md, /Relay CPU per channel, vlive \/ ffmpeg: median/);
+  assert.match(md, /The benchmark's own longest GC pause in a window: median \d+ ms, at most \d+ ms/);
   assert.match(md, /the wait for the source's next keyframe[^\n]*vlive \d+ ms[^\n]*after that keyframe, p50 \/ p99: [^\n]*vlive -?\d+ \/ -?\d+ ms/);
   assert.match(md, /allows 120 starts and stops per token per 10 s/);
   assert.match(md, /## The origin's share[\s\S]*\| vod \| vlive \| 2 \|/);
