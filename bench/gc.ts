@@ -7,7 +7,7 @@
  * receivers (`node --trace-gc`, d8f9258). So each window starts with a full
  * collection, and the pauses inside it are measured and reported.
  */
-import { PerformanceObserver } from 'node:perf_hooks';
+import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -34,21 +34,17 @@ export function watchGcPauses(): () => GcPauses {
   let count = 0;
   let maxMs = 0;
   let totalMs = 0;
-  const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
+  const add = (entries: readonly PerformanceEntry[]): void => {
+    for (const e of entries) {
       count += 1;
       maxMs = Math.max(maxMs, e.duration);
       totalMs += e.duration;
     }
-  });
+  };
+  const observer = new PerformanceObserver((list) => add(list.getEntries()));
   observer.observe({ entryTypes: ['gc'] });
   return () => {
-    // Entries not yet delivered to the callback.
-    for (const e of observer.takeRecords()) {
-      count += 1;
-      maxMs = Math.max(maxMs, e.duration);
-      totalMs += e.duration;
-    }
+    add(observer.takeRecords()); // entries not yet delivered to the callback
     observer.disconnect();
     return { count, maxMs: Math.round(maxMs * 10) / 10, totalMs: Math.round(totalMs) };
   };

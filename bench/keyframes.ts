@@ -5,13 +5,8 @@
  * player), so each start's latency splits into the wait for that keyframe,
  * which no relay can shorten, and what the side spent after it.
  */
+import { tagKind } from '../src/media/flv-reader.js';
 import { RtmpPlayer } from '../src/rtmp/player.js';
-import { TAG_VIDEO } from '../src/media/flv.js';
-
-/** An FLV video tag's first byte: frame type 1 (key), any codec. */
-function isKeyframe(type: number, body: Buffer): boolean {
-  return type === TAG_VIDEO && body.length > 1 && (body[0] ?? 0) >> 4 === 1;
-}
 
 export class KeyframeWatch {
   /** Arrival times, performance.now() ms, ascending. */
@@ -23,7 +18,7 @@ export class KeyframeWatch {
       url,
       timeoutMs: 10_000,
       onTag: (tag) => {
-        if (isKeyframe(tag.type, tag.body)) this.#arrivals.push(performance.now());
+        if (tagKind(tag) === 'video-key') this.#arrivals.push(performance.now());
       },
       onEnd: () => undefined,
     });

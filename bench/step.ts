@@ -131,8 +131,9 @@ function splitAtKeyframes(
   for (const s of started) {
     const k = keyframes.nextAfter(s.startedAtMs);
     if (k === null) continue;
-    waits.push(k - s.startedAtMs);
-    after.push(s.latencyMs - (k - s.startedAtMs));
+    const wait = k - s.startedAtMs;
+    waits.push(wait);
+    after.push(s.latencyMs - wait);
   }
   return { sourceKeyframeWaitMs: summarize(waits), afterKeyframeLatencyMs: summarize(after) };
 }
