@@ -246,6 +246,32 @@ function vliveBreakdown(steps: readonly StepSummary[], L: string[]): void {
   L.push('');
 }
 
+/**
+ * When each measurement's stalls happened, beside the bench's own late loop
+ * turns: stalls on several receivers at one instant point at something they
+ * share (the bench's loop, the origin), one receiver's at its own stream.
+ */
+function stallTimes(report: Report, L: string[]): void {
+  const rows = report.measurements.flatMap((r) => {
+    const stalls = r.receivers.flatMap((v) => [...(v.video?.stallsAt ?? []), ...(v.audio?.stallsAt ?? [])]).sort((a, b) => a.atSeconds - b.atSeconds);
+    if (stalls.length === 0) return [];
+    const at = stalls.slice(0, 12).map((x) => `${x.atSeconds.toFixed(1)} (${x.ms})`);
+    const loop = r.benchLoopStalls.map((x) => `${x.atSeconds.toFixed(1)} (${x.lateMs})`).join(', ') || 'none';
+    return [`| ${r.kind} | ${r.side} | ${r.channels} | ${r.run} | ${at.join(', ')}${stalls.length > at.length ? ', …' : ''} | ${loop} |`];
+  });
+  if (rows.length === 0) return;
+  L.push('### When the receivers stalled');
+  L.push('');
+  L.push(
+    "Seconds into the window, with each stall's length in ms beyond the two-frame tolerance (either track), and the benchmark's event loop coming back more than 20 ms late.",
+  );
+  L.push('');
+  L.push('| kind | side | N | run | stalls at, s (ms) | bench loop late at, s (ms) |');
+  L.push('|---|---|---:|---:|---|---|');
+  L.push(...rows);
+  L.push('');
+}
+
 function method(report: Report, L: string[]): void {
   const s = report.settings;
   L.push('## How it was measured');
@@ -305,6 +331,7 @@ export function renderMarkdown(report: Report, plotFile: string): string {
   vliveBreakdown(report.steps, L);
   originShare(report, L);
   machineCpu(report, L);
+  stallTimes(report, L);
   if (report.failedSteps.length > 0) {
     L.push('Measurements that could not run:');
     for (const f of report.failedSteps) L.push(`- ${f.kind} ${f.side} at ${f.channels} (HLS ${onOff(f.hls)}, run ${f.run}): ${f.error}`);

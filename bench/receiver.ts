@@ -5,7 +5,7 @@
  * judgement (stutter, DTS regressions) uses nothing from the code under test.
  */
 import type { Readable } from 'node:stream';
-import { stutterReport, type StutterReport, type StutterSample } from '../src/media/stutter.js';
+import { StutterJudge, stutterReport, type StutterReport, type StutterSample } from '../src/media/stutter.js';
 import { spawnChild, type Child } from './children.js';
 import { median } from './stats.js';
 
@@ -18,6 +18,39 @@ export interface TrackVerdict {
   /** Forward DTS steps longer than the stutter tolerance (holes in the media timeline). */
   readonly dtsGaps: number;
   readonly stutter: StutterReport;
+  /** Each stall: when the packet that ended it arrived (seconds from the window's start) and its length, ms. */
+  readonly stallsAt: readonly StallAt[];
+}
+
+export interface StallAt {
+  readonly atSeconds: number;
+  readonly ms: number;
+}
+
+/**
+ * Where the stalls of one track were: the same judge as stutterReport, folded
+ * packet by packet, noting when the count of stalls or their time grows.
+ */
+function stallsAt(samples: readonly StutterSample[], frameDurationSeconds: number, packetDurationSeconds: number, endSeconds: number, t0Seconds: number): StallAt[] {
+  const judge = new StutterJudge(frameDurationSeconds, { packetDurationSeconds });
+  const out: { atSeconds: number; ms: number }[] = [];
+  const step = (wallSeconds: number, judgeIt: () => void): void => {
+    const stalls = judge.stalls;
+    const before = judge.stutterSeconds;
+    judgeIt();
+    const grown = (judge.stutterSeconds - before) * 1000;
+    if (grown <= 0) return;
+    const last = out[out.length - 1];
+    if (judge.stalls > stalls || last === undefined) out.push({ atSeconds: wallSeconds, ms: grown });
+    else {
+      last.atSeconds = wallSeconds;
+      last.ms += grown;
+    }
+  };
+  for (const s of samples) step(s.wallSeconds, () => judge.arrive(s.wallSeconds, s.dtsSeconds));
+  // Silence up to the end of listening, as stutterReport judges it.
+  step(endSeconds, () => judge.judgeAt(endSeconds));
+  return out.map((x) => ({ atSeconds: Math.round((x.atSeconds - t0Seconds) * 1000) / 1000, ms: Math.round(x.ms) }));
 }
 
 export interface ReceiverVerdict {
@@ -93,8 +126,8 @@ export class Receiver {
     await this.#child.stop(2_000);
   }
 
-  /** Stops listening and judges what arrived. */
-  async finish(frameDurationSeconds: number): Promise<ReceiverVerdict> {
+  /** Stops listening and judges what arrived; stalls are placed in time from `t0Seconds` (performance clock). */
+  async finish(frameDurationSeconds: number, t0Seconds: number): Promise<ReceiverVerdict> {
     const end = performance.now() / 1000;
     await this.#child.stop(2_000);
     const judge = (samples: StutterSample[]): TrackVerdict | null => {
@@ -114,6 +147,7 @@ export class Receiver {
         dtsRegressions: regressions,
         dtsGaps: gaps,
         stutter: stutterReport(samples, frameDurationSeconds, { endWallSeconds: end, packetDurationSeconds }),
+        stallsAt: stallsAt(samples, frameDurationSeconds, packetDurationSeconds, end, t0Seconds),
       };
     };
     const video = judge(this.#samples.video);

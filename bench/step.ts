@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Disposers } from './children.js';
 import type { BenchOptions, Kind, SideName } from './options.js';
 import { KeyframeWatch } from './keyframes.js';
+import type { LoopStall } from './loop-lag.js';
 import { OriginWatch } from './origin-watch.js';
 import type { ReceiverVerdict, TrackVerdict } from './receiver.js';
 import { breakdown, type CpuBreakdown } from './saturation.js';
@@ -94,6 +95,8 @@ export interface StepResult extends CpuBreakdown {
   /** The benchmark's own GC pauses in the window, ms: the receivers' clock stops with them (gc.ts). */
   readonly benchGcMaxPauseMs: number;
   readonly benchGcPauseTotalMs: number;
+  /** The benchmark's event loop coming back late in the window (window.ts), to lay beside the receivers' stallsAt. */
+  readonly benchLoopStalls: readonly LoopStall[];
   /**
    * vlive only: CPU of the workers' threads by thread name, in cores, the
    * busiest first; shows which pipeline elements' threads the CPU goes to.
@@ -278,6 +281,7 @@ export async function runStep(run: SideRun, ctx: StepContext): Promise<StepResul
     receivers: verdicts,
     benchGcMaxPauseMs: w.benchGcPauses.maxMs,
     benchGcPauseTotalMs: w.benchGcPauses.totalMs,
+    benchLoopStalls: w.benchLoopStalls,
     workerThreadCpuCores: Object.fromEntries(Object.entries(w.workerThreadCpuSeconds).map(([name, sec]) => [name, cores(sec)])),
     processesLostInWindow: w.cpuLost,
   };

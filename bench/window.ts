@@ -11,10 +11,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Disposers } from './children.js';
 import { collectGarbage, watchGcPauses, type GcPauses } from './gc.js';
+import { watchLoopStalls, type LoopStall } from './loop-lag.js';
 import { CLOCK_TICKS, cpuSecondsBetween, cpuTicks, machineCpu, pssBytes, sumPss, threadTicksByName } from './procfs.js';
 import { Receiver, type ReceiverVerdict } from './receiver.js';
 import type { SideRun } from './sides/side.js';
 import { median, sample } from './stats.js';
+
+/**
+ * A late turn of the bench's loop worth reporting, ms: the receivers' tolerance
+ * is two frames (80 ms at 25 fps), so 20 ms is well below anything that can
+ * stall one on its own, and above timer noise.
+ */
+const LOOP_STALL_MS = 20;
 
 export interface WindowOptions {
   readonly windowSeconds: number;
@@ -47,6 +55,8 @@ export interface WindowMeasure {
   readonly benchCpuSeconds: number;
   /** This process's GC pauses in the window: the receivers' clock stops with them (gc.ts). */
   readonly benchGcPauses: GcPauses;
+  /** This process's event loop coming back late (> LOOP_STALL_MS), seconds from the window's start. */
+  readonly benchLoopStalls: readonly LoopStall[];
   readonly machineCpuBusy: number;
   /** Workers' threads by name, the ten busiest. */
   readonly workerThreadCpuSeconds: Readonly<Record<string, number>>;
@@ -90,6 +100,7 @@ export async function measureWindow(run: SideRun, streams: readonly string[], o:
   // What earlier steps left is collected before the window, not in it.
   collectGarbage();
   const gcPauses = watchGcPauses();
+  const loopStalls = watchLoopStalls(LOOP_STALL_MS);
   const w0 = performance.now();
 
   const receivers = sample(streams, o.receivers, o.random).map((s) => new Receiver(s, `rtmp://127.0.0.1:${run.rtmpPort}/live/${s}`));
@@ -115,13 +126,14 @@ export async function measureWindow(run: SideRun, streams: readonly string[], o:
     const self = process.cpuUsage(self0);
     const machine1 = await machineCpu();
     const windowSeconds = (performance.now() - w0) / 1000;
-    const verdicts = await Promise.all(receivers.map((r) => r.finish(o.frameDurationSeconds)));
-    measured = { ticks1, originTicks1, upstreamTicks1, threads1, receiverTicks0, receiverTicks1, self, machine1, windowSeconds, verdicts, gc: gcPauses() };
+    const loop = loopStalls().map((s) => ({ atSeconds: Math.round((s.atSeconds - w0 / 1000) * 1000) / 1000, lateMs: s.lateMs }));
+    const verdicts = await Promise.all(receivers.map((r) => r.finish(o.frameDurationSeconds, w0 / 1000)));
+    measured = { ticks1, originTicks1, upstreamTicks1, threads1, receiverTicks0, receiverTicks1, self, machine1, windowSeconds, verdicts, gc: gcPauses(), loop };
   } finally {
     // Also when something above throws: no receiver may outlive its step.
     await stopReceivers();
   }
-  const { ticks1, originTicks1, upstreamTicks1, threads1, receiverTicks0, receiverTicks1, self, machine1, windowSeconds, verdicts, gc } = measured;
+  const { ticks1, originTicks1, upstreamTicks1, threads1, receiverTicks0, receiverTicks1, self, machine1, windowSeconds, verdicts, gc, loop } = measured;
   pss.push(await samplePss(run));
 
   const cpu = cpuSecondsBetween(ticks0, ticks1);
@@ -149,6 +161,7 @@ export async function measureWindow(run: SideRun, streams: readonly string[], o:
     receiverCpuSeconds: cpuSecondsBetween(receiverTicks0, receiverTicks1).seconds,
     benchCpuSeconds: (self.user + self.system) / 1e6,
     benchGcPauses: gc,
+    benchLoopStalls: loop,
     machineCpuBusy: (machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total),
     workerThreadCpuSeconds,
     pss: pss.find((p) => p.total === medianTotal) ?? (pss[0] as PssSample),

@@ -114,6 +114,16 @@ async function checkReport(dir: string): Promise<void> {
     assert.equal(typeof r.saturated, 'boolean');
     // The bench's own GC pauses are measured in every window (a number, never negative).
     assert.ok(Number.isFinite(r.benchGcMaxPauseMs) && r.benchGcMaxPauseMs >= 0 && r.benchGcPauseTotalMs >= r.benchGcMaxPauseMs - 1, `GC pauses ${r.benchGcMaxPauseMs} / ${r.benchGcPauseTotalMs}`);
+    // Late loop turns and stalls are placed in the window, and a stall is never 0 s of stutter summed into more.
+    for (const l of r.benchLoopStalls) assert.ok(l.atSeconds >= 0 && l.atSeconds <= r.windowSeconds + 5 && l.lateMs > 20, JSON.stringify(l));
+    for (const v of r.receivers) {
+      for (const track of [v.video, v.audio]) {
+        if (track === null) continue;
+        assert.equal(track.stallsAt.length > 0, track.stutter.stutterSeconds > 0, `${v.stream}: stalls listed iff stutter`);
+        const listed = track.stallsAt.reduce((a, x) => a + x.ms, 0) / 1000;
+        assert.ok(Math.abs(listed - track.stutter.stutterSeconds) < 0.002 * (track.stallsAt.length + 1), `${v.stream}: ${listed} s listed, ${track.stutter.stutterSeconds} s judged`);
+      }
+    }
   }
   for (const kind of ['vod', 'relay'] as const) {
     const ratios = report.summary[kind]?.ratios ?? [];
