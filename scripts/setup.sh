@@ -13,6 +13,7 @@ packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   # npm ci builds two native addons (better-sqlite3, gstreamer-superficial) with node-gyp.
   make g++ python3 pkg-config
+  gcc libc6-dev  # the origin's TCP_NODELAY preload (src/origin/nodelay.c, scripts/build-nodelay.sh)
   nginx libnginx-mod-rtmp
   util-linux patch
   # Test and benchmark tools only, never in the media path: the independent receiver,
@@ -81,6 +82,12 @@ else
   touch dist/.tsbuildinfo  # tsc leaves it alone when no output changed
 fi
 # The operator's console (console/), skipped the same way when nothing it is built from changed.
+if [ -f dist/native/libnodelay.so ] && [ ! src/origin/nodelay.c -nt dist/native/libnodelay.so ]; then
+  echo "setup: origin preload up to date"
+else
+  echo "setup: building the origin's TCP_NODELAY preload"
+  bash scripts/build-nodelay.sh
+fi
 if [ -f dist/console/app.js ] && [ -z "$(find console scripts/build-console.sh package-lock.json -newer dist/console/app.js -print -quit)" ]; then
   echo "setup: console up to date"
 else

@@ -3,24 +3,29 @@
  * publisher and ffprobe as the independent receiver.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { VliveError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { ExternalOrigin } from '../src/origin/external.js';
 import { httpGet } from '../src/origin/http.js';
 import { ManagedOrigin, type ManagedOriginOptions } from '../src/origin/nginx.js';
+import { nodelayLibrary, withNodelay } from '../src/origin/nodelay.js';
 import { processArgs } from '../src/origin/orphan.js';
 import { renderNginxConf, originPaths } from '../src/origin/config.js';
 import { parseStat, parseStatByApp } from '../src/origin/stat.js';
 import { makeMp4, probePackets, startPublisher } from './helpers/media.js';
 import { freePorts } from './helpers/ports.js';
+
+const execFileAsync = promisify(execFile);
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 
@@ -187,6 +192,33 @@ describe('ManagedOrigin', () => {
     assert.notEqual(origin.pid, pid);
   });
 
+  /** TCP_NODELAY on nginx's end of a fresh connection to its RTMP port (test/fixtures/nodelay-probe.py). */
+  async function nginxNodelay(t: TestContext, origin: ManagedOrigin): Promise<string> {
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: origin.rtmpPort }, () => resolve(s));
+      s.once('error', reject);
+    });
+    t.after(() => socket.destroy());
+    const probe = fileURLToPath(new URL('../../test/fixtures/nodelay-probe.py', import.meta.url));
+    // Until nginx has accepted it, the probe finds no socket and exits 2.
+    return eventually('nginx to accept the connection', 5_000, async () => {
+      const { stdout } = await execFileAsync('python3', [probe, String(origin.pid), String(socket.localPort)]);
+      return stdout.trim();
+    });
+  }
+
+  it('sets TCP_NODELAY on the connections nginx accepts, so frames reach players without waiting for their ACKs', async (t) => {
+    const origin = await startedOrigin(t);
+    assert.ok((await readFile(`/proc/${origin.pid}/maps`, 'utf8')).includes(nodelayLibrary), 'the preload is mapped into nginx');
+    assert.equal(await nginxNodelay(t, origin), '1');
+  });
+
+  it('with nodelay: false, runs nginx as Debian ships it: Nagle stays on', async (t) => {
+    const origin = await startedOrigin(t, { nodelay: false });
+    assert.equal((await readFile(`/proc/${origin.pid}/maps`, 'utf8')).includes(nodelayLibrary), false);
+    assert.equal(await nginxNodelay(t, origin), '0');
+  });
+
   it('starts nginx again after restartDelayMs when it dies while running; stop() cancels a pending restart', async (t) => {
     const origin = await startedOrigin(t, { restartDelayMs: 200 });
     const first = origin.pid ?? 0;
@@ -304,6 +336,14 @@ describe('ManagedOrigin', () => {
         assert.throws(() => origin.playUrls(bad, hls), (err: unknown) => err instanceof VliveError && err.code === 'BAD_USER_INPUT', bad);
       }
     }
+  });
+});
+
+describe('withNodelay', () => {
+  it('puts the preload before any LD_PRELOAD already set, and gives null when the library was not built', () => {
+    assert.equal(withNodelay({ PATH: '/bin' })?.['LD_PRELOAD'], nodelayLibrary);
+    assert.equal(withNodelay({ LD_PRELOAD: '/x/liba.so' })?.['LD_PRELOAD'], `${nodelayLibrary}:/x/liba.so`);
+    assert.equal(withNodelay({ PATH: '/bin' }, '/nonexistent/libnodelay.so'), null);
   });
 });
 

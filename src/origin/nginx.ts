@@ -18,6 +18,7 @@ import { createLogger, type Logger } from '../log.js';
 import { originPaths, renderNginxConf, rtmpApp, type OriginPaths } from './config.js';
 import { canConnect, httpGet } from './http.js';
 import { assertStreamName, type Origin, type PlayUrls, type WaitOptions } from './origin.js';
+import { nodelayLibrary, withNodelay } from './nodelay.js';
 import { killOrphanNginx } from './orphan.js';
 import { parseStatByApp, type StreamStat } from './stat.js';
 
@@ -57,6 +58,12 @@ export interface ManagedOriginOptions {
    * publish fail and reconnect by themselves. Default: no restart.
    */
   readonly restartDelayMs?: number;
+  /**
+   * Load the TCP_NODELAY preload into nginx (src/origin/nodelay.c), so that
+   * frames reach players when written rather than after their ACKs. Default
+   * true; without the built library nginx runs as shipped, with a warning.
+   */
+  readonly nodelay?: boolean;
 }
 
 export interface NginxExit {
@@ -102,6 +109,7 @@ export class ManagedOrigin implements Origin {
   readonly #restartDelayMs: number | null;
   #restartTimer: NodeJS.Timeout | null = null;
   readonly #notifyUrl: string | undefined;
+  readonly #nodelay: boolean;
 
   #state: OriginState = 'idle';
   #child: ChildProcess | null = null;
@@ -123,6 +131,7 @@ export class ManagedOrigin implements Origin {
     this.#log = options.logger ?? createLogger({ component: 'origin' });
     this.#restartDelayMs = options.restartDelayMs === undefined ? null : positiveInt('restartDelayMs', options.restartDelayMs);
     this.#notifyUrl = options.notifyUrl;
+    this.#nodelay = options.nodelay ?? true;
   }
 
   get state(): OriginState {
@@ -185,6 +194,14 @@ export class ManagedOrigin implements Origin {
 
   #stat: { at: number; result: Promise<ReturnType<typeof parseStatByApp>> } | null = null;
 
+  /** nginx's environment: the service's, with the TCP_NODELAY preload when asked for and built. */
+  #env(): NodeJS.ProcessEnv {
+    if (!this.#nodelay) return process.env;
+    const env = withNodelay(process.env);
+    if (env === null) this.#log.warn('origin runs without TCP_NODELAY: its preload is not built (scripts/build-nodelay.sh); players may get frames up to 40 ms late', { library: nodelayLibrary });
+    return env ?? process.env;
+  }
+
   #spawn(): Promise<NginxExit> {
     const p = this.paths;
     this.#stderrTail = '';
@@ -193,7 +210,7 @@ export class ManagedOrigin implements Origin {
       ['--pdeathsig', 'SIGKILL', '--', this.#nginxBin, '-c', p.conf, '-p', `${p.dir}/`, '-e', p.errorLog],
       // Its own process group: a Ctrl-C or a signal sent to the service's group must
       // not reach nginx behind the service's back; the service stops it in order.
-      { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
+      { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: this.#env() },
     );
     this.#child = child;
     child.stderr?.setEncoding('utf8');
