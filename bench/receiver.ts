@@ -98,6 +98,8 @@ export class Receiver {
   readonly #spawnedAt = performance.now() / 1000;
   readonly #samples: Record<Track, StutterSample[]> = { video: [], audio: [] };
   readonly #lines = new PacketLines();
+  /** When observation ended (seconds, performance clock); null while listening. */
+  #endAt: number | null = null;
 
   /** ffprobe's pid (stdbuf and setpriv exec into it), for its CPU. */
   get pid(): number {
@@ -116,7 +118,17 @@ export class Receiver {
     out.on('data', (chunk: string) => this.#onData(chunk));
   }
 
+  /**
+   * Ends observation now: lines that come later are not judged. The window
+   * is over, and ffprobe's last lines before it exits (the finish's SIGTERM)
+   * can come late: judged, they were stalls of every receiver at the end.
+   */
+  endObservation(): void {
+    this.#endAt ??= performance.now() / 1000;
+  }
+
   #onData(chunk: string): void {
+    if (this.#endAt !== null) return;
     const now = performance.now() / 1000;
     this.#lines.feed(chunk, (track, dtsSeconds) => this.#samples[track].push({ wallSeconds: now, dtsSeconds }));
   }
@@ -128,7 +140,8 @@ export class Receiver {
 
   /** Stops listening and judges what arrived; stalls are placed in time from `t0Seconds` (performance clock). */
   async finish(frameDurationSeconds: number, t0Seconds: number): Promise<ReceiverVerdict> {
-    const end = performance.now() / 1000;
+    this.endObservation();
+    const end = this.#endAt ?? performance.now() / 1000;
     await this.#child.stop(2_000);
     const judge = (samples: StutterSample[]): TrackVerdict | null => {
       if (samples.length === 0) return null;

@@ -117,6 +117,8 @@ export async function measureWindow(run: SideRun, streams: readonly string[], o:
     await sleep(Math.max(0, w0 + (o.windowSeconds * 1000) / 2 - performance.now()));
     pss.push(await samplePss(run));
     await sleep(Math.max(0, w0 + o.windowSeconds * 1000 - performance.now()));
+    // The receivers listen for the window, not for the reads below.
+    for (const r of receivers) r.endObservation();
 
     const ticks1 = await cpuTicks(charged.map((c) => c.pid));
     const originTicks1 = await cpuTicks(originPids);
