@@ -239,7 +239,13 @@ describe('ManagedOrigin', () => {
 
   it('stop() during start() wins: start rejects and no nginx is left', async (t) => {
     const [rtmpPort = 0, hlsPort = 0] = await freePorts(2);
-    const origin = new ManagedOrigin({ dataDir: await scratch(t, 'race'), rtmpPort, hlsPort, logger: quiet });
+    const dataDir = await scratch(t, 'race');
+    // nginx can be ready within 30 ms (its answers are not held by Nagle since
+    // the TCP_NODELAY preload), so a wrapper keeps the start going for 300 ms:
+    // the stop at 30 ms then surely lands while nginx runs but is not ready.
+    const slowNginx = join(dataDir, 'slow-nginx');
+    await writeFile(slowNginx, '#!/bin/sh\nsleep 0.3\nexec nginx "$@"\n', { mode: 0o755 });
+    const origin = new ManagedOrigin({ dataDir, rtmpPort, hlsPort, logger: quiet, nginxBin: slowNginx });
     for (const delayMs of [0, 30]) {
       const starting = origin.start();
       await sleep(delayMs);
