@@ -35,6 +35,9 @@ export interface Metrics {
   dispose(): void;
 }
 
+/** Period of the event-loop lag monitor's timer (vlive_nodejs_eventloop_lag_*), ms. */
+export const eventLoopSampleMs = 100;
+
 /**
  * Creates the registry and its feeds. Call it after the pool started and
  * before any channel is placed: the first reading of the (then idle) workers
@@ -42,7 +45,11 @@ export interface Metrics {
  */
 export async function createMetrics(deps: MetricsDeps): Promise<Metrics> {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'vlive_' });
+  // The event-loop lag monitor is a timer; at prom-client's default 10 ms it
+  // woke the idle service 100 times a second, half of its idle CPU. The
+  // media path runs in the workers, so 100 ms is precise enough here: a
+  // stall of 100 ms or more is always seen, shorter ones sometimes.
+  collectDefaultMetrics({ register: registry, prefix: 'vlive_', eventLoopMonitoringPrecision: eventLoopSampleMs });
   // prom-client names these gauges *_total, which Prometheus reserves for
   // counters (promtool check metrics fails them); the handle count is not worth that.
   for (const name of lintFailingDefaults) registry.removeSingleMetric(`vlive_${name}`);
