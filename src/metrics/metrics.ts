@@ -48,7 +48,9 @@ export async function createMetrics(deps: MetricsDeps): Promise<Metrics> {
   // The event-loop lag monitor is a timer; at prom-client's default 10 ms it
   // woke the idle service 100 times a second, half of its idle CPU. The
   // media path runs in the workers, so 100 ms is precise enough here: a
-  // stall of 100 ms or more is always seen, shorter ones sometimes.
+  // stall of 100 ms or more is always seen, shorter ones sometimes. The
+  // vlive_nodejs_eventloop_lag_* series count from one firing to the next,
+  // so they read 0.1 s with no delay at all (the dashboard takes it off).
   collectDefaultMetrics({ register: registry, prefix: 'vlive_', eventLoopMonitoringPrecision: eventLoopSampleMs });
   // prom-client names these gauges *_total, which Prometheus reserves for
   // counters (promtool check metrics fails them); the handle count is not worth that.
