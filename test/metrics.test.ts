@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { eventLoopSampleMs } from '../src/metrics/metrics.js';
 import { repoPath } from '../src/paths.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { collect, gql, gqlOk, wsClient } from './helpers/gql.js';
@@ -285,6 +286,17 @@ describe('Prometheus metrics and dashboards', () => {
     }
     assert.ok(checked >= 30, `only ${checked} queries`);
     assert.deepEqual(failures, []);
+  });
+
+  it('takes the lag monitor\'s own period off in the dashboard: its series never reads below that period', async () => {
+    const dash = JSON.parse(await readFile(repoPath('grafana', 'dashboards', 'pool-and-api.json'), 'utf8')) as { panels: Panel[] };
+    const exprs = dash.panels.flatMap((p) => p.targets ?? []).map((q) => q.expr ?? '').filter((e) => e.includes('eventloop_lag_p99'));
+    assert.deepEqual(exprs, [`clamp_min(vlive_nodejs_eventloop_lag_p99_seconds - ${eventLoopSampleMs / 1000}, 0)`]);
+    // The series counts firing to firing: never below the period, whatever the load.
+    const res = await fetch(metricsUrl);
+    const line = (await res.text()).split('\n').find((l) => l.startsWith('vlive_nodejs_eventloop_lag_min_seconds '));
+    assert.ok(line !== undefined, 'vlive_nodejs_eventloop_lag_min_seconds is served');
+    assert.ok(Number(line.split(' ')[1]) >= (eventLoopSampleMs / 1000) * 0.95, line);
   });
 
   it('removes a stopped channel\'s series from the scrape', async () => {
