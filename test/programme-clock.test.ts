@@ -218,6 +218,32 @@ describe('programme clock over a compressed day', () => {
     }
   });
 
+  it('makes live-source slots that follow each other one run, each source handed over to the next, and the filler after the last', () => {
+    const source = (name: string) => ({ label: 'primary', protocol: 'rtmp', url: `rtmp://127.0.0.1/live/${name}`, connectTimeoutMs: 5000, rtspTransport: 'tcp', transcode: 'auto' }) as const;
+    const live = (id: string, startMs: number, endMs: number): ProgrammeSlot => ({ startMs: wallZero + startMs, endMs: wallZero + endMs, items: [], live: { id, source: source(id) } });
+    // a (2.5–4.5 s), b right after it to the next entry's start, c after a gap: not part of the run.
+    const spec: ProgrammeSpec = { filler: ['filler'], slots: [live('a', 2500, 4500), live('b', 4500, 9000), live('c', 7000, 8000), { startMs: wallZero + 12_000, endMs: wallZero + 13_000, items: ['short'] }] };
+    const t = new VodTimeline({ items: from('filler'), loop: true });
+    const plans: LiveRunPlan[] = [];
+    const clock = new ProgrammeClock({ channelId: 'c', timeline: t, epochZeroMs: () => wallZero, log: createLogger(), startLive: (p) => plans.push(p) }, spec, turnAt(spec, wallZero));
+    clock.replace(spec);
+    for (let guard = 0; guard < 100_000; guard++) {
+      const s = t.next();
+      if (s.kind === 'boundary') clock.onBoundary(s);
+      if (s.kind === 'end') break;
+    }
+    assert.equal(plans.length, 1, 'one run for the entries that follow each other');
+    const a = plans[0];
+    const b = a?.then;
+    const c = b?.then;
+    assert.ok(a !== undefined && b !== undefined && c !== undefined && c.then === undefined, 'a, b and c, in that order');
+    assert.deepEqual([a.source.url, b.source.url, c.source.url], [source('a').url, source('b').url, source('c').url]);
+    assert.ok(a.fromMs <= 2500 && a.fromMs > 2500 - gopMs, `a from the item's cut (${a.fromMs})`);
+    assert.deepEqual([a.untilMs, b.fromMs, b.untilMs, c.fromMs, c.untilMs], [4500, 4500, 7000, 7000, 8000], 'each to its end or the next entry, the next from there');
+    assert.deepEqual([a.nextRef?.itemId, b.nextRef?.itemId, c.nextRef?.itemId], ['a', 'b', 'c'].slice(1).concat('filler'), 'each names what follows it');
+    assert.equal(t.itemAt(c.nextPosition)?.id, 'filler', 'the filler after the last: the next entry is 4 s later');
+  });
+
   it('starts a live-source slot at the next clean cut when a channel joins it under way', () => {
     const source = { label: 'primary', protocol: 'rtmp', url: 'rtmp://127.0.0.1/live/x', connectTimeoutMs: 5000, rtspTransport: 'tcp', transcode: 'auto' } as const;
     const spec: ProgrammeSpec = { filler: ['filler'], slots: [{ startMs: wallZero, endMs: wallZero + 60_000, items: [], live: { id: 'entry-live', source } }] };

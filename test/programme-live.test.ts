@@ -15,6 +15,10 @@
  * titled by its masked URL (the one choice of a title: a live item's too).
  * Beside it, a live entry whose source nobody publishes: the slate fills its
  * time, a warning says why while it lasts, and the filler follows on time.
+ * And three live entries back to back: each next source is handed over to
+ * during the one before (live-run.ts `then`), with no filler and no hole
+ * between, and the slate takes over from the second for a third whose
+ * source nobody publishes.
  */
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -28,7 +32,7 @@ import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
 import { nonIncreasing, type RtmpReceiver } from './helpers/rtmp-receiver.js';
 import { pollUntil } from './helpers/service.js';
 
-type Name = 'F' | 'A' | 'live' | 'slate';
+type Name = 'F' | 'A' | 'live' | 'live2' | 'slate';
 const frameMs = 40;
 /** The live source's GOP (0.4 s): the switch waits for its keyframe, at most this. */
 const liveGopMs = 400;
@@ -42,6 +46,7 @@ describe('live-source entries of a programme', () => {
   const vod: Record<'F' | 'A' | 'slate', string> = { F: '', A: '', slate: '' };
   const index = new ContentIndex<Name>();
   let liveFile = '';
+  let live2File = '';
 
   before(async () => {
     t = await startTestApp();
@@ -52,9 +57,11 @@ describe('live-source entries of a programme', () => {
       makeMp4(dir, { name: 'A', seconds: 2, toneHz: 550, gopSeconds: 0.5 }),
       makeMp4(dir, { name: 'live', seconds: 4, toneHz: 990, gopSeconds: 0.4 }),
       makeMp4(dir, { name: 'slate', seconds: 2, toneHz: 660, gopSeconds: 2 }),
+      makeMp4(dir, { name: 'live2', seconds: 4, toneHz: 770, gopSeconds: 0.4 }),
     ]);
     liveFile = made[2];
-    await Promise.all((['F', 'A', 'live', 'slate'] as const).map((n, i) => index.add(n, made[i] ?? '')));
+    live2File = made[4] ?? '';
+    await Promise.all((['F', 'A', 'live', 'slate', 'live2'] as const).map((n, i) => index.add(n, made[i] ?? '')));
     for (const name of ['F', 'A', 'slate'] as const) vod[name] = await registerVod(t, name, `plive/${name}.mp4`);
   });
 
@@ -186,6 +193,89 @@ describe('live-source entries of a programme', () => {
       await rx?.close();
       await flv.stop();
       await publisher.stop();
+    }
+  });
+  it('hands one live entry over to the next back to back, and the slate over a next source that is down', async () => {
+    const one: Publisher = startPublisher(liveFile, t.app.origin.publishUrl('studio1'), { loop: true });
+    const two: Publisher = startPublisher(live2File, t.app.origin.publishUrl('studio2'), { loop: true });
+    const flv = await FlvReceiver.start(t.dir);
+    let rx: RtmpReceiver | null = null;
+    try {
+      await Promise.all([t.app.origin.waitForPublish('studio1', 10_000), t.app.origin.waitForPublish('studio2', 10_000)]);
+      const id = await channel('live entries back to back', { slateVodResourceId: vod.slate, pushTargets: [flv.url] });
+      // Three live entries with no time between: studio1, studio2, then one whose source nobody publishes.
+      const t1 = Math.ceil((Date.now() + 5000) / 100) * 100;
+      const t2 = t1 + 2000;
+      const t3 = t2 + 2000;
+      const t4 = t3 + 1500;
+      const iso = (ms: number): string => new Date(ms).toISOString();
+      const entry = (at: number, stream: string, seconds: number): Record<string, unknown> => ({ start: iso(at), sourceUrl: t.app.origin.publishUrl(stream), durationSeconds: seconds });
+      await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [entry(t1, 'studio1', 2), entry(t2, 'studio2', 2), entry(t3, 'nobody', 1.5)] } });
+      const started = await startReceived(t, id);
+      rx = started.receiver;
+      const warnings = async (): Promise<string[]> => (await gqlOk<{ virtualLive: { warnings: string[] } }>(t.url, `query($id: ID!) { virtualLive(id: $id) { warnings } }`, { id })).virtualLive.warnings;
+      await started.receiver.until((r) => index.known(r.packets).some((k) => k.name === 'live2'), t2 - Date.now() + 5000, 'the second source on air');
+      assert.deepEqual(await warnings(), [], 'no warning while the second source is on air: it was pulled during the first');
+      await started.receiver.until((r) => index.known(r.packets).some((k) => k.name === 'slate'), 5000, 'the slate for the third');
+      const warned = await warnings();
+      assert.ok(warned.some((w) => /^live entry at .*: its source could not be played by its time; the slate fills its time$/.test(w)), `a warning says why: ${JSON.stringify(warned)}`);
+      await started.receiver.until((r) => {
+        const runs = runsOf(index.known(r.packets));
+        return runs.length >= 2 && runs.at(-1)?.[0]?.name === 'F' && runs.at(-2)?.[0]?.name === 'slate' && (runs.at(-1)?.length ?? 0) >= 25;
+      }, 8000, 'the filler after them');
+      assert.deepEqual(await warnings(), [], 'the warning is cleared when the entry ends');
+      assert.equal(await publisherAtOrigin(t, id, false), started.session, 'one publisher connection');
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+      await started.receiver.close();
+      await flv.stop();
+
+      const packets = started.receiver.packets;
+      const runs = runsOf(index.known(packets));
+      const said = runs.map((r) => `${r[0]?.name}×${r.length}@${(r[0]?.p.wallMs ?? 0) - t1}`).join(' ');
+      console.log(`live entries back to back: ${said} (ms from T1)`);
+      const at = runs.findIndex((r) => r[0]?.name === 'live');
+      assert.deepEqual(runs.slice(at, at + 4).map((r) => r[0]?.name), ['live', 'live2', 'slate', 'F'], `one entry after the other, no filler between: ${said}`);
+      const onAir = (k: number, whenMs: number): number => (runs[at + k]?.[0]?.p.wallMs ?? NaN) - whenMs;
+      assert.ok(onAir(1, t2) > -1000 && onAir(1, t2) < 1000 + liveGopMs, `the second source on air ${onAir(1, t2)} ms from its time`);
+      assert.ok(Math.abs(onAir(2, t3)) < 1000 && Math.abs(onAir(3, t4)) < 1000, `the slate ${onAir(2, t3)} ms from the third entry's time, the filler ${onAir(3, t4)} ms from its end`);
+      for (const kind of ['video', 'audio'] as const) {
+        const dts = packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
+        assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing`);
+      }
+      // The handover leaves no hole: from the first source's first packet to a second into the
+      // second's, video DTS step by a frame, at most two more at the switch (the sources share
+      // their video, so the audio tells them apart; every video packet in that span is read here).
+      const from = packets.indexOf(runs[at]?.[0]?.p as (typeof packets)[number]);
+      const switchAt = packets.indexOf(runs[at + 1]?.[0]?.p as (typeof packets)[number]);
+      const span = packets.slice(from, switchAt + 50).flatMap((p) => (p.kind === 'video' && p.dts !== null ? [Math.round(p.dts * 1000)] : []));
+      const steps = span.slice(1).map((d, i) => d - (span[i] ?? d));
+      assert.ok(from >= 0 && switchAt > from && span.length > 50, `the span read: packets ${from}..${switchAt + 50}, ${span.length} video`);
+      assert.ok(Math.max(...steps) <= 3 * frameMs, `the largest step in video DTS across the handover: ${Math.max(...steps)} ms`);
+
+      // Each entry's ITEM cue at its first tag, in order, each about its own length.
+      const tags = await flv.tags();
+      const cues = tags.flatMap((tag) => {
+        const o = tag.scriptDataObject;
+        return tag.type === 'scriptData' && o?.name === 'onCuePoint' && o.metadata !== undefined ? [{ ts: tag.timestamp, parameters: (o.metadata['parameters'] ?? {}) as Record<string, unknown> }] : [];
+      });
+      const liveCues = cues.filter((c) => c.parameters['kind'] === 'ITEM' && c.parameters['itemId'] !== vod.F);
+      // Each cue's duration is the entry's time left from its first tag: the source's keyframe wait, or the slate's lead, less.
+      const lengths = liveCues.map((c) => Number(c.parameters['durationSeconds']));
+      assert.equal(liveCues.length, 3, `one ITEM cue per entry: ${JSON.stringify(liveCues)}`);
+      [2, 2, 1.5].forEach((d, i) => assert.ok((lengths[i] ?? NaN) > d - 0.7 && (lengths[i] ?? NaN) <= d + 0.05, `entry ${i}'s cue says ${lengths[i]} s of its ${d} s`));
+      assert.equal(new Set(liveCues.map((c) => c.parameters['itemId'])).size, 3, 'each names its own entry');
+      for (const i of [1, 2]) {
+        const apart = (liveCues[i]?.ts ?? NaN) - (liveCues[i - 1]?.ts ?? NaN);
+        assert.ok(Math.abs(apart - 2000) < 500, `entry ${i}'s cue ${apart} ms after entry ${i - 1}'s, about its 2 s`);
+      }
+      const video = tags.filter((tag: FlvmetaTag) => tag.type === 'video' && tag.videoData?.AVCData?.packetType !== 'AVC sequence header');
+      const key = video.find((v) => v.timestamp >= (liveCues[1]?.ts ?? 0) - frameMs && v.videoData?.frameType === 'seekable frame');
+      assert.ok(key !== undefined && Math.abs(key.timestamp - (liveCues[1]?.ts ?? NaN)) <= frameMs, `the second entry's cue (${liveCues[1]?.ts} ms) within a frame of its source's first keyframe (${key?.timestamp} ms)`);
+    } finally {
+      await rx?.close();
+      await flv.stop();
+      await one.stop();
+      await two.stop();
     }
   });
   it('stands the slate in for a live entry whose source is down, with a warning, and goes on with the filler', async () => {

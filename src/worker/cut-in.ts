@@ -12,6 +12,11 @@
  *   or nothing, fills meanwhile). The worker retries by itself: a cut-in is
  *   an operator's act on a running channel, not a channel's source, so the
  *   channel layer's reconnect budget and failover rules do not apply to it.
+ * - A programme's live entries that follow each other are one cut-in: the
+ *   next entry's source is handed over to (handOver), pulled beside the one
+ *   on air and taking over at its first keyframe from its time on; the one
+ *   on air plays until then, and when the time comes without that keyframe
+ *   (handOff) it stops and the slate fills. Retries pull the newest source.
  *
  * Owns: the LiveFeeder of the cut-in and its retry timer. Imports
  * live-feeder.ts and the pool's spec types.
@@ -21,7 +26,7 @@ import type { FlvTag } from '../media/flv-reader.js';
 import type { LiveSource } from '../pool/pipeline-spec.js';
 import type { CutInSource, RefusalCode } from '../pool/playout-spec.js';
 import type { Templates } from '../gst/templates.js';
-import { LiveFeeder, type Track } from './live-feeder.js';
+import { LiveFeeder, type Handover, type Track } from './live-feeder.js';
 import type { ItemMedia } from './vod-timeline.js';
 
 /** A cut-in source lost after it joined is pulled again this long after. */
@@ -73,9 +78,18 @@ export class CutIn {
   #mismatch: string | null = null;
   /** Refuses a source that connected but never sent a keyframe (or audio, when it has no video). */
   #joinTimer: NodeJS.Timeout | null = null;
+  /** The source a retry pulls: the first, then each handover's. */
+  #source: LiveSource;
+  /** The handover under way (until its source joins). */
+  #handover: Handover | null = null;
+  /** Its time came without its keyframe: the one before stopped, and its own start was reported. */
+  #handedOff = false;
+  /** Reports the handover's start at handOff(), once. */
+  #handOffStart: () => void = () => undefined;
 
   constructor(deps: CutInDeps) {
     this.#deps = deps;
+    this.#source = deps.source;
     this.#feeder = new LiveFeeder({
       channelId: deps.channelId,
       initial: deps.source,
@@ -94,6 +108,10 @@ export class CutIn {
         if (e.kind === 'up') this.#set('on-air');
         else if (e.kind === 'down') {
           this.#set(e.slate ? 'slate' : 'waiting');
+          // The source before a handover is in its last seconds (the pre-roll): the slate fills them.
+          if (this.#handover === null || this.#handedOff) this.#scheduleRetry();
+        } else if (e.kind === 'candidate-failed' && this.#handover !== null) {
+          deps.log.info('next live source not played; trying again', { channel: deps.channelId, reason: e.error });
           this.#scheduleRetry();
         }
       },
@@ -152,6 +170,55 @@ export class CutIn {
     this.#set(slate ? 'slate' : 'waiting');
   }
 
+  /**
+   * The next live entry (see the module comment): `source` takes over from
+   * the one on air at its first keyframe from output time `notBeforeMs` on.
+   * `onStart` gets the output time of its first tag, or null when its time
+   * came first (handOff: the slate's, or nothing's, from where the output is).
+   * `onWarn` says why it was passed over (its tracks do not fit).
+   */
+  handOver(source: LiveSource, notBeforeMs: number, onStart: (atMs: number | null) => void, onWarn: (reason: string) => void): void {
+    if (this.#closed) return;
+    const before = this.#source;
+    this.#source = source;
+    this.#handedOff = false;
+    let started = false;
+    const start = (atMs: number | null): void => {
+      if (!started) onStart(atMs);
+      started = true;
+    };
+    const h: Handover = {
+      notBeforeMs,
+      onJoined: (atMs) => {
+        if (this.#handover === h) this.#handover = null;
+        start(atMs);
+      },
+      onRefused: (reason) => {
+        // Passed over for good: a retry must not pull it without its check.
+        if (this.#handover === h) this.#handover = null;
+        if (this.#source === source) this.#source = before;
+        onWarn(reason);
+      },
+    };
+    this.#handover = h;
+    this.#handOffStart = () => start(null);
+    this.#feeder.setSource(source, 'candidate', performance.now(), h);
+  }
+
+  /** The handover's source delivers media (it may not have joined yet). */
+  get handoverReceiving(): boolean {
+    return this.#feeder.handoverReceiving;
+  }
+
+  /** The next live entry's time came without its keyframe: the source before stops and the slate (or nothing) fills until it joins. */
+  handOff(): void {
+    if (this.#closed) return;
+    this.#handedOff = true;
+    const slate = this.#feeder.handOff();
+    this.#set(slate ? 'slate' : 'waiting');
+    this.#handOffStart();
+  }
+
   sample(nowMs: number, positionMs: number | null): void {
     if (!this.#closed) this.#feeder.sample(nowMs, positionMs);
   }
@@ -193,7 +260,9 @@ export class CutIn {
     if (this.#retry !== null || this.#closed) return;
     this.#retry = setTimeout(() => {
       this.#retry = null;
-      if (!this.#closed) this.#feeder.setSource(this.#deps.source, 'replace', performance.now());
+      if (this.#closed) return;
+      const pending = this.#handover !== null && !this.#handedOff;
+      this.#feeder.setSource(this.#source, pending ? 'candidate' : 'replace', performance.now(), this.#handover);
     }, cutInRetryMs);
   }
 }

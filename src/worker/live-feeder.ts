@@ -9,7 +9,12 @@
  *   sends (a reconnect, or the backup);
  * - a `candidate` source (the primary coming back) runs beside the active
  *   one and takes over at one of its keyframes once it has delivered
- *   `healthyMs` of media, so a switch back costs no gap at all.
+ *   `healthyMs` of media, so a switch back costs no gap at all;
+ * - a `handover` (a programme's next live entry, cut-in.ts) is a candidate
+ *   that takes over at its first keyframe from a set output time on, health
+ *   or not, its tracks checked as the first source's were; when its time
+ *   comes without that keyframe, handOff() drops the active source and the
+ *   slate fills until it joins.
  *
  * - with a fallback slate (a VOD file), the output publishes the slate,
  *   looped, from the moment the source is lost until the next one joins.
@@ -103,6 +108,16 @@ export interface LiveFeederOptions {
 
 export type Track = 'video' | 'audio';
 
+/** A source that takes over from the active one at a set time, not after a health check (see the module comment). */
+export interface Handover {
+  /** It joins at its first keyframe from this output time on, ms. */
+  readonly notBeforeMs: number;
+  /** It joined the output at output time `atMs`. */
+  readonly onJoined: (atMs: number) => void;
+  /** Its tracks do not fit the output's (`admit`): it was dropped, nothing of it output. */
+  readonly onRefused: (reason: string) => void;
+}
+
 /** One source's progress towards, and after, joining the output. */
 interface Joining {
   readonly relay: RelaySource;
@@ -123,6 +138,8 @@ interface Joining {
   config: { video: FlvTag | null; audio: FlvTag | null };
   /** Source time of the first media tag, for the health check of a candidate. */
   firstMediaMs: number | null;
+  /** Set for a handover's source until it joins. */
+  handover: Handover | null;
 }
 
 export class LiveFeeder {
@@ -198,17 +215,46 @@ export class LiveFeeder {
     return this.#startSlate();
   }
 
-  /** The channel layer's next source (see the 'source' IPC command). */
-  setSource(source: LiveSource, mode: 'replace' | 'candidate', nowMs: number): void {
+  /**
+   * The channel layer's next source (see the 'source' IPC command), or a
+   * handover's: a candidate beside the active source, or the active one
+   * when there is none.
+   */
+  setSource(source: LiveSource, mode: 'replace' | 'candidate', nowMs: number, handover: Handover | null = null): void {
     if (this.#closed) return;
     this.#candidate?.relay.stop();
     this.#candidate = null;
     if (mode === 'candidate' && this.#active !== null) {
-      this.#candidate = this.#join(source, nowMs);
+      this.#candidate = this.#join(source, nowMs, undefined, handover);
       return;
     }
     this.#active?.relay.stop();
-    this.#active = this.#join(source, nowMs);
+    this.#active = this.#join(source, nowMs, undefined, handover);
+  }
+
+  /** The source of the handover under way delivers media (it may not have joined yet). */
+  get handoverReceiving(): boolean {
+    const j = this.#candidate?.handover != null ? this.#candidate : this.#active?.handover != null ? this.#active : null;
+    return j?.firstMediaMs != null;
+  }
+
+  /**
+   * A handover's time came without its keyframe: the active source stops
+   * (its time is over), the handover's source becomes the active one and
+   * joins when it sends a keyframe, and the slate fills meanwhile. True
+   * when the slate fills.
+   */
+  handOff(): boolean {
+    if (this.#closed) return false;
+    if (this.#candidate !== null) {
+      this.#active?.relay.stop();
+      this.#active = this.#candidate;
+      this.#candidate = null;
+    } else if (this.#active?.handover == null) {
+      this.#active?.relay.stop();
+      this.#active = null;
+    }
+    return this.#startSlate();
   }
 
   /** Source watchdogs, and frames the sink has passed (`positionMs`, its running time). */
@@ -229,7 +275,7 @@ export class LiveFeeder {
     this.#candidate = null;
   }
 
-  #join(source: LiveSource, nowMs: number, transcode = source.transcode === 'always'): Joining {
+  #join(source: LiveSource, nowMs: number, transcode = source.transcode === 'always', handover: Handover | null = null): Joining {
     // The callbacks close over `j`; the relay calls them only after start(), when `j` exists.
     const relay = new RelaySource({
       channelId: this.#opts.channelId,
@@ -244,7 +290,7 @@ export class LiveFeeder {
         this.#onFail(j, reason);
       },
     });
-    const j: Joining = { relay, offset: null, sawVideoConfig: false, hasVideo: false, hasAudio: false, metadata: false, config: { video: null, audio: null }, firstMediaMs: null };
+    const j: Joining = { relay, offset: null, sawVideoConfig: false, hasVideo: false, hasAudio: false, metadata: false, config: { video: null, audio: null }, firstMediaMs: null, handover };
     relay.start(nowMs);
     // Read in batches from Play.Start (read-pacer.ts), except a channel's first source,
     // which its start waits on: a batch's wait would only delay its keyframe, and it
@@ -261,7 +307,7 @@ export class LiveFeeder {
     // Copy first; a source whose codecs FLV cannot carry as they are fails to
     // link before its first tag. With transcode AUTO it is pulled again, decoded.
     if (j.relay.source.transcode === 'auto' && !j.relay.transcode && j.firstMediaMs === null && j.offset === null && codecMismatch.test(reason)) {
-      const again = this.#join(j.relay.source, performance.now(), true);
+      const again = this.#join(j.relay.source, performance.now(), true, j.handover);
       if (j === this.#active) this.#active = again;
       else if (j === this.#candidate) this.#candidate = again;
       else return again.relay.stop();
@@ -317,7 +363,9 @@ export class LiveFeeder {
     if (!joinsHere) return;
     const gate = this.#opts.notBeforeMs;
     if (!this.#everUp && gate !== undefined && this.#opts.clockMs() + playoutDelayMs < gate) return;
-    if (j === this.#candidate && tag.timeMs - j.firstMediaMs < this.#healthyMs) return;
+    if (j.handover !== null) {
+      if (this.#opts.clockMs() + playoutDelayMs < j.handover.notBeforeMs) return;
+    } else if (j === this.#candidate && tag.timeMs - j.firstMediaMs < this.#healthyMs) return;
     this.#takeOver(j, tag, kind);
   }
 
@@ -329,6 +377,18 @@ export class LiveFeeder {
 
   /** `j` joins the output at `tag` (a keyframe, or audio for audio-only sources). */
   #takeOver(j: Joining, tag: FlvTag, kind: ReturnType<typeof tagKind>): void {
+    const handover = j.handover;
+    if (handover !== null) {
+      const refused = this.#opts.admit?.({ video: j.hasVideo || j.sawVideoConfig, audio: j.hasAudio });
+      if (refused != null) {
+        j.relay.stop();
+        if (j === this.#candidate) this.#candidate = null;
+        if (j === this.#active) this.#active = null;
+        handover.onRefused(refused);
+        return;
+      }
+      j.handover = null;
+    }
     if (!this.#admitted) {
       const refused = this.#opts.admit?.({ video: j.hasVideo || j.sawVideoConfig, audio: j.hasAudio });
       if (refused != null) {
@@ -353,6 +413,7 @@ export class LiveFeeder {
     if (j.config.video !== null) this.#emit(j.config.video, 'video-config', base);
     if (j.config.audio !== null) this.#emit(j.config.audio, 'audio-config', base);
     this.#forward(j, tag, kind);
+    handover?.onJoined(base);
     const label = j.relay.source.label;
     if (this.#everUp) this.#opts.onEvent({ kind: 'up', label });
     else this.#opts.onReady();

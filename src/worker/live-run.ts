@@ -2,7 +2,7 @@
  * One online source played for a set time between two VOD items of a VOD
  * channel, in the same publish session: a playlist's live item (issue #21,
  * live-items.ts) or a programme's live-source entry (issue #22,
- * programme-live.ts). Both were planned by the time this starts: the
+ * programme-clock.ts). Both were planned by the time this starts: the
  * timeline stops after the item before (at output time `fromMs`), and the
  * VOD item at `nextPosition` comes back at `untilMs`.
  *
@@ -18,6 +18,11 @@
  * - Its start is an item start like any other: the playout hears of it
  *   (nowPlaying, the played log) and an ITEM onCuePoint goes out with the
  *   first tag that fills it (the source's keyframe, or the slate's).
+ * - A programme's live entries that follow each other are one run (`then`):
+ *   each next source is pulled during the one before, `prerollMs` ahead,
+ *   and takes over at its first keyframe from its time (the one before
+ *   plays until then, `keyframeGraceMs` at most, and the slate fills after
+ *   that); the VOD item comes back after the last of them.
  *
  * Owns: the run's progress. Imports the cut-in, the playout and the cues.
  */
@@ -46,6 +51,13 @@ export interface LiveRunPlan {
   readonly what: string;
   readonly fromMs: number;
   readonly untilMs: number;
+  /**
+   * A programme's live entry that starts where this one ends: its source
+   * takes over from this one's at its first keyframe from there (cut-in.ts's
+   * handover), no VOD item between. `nextPosition` and `nextRef` then say
+   * what follows the last of them (`nextRef` here names this next entry).
+   */
+  readonly then?: LiveRunPlan;
   /** The timeline's position of the VOD item after it. */
   readonly nextPosition: number;
   /** That item as the playout names it (null: none). */
@@ -65,17 +77,28 @@ export interface LiveRunDeps {
   readonly warn: (message: string | null) => void;
 }
 
+/** One source of a run and its progress. */
+interface Part {
+  readonly plan: LiveRunPlan;
+  /** Its place in the run: the first is started, the next ones are handed over to. */
+  readonly k: number;
+  pulled: boolean;
+  started: boolean;
+  stoodIn: boolean;
+}
+
 export class LiveRun {
   readonly plan: LiveRunPlan;
   readonly #deps: LiveRunDeps;
-  #pulled = false;
-  #started = false;
-  #stoodIn = false;
+  readonly #parts: Part[] = [];
+  /** The part whose time it is (or, before the first's time, the first). */
+  #at = 0;
   #warned = false;
 
   constructor(deps: LiveRunDeps, plan: LiveRunPlan) {
     this.#deps = deps;
     this.plan = plan;
+    for (let p: LiveRunPlan | undefined = plan; p !== undefined; p = p.then) this.#parts.push({ plan: p, k: this.#parts.length, pulled: false, started: false, stoodIn: false });
   }
 
   /**
@@ -84,27 +107,54 @@ export class LiveRun {
    * order, since the item that comes back may plan the next run at once.
    */
   tick(): boolean {
-    const { cutIn, clockMs, log, channelId } = this.#deps;
-    const p = this.plan;
-    const now = clockMs();
-    if (!this.#pulled && now >= p.fromMs - prerollMs) {
-      this.#pulled = true;
-      log.info('live source pre-roll', { channel: channelId, what: p.what, fromMs: p.fromMs });
-      cutIn.startItem(p.source, this.#deps.slate, p.fromMs, (atMs) => this.#onStart(atMs), (reason) => this.#warn(`${p.what}: ${reason}; ${this.#fills()}`));
+    const now = this.#deps.clockMs();
+    const part = this.#parts[this.#at] as Part;
+    const next = this.#parts[this.#at + 1];
+    // The next part's pre-roll overlaps this one's time, once this one is on air: one
+    // handover at a time (a new one replaces the one pending).
+    for (const p of next !== undefined && (part.started || part.stoodIn) ? [part, next] : [part]) {
+      if (!p.pulled && now >= p.plan.fromMs - prerollMs) this.#pull(p);
     }
-    if (!this.#stoodIn && !this.#started && now + playoutDelayMs >= p.fromMs && (!cutIn.receiving || now + playoutDelayMs >= p.fromMs + keyframeGraceMs)) {
-      this.#stoodIn = true;
-      log.warn('live source not on air at its time; the slate fills', { channel: channelId, what: p.what });
-      this.#warn(`${p.what}: its source ${cutIn.receiving ? 'sent no keyframe' : 'could not be played'} by its time; ${this.#fills()}`);
-      cutIn.standIn();
+    const { cutIn } = this.#deps;
+    const receiving = part.k === 0 ? cutIn.receiving : cutIn.handoverReceiving;
+    if (!part.stoodIn && !part.started && now + playoutDelayMs >= part.plan.fromMs && (!receiving || now + playoutDelayMs >= part.plan.fromMs + keyframeGraceMs)) {
+      part.stoodIn = true;
+      const { log, channelId } = this.#deps;
+      log.warn('live source not on air at its time; the slate fills', { channel: channelId, what: part.plan.what });
+      this.#warn(`${part.plan.what}: its source ${receiving ? 'sent no keyframe' : 'could not be played'} by its time; ${this.#fills()}`);
+      if (part.k === 0) cutIn.standIn();
+      else cutIn.handOff();
     }
-    return now + playoutDelayMs >= p.untilMs;
+    if (now + playoutDelayMs < part.plan.untilMs) return false;
+    if (next === undefined) return true;
+    // The next part's time: its source takes over at its keyframe, the warning of this one is over.
+    // A part whose source never came (too short for its keyframe grace) is stood in for first, as end() does.
+    if (!part.started && !part.stoodIn) {
+      part.stoodIn = true;
+      if (part.k === 0) cutIn.standIn();
+      else cutIn.handOff();
+    }
+    if (!next.pulled) this.#pull(next);
+    this.#clearWarning();
+    this.#at += 1;
+    return false;
   }
 
   /** Back to the VOD item after it, just after the source's last tags. */
   end(): void {
-    if (this.#warned) this.#deps.warn(null);
+    this.#clearWarning();
     this.#deps.cutIn.endItem(this.plan.nextPosition);
+  }
+
+  #pull(part: Part): void {
+    const { cutIn, log, channelId } = this.#deps;
+    const p = part.plan;
+    part.pulled = true;
+    log.info('live source pre-roll', { channel: channelId, what: p.what, fromMs: p.fromMs });
+    const onStart = (atMs: number): void => this.#onStart(part, atMs);
+    const onWarn = (reason: string): void => this.#warn(`${p.what}: ${reason}; ${this.#fills()}`);
+    if (part.k === 0) cutIn.startItem(p.source, this.#deps.slate, p.fromMs, onStart, onWarn);
+    else cutIn.handOver(p.source, p.fromMs, onStart, onWarn);
   }
 
   #warn(message: string): void {
@@ -112,15 +162,22 @@ export class LiveRun {
     this.#deps.warn(message);
   }
 
+  #clearWarning(): void {
+    if (this.#warned) this.#deps.warn(null);
+    this.#warned = false;
+  }
+
   #fills(): string {
     return this.#deps.slate !== null ? 'the slate fills its time' : 'nothing is output until it comes or its time ends';
   }
 
   /** Its first tag (source or slate) went out at output time `atMs`: it is on air from there. */
-  #onStart(atMs: number): void {
-    this.#started = true;
+  #onStart(part: Part, at: number): void {
+    part.started = true;
+    // A tag's time is whole ms (flv.ts throws on a fraction, which would take the worker down).
+    const atMs = Math.round(at);
     const { timeline, cutIn } = this.#deps;
-    const p = this.plan;
+    const p = part.plan;
     // Whole ms: a programme's untilMs comes from wall-clock epochs with fractions, and
     // the service takes a cue's times as whole ms (a fraction made it drop the cue).
     const durationMs = Math.max(0, Math.round(p.untilMs - atMs));

@@ -32,8 +32,11 @@
  *   pulls the source ahead and plays it, with the slate for a source that is
  *   down, until the slot's end or the next slot's start, whichever is first.
  *   The timeline then resumes with what the programme has next (the next
- *   slot's first item, or the filler), as after a VOD entry. An edit that
- *   comes while a live slot is due or on air is taken when it is over.
+ *   slot's first item, or the filler), as after a VOD entry. Live slots
+ *   that follow each other with no time between are one run: each next
+ *   source takes over from the one before (live-run.ts `then`), with no
+ *   filler between. An edit that comes while a live slot is due or on air
+ *   is taken when it is over (the last of such a run).
  *
  * Owns: the slot or filler turn of the item playing and of the next one.
  * Imports the timeline, the programme's spec and live-run.ts's plan.
@@ -206,29 +209,55 @@ export class ProgrammeClock {
    * already over.
    */
   #toLive(slot: ProgrammeSlot, atMs: number, fromMs: number): boolean {
-    const live = slot.live;
-    const nextSlot = this.#spec.slots.find((s) => s.startMs > slot.startMs) ?? null;
-    const endMs = Math.min(slot.endMs, nextSlot?.startMs ?? Infinity);
     const startLive = this.#deps.startLive;
-    if (live === undefined || startLive === undefined || atMs >= endMs - marginMs) return false;
+    const endOf = (s: ProgrammeSlot): { endMs: number; nextSlot: ProgrammeSlot | null } => {
+      const nextSlot = this.#spec.slots.find((x) => x.startMs > s.startMs) ?? null;
+      return { endMs: Math.min(s.endMs, nextSlot?.startMs ?? Infinity), nextSlot };
+    };
+    if (slot.live === undefined || startLive === undefined || atMs >= endOf(slot).endMs - marginMs) return false;
     const t = this.#deps.timeline;
-    // What follows it, as after a VOD entry: the next entry when it starts there, else the filler.
-    const after: Turn = nextSlot !== null && endMs >= nextSlot.startMs - marginMs && nextSlot.live === undefined ? { slot: nextSlot, k: 0, sinceMs: nextSlot.startMs } : { slot: null, k: 0, sinceMs: slot.startMs };
+    const zero = this.#deps.epochZeroMs();
+    // Live entries that follow each other back to back are one run: each next source takes over from the one before.
+    const chain: { slot: ProgrammeSlot; fromMs: number; untilMs: number }[] = [];
+    let s: ProgrammeSlot | null = slot;
+    let from = fromMs;
+    let last = endOf(slot);
+    while (s !== null) {
+      last = endOf(s);
+      chain.push({ slot: s, fromMs: from, untilMs: last.endMs - zero });
+      const n = last.nextSlot;
+      s = n !== null && n.live !== undefined && last.endMs >= n.startMs - marginMs ? n : null;
+      // Whole ms, as every time that goes into a tag (its start may be the slate's, at this time).
+      if (s !== null) from = Math.round(last.endMs - zero);
+    }
+    // What follows the last of them, as after a VOD entry: the next entry when it starts there, else the filler.
+    const { endMs, nextSlot } = last;
+    const tail = chain[chain.length - 1]?.slot ?? slot;
+    const after: Turn = nextSlot !== null && endMs >= nextSlot.startMs - marginMs && nextSlot.live === undefined ? { slot: nextSlot, k: 0, sinceMs: nextSlot.startMs } : { slot: null, k: 0, sinceMs: tail.startMs };
     const nextPosition = this.#positionOf(itemOf(this.#spec, after)) ?? 0;
     const nextItem = t.itemAt(nextPosition);
+    const afterRef = nextItem === undefined ? null : { index: nextPosition, itemId: nextItem.id };
+    // Not an item of the list: a live entry's index is the first past the list's, so that none is taken for it.
+    const refOf = (x: ProgrammeSlot): LiveRunPlan['ref'] => ({ index: t.itemCount, itemId: x.live?.id ?? '' });
+    let plan: LiveRunPlan | undefined;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const c = chain[i] as (typeof chain)[number];
+      const live = c.slot.live as NonNullable<ProgrammeSlot['live']>;
+      plan = {
+        ref: refOf(c.slot),
+        source: live.source,
+        what: `live entry at ${new Date(c.slot.startMs).toISOString()}`,
+        fromMs: c.fromMs,
+        untilMs: c.untilMs,
+        nextPosition,
+        nextRef: plan === undefined ? afterRef : plan.ref,
+        ...(plan === undefined ? {} : { then: plan }),
+      };
+    }
     t.stopAfterCurrent();
     this.#live = true;
     this.#next = after;
-    startLive({
-      // Not an item of the list: its index is the first past the list's, so that none is taken for it.
-      ref: { index: t.itemCount, itemId: live.id },
-      source: live.source,
-      what: `live entry at ${new Date(slot.startMs).toISOString()}`,
-      fromMs,
-      untilMs: endMs - this.#deps.epochZeroMs(),
-      nextPosition,
-      nextRef: nextItem === undefined ? null : { index: nextPosition, itemId: nextItem.id },
-    });
+    startLive(plan as LiveRunPlan);
     return true;
   }
 

@@ -149,6 +149,34 @@ export class VodCutIn {
     cutIn.begin(performance.now());
   }
 
+  /**
+   * A programme's next live entry, right after the one on air (cut-in.ts's
+   * handover): `source` takes over at its first keyframe from output time
+   * `fromMs` on; `onStart` as for startItem(), once.
+   */
+  handOver(source: LiveSource, fromMs: number, onStart: (atMs: number) => void, onWarn: (reason: string) => void): void {
+    const item = this.#deps.timeline.item;
+    this.#cutIn?.handOver(
+      source,
+      fromMs,
+      (atMs) => onStart(atMs ?? Math.max(fromMs, item.video !== null ? this.#lastOut.video : this.#lastOut.audio)),
+      (reason) => {
+        this.#deps.log.warn('next live source passed over; the slate fills its time', { channel: this.#deps.channelId, reason: maskUrls(reason) });
+        onWarn(maskUrls(reason));
+      },
+    );
+  }
+
+  /** The next live entry's time came without its keyframe: the source before stops, and the slate (or nothing) fills until it joins. */
+  handOff(): void {
+    this.#cutIn?.handOff();
+  }
+
+  /** The next live entry's source delivers media (joined or not). */
+  get handoverReceiving(): boolean {
+    return this.#cutIn?.handoverReceiving === true;
+  }
+
   /** A live item's time came: if its source has not joined, the slate (or nothing) fills. */
   standIn(): void {
     this.#cutIn?.standIn();
