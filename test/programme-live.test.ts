@@ -17,8 +17,8 @@
  * time, a warning says why while it lasts, and the filler follows on time.
  * And three live entries back to back: each next source is handed over to
  * during the one before (live-run.ts `then`), with no filler and no hole
- * between, and the slate takes over from the second for a third whose
- * source nobody publishes.
+ * between; the slate takes over from the second for a third whose source
+ * is published only after its time, and that source joins when it comes.
  */
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -32,7 +32,7 @@ import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
 import { nonIncreasing, type RtmpReceiver } from './helpers/rtmp-receiver.js';
 import { pollUntil } from './helpers/service.js';
 
-type Name = 'F' | 'A' | 'live' | 'live2' | 'slate';
+type Name = 'F' | 'A' | 'live' | 'live2' | 'live3' | 'slate';
 const frameMs = 40;
 /** The live source's GOP (0.4 s): the switch waits for its keyframe, at most this. */
 const liveGopMs = 400;
@@ -47,6 +47,7 @@ describe('live-source entries of a programme', () => {
   const index = new ContentIndex<Name>();
   let liveFile = '';
   let live2File = '';
+  let live3File = '';
 
   before(async () => {
     t = await startTestApp();
@@ -58,10 +59,12 @@ describe('live-source entries of a programme', () => {
       makeMp4(dir, { name: 'live', seconds: 4, toneHz: 990, gopSeconds: 0.4 }),
       makeMp4(dir, { name: 'slate', seconds: 2, toneHz: 660, gopSeconds: 2 }),
       makeMp4(dir, { name: 'live2', seconds: 4, toneHz: 770, gopSeconds: 0.4 }),
+      makeMp4(dir, { name: 'live3', seconds: 4, toneHz: 880, gopSeconds: 0.4 }),
     ]);
     liveFile = made[2];
     live2File = made[4] ?? '';
-    await Promise.all((['F', 'A', 'live', 'slate', 'live2'] as const).map((n, i) => index.add(n, made[i] ?? '')));
+    live3File = made[5] ?? '';
+    await Promise.all((['F', 'A', 'live', 'slate', 'live2', 'live3'] as const).map((n, i) => index.add(n, made[i] ?? '')));
     for (const name of ['F', 'A', 'slate'] as const) vod[name] = await registerVod(t, name, `plive/${name}.mp4`);
   });
 
@@ -195,22 +198,25 @@ describe('live-source entries of a programme', () => {
       await publisher.stop();
     }
   });
-  it('hands one live entry over to the next back to back, and the slate over a next source that is down', async () => {
+  it('hands one live entry over to the next back to back, and the slate over a next source that comes late', async () => {
     const one: Publisher = startPublisher(liveFile, t.app.origin.publishUrl('studio1'), { loop: true });
     const two: Publisher = startPublisher(live2File, t.app.origin.publishUrl('studio2'), { loop: true });
+    let three: Publisher | null = null;
+    let late: NodeJS.Timeout | undefined;
     const flv = await FlvReceiver.start(t.dir);
     let rx: RtmpReceiver | null = null;
     try {
       await Promise.all([t.app.origin.waitForPublish('studio1', 10_000), t.app.origin.waitForPublish('studio2', 10_000)]);
       const id = await channel('live entries back to back', { slateVodResourceId: vod.slate, pushTargets: [flv.url] });
-      // Three live entries with no time between: studio1, studio2, then one whose source nobody publishes.
+      // Three live entries with no time between: studio1, studio2, then studio3, published only after its time.
       const t1 = Math.ceil((Date.now() + 5000) / 100) * 100;
       const t2 = t1 + 2000;
       const t3 = t2 + 2000;
-      const t4 = t3 + 1500;
+      const t4 = t3 + 3000;
       const iso = (ms: number): string => new Date(ms).toISOString();
       const entry = (at: number, stream: string, seconds: number): Record<string, unknown> => ({ start: iso(at), sourceUrl: t.app.origin.publishUrl(stream), durationSeconds: seconds });
-      await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [entry(t1, 'studio1', 2), entry(t2, 'studio2', 2), entry(t3, 'nobody', 1.5)] } });
+      await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [entry(t1, 'studio1', 2), entry(t2, 'studio2', 2), entry(t3, 'studio3', 3)] } });
+      late = setTimeout(() => (three = startPublisher(live3File, t.app.origin.publishUrl('studio3'), { loop: true })), t3 + 300 - Date.now());
       const started = await startReceived(t, id);
       rx = started.receiver;
       const warnings = async (): Promise<string[]> => (await gqlOk<{ virtualLive: { warnings: string[] } }>(t.url, `query($id: ID!) { virtualLive(id: $id) { warnings } }`, { id })).virtualLive.warnings;
@@ -221,7 +227,7 @@ describe('live-source entries of a programme', () => {
       assert.ok(warned.some((w) => /^live entry at .*: its source could not be played by its time; the slate fills its time$/.test(w)), `a warning says why: ${JSON.stringify(warned)}`);
       await started.receiver.until((r) => {
         const runs = runsOf(index.known(r.packets));
-        return runs.length >= 2 && runs.at(-1)?.[0]?.name === 'F' && runs.at(-2)?.[0]?.name === 'slate' && (runs.at(-1)?.length ?? 0) >= 25;
+        return runs.length >= 2 && runs.at(-1)?.[0]?.name === 'F' && runs.at(-2)?.[0]?.name === 'live3' && (runs.at(-1)?.length ?? 0) >= 25;
       }, 8000, 'the filler after them');
       assert.deepEqual(await warnings(), [], 'the warning is cleared when the entry ends');
       assert.equal(await publisherAtOrigin(t, id, false), started.session, 'one publisher connection');
@@ -234,10 +240,11 @@ describe('live-source entries of a programme', () => {
       const said = runs.map((r) => `${r[0]?.name}×${r.length}@${(r[0]?.p.wallMs ?? 0) - t1}`).join(' ');
       console.log(`live entries back to back: ${said} (ms from T1)`);
       const at = runs.findIndex((r) => r[0]?.name === 'live');
-      assert.deepEqual(runs.slice(at, at + 4).map((r) => r[0]?.name), ['live', 'live2', 'slate', 'F'], `one entry after the other, no filler between: ${said}`);
+      assert.deepEqual(runs.slice(at, at + 5).map((r) => r[0]?.name), ['live', 'live2', 'slate', 'live3', 'F'], `one entry after the other, no filler between: ${said}`);
       const onAir = (k: number, whenMs: number): number => (runs[at + k]?.[0]?.p.wallMs ?? NaN) - whenMs;
       assert.ok(onAir(1, t2) > -1000 && onAir(1, t2) < 1000 + liveGopMs, `the second source on air ${onAir(1, t2)} ms from its time`);
-      assert.ok(Math.abs(onAir(2, t3)) < 1000 && Math.abs(onAir(3, t4)) < 1000, `the slate ${onAir(2, t3)} ms from the third entry's time, the filler ${onAir(3, t4)} ms from its end`);
+      assert.ok(Math.abs(onAir(2, t3)) < 1000 && Math.abs(onAir(4, t4)) < 1000, `the slate ${onAir(2, t3)} ms from the third entry's time, the filler ${onAir(4, t4)} ms from its end`);
+      assert.ok(onAir(3, t3) > 300 && onAir(3, t3) < 2500, `the late source on air ${onAir(3, t3)} ms into its time, once published (300 ms in)`);
       for (const kind of ['video', 'audio'] as const) {
         const dts = packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
         assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing`);
@@ -262,7 +269,7 @@ describe('live-source entries of a programme', () => {
       // Each cue's duration is the entry's time left from its first tag: the source's keyframe wait, or the slate's lead, less.
       const lengths = liveCues.map((c) => Number(c.parameters['durationSeconds']));
       assert.equal(liveCues.length, 3, `one ITEM cue per entry: ${JSON.stringify(liveCues)}`);
-      [2, 2, 1.5].forEach((d, i) => assert.ok((lengths[i] ?? NaN) > d - 0.7 && (lengths[i] ?? NaN) <= d + 0.05, `entry ${i}'s cue says ${lengths[i]} s of its ${d} s`));
+      [2, 2, 3].forEach((d, i) => assert.ok((lengths[i] ?? NaN) > d - 0.7 && (lengths[i] ?? NaN) <= d + 0.05, `entry ${i}'s cue says ${lengths[i]} s of its ${d} s`));
       assert.equal(new Set(liveCues.map((c) => c.parameters['itemId'])).size, 3, 'each names its own entry');
       for (const i of [1, 2]) {
         const apart = (liveCues[i]?.ts ?? NaN) - (liveCues[i - 1]?.ts ?? NaN);
@@ -272,10 +279,12 @@ describe('live-source entries of a programme', () => {
       const key = video.find((v) => v.timestamp >= (liveCues[1]?.ts ?? 0) - frameMs && v.videoData?.frameType === 'seekable frame');
       assert.ok(key !== undefined && Math.abs(key.timestamp - (liveCues[1]?.ts ?? NaN)) <= frameMs, `the second entry's cue (${liveCues[1]?.ts} ms) within a frame of its source's first keyframe (${key?.timestamp} ms)`);
     } finally {
+      clearTimeout(late);
       await rx?.close();
       await flv.stop();
       await one.stop();
       await two.stop();
+      await (three as Publisher | null)?.stop();
     }
   });
   it('stands the slate in for a live entry whose source is down, with a warning, and goes on with the filler', async () => {
