@@ -271,7 +271,10 @@ describe('the console in Chromium', () => {
     await page.locator('#no-programme', { hasText: 'No programme: the channel plays its playlist' }).waitFor();
 
     // The filler and one dated entry three minutes ahead, typed in the browser's time (Berlin).
-    const when = new Date(Math.floor(Date.now() / 1000) * 1000 + 180_000);
+    // Not on a whole minute: Chromium reads such a datetime-local value back without
+    // its seconds ("13:12", not "13:12:00"), which failed the check below once in 60 runs.
+    const ahead = Math.floor(Date.now() / 1000) * 1000 + 180_000;
+    const when = new Date(new Date(ahead).getUTCSeconds() === 0 ? ahead + 1000 : ahead);
     const berlin = (d: Date): string => d.toLocaleString('sv-SE', { timeZone: 'Europe/Berlin' }).replace(' ', 'T');
     await page.selectOption('#pg-filler', clip);
     await page.selectOption('#pg-entry-0-startkind', 'date');

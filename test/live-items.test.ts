@@ -161,9 +161,9 @@ describe('live items in a playlist', () => {
         [[0, ids.a, null], [1, null, 2], [2, ids.b, null], [3, null, 2], [4, ids.a, null]],
       );
       assert.ok(made.items.every((i) => !i.name.includes('item1') && !i.name.includes('item2')), 'live items are named by their masked URL');
-      const events = collect<{ virtualLiveStatusChanged: { nowPlaying: Playing | null; cuePoint: { kind: string; index: number } | null } }>(
+      const events = collect<{ virtualLiveStatusChanged: { warnings: string[]; nowPlaying: Playing | null; cuePoint: { kind: string; index: number } | null } }>(
         ws,
-        `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { nowPlaying { index name startedAt endsAt live { url durationSeconds } } cuePoint { kind index } } }`,
+        `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { warnings nowPlaying { index name startedAt endsAt live { url durationSeconds } } cuePoint { kind index } } }`,
         { id },
       );
       const { receiver, session } = await startReceived(t, id);
@@ -224,6 +224,11 @@ describe('live items in a playlist', () => {
       // Every item start has its ITEM cue, the live items' too, in the list's order.
       const itemCues = events.events.flatMap((e) => (e.virtualLiveStatusChanged.cuePoint?.kind === 'ITEM' ? [e.virtualLiveStatusChanged.cuePoint.index] : []));
       assert.deepEqual(itemCues.slice(0, 5), [0, 1, 2, 3, 4], 'an ITEM cue at each item start, live items included');
+      // The lost source is a warning while the slate fills, cleared when the item ends (detail events, in order).
+      const warnedOnMain = events.events.map((e) => e.virtualLiveStatusChanged.warnings);
+      const lostAt = warnedOnMain.findIndex((w) => w.includes('live item 3: its source was lost; the slate fills its time'));
+      assert.ok(lostAt >= 0, `a warning says the source was lost: ${JSON.stringify(warnedOnMain.filter((w) => w.length > 0))}`);
+      assert.ok(warnedOnMain.slice(lostAt).some((w) => w.length === 0), 'and it is cleared once the item ended');
       const ms = (s: string): number => new Date(s).getTime();
       for (const [prev, liveItem] of [[p0, p1], [p2, p3]] as const) {
         assert.ok(Math.abs(ms(liveItem.endsAt) - (ms(prev.endsAt) + 2000)) <= 2, `a live item ends 2 s after the item before it ends (${liveItem.endsAt}, ${prev.endsAt})`);

@@ -29,7 +29,7 @@
 import type { Logger } from '../log.js';
 import { viewTag } from '../media/flv-reader.js';
 import type { LiveSource } from '../pool/pipeline-spec.js';
-import type { PlayoutItemRef } from '../pool/playout-spec.js';
+import type { CutInSource, PlayoutItemRef } from '../pool/playout-spec.js';
 import { cuePointTag, type Cue } from './cue-points.js';
 import { playoutDelayMs } from './live-feeder.js';
 import type { Playout } from './playout.js';
@@ -85,6 +85,8 @@ interface Part {
   pulled: boolean;
   started: boolean;
   stoodIn: boolean;
+  /** Its own source is on the output (joined, and not lost since). */
+  onAir: boolean;
 }
 
 export class LiveRun {
@@ -98,7 +100,7 @@ export class LiveRun {
   constructor(deps: LiveRunDeps, plan: LiveRunPlan) {
     this.#deps = deps;
     this.plan = plan;
-    for (let p: LiveRunPlan | undefined = plan; p !== undefined; p = p.then) this.#parts.push({ plan: p, k: this.#parts.length, pulled: false, started: false, stoodIn: false });
+    for (let p: LiveRunPlan | undefined = plan; p !== undefined; p = p.then) this.#parts.push({ plan: p, k: this.#parts.length, pulled: false, started: false, stoodIn: false, onAir: false });
   }
 
   /**
@@ -153,8 +155,25 @@ export class LiveRun {
     log.info('live source pre-roll', { channel: channelId, what: p.what, fromMs: p.fromMs });
     const onStart = (atMs: number): void => this.#onStart(part, atMs);
     const onWarn = (reason: string): void => this.#warn(`${p.what}: ${reason}; ${this.#fills()}`);
-    if (part.k === 0) cutIn.startItem(p.source, this.#deps.slate, p.fromMs, onStart, onWarn);
+    if (part.k === 0) cutIn.startItem(p.source, this.#deps.slate, p.fromMs, onStart, onWarn, (state) => this.#onState(state));
     else cutIn.handOver(p.source, p.fromMs, onStart, onWarn);
+  }
+
+  /**
+   * What feeds the output changed after the run's first start: a source
+   * lost on air is a warning until a source is on air again (a stand-in
+   * says why itself, in tick()).
+   */
+  #onState(state: CutInSource): void {
+    const part = this.#parts[this.#at];
+    if (state === 'on-air') {
+      if (part !== undefined) part.onAir = true;
+      this.#clearWarning();
+      return;
+    }
+    if (part === undefined || !part.onAir) return;
+    part.onAir = false;
+    this.#warn(`${part.plan.what}: its source was lost; ${this.#fills()}`);
   }
 
   #warn(message: string): void {
@@ -174,6 +193,7 @@ export class LiveRun {
   /** Its first tag (source or slate) went out at output time `atMs`: it is on air from there. */
   #onStart(part: Part, at: number): void {
     part.started = true;
+    part.onAir = !part.stoodIn;
     // A tag's time is whole ms (flv.ts throws on a fraction, which would take the worker down).
     const atMs = Math.round(at);
     const { timeline, cutIn } = this.#deps;

@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 import { tagKind, type FlvTag } from '../media/flv-reader.js';
 import { TAG_VIDEO } from '../media/flv.js';
 import type { LiveSource } from '../pool/pipeline-spec.js';
-import type { PlayoutEvent, ReturnMode } from '../pool/playout-spec.js';
+import type { CutInSource, PlayoutEvent, ReturnMode } from '../pool/playout-spec.js';
 import type { Templates } from '../gst/templates.js';
 import { maskUrls } from '../gst/bus-errors.js';
 import { CutIn, type CutInDeps } from './cut-in.js';
@@ -119,9 +119,11 @@ export class VodCutIn {
    * A live item (live-items.ts): pulls `source` now (its pre-roll) and puts
    * it on the output no earlier than output time `fromMs`, where the timeline
    * has stopped; `onStart` gets the output time of its first tag (or of the
-   * slate's, standIn()). Ended by endItem().
+   * slate's, standIn()); `onState` hears what feeds the output after that
+   * (the source, the slate, nothing), handovers' sources included. Ended by
+   * endItem().
    */
-  startItem(source: LiveSource, slate: readonly ItemMedia[] | null, fromMs: number, onStart: (atMs: number) => void, onWarn: (reason: string) => void): void {
+  startItem(source: LiveSource, slate: readonly ItemMedia[] | null, fromMs: number, onStart: (atMs: number) => void, onWarn: (reason: string) => void, onState: (state: CutInSource) => void = () => undefined): void {
     if (this.#cutIn !== null) return;
     const { timeline } = this.#deps;
     const item = timeline.item;
@@ -136,7 +138,10 @@ export class VodCutIn {
         onStart(Math.max(fromMs, item.video !== null ? this.#lastOut.video : this.#lastOut.audio));
       },
       onRefused: () => undefined,
-      onChange: (state) => this.#deps.log.info('live item source', { channel: this.#deps.channelId, state }),
+      onChange: (state) => {
+        this.#deps.log.info('live item source', { channel: this.#deps.channelId, state });
+        onState(state);
+      },
       item: {
         notBeforeMs: fromMs,
         onWarn: (reason) => {
