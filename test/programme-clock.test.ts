@@ -29,7 +29,7 @@ import type { ProgrammeSlot, ProgrammeSpec } from '../src/pool/pipeline-spec.js'
 import { MediaCache } from '../src/worker/media-cache.js';
 import { applyProgramme, itemOf, ProgrammeClock, turnAt } from '../src/worker/programme-clock.js';
 import { VodTimeline, type ItemMedia } from '../src/worker/vod-timeline.js';
-import type { LiveRunPlan } from '../src/worker/live-run.js';
+import type { LiveFollower, LiveRunPlan } from '../src/worker/live-run.js';
 import { makeMp4 } from './helpers/media.js';
 
 const gopMs = 1000;
@@ -218,11 +218,12 @@ describe('programme clock over a compressed day', () => {
     }
   });
 
-  it('makes live-source slots that follow each other one run, each source handed over to the next, and the filler after the last', () => {
+  it('makes live-source slots that follow each other one run, each next one asked for from the programme as it is then', () => {
     const source = (name: string) => ({ label: 'primary', protocol: 'rtmp', url: `rtmp://127.0.0.1/live/${name}`, connectTimeoutMs: 5000, rtspTransport: 'tcp', transcode: 'auto' }) as const;
     const live = (id: string, startMs: number, endMs: number): ProgrammeSlot => ({ startMs: wallZero + startMs, endMs: wallZero + endMs, items: [], live: { id, source: source(id) } });
-    // a (2.5–4.5 s), b right after it to the next entry's start, c after a gap: not part of the run.
-    const spec: ProgrammeSpec = { filler: ['filler'], slots: [live('a', 2500, 4500), live('b', 4500, 9000), live('c', 7000, 8000), { startMs: wallZero + 12_000, endMs: wallZero + 13_000, items: ['short'] }] };
+    const short = (startMs: number): ProgrammeSlot => ({ startMs: wallZero + startMs, endMs: wallZero + startMs + 1000, items: ['short'] });
+    // a (2.5–4.5 s), b right after it to c's start, c to 8 s; short 4 s later, not part of the run.
+    const spec: ProgrammeSpec = { filler: ['filler'], slots: [live('a', 2500, 4500), live('b', 4500, 9000), live('c', 7000, 8000), short(12_000)] };
     const t = new VodTimeline({ items: from('filler'), loop: true });
     const plans: LiveRunPlan[] = [];
     const clock = new ProgrammeClock({ channelId: 'c', timeline: t, epochZeroMs: () => wallZero, log: createLogger(), startLive: (p) => plans.push(p) }, spec, turnAt(spec, wallZero));
@@ -233,15 +234,30 @@ describe('programme clock over a compressed day', () => {
       if (s.kind === 'end') break;
     }
     assert.equal(plans.length, 1, 'one run for the entries that follow each other');
+    const follower = (p: LiveRunPlan | undefined): LiveFollower | undefined => p?.then?.();
+    const liveOf = (f: LiveFollower | undefined): LiveRunPlan | undefined => (f !== undefined && 'live' in f ? f.live : undefined);
     const a = plans[0];
-    const b = a?.then;
-    const c = b?.then;
-    assert.ok(a !== undefined && b !== undefined && c !== undefined && c.then === undefined, 'a, b and c, in that order');
+    const b = liveOf(follower(a));
+    const c = liveOf(follower(b));
+    const end = follower(c);
+    assert.ok(a !== undefined && b !== undefined && c !== undefined, 'a, then b, then c');
+    assert.ok(end !== undefined && !('live' in end), 'nothing live after c');
     assert.deepEqual([a.source.url, b.source.url, c.source.url], [source('a').url, source('b').url, source('c').url]);
     assert.ok(a.fromMs <= 2500 && a.fromMs > 2500 - gopMs, `a from the item's cut (${a.fromMs})`);
     assert.deepEqual([a.untilMs, b.fromMs, b.untilMs, c.fromMs, c.untilMs], [4500, 4500, 7000, 7000, 8000], 'each to its end or the next entry, the next from there');
-    assert.deepEqual([a.nextRef?.itemId, b.nextRef?.itemId, c.nextRef?.itemId], ['a', 'b', 'c'].slice(1).concat('filler'), 'each names what follows it');
-    assert.equal(t.itemAt(c.nextPosition)?.id, 'filler', 'the filler after the last: the next entry is 4 s later');
+    assert.deepEqual([a.nextRef?.itemId, b.nextRef?.itemId, c.nextRef?.itemId], ['b', 'c', 'filler'], 'each names what comes next');
+    assert.equal(t.itemAt(end.nextPosition)?.id, 'filler', 'the filler after the last: the next entry is 4 s later');
+
+    // An edit while b is on air: c is gone, and a VOD entry starts where b ends. Asked at b's pre-roll of what follows, the run ends with b.
+    clock.replace({ ...spec, slots: [live('a', 2500, 4500), live('b', 4500, 7000), short(7000)] });
+    const edited = follower(b);
+    assert.ok(edited !== undefined && !('live' in edited), 'no live entry after b any more');
+    assert.equal(t.itemAt(edited.nextPosition)?.id, 'short', 'the new entry after b, as after a VOD entry');
+
+    // The programme taken off the channel: a run on air hands over to nothing more (a would have b).
+    assert.equal(applyProgramme(clock, null, { channelId: 'c', timeline: t, epochZeroMs: () => wallZero, log: createLogger() }), null);
+    const retired = follower(a);
+    assert.ok(retired !== undefined && !('live' in retired), 'no live entry after a once the programme is gone');
   });
 
   it('starts a live-source slot at the next clean cut when a channel joins it under way', () => {

@@ -18,9 +18,10 @@
  * - Its start is an item start like any other: the playout hears of it
  *   (nowPlaying, the played log) and an ITEM onCuePoint goes out with the
  *   first tag that fills it (the source's keyframe, or the slate's).
- * - A programme's live entries that follow each other are one run (`then`):
- *   each next source is pulled during the one before, `prerollMs` ahead,
- *   and takes over at its first keyframe from its time (the one before
+ * - A programme's live entries that follow each other are one run (`then`,
+ *   asked for `prerollMs` before each part's end): each next source is
+ *   pulled during the one before, and takes over at its first keyframe from
+ *   its time (the one before
  *   plays until then, `keyframeGraceMs` at most, and the slate fills after
  *   that); the VOD item comes back after the last of them.
  *
@@ -42,6 +43,9 @@ export const prerollMs = 3000;
 /** A source that delivers media but sent no keyframe this long into its time is stood in for, ms. */
 export const keyframeGraceMs = 2000;
 
+/** What follows a part of a run: a live entry handed over to, or the VOD item the timeline resumes with (its position). */
+export type LiveFollower = { readonly live: LiveRunPlan } | { readonly nextPosition: number };
+
 /** What a run plays, and when (output time, ms). */
 export interface LiveRunPlan {
   /** How the playout and the cue name it. */
@@ -52,15 +56,15 @@ export interface LiveRunPlan {
   readonly fromMs: number;
   readonly untilMs: number;
   /**
-   * A programme's live entry that starts where this one ends: its source
-   * takes over from this one's at its first keyframe from there (cut-in.ts's
-   * handover), no VOD item between. `nextPosition` and `nextRef` then say
-   * what follows the last of them (`nextRef` here names this next entry).
+   * A programme's: the live entry that starts where this one ends, if any,
+   * asked for `prerollMs` before this one's end (the programme as it is
+   * then, edits included). Its source takes over from this one's at its
+   * first keyframe from there (cut-in.ts's handover), no VOD item between.
    */
-  readonly then?: LiveRunPlan;
-  /** The timeline's position of the VOD item after it. */
+  readonly then?: () => LiveFollower;
+  /** The timeline's position of the VOD item after it, when no live entry follows. */
   readonly nextPosition: number;
-  /** That item as the playout names it (null: none). */
+  /** What comes next as the playout names it, as planned (null: none). */
   readonly nextRef: PlayoutItemRef | null;
 }
 
@@ -87,20 +91,25 @@ interface Part {
   stoodIn: boolean;
   /** Its own source is on the output (joined, and not lost since). */
   onAir: boolean;
+  /** What follows it was asked for (`then`). */
+  asked: boolean;
+  /** The VOD item after it when it is the last: as planned, then as `then` says. */
+  nextPosition: number;
 }
+
+const partOf = (plan: LiveRunPlan, k: number): Part => ({ plan, k, pulled: false, started: false, stoodIn: false, onAir: false, asked: false, nextPosition: plan.nextPosition });
 
 export class LiveRun {
   readonly plan: LiveRunPlan;
   readonly #deps: LiveRunDeps;
+  /** The part whose time it is (or, before the first's time, the first), then the next one once asked for. */
   readonly #parts: Part[] = [];
-  /** The part whose time it is (or, before the first's time, the first). */
-  #at = 0;
   #warned = false;
 
   constructor(deps: LiveRunDeps, plan: LiveRunPlan) {
     this.#deps = deps;
     this.plan = plan;
-    for (let p: LiveRunPlan | undefined = plan; p !== undefined; p = p.then) this.#parts.push({ plan: p, k: this.#parts.length, pulled: false, started: false, stoodIn: false, onAir: false });
+    this.#parts.push(partOf(plan, 0));
   }
 
   /**
@@ -110,8 +119,14 @@ export class LiveRun {
    */
   tick(): boolean {
     const now = this.#deps.clockMs();
-    const part = this.#parts[this.#at] as Part;
-    const next = this.#parts[this.#at + 1];
+    const part = this.#parts[0] as Part;
+    if (!part.asked && now >= part.plan.untilMs - prerollMs) {
+      part.asked = true;
+      const then = part.plan.then?.();
+      if (then !== undefined && 'live' in then) this.#parts.push(partOf(then.live, part.k + 1));
+      else if (then !== undefined) part.nextPosition = then.nextPosition;
+    }
+    const next = this.#parts[1];
     // The next part's pre-roll overlaps this one's time, once this one is on air: one
     // handover at a time (a new one replaces the one pending).
     for (const p of next !== undefined && (part.started || part.stoodIn) ? [part, next] : [part]) {
@@ -138,14 +153,14 @@ export class LiveRun {
     }
     if (!next.pulled) this.#pull(next);
     this.#clearWarning();
-    this.#at += 1;
+    this.#parts.shift();
     return false;
   }
 
-  /** Back to the VOD item after it, just after the source's last tags. */
+  /** Back to the VOD item after it (after the last of its parts), just after the source's last tags. */
   end(): void {
     this.#clearWarning();
-    this.#deps.cutIn.endItem(this.plan.nextPosition);
+    this.#deps.cutIn.endItem(this.#parts.at(-1)?.nextPosition ?? this.plan.nextPosition);
   }
 
   #pull(part: Part): void {
@@ -165,7 +180,7 @@ export class LiveRun {
    * says why itself, in tick()).
    */
   #onState(state: CutInSource): void {
-    const part = this.#parts[this.#at];
+    const part = this.#parts[0];
     if (state === 'on-air') {
       if (part !== undefined) part.onAir = true;
       this.#clearWarning();

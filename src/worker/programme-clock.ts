@@ -35,8 +35,9 @@
  *   slot's first item, or the filler), as after a VOD entry. Live slots
  *   that follow each other with no time between are one run: each next
  *   source takes over from the one before (live-run.ts `then`), with no
- *   filler between. An edit that comes while a live slot is due or on air
- *   is taken when it is over (the last of such a run).
+ *   filler between; the run asks for it at its pre-roll, from the
+ *   programme as it is then. Otherwise an edit that comes while a live slot
+ *   is due or on air is taken when the run is over.
  *
  * Owns: the slot or filler turn of the item playing and of the next one.
  * Imports the timeline, the programme's spec and live-run.ts's plan.
@@ -90,6 +91,7 @@ export function joinTurn(spec: ProgrammeSpec, nowMs: number): Turn {
 export function applyProgramme(current: ProgrammeClock | null, spec: ProgrammeSpec | null, deps: ProgrammeClockDeps, nowMs = Date.now()): ProgrammeClock | null {
   if (spec === null) {
     if (current !== null) deps.timeline.limitCurrent(null, null);
+    current?.retire();
     return null;
   }
   const clock = current ?? new ProgrammeClock(deps, spec, joinTurn(spec, nowMs));
@@ -116,6 +118,8 @@ export class ProgrammeClock {
   #next: Turn | null = null;
   /** A live-source slot is due after the item playing, or on air: decided until the timeline resumes. */
   #live = false;
+  /** The channel's programme was taken off: a live run on air hands over to nothing more. */
+  #retired = false;
 
   /** `turn`: what the timeline's item playing is in the programme (joinTurn for an item that is not the programme's). */
   constructor(deps: ProgrammeClockDeps, spec: ProgrammeSpec, turn: Turn) {
@@ -140,6 +144,11 @@ export class ProgrammeClock {
   breaksNow(): readonly AdBreak[] {
     const t = this.#turn;
     return t.slot !== null && t.k === 0 ? (t.slot.breaks ?? []) : [];
+  }
+
+  /** The programme was taken off the channel (applyProgramme with none). */
+  retire(): void {
+    this.#retired = true;
   }
 
   /** A new programme (the first one too): from the next slot on (see the module comment). */
@@ -210,55 +219,58 @@ export class ProgrammeClock {
    */
   #toLive(slot: ProgrammeSlot, atMs: number, fromMs: number): boolean {
     const startLive = this.#deps.startLive;
-    const endOf = (s: ProgrammeSlot): { endMs: number; nextSlot: ProgrammeSlot | null } => {
-      const nextSlot = this.#spec.slots.find((x) => x.startMs > s.startMs) ?? null;
-      return { endMs: Math.min(s.endMs, nextSlot?.startMs ?? Infinity), nextSlot };
-    };
-    if (slot.live === undefined || startLive === undefined || atMs >= endOf(slot).endMs - marginMs) return false;
+    if (slot.live === undefined || startLive === undefined || atMs >= this.#liveEnd(slot).endMs - marginMs) return false;
+    const plan = this.#livePlan(slot, fromMs);
+    this.#deps.timeline.stopAfterCurrent();
+    this.#live = true;
+    startLive(plan);
+    return true;
+  }
+
+  /** A live slot's content end (its own, or the next slot's start) and the slot after it. */
+  #liveEnd(slot: ProgrammeSlot): { endMs: number; nextSlot: ProgrammeSlot | null } {
+    const nextSlot = this.#spec.slots.find((x) => x.startMs > slot.startMs) ?? null;
+    return { endMs: Math.min(slot.endMs, nextSlot?.startMs ?? Infinity), nextSlot };
+  }
+
+  /**
+   * The run of live slot `slot` from output time `fromMs`, and what follows
+   * it as after a VOD entry (the next entry when it starts there, else the
+   * filler), which the timeline resumes with unless another live slot
+   * follows with no time between: that one is asked for by the run at its
+   * pre-roll (`then`), from the programme as it is then, so that an edit
+   * made meanwhile counts.
+   */
+  #livePlan(slot: ProgrammeSlot, fromMs: number): LiveRunPlan {
     const t = this.#deps.timeline;
-    const zero = this.#deps.epochZeroMs();
-    // Live entries that follow each other back to back are one run: each next source takes over from the one before.
-    const chain: { slot: ProgrammeSlot; fromMs: number; untilMs: number }[] = [];
-    let s: ProgrammeSlot | null = slot;
-    let from = fromMs;
-    let last = endOf(slot);
-    while (s !== null) {
-      last = endOf(s);
-      chain.push({ slot: s, fromMs: from, untilMs: last.endMs - zero });
-      const n = last.nextSlot;
-      s = n !== null && n.live !== undefined && last.endMs >= n.startMs - marginMs ? n : null;
-      // Whole ms, as every time that goes into a tag (its start may be the slate's, at this time).
-      if (s !== null) from = Math.round(last.endMs - zero);
-    }
-    // What follows the last of them, as after a VOD entry: the next entry when it starts there, else the filler.
-    const { endMs, nextSlot } = last;
-    const tail = chain[chain.length - 1]?.slot ?? slot;
-    const after: Turn = nextSlot !== null && endMs >= nextSlot.startMs - marginMs && nextSlot.live === undefined ? { slot: nextSlot, k: 0, sinceMs: nextSlot.startMs } : { slot: null, k: 0, sinceMs: tail.startMs };
+    const live = slot.live as NonNullable<ProgrammeSlot['live']>;
+    const { endMs, nextSlot } = this.#liveEnd(slot);
+    const touching = nextSlot !== null && endMs >= nextSlot.startMs - marginMs ? nextSlot : null;
+    const after: Turn = touching !== null && touching.live === undefined ? { slot: touching, k: 0, sinceMs: touching.startMs } : { slot: null, k: 0, sinceMs: slot.startMs };
     const nextPosition = this.#positionOf(itemOf(this.#spec, after)) ?? 0;
     const nextItem = t.itemAt(nextPosition);
-    const afterRef = nextItem === undefined ? null : { index: nextPosition, itemId: nextItem.id };
     // Not an item of the list: a live entry's index is the first past the list's, so that none is taken for it.
-    const refOf = (x: ProgrammeSlot): LiveRunPlan['ref'] => ({ index: t.itemCount, itemId: x.live?.id ?? '' });
-    let plan: LiveRunPlan | undefined;
-    for (let i = chain.length - 1; i >= 0; i--) {
-      const c = chain[i] as (typeof chain)[number];
-      const live = c.slot.live as NonNullable<ProgrammeSlot['live']>;
-      plan = {
-        ref: refOf(c.slot),
-        source: live.source,
-        what: `live entry at ${new Date(c.slot.startMs).toISOString()}`,
-        fromMs: c.fromMs,
-        untilMs: c.untilMs,
-        nextPosition,
-        nextRef: plan === undefined ? afterRef : plan.ref,
-        ...(plan === undefined ? {} : { then: plan }),
-      };
-    }
-    t.stopAfterCurrent();
-    this.#live = true;
+    const refOf = (id: string): LiveRunPlan['ref'] => ({ index: t.itemCount, itemId: id });
     this.#next = after;
-    startLive(plan as LiveRunPlan);
-    return true;
+    // Whole ms, as every time that goes into a tag (the next entry's start may be the slate's, at this time).
+    const untilMs = Math.round(endMs - this.#deps.epochZeroMs());
+    return {
+      ref: refOf(live.id),
+      source: live.source,
+      what: `live entry at ${new Date(slot.startMs).toISOString()}`,
+      fromMs,
+      untilMs,
+      nextPosition,
+      nextRef: touching?.live !== undefined ? refOf(touching.live.id) : nextItem === undefined ? null : { index: nextPosition, itemId: nextItem.id },
+      then: () => {
+        // The programme now: the slot that follows this one, if it is live and starts where this one ends.
+        if (this.#retired) return { nextPosition };
+        const { endMs: nowEndMs, nextSlot: n } = this.#liveEnd(slot);
+        if (n !== null && n.live !== undefined && nowEndMs >= n.startMs - marginMs) return { live: this.#livePlan(n, untilMs) };
+        // The run ends here: what follows it, by this programme.
+        return { nextPosition: this.#livePlan(slot, fromMs).nextPosition };
+      },
+    };
   }
 
   /** The timeline's position of item `id`; null (and a warning) when its list lacks it. */
