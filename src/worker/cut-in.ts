@@ -52,8 +52,12 @@ export interface CutInDeps {
    * will join, so that the switch leaves no hole.
    */
   readonly before: () => { lastOut: Readonly<Record<Track, number>>; config: Readonly<Record<Track, Buffer | null>> };
-  /** The source's first keyframe went out: the playlist stops here. */
-  readonly onJoined: () => void;
+  /**
+   * The source's first keyframe went out, or a live item's stand-in began:
+   * the playlist stops here. `atMs`: the output time of the stand-in slate's
+   * first tag, told before that tag goes out (null otherwise).
+   */
+  readonly onJoined: (atMs: number | null) => void;
   /** It never joined: unreachable, or its tracks differ from the playlist's. Nothing of it was output. */
   readonly onRefused: (code: RefusalCode, reason: string) => void;
   /** After it joined: what feeds the output now. */
@@ -84,8 +88,8 @@ export class CutIn {
   #handover: Handover | null = null;
   /** Its time came without its keyframe: the one before stopped, and its own start was reported. */
   #handedOff = false;
-  /** Reports the handover's start at handOff(), once. */
-  #handOffStart: () => void = () => undefined;
+  /** Reports the handover's start at handOff(), once: the slate's first tag's time, or null. */
+  #handOffStart: (atMs: number | null) => void = () => undefined;
 
   constructor(deps: CutInDeps) {
     this.#deps = deps;
@@ -165,16 +169,18 @@ export class CutIn {
    */
   standIn(): void {
     if (this.#closed || this.#joined) return;
-    const slate = this.#feeder.standIn();
-    this.#onJoined();
+    // Told the slate's time before its first tag, so that a cue marking it goes out ahead of it.
+    const slate = this.#feeder.standIn((atMs) => this.#onJoined(atMs));
+    if (!this.#joined) this.#onJoined(null);
     this.#set(slate ? 'slate' : 'waiting');
   }
 
   /**
    * The next live entry (see the module comment): `source` takes over from
    * the one on air at its first keyframe from output time `notBeforeMs` on.
-   * `onStart` gets the output time of its first tag, or null when its time
-   * came first (handOff: the slate's, or nothing's, from where the output is).
+   * `onStart` gets the output time of its first tag, or when its time came
+   * first (handOff) the slate's, told before that tag goes out, or null
+   * without a slate.
    * `onWarn` says why it was passed over (its tracks do not fit).
    */
   handOver(source: LiveSource, notBeforeMs: number, onStart: (atMs: number | null) => void, onWarn: (reason: string) => void): void {
@@ -201,7 +207,7 @@ export class CutIn {
       },
     };
     this.#handover = h;
-    this.#handOffStart = () => start(null);
+    this.#handOffStart = start;
     this.#feeder.setSource(source, 'candidate', performance.now(), h);
   }
 
@@ -214,9 +220,9 @@ export class CutIn {
   handOff(): void {
     if (this.#closed) return;
     this.#handedOff = true;
-    const slate = this.#feeder.handOff();
+    const slate = this.#feeder.handOff((atMs) => this.#handOffStart(atMs));
     this.#set(slate ? 'slate' : 'waiting');
-    this.#handOffStart();
+    this.#handOffStart(null);
   }
 
   sample(nowMs: number, positionMs: number | null): void {
@@ -243,11 +249,11 @@ export class CutIn {
     this.#scheduleRetry();
   }
 
-  #onJoined(): void {
+  #onJoined(atMs: number | null = null): void {
     this.#joined = true;
     if (this.#joinTimer !== null) clearTimeout(this.#joinTimer);
     this.#joinTimer = null;
-    this.#deps.onJoined();
+    this.#deps.onJoined(atMs);
   }
 
   #set(state: CutInSource): void {

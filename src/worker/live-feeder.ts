@@ -206,13 +206,14 @@ export class LiveFeeder {
   /**
    * The first source has not joined by its time (a live item): the slate
    * fills from where the output left off, and the source still joins when
-   * it sends a keyframe. True when the slate fills.
+   * it sends a keyframe. True when the slate fills; `onSlate` gets the
+   * output time of its first tag before that tag goes out.
    */
-  standIn(): boolean {
+  standIn(onSlate?: (atMs: number) => void): boolean {
     if (this.#everUp || this.#closed) return this.#slate !== null;
     this.#continue();
     this.#everUp = true;
-    return this.#startSlate();
+    return this.#startSlate(onSlate);
   }
 
   /**
@@ -242,9 +243,9 @@ export class LiveFeeder {
    * A handover's time came without its keyframe: the active source stops
    * (its time is over), the handover's source becomes the active one and
    * joins when it sends a keyframe, and the slate fills meanwhile. True
-   * when the slate fills.
+   * when the slate fills; `onSlate` as for standIn().
    */
-  handOff(): boolean {
+  handOff(onSlate?: (atMs: number) => void): boolean {
     if (this.#closed) return false;
     if (this.#candidate !== null) {
       this.#active?.relay.stop();
@@ -254,7 +255,7 @@ export class LiveFeeder {
       this.#active?.relay.stop();
       this.#active = null;
     }
-    return this.#startSlate();
+    return this.#startSlate(onSlate);
   }
 
   /** Source watchdogs, and frames the sink has passed (`positionMs`, its running time). */
@@ -464,7 +465,7 @@ export class LiveFeeder {
    * when the media before it was ahead, so episodes do not add up. True
    * when the slate now fills the output.
    */
-  #startSlate(): boolean {
+  #startSlate(onSlate?: (atMs: number) => void): boolean {
     const items = this.#opts.slate;
     if (items === null || items.length === 0 || this.#closed || this.#slate !== null) return this.#slate !== null;
     // The file is read ahead by the VOD feeder's lead; no playout delay needed.
@@ -480,6 +481,8 @@ export class LiveFeeder {
         },
       });
       this.#slate = { feeder, offset: base };
+      // Before its first tag: a cue that marks it goes out ahead of it, with its time.
+      onSlate?.(base);
       feeder.begin(now + (base - wallOut), now);
     } catch (err) {
       this.#slate?.feeder.close();

@@ -133,9 +133,9 @@ export class VodCutIn {
         this.#deps.feeder()?.fillUntil(fromMs);
         return { lastOut: this.#lastOut, config: this.#lastConfig };
       },
-      onJoined: () => {
+      onJoined: (atMs) => {
         this.#leftAt = { index: timeline.position, itemMs: 0, outputMs: fromMs };
-        onStart(Math.max(fromMs, item.video !== null ? this.#lastOut.video : this.#lastOut.audio));
+        onStart(atMs ?? Math.max(fromMs, item.video !== null ? this.#lastOut.video : this.#lastOut.audio));
       },
       onRefused: () => undefined,
       onChange: (state) => {
