@@ -26,13 +26,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { publisherAtOrigin, registerVod, startReceived, startTestApp, type TestApp } from './helpers/app.js';
 import { FlvReceiver, type FlvmetaTag } from './helpers/flv-receiver.js';
-import { gql, gqlOk } from './helpers/gql.js';
+import { collect, gql, gqlOk, wsClient } from './helpers/gql.js';
 import { ContentIndex, runsOf } from './helpers/known-packets.js';
 import { makeMp4, startPublisher, type Publisher } from './helpers/media.js';
 import { nonIncreasing, type RtmpReceiver } from './helpers/rtmp-receiver.js';
 import { pollUntil } from './helpers/service.js';
 
-type Name = 'F' | 'A' | 'live' | 'live2' | 'live3' | 'slate';
+type Name = 'F' | 'A' | 'live' | 'live2' | 'live3' | 'radio' | 'slate';
 const frameMs = 40;
 /** The live source's GOP (0.4 s): the switch waits for its keyframe, at most this. */
 const liveGopMs = 400;
@@ -48,6 +48,7 @@ describe('live-source entries of a programme', () => {
   let liveFile = '';
   let live2File = '';
   let live3File = '';
+  let radioFile = '';
 
   before(async () => {
     t = await startTestApp();
@@ -60,11 +61,13 @@ describe('live-source entries of a programme', () => {
       makeMp4(dir, { name: 'slate', seconds: 2, toneHz: 660, gopSeconds: 2 }),
       makeMp4(dir, { name: 'live2', seconds: 4, toneHz: 770, gopSeconds: 0.4 }),
       makeMp4(dir, { name: 'live3', seconds: 4, toneHz: 880, gopSeconds: 0.4 }),
+      makeMp4(dir, { name: 'radio', seconds: 4, toneHz: 1100, video: false }),
     ]);
     liveFile = made[2];
     live2File = made[4] ?? '';
     live3File = made[5] ?? '';
-    await Promise.all((['F', 'A', 'live', 'slate', 'live2', 'live3'] as const).map((n, i) => index.add(n, made[i] ?? '')));
+    radioFile = made[6] ?? '';
+    await Promise.all((['F', 'A', 'live', 'slate', 'live2', 'live3', 'radio'] as const).map((n, i) => index.add(n, made[i] ?? '')));
     for (const name of ['F', 'A', 'slate'] as const) vod[name] = await registerVod(t, name, `plive/${name}.mp4`);
   });
 
@@ -291,6 +294,49 @@ describe('live-source entries of a programme', () => {
       await one.stop();
       await two.stop();
       await (three as Publisher | null)?.stop();
+    }
+  });
+  it('passes over a next live entry whose source has audio only: the slate fills its time, and the warning says why', async () => {
+    const one: Publisher = startPublisher(liveFile, t.app.origin.publishUrl('studio4'), { loop: true });
+    const radio: Publisher = startPublisher(radioFile, t.app.origin.publishUrl('radio'), { loop: true });
+    const ws = wsClient(t.url);
+    let rx: RtmpReceiver | null = null;
+    try {
+      await Promise.all([t.app.origin.waitForPublish('studio4', 10_000), t.app.origin.waitForPublish('radio', 10_000)]);
+      const id = await channel('live entry of another shape', { slateVodResourceId: vod.slate });
+      const t1 = Math.ceil((Date.now() + 5000) / 100) * 100;
+      const t2 = t1 + 2000;
+      const iso = (ms: number): string => new Date(ms).toISOString();
+      const entry = (at: number, stream: string, seconds: number): Record<string, unknown> => ({ start: iso(at), sourceUrl: t.app.origin.publishUrl(stream), durationSeconds: seconds });
+      await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [entry(t1, 'studio4', 2), entry(t2, 'radio', 1.5)] } });
+      // Every change of the channel's warnings, in order (detail events): read after the run, as they came.
+      const events = collect<{ virtualLiveStatusChanged: { warnings: string[] } }>(ws, `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { warnings } }`, { id });
+      const started = await startReceived(t, id);
+      rx = started.receiver;
+      await started.receiver.until((r) => {
+        const runs = runsOf(index.known(r.packets));
+        return runs.at(-1)?.[0]?.name === 'F' && runs.at(-2)?.[0]?.name === 'slate' && (runs.at(-1)?.length ?? 0) >= 25;
+      }, t2 - Date.now() + 8000, 'the slate, then the filler');
+      events.dispose();
+      const why = `live entry at ${iso(t2)}: the live source has audio only, the playlist audio and video: one publish session cannot switch between them; the slate fills its time`;
+      const said = events.events.map((e) => e.virtualLiveStatusChanged.warnings).filter((w, i, all) => i === 0 || JSON.stringify(w) !== JSON.stringify(all[i - 1]));
+      assert.deepEqual(said.filter((w) => w.length > 0), [[why]], 'the reason while the slate fills, and no vaguer warning after it');
+      assert.deepEqual(said.at(-1), [], 'cleared when the entry ended');
+      assert.equal(await publisherAtOrigin(t, id, false), started.session, 'one publisher connection');
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+      await started.receiver.close();
+      const runs = runsOf(index.known(started.receiver.packets));
+      const at = runs.findIndex((r) => r[0]?.name === 'live');
+      assert.deepEqual(runs.slice(at, at + 3).map((r) => r[0]?.name), ['live', 'slate', 'F'], `nothing of the audio-only source: ${runs.map((r) => `${r[0]?.name}×${r.length}`).join(' ')}`);
+      for (const kind of ['video', 'audio'] as const) {
+        const dts = started.receiver.packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
+        assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing`);
+      }
+    } finally {
+      await rx?.close();
+      await ws.dispose();
+      await one.stop();
+      await radio.stop();
     }
   });
   it('stands the slate in for a live entry whose source is down, with a warning, and goes on with the filler', async () => {

@@ -95,9 +95,11 @@ interface Part {
   asked: boolean;
   /** The VOD item after it when it is the last: as planned, then as `then` says. */
   nextPosition: number;
+  /** Its source was passed over for good (its tracks do not fit the channel's), with a warning that says so. */
+  passedOver: boolean;
 }
 
-const partOf = (plan: LiveRunPlan, k: number): Part => ({ plan, k, pulled: false, started: false, stoodIn: false, onAir: false, asked: false, nextPosition: plan.nextPosition });
+const partOf = (plan: LiveRunPlan, k: number): Part => ({ plan, k, pulled: false, started: false, stoodIn: false, onAir: false, asked: false, nextPosition: plan.nextPosition, passedOver: false });
 
 export class LiveRun {
   readonly plan: LiveRunPlan;
@@ -138,7 +140,8 @@ export class LiveRun {
       part.stoodIn = true;
       const { log, channelId } = this.#deps;
       log.warn('live source not on air at its time; the slate fills', { channel: channelId, what: part.plan.what });
-      this.#warn(`${part.plan.what}: its source ${receiving ? 'sent no keyframe' : 'could not be played'} by its time; ${this.#fills()}`);
+      // A source passed over has said why (its tracks): that warning stands.
+      if (!part.passedOver) this.#warn(`${part.plan.what}: its source ${receiving ? 'sent no keyframe' : 'could not be played'} by its time; ${this.#fills()}`);
       if (part.k === 0) cutIn.standIn();
       else cutIn.handOff();
     }
@@ -169,7 +172,10 @@ export class LiveRun {
     part.pulled = true;
     log.info('live source pre-roll', { channel: channelId, what: p.what, fromMs: p.fromMs });
     const onStart = (atMs: number): void => this.#onStart(part, atMs);
-    const onWarn = (reason: string): void => this.#warn(`${p.what}: ${reason}; ${this.#fills()}`);
+    const onWarn = (reason: string): void => {
+      part.passedOver = true;
+      this.#warn(`${p.what}: ${reason}; ${this.#fills()}`);
+    };
     if (part.k === 0) cutIn.startItem(p.source, this.#deps.slate, p.fromMs, onStart, onWarn, (state) => this.#onState(state));
     else cutIn.handOver(p.source, p.fromMs, onStart, onWarn);
   }
