@@ -339,6 +339,56 @@ describe('live-source entries of a programme', () => {
       await radio.stop();
     }
   });
+  it('fills with the slate, and says so, when the source before a handover is lost; the next source then takes over from the slate', async () => {
+    const one: Publisher = startPublisher(liveFile, t.app.origin.publishUrl('studio5'), { loop: true });
+    const two: Publisher = startPublisher(live2File, t.app.origin.publishUrl('studio6'), { loop: true });
+    const ws = wsClient(t.url);
+    let rx: RtmpReceiver | null = null;
+    try {
+      await Promise.all([t.app.origin.waitForPublish('studio5', 10_000), t.app.origin.waitForPublish('studio6', 10_000)]);
+      const id = await channel('source lost before a handover', { slateVodResourceId: vod.slate });
+      const t1 = Math.ceil((Date.now() + 5000) / 100) * 100;
+      const t2 = t1 + 3000;
+      const iso = (ms: number): string => new Date(ms).toISOString();
+      const entry = (at: number, stream: string, seconds: number): Record<string, unknown> => ({ start: iso(at), sourceUrl: t.app.origin.publishUrl(stream), durationSeconds: seconds });
+      await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [entry(t1, 'studio5', 3), entry(t2, 'studio6', 2)] } });
+      const events = collect<{ virtualLiveStatusChanged: { warnings: string[] } }>(ws, `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { warnings } }`, { id });
+      const started = await startReceived(t, id);
+      rx = started.receiver;
+      // The first source is lost 1.5 s before the second's time, while the second is already pulled beside it.
+      await started.receiver.until((r) => index.known(r.packets).some((k) => k.name === 'live'), t1 - Date.now() + 3000, 'the first source on air');
+      await new Promise((r) => setTimeout(r, Math.max(0, t2 - 1500 - Date.now())));
+      await one.stop();
+      await started.receiver.until((r) => {
+        const runs = runsOf(index.known(r.packets));
+        return runs.at(-1)?.[0]?.name === 'F' && runs.at(-2)?.[0]?.name === 'live2' && (runs.at(-1)?.length ?? 0) >= 25;
+      }, t2 - Date.now() + 8000, 'the second source, then the filler');
+      events.dispose();
+      assert.equal(await publisherAtOrigin(t, id, false), started.session, 'one publisher connection');
+      await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
+      await started.receiver.close();
+      const runs = runsOf(index.known(started.receiver.packets));
+      const said = runs.map((r) => `${r[0]?.name}×${r.length}@${(r[0]?.p.wallMs ?? 0) - t1}`).join(' ');
+      console.log(`live entry lost before its handover: ${said} (ms from T1)`);
+      const at = runs.findIndex((r) => r[0]?.name === 'live');
+      assert.deepEqual(runs.slice(at, at + 4).map((r) => r[0]?.name), ['live', 'slate', 'live2', 'F'], `the slate after the lost source, the next one from its time: ${said}`);
+      const onAir = (runs[at + 2]?.[0]?.p.wallMs ?? NaN) - t2;
+      assert.ok(onAir > -1000 && onAir < 1000 + liveGopMs, `the second source on air ${onAir} ms from its time`);
+      const lost = `live entry at ${iso(t1)}: its source was lost; the slate fills its time`;
+      const warned = events.events.map((e) => e.virtualLiveStatusChanged.warnings).filter((w, i, all) => i === 0 || JSON.stringify(w) !== JSON.stringify(all[i - 1]));
+      assert.deepEqual(warned.filter((w) => w.length > 0), [[lost]], 'the loss said while the slate filled');
+      assert.deepEqual(warned.at(-1), [], 'and cleared');
+      for (const kind of ['video', 'audio'] as const) {
+        const dts = started.receiver.packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
+        assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing`);
+      }
+    } finally {
+      await rx?.close();
+      await ws.dispose();
+      await one.stop();
+      await two.stop();
+    }
+  });
   it('stands the slate in for a live entry whose source is down, with a warning, and goes on with the filler', async () => {
     const id = await channel('live entry away', { slateVodResourceId: vod.slate });
     const t0 = Math.ceil((Date.now() + 3500) / 100) * 100;
