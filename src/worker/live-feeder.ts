@@ -26,17 +26,20 @@
  * back, a switch is seamless, and a source that was away for 10 s without
  * a slate leaves a 10 s gap in time, not a pile-up. Sequence headers are
  * sent again only when they differ from the last sent.
+ *
+ * Owns: the sources (active, candidate, handover) and when each joins.
+ * Where their tags land (the stamps, the held tags, the slate) is
+ * live-output.ts's.
  */
 import { TAG_VIDEO } from '../media/flv.js';
-import { tagKind, viewTag, type FlvTag } from '../media/flv-reader.js';
+import { tagKind, type FlvTag } from '../media/flv-reader.js';
 import type { Logger } from '../log.js';
 import { decode } from '../rtmp/amf0.js';
 import type { LiveSource, SourceEvent } from '../pool/pipeline-spec.js';
-import { FrameCounter } from './frame-counter.js';
+import { LiveOutput, type Track } from './live-output.js';
 import { RelaySource } from './relay-source.js';
 import type { Templates } from '../gst/templates.js';
-import { VodFeeder } from './vod-feeder.js';
-import { VodTimeline, type ItemMedia } from './vod-timeline.js';
+import type { ItemMedia } from './vod-timeline.js';
 
 /**
  * GStreamer's words for "these streams do not fit the remux template" (an
@@ -106,7 +109,7 @@ export interface LiveFeederOptions {
   readonly notBeforeMs?: number;
 }
 
-export type Track = 'video' | 'audio';
+export type { Track } from './live-output.js';
 
 /** A source that takes over from the active one at a set time, not after a health check (see the module comment). */
 export interface Handover {
@@ -147,37 +150,31 @@ export class LiveFeeder {
   readonly #healthyMs: number;
   #active: Joining | null = null;
   #candidate: Joining | null = null;
-  /** The slate while it fills the output; its times are shifted by `offset`. */
-  #slate: { feeder: VodFeeder; offset: number } | null = null;
+  /** Where tags land: stamps, held tags, the slate (live-output.ts). */
+  readonly #out: LiveOutput;
   #everUp = false;
   /** The output's earlier media (`continues`) was taken into account, and the first source admitted. */
   #continued = false;
   /** A source passed `admit` (a live item's slate may have filled before it). */
   #admitted = false;
   #closed = false;
-  /** The output takes tags (it is PAUSED or later); until then they wait here. */
-  #open = false;
-  #held: [FlvTag, number | null][] = [];
-  readonly #lastOut: Record<Track, number> = { video: -1, audio: -1 };
-  /** The sequence header bodies last sent, per track. */
-  readonly #sentConfig: Record<Track, Buffer | null> = { video: null, audio: null };
   #metadataSent = false;
   #stalls = 0;
-  readonly #frames = new FrameCounter();
 
   constructor(opts: LiveFeederOptions) {
     this.#opts = opts;
     this.#healthyMs = opts.healthyMs ?? defaultHealthyMs;
+    this.#out = new LiveOutput({ channelId: opts.channelId, slate: opts.slate, log: opts.log, push: opts.push, clockMs: opts.clockMs });
     if (opts.continues !== undefined) this.#metadataSent = true;
   }
 
   /** Media reaches the output, from a source or the slate (false while waiting for the next source). */
   get flowing(): boolean {
-    return this.#active?.offset != null || this.#slate !== null;
+    return this.#active?.offset != null || this.#out.slateOn;
   }
 
   get framesOut(): number {
-    return this.#frames.passed;
+    return this.#out.framesOut;
   }
 
   /** Sources that stopped delivering media while connected (the stall watchdog of a relay's input). */
@@ -192,10 +189,7 @@ export class LiveFeeder {
 
   /** The output takes tags now: the ones held since the first keyframe go in, then every tag as it comes. */
   open(): void {
-    if (this.#open || this.#closed) return;
-    this.#open = true;
-    for (const [tag, frameAt] of this.#held) this.#push(tag, frameAt);
-    this.#held = [];
+    if (!this.#closed) this.#out.open();
   }
 
   /** The active source delivers media (it may not have joined yet). */
@@ -210,10 +204,10 @@ export class LiveFeeder {
    * output time of its first tag before that tag goes out.
    */
   standIn(onSlate?: (atMs: number) => void): boolean {
-    if (this.#everUp || this.#closed) return this.#slate !== null;
+    if (this.#everUp || this.#closed) return this.#out.slateOn;
     this.#continue();
     this.#everUp = true;
-    return this.#startSlate(onSlate);
+    return this.#out.startSlate(onSlate);
   }
 
   /**
@@ -255,21 +249,19 @@ export class LiveFeeder {
       this.#active?.relay.stop();
       this.#active = null;
     }
-    return this.#startSlate(onSlate);
+    return this.#out.startSlate(onSlate);
   }
 
   /** Source watchdogs, and frames the sink has passed (`positionMs`, its running time). */
   sample(nowMs: number, positionMs: number | null): void {
-    this.#slate?.feeder.fill(nowMs);
+    this.#out.sample(nowMs, positionMs);
     this.#active?.relay.sample(nowMs);
     this.#candidate?.relay.sample(nowMs);
-    if (positionMs !== null) this.#frames.observe(positionMs);
   }
 
   close(): void {
     this.#closed = true;
-    this.#held = [];
-    this.#stopSlate();
+    this.#out.close();
     this.#active?.relay.stop();
     this.#candidate?.relay.stop();
     this.#active = null;
@@ -321,7 +313,7 @@ export class LiveFeeder {
     } else if (j === this.#active) {
       this.#active = null;
       if (!this.#everUp) this.#opts.onFatal(reason);
-      else this.#opts.onEvent({ kind: 'down', label: j.relay.source.label, error: reason, slate: this.#startSlate() });
+      else this.#opts.onEvent({ kind: 'down', label: j.relay.source.label, error: reason, slate: this.#out.startSlate() });
     }
   }
 
@@ -340,8 +332,7 @@ export class LiveFeeder {
         // Players take onMetaData from the first source only; a later one mid-stream confuses some.
         if (!this.#metadataSent && j === this.#active) {
           this.#metadataSent = true;
-          const at = Math.max(0, this.#lastOut.video, this.#lastOut.audio);
-          this.#push({ ...tag, timeMs: at }, null);
+          this.#out.metadata(tag);
         }
         return;
       case 'video-config':
@@ -368,12 +359,6 @@ export class LiveFeeder {
       if (this.#opts.clockMs() + playoutDelayMs < j.handover.notBeforeMs) return;
     } else if (j === this.#candidate && tag.timeMs - j.firstMediaMs < this.#healthyMs) return;
     this.#takeOver(j, tag, kind);
-  }
-
-  /** Where new media joins the output: just after the last tag out, and not before the output's clock plus `delayMs`. */
-  #joinTime(delayMs: number): number {
-    const now = Math.round(this.#opts.clockMs()) + delayMs;
-    return Math.max(now, this.#lastOut.video + 1, this.#lastOut.audio + 1);
   }
 
   /** `j` joins the output at `tag` (a keyframe, or audio for audio-only sources). */
@@ -406,13 +391,13 @@ export class LiveFeeder {
       this.#active = j;
       this.#candidate = null;
     }
-    this.#stopSlate();
+    this.#out.stopSlate();
     j.relay.batchReads();
-    const lastOutMs = Math.max(this.#lastOut.video, this.#lastOut.audio);
-    const base = this.#joinTime(playoutDelayMs);
+    const lastOutMs = this.#out.lastOutMs;
+    const base = this.#out.joinTime(playoutDelayMs);
     j.offset = base - tag.timeMs;
-    if (j.config.video !== null) this.#emit(j.config.video, 'video-config', base);
-    if (j.config.audio !== null) this.#emit(j.config.audio, 'audio-config', base);
+    if (j.config.video !== null) this.#out.emit(j.config.video, 'video-config', base);
+    if (j.config.audio !== null) this.#out.emit(j.config.audio, 'audio-config', base);
     this.#forward(j, tag, kind);
     handover?.onJoined(base);
     const label = j.relay.source.label;
@@ -427,89 +412,12 @@ export class LiveFeeder {
     if (this.#continued) return;
     this.#continued = true;
     const before = this.#opts.continues?.();
-    if (before === undefined) return;
-    for (const t of ['video', 'audio'] as const) {
-      this.#lastOut[t] = Math.max(this.#lastOut[t], before.lastOut[t]);
-      this.#sentConfig[t] ??= before.config[t];
-    }
+    if (before !== undefined) this.#out.after(before);
   }
 
   #forward(j: Joining, tag: FlvTag, kind: ReturnType<typeof tagKind>): void {
     if (j !== this.#active || j.offset === null) return;
-    this.#emit(tag, kind, tag.timeMs + j.offset);
-  }
-
-  /** One tag into the output at `timeMs` (source or slate alike). */
-  #emit(tag: FlvTag, kind: ReturnType<typeof tagKind>, timeMs: number): void {
-    if (kind === 'script') return;
-    const track: Track = tag.type === TAG_VIDEO ? 'video' : 'audio';
-    if (kind === 'video-config' || kind === 'audio-config') {
-      // Only a real change (new SPS/PPS, new audio format) is worth a new header.
-      if (tag.body.equals(this.#sentConfig[track] ?? Buffer.alloc(0))) return;
-      this.#sentConfig[track] = Buffer.from(tag.body);
-    }
-    // Frames strictly rise per track (ffmpeg's FLV reader and many players
-    // treat a repeated DTS as out of order): a source's jitter, a reordered
-    // tag or two frames rounded to one millisecond (RTSP through
-    // h264timestamper does that now and then) move on by 1 ms. A sequence
-    // header may share its frame's time and does not move the track on.
-    const config = kind === 'video-config' || kind === 'audio-config';
-    const t = Math.max(timeMs, config ? this.#lastOut[track] : this.#lastOut[track] + 1, 0);
-    this.#push({ ...tag, timeMs: t }, kind === 'video' || kind === 'video-key' ? t : null);
-    if (!config) this.#lastOut[track] = t;
-  }
-
-  /**
-   * Starts the slate, if the channel has one, where the lost source left
-   * off. It leads the output's clock by at most the VOD feeder's lead, even
-   * when the media before it was ahead, so episodes do not add up. True
-   * when the slate now fills the output.
-   */
-  #startSlate(onSlate?: (atMs: number) => void): boolean {
-    const items = this.#opts.slate;
-    if (items === null || items.length === 0 || this.#closed || this.#slate !== null) return this.#slate !== null;
-    // The file is read ahead by the VOD feeder's lead; no playout delay needed.
-    const base = this.#joinTime(0);
-    const wallOut = this.#opts.clockMs();
-    const now = performance.now();
-    try {
-      const feeder = new VodFeeder({
-        timeline: new VodTimeline({ items, loop: true }),
-        push: (buf, t) => {
-          const tag = viewTag(buf, t);
-          this.#emit(tag, tagKind(tag), t + base);
-        },
-      });
-      this.#slate = { feeder, offset: base };
-      // Before its first tag: a cue that marks it goes out ahead of it, with its time.
-      onSlate?.(base);
-      feeder.begin(now + (base - wallOut), now);
-    } catch (err) {
-      this.#slate?.feeder.close();
-      this.#slate = null;
-      this.#opts.log.warn('slate could not start', { channel: this.#opts.channelId, err: (err as Error).message });
-      return false;
-    }
-    this.#opts.log.info('slate fills the output', { channel: this.#opts.channelId, atMs: base });
-    return true;
-  }
-
-  #stopSlate(): void {
-    this.#slate?.feeder.close();
-    this.#slate = null;
-  }
-
-  #push(tag: FlvTag, frameAt: number | null): void {
-    // Closed from inside a push (a return from a cut-in or a live item ends
-    // it there), the slate's fill loop would go on pushing its tags after the
-    // playlist's, with earlier timestamps.
-    if (this.#closed) return;
-    if (!this.#open) {
-      this.#held.push([tag, frameAt]);
-      return;
-    }
-    this.#opts.push(tag);
-    if (frameAt !== null) this.#frames.pushed(frameAt);
+    this.#out.emit(tag, kind, tag.timeMs + j.offset);
   }
 }
 
