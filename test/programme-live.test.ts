@@ -24,6 +24,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { Client } from 'graphql-ws';
 import { publisherAtOrigin, registerVod, startReceived, startTestApp, type TestApp } from './helpers/app.js';
 import { FlvReceiver, type FlvmetaTag } from './helpers/flv-receiver.js';
 import { collect, gql, gqlOk, wsClient } from './helpers/gql.js';
@@ -75,6 +76,28 @@ describe('live-source entries of a programme', () => {
     await t?.dispose();
   });
 
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  /** A live-source entry: stream `stream` at the test origin, from `at` (epoch ms) for `seconds`. */
+  const liveEntry = (at: number, stream: string, seconds: number): Record<string, unknown> => ({ start: iso(at), sourceUrl: t.app.origin.publishUrl(stream), durationSeconds: seconds });
+  /** Every change of channel `id`'s warnings, in order (its detail events), to read after the run, as they came. */
+  const watchWarnings = (ws: Client, id: string) => {
+    const events = collect<{ virtualLiveStatusChanged: { warnings: string[] } }>(ws, `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { warnings } }`, { id });
+    return {
+      dispose: (): void => events.dispose(),
+      changes: (): string[][] =>
+        events.events.map((e) => e.virtualLiveStatusChanged.warnings).filter((w, i, all) => i === 0 || JSON.stringify(w) !== JSON.stringify(all[i - 1])),
+    };
+  };
+  /** The receiver's known packets end with `before`, then a second (25 packets) or more of `last`. */
+  const endsWith = (before: Name, last: Name) => (r: RtmpReceiver): boolean => {
+    const runs = runsOf(index.known(r.packets));
+    return runs.at(-2)?.[0]?.name === before && runs.at(-1)?.[0]?.name === last && (runs.at(-1)?.length ?? 0) >= 25;
+  };
+  /** DTS strictly increasing per track at the receiver. */
+  const dtsRising = (rx: RtmpReceiver, where = ''): void => {
+    for (const kind of ['video', 'audio'] as const) assert.deepEqual(nonIncreasing(rx.dts(kind)), [], `${kind} DTS strictly increasing${where}`);
+  };
+
   const channel = async (name: string, extra: Record<string, unknown> = {}): Promise<string> =>
     (await gqlOk<{ createVirtualLive: { id: string } }>(t.url, `mutation($i: CreateVirtualLiveInput!) { createVirtualLive(input: $i) { id } }`, { i: { name, sourceType: 'VOD', vodResourceId: vod.F, hls: false, ...extra } })).createVirtualLive.id;
 
@@ -115,7 +138,6 @@ describe('live-source entries of a programme', () => {
       const id = await channel('live entry run', { pushTargets: [flv.url] });
       const t0 = Math.ceil((Date.now() + 3500) / 100) * 100;
       const t1 = t0 + 2000;
-      const iso = (ms: number): string => new Date(ms).toISOString();
       const set = await gqlOk<{ setProgramme: { id: string } }>(t.url, setQuery, {
         id,
         i: { fillerVodResourceId: vod.F, entries: [{ start: iso(t0), vodResourceId: vod.A }, { start: iso(t1), sourceUrl: t.app.origin.publishUrl('studio'), durationSeconds: 2 }] },
@@ -169,10 +191,7 @@ describe('live-source entries of a programme', () => {
       console.log(`programme live entry: first live packet at the receiver ${liveAt} ms from T1, the filler ${backAt} ms from T1 + 2 s`);
       assert.ok(liveAt > -1000 && liveAt < 1000 + liveGopMs, `the live source on air ${liveAt} ms from its time`);
       assert.ok(backAt > -1000 && backAt < 1000, `back to the filler ${backAt} ms from the entry's end`);
-      for (const kind of ['video', 'audio'] as const) {
-        const dts = receiver.packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
-        assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing at the origin`);
-      }
+      dtsRising(receiver, ' at the origin');
 
       // The push target's tags: the live entry's ITEM cue at its first keyframe, the next item's after it.
       const tags = await flv.tags();
@@ -217,22 +236,16 @@ describe('live-source entries of a programme', () => {
       const t2 = t1 + 2000;
       const t3 = t2 + 2000;
       const t4 = t3 + 3000;
-      const iso = (ms: number): string => new Date(ms).toISOString();
-      const entry = (at: number, stream: string, seconds: number): Record<string, unknown> => ({ start: iso(at), sourceUrl: t.app.origin.publishUrl(stream), durationSeconds: seconds });
-      await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [entry(t1, 'studio1', 2), entry(t2, 'studio2', 2), entry(t3, 'studio3', 3)] } });
+      await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [liveEntry(t1, 'studio1', 2), liveEntry(t2, 'studio2', 2), liveEntry(t3, 'studio3', 3)] } });
       late = setTimeout(() => (three = startPublisher(live3File, t.app.origin.publishUrl('studio3'), { loop: true })), t3 + 300 - Date.now());
-      // Every change of the channel's warnings, in order (detail events): read after the run, as they came.
-      const events = collect<{ virtualLiveStatusChanged: { warnings: string[] } }>(ws, `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { warnings } }`, { id });
+      const warnings = watchWarnings(ws, id);
       const started = await startReceived(t, id);
       rx = started.receiver;
-      await started.receiver.until((r) => {
-        const runs = runsOf(index.known(r.packets));
-        return runs.length >= 2 && runs.at(-1)?.[0]?.name === 'F' && runs.at(-2)?.[0]?.name === 'live3' && (runs.at(-1)?.length ?? 0) >= 25;
-      }, t4 - Date.now() + 8000, 'the three entries, then the filler');
-      events.dispose();
+      await started.receiver.until(endsWith('live3', 'F'), t4 - Date.now() + 8000, 'the three entries, then the filler');
+      warnings.dispose();
       // No warning for the second (pulled during the first); the third's stand-in said why until its late source came.
       const late3 = `live entry at ${iso(t3)}: its source could not be played by its time; the slate fills its time`;
-      const warned = events.events.map((e) => e.virtualLiveStatusChanged.warnings).filter((w, i, all) => i === 0 || JSON.stringify(w) !== JSON.stringify(all[i - 1]));
+      const warned = warnings.changes();
       assert.deepEqual(warned.filter((w) => w.length > 0), [[late3]], 'one warning: the third entry\'s stand-in');
       assert.deepEqual(warned.at(-1), [], 'cleared once its source came');
       assert.equal(await publisherAtOrigin(t, id, false), started.session, 'one publisher connection');
@@ -261,10 +274,7 @@ describe('live-source entries of a programme', () => {
       assert.ok(onAir(1, t2) > -1000 && onAir(1, t2) < 1000 + liveGopMs, `the second source on air ${onAir(1, t2)} ms from its time`);
       assert.ok(Math.abs(onAir(2, t3)) < 1000 && Math.abs(onAir(4, t4)) < 1000, `the slate ${onAir(2, t3)} ms from the third entry's time, the filler ${onAir(4, t4)} ms from its end`);
       assert.ok(onAir(3, t3) > 300 && onAir(3, t3) < 2500, `the late source on air ${onAir(3, t3)} ms into its time, once published (300 ms in)`);
-      for (const kind of ['video', 'audio'] as const) {
-        const dts = packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
-        assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing`);
-      }
+      dtsRising(started.receiver);
       // The handover leaves no hole: from the first source's first packet to a second into the
       // second's, video DTS step by a frame, at most two more at the switch (the sources share
       // their video, so the audio tells them apart; every video packet in that span is read here).
@@ -322,20 +332,14 @@ describe('live-source entries of a programme', () => {
       const id = await channel('live entry of another shape', { slateVodResourceId: vod.slate });
       const t1 = Math.ceil((Date.now() + 5000) / 100) * 100;
       const t2 = t1 + 2000;
-      const iso = (ms: number): string => new Date(ms).toISOString();
-      const entry = (at: number, stream: string, seconds: number): Record<string, unknown> => ({ start: iso(at), sourceUrl: t.app.origin.publishUrl(stream), durationSeconds: seconds });
-      await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [entry(t1, 'studio4', 2), entry(t2, 'radio', 1.5)] } });
-      // Every change of the channel's warnings, in order (detail events): read after the run, as they came.
-      const events = collect<{ virtualLiveStatusChanged: { warnings: string[] } }>(ws, `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { warnings } }`, { id });
+      await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [liveEntry(t1, 'studio4', 2), liveEntry(t2, 'radio', 1.5)] } });
+      const warnings = watchWarnings(ws, id);
       const started = await startReceived(t, id);
       rx = started.receiver;
-      await started.receiver.until((r) => {
-        const runs = runsOf(index.known(r.packets));
-        return runs.at(-1)?.[0]?.name === 'F' && runs.at(-2)?.[0]?.name === 'slate' && (runs.at(-1)?.length ?? 0) >= 25;
-      }, t2 - Date.now() + 8000, 'the slate, then the filler');
-      events.dispose();
+      await started.receiver.until(endsWith('slate', 'F'), t2 - Date.now() + 8000, 'the slate, then the filler');
+      warnings.dispose();
       const why = `live entry at ${iso(t2)}: the live source has audio only, the playlist audio and video: one publish session cannot switch between them; the slate fills its time`;
-      const said = events.events.map((e) => e.virtualLiveStatusChanged.warnings).filter((w, i, all) => i === 0 || JSON.stringify(w) !== JSON.stringify(all[i - 1]));
+      const said = warnings.changes();
       assert.deepEqual(said.filter((w) => w.length > 0), [[why]], 'the reason while the slate fills, and no vaguer warning after it');
       assert.deepEqual(said.at(-1), [], 'cleared when the entry ended');
       assert.equal(await publisherAtOrigin(t, id, false), started.session, 'one publisher connection');
@@ -344,10 +348,7 @@ describe('live-source entries of a programme', () => {
       const runs = runsOf(index.known(started.receiver.packets));
       const at = runs.findIndex((r) => r[0]?.name === 'live');
       assert.deepEqual(runs.slice(at, at + 3).map((r) => r[0]?.name), ['live', 'slate', 'F'], `nothing of the audio-only source: ${runs.map((r) => `${r[0]?.name}×${r.length}`).join(' ')}`);
-      for (const kind of ['video', 'audio'] as const) {
-        const dts = started.receiver.packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
-        assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing`);
-      }
+      dtsRising(started.receiver);
     } finally {
       await rx?.close();
       await ws.dispose();
@@ -365,21 +366,16 @@ describe('live-source entries of a programme', () => {
       const id = await channel('source lost before a handover', { slateVodResourceId: vod.slate });
       const t1 = Math.ceil((Date.now() + 5000) / 100) * 100;
       const t2 = t1 + 3000;
-      const iso = (ms: number): string => new Date(ms).toISOString();
-      const entry = (at: number, stream: string, seconds: number): Record<string, unknown> => ({ start: iso(at), sourceUrl: t.app.origin.publishUrl(stream), durationSeconds: seconds });
-      await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [entry(t1, 'studio5', 3), entry(t2, 'studio6', 2)] } });
-      const events = collect<{ virtualLiveStatusChanged: { warnings: string[] } }>(ws, `subscription($id: ID) { virtualLiveStatusChanged(id: $id) { warnings } }`, { id });
+      await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [liveEntry(t1, 'studio5', 3), liveEntry(t2, 'studio6', 2)] } });
+      const warnings = watchWarnings(ws, id);
       const started = await startReceived(t, id);
       rx = started.receiver;
       // The first source is lost 1.5 s before the second's time, while the second is already pulled beside it.
       await started.receiver.until((r) => index.known(r.packets).some((k) => k.name === 'live'), t1 - Date.now() + 3000, 'the first source on air');
       await new Promise((r) => setTimeout(r, Math.max(0, t2 - 1500 - Date.now())));
       await one.stop();
-      await started.receiver.until((r) => {
-        const runs = runsOf(index.known(r.packets));
-        return runs.at(-1)?.[0]?.name === 'F' && runs.at(-2)?.[0]?.name === 'live2' && (runs.at(-1)?.length ?? 0) >= 25;
-      }, t2 - Date.now() + 8000, 'the second source, then the filler');
-      events.dispose();
+      await started.receiver.until(endsWith('live2', 'F'), t2 - Date.now() + 8000, 'the second source, then the filler');
+      warnings.dispose();
       assert.equal(await publisherAtOrigin(t, id, false), started.session, 'one publisher connection');
       await gqlOk(t.url, `mutation($id: ID!) { stopVirtualLive(id: $id) { id } }`, { id });
       await started.receiver.close();
@@ -391,13 +387,10 @@ describe('live-source entries of a programme', () => {
       const onAir = (runs[at + 2]?.[0]?.p.wallMs ?? NaN) - t2;
       assert.ok(onAir > -1000 && onAir < 1000 + liveGopMs, `the second source on air ${onAir} ms from its time`);
       const lost = `live entry at ${iso(t1)}: its source was lost; the slate fills its time`;
-      const warned = events.events.map((e) => e.virtualLiveStatusChanged.warnings).filter((w, i, all) => i === 0 || JSON.stringify(w) !== JSON.stringify(all[i - 1]));
+      const warned = warnings.changes();
       assert.deepEqual(warned.filter((w) => w.length > 0), [[lost]], 'the loss said while the slate filled');
       assert.deepEqual(warned.at(-1), [], 'and cleared');
-      for (const kind of ['video', 'audio'] as const) {
-        const dts = started.receiver.packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
-        assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing`);
-      }
+      dtsRising(started.receiver);
     } finally {
       await rx?.close();
       await ws.dispose();
@@ -408,7 +401,7 @@ describe('live-source entries of a programme', () => {
   it('stands the slate in for a live entry whose source is down, with a warning, and goes on with the filler', async () => {
     const id = await channel('live entry away', { slateVodResourceId: vod.slate });
     const t0 = Math.ceil((Date.now() + 3500) / 100) * 100;
-    await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [{ start: new Date(t0).toISOString(), sourceUrl: t.app.origin.publishUrl('nobody'), durationSeconds: 1.5 }] } });
+    await gqlOk(t.url, setQuery, { id, i: { fillerVodResourceId: vod.F, entries: [liveEntry(t0, 'nobody', 1.5)] } });
     const { receiver, session } = await startReceived(t, id);
     try {
       const warnings = async (): Promise<string[]> => (await gqlOk<{ virtualLive: { warnings: string[] } }>(t.url, `query($id: ID!) { virtualLive(id: $id) { warnings } }`, { id })).virtualLive.warnings;
@@ -431,10 +424,7 @@ describe('live-source entries of a programme', () => {
       const backAt = (runs[at + 1]?.[0]?.p.wallMs ?? NaN) - (t0 + 1500);
       console.log(`programme live entry, source away: the slate at the receiver ${slateAt} ms from its time, the filler ${backAt} ms from its end`);
       assert.ok(Math.abs(slateAt) < 1000 && Math.abs(backAt) < 1000, `the slate ${slateAt} ms from the entry's time, the filler ${backAt} ms from its end`);
-      for (const kind of ['video', 'audio'] as const) {
-        const dts = receiver.packets.filter((p) => p.kind === kind && p.dts !== null).map((p) => p.dts ?? 0);
-        assert.deepEqual(nonIncreasing(dts), [], `${kind} DTS strictly increasing`);
-      }
+      dtsRising(receiver);
     } finally {
       await receiver.close();
     }

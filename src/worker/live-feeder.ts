@@ -364,27 +364,22 @@ export class LiveFeeder {
   /** `j` joins the output at `tag` (a keyframe, or audio for audio-only sources). */
   #takeOver(j: Joining, tag: FlvTag, kind: ReturnType<typeof tagKind>): void {
     const handover = j.handover;
-    if (handover !== null) {
+    // The first source's tracks must fit the output's, and so must each handover's.
+    if (handover !== null || !this.#admitted) {
       const refused = this.#opts.admit?.({ video: j.hasVideo || j.sawVideoConfig, audio: j.hasAudio });
       if (refused != null) {
         j.relay.stop();
         if (j === this.#candidate) this.#candidate = null;
         if (j === this.#active) this.#active = null;
-        handover.onRefused(refused);
+        if (handover !== null) handover.onRefused(refused);
+        else this.#opts.onFatal(refused);
         return;
       }
       j.handover = null;
-    }
-    if (!this.#admitted) {
-      const refused = this.#opts.admit?.({ video: j.hasVideo || j.sawVideoConfig, audio: j.hasAudio });
-      if (refused != null) {
-        j.relay.stop();
-        if (j === this.#active) this.#active = null;
-        this.#opts.onFatal(refused);
-        return;
+      if (!this.#admitted) {
+        this.#admitted = true;
+        this.#continue();
       }
-      this.#admitted = true;
-      this.#continue();
     }
     if (j === this.#candidate) {
       this.#active?.relay.stop();

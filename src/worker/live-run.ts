@@ -137,23 +137,17 @@ export class LiveRun {
     const { cutIn } = this.#deps;
     const receiving = part.k === 0 ? cutIn.receiving : cutIn.handoverReceiving;
     if (!part.stoodIn && !part.started && now + playoutDelayMs >= part.plan.fromMs && (!receiving || now + playoutDelayMs >= part.plan.fromMs + keyframeGraceMs)) {
-      part.stoodIn = true;
       const { log, channelId } = this.#deps;
       log.warn('live source not on air at its time; the slate fills', { channel: channelId, what: part.plan.what });
       // A source passed over has said why (its tracks): that warning stands.
       if (!part.passedOver) this.#warn(`${part.plan.what}: its source ${receiving ? 'sent no keyframe' : 'could not be played'} by its time; ${this.#fills()}`);
-      if (part.k === 0) cutIn.standIn();
-      else cutIn.handOff();
+      this.#standIn(part);
     }
     if (now + playoutDelayMs < part.plan.untilMs) return false;
     if (next === undefined) return true;
     // The next part's time: its source takes over at its keyframe, the warning of this one is over.
     // A part whose source never came (too short for its keyframe grace) is stood in for first, as end() does.
-    if (!part.started && !part.stoodIn) {
-      part.stoodIn = true;
-      if (part.k === 0) cutIn.standIn();
-      else cutIn.handOff();
-    }
+    if (!part.started && !part.stoodIn) this.#standIn(part);
     if (!next.pulled) this.#pull(next);
     this.#clearWarning();
     this.#parts.shift();
@@ -164,6 +158,13 @@ export class LiveRun {
   end(): void {
     this.#clearWarning();
     this.#deps.cutIn.endItem(this.#parts.at(-1)?.nextPosition ?? this.plan.nextPosition);
+  }
+
+  /** The slate (or nothing) fills `part`'s time until its source comes: the first part's stand-in, a next one's hand-off. */
+  #standIn(part: Part): void {
+    part.stoodIn = true;
+    if (part.k === 0) this.#deps.cutIn.standIn();
+    else this.#deps.cutIn.handOff();
   }
 
   #pull(part: Part): void {

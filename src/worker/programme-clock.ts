@@ -227,31 +227,39 @@ export class ProgrammeClock {
     return true;
   }
 
-  /** A live slot's content end (its own, or the next slot's start) and the slot after it. */
-  #liveEnd(slot: ProgrammeSlot): { endMs: number; nextSlot: ProgrammeSlot | null } {
+  /** A live slot's content end (its own, or the next slot's start), and the next slot when it starts there. */
+  #liveEnd(slot: ProgrammeSlot): { endMs: number; touching: ProgrammeSlot | null } {
     const nextSlot = this.#spec.slots.find((x) => x.startMs > slot.startMs) ?? null;
-    return { endMs: Math.min(slot.endMs, nextSlot?.startMs ?? Infinity), nextSlot };
+    const endMs = Math.min(slot.endMs, nextSlot?.startMs ?? Infinity);
+    return { endMs, touching: nextSlot !== null && endMs >= nextSlot.startMs - marginMs ? nextSlot : null };
+  }
+
+  /**
+   * Where the timeline resumes after live slot `slot` when no live slot
+   * follows it, as after a VOD entry: the next entry when it starts there
+   * (`touching`), else the filler. Noted as the turn expected next; the
+   * timeline's position of its item.
+   */
+  #resumeAfter(slot: ProgrammeSlot, touching: ProgrammeSlot | null): number {
+    const after: Turn = touching !== null && touching.live === undefined ? { slot: touching, k: 0, sinceMs: touching.startMs } : { slot: null, k: 0, sinceMs: slot.startMs };
+    this.#next = after;
+    return this.#positionOf(itemOf(this.#spec, after)) ?? 0;
   }
 
   /**
    * The run of live slot `slot` from output time `fromMs`, and what follows
-   * it as after a VOD entry (the next entry when it starts there, else the
-   * filler), which the timeline resumes with unless another live slot
-   * follows with no time between: that one is asked for by the run at its
-   * pre-roll (`then`), from the programme as it is then, so that an edit
-   * made meanwhile counts.
+   * it (#resumeAfter), unless another live slot follows with no time
+   * between: that one is asked for by the run at its pre-roll (`then`),
+   * from the programme as it is then, so that an edit made meanwhile counts.
    */
   #livePlan(slot: ProgrammeSlot, fromMs: number): LiveRunPlan {
     const t = this.#deps.timeline;
     const live = slot.live as NonNullable<ProgrammeSlot['live']>;
-    const { endMs, nextSlot } = this.#liveEnd(slot);
-    const touching = nextSlot !== null && endMs >= nextSlot.startMs - marginMs ? nextSlot : null;
-    const after: Turn = touching !== null && touching.live === undefined ? { slot: touching, k: 0, sinceMs: touching.startMs } : { slot: null, k: 0, sinceMs: slot.startMs };
-    const nextPosition = this.#positionOf(itemOf(this.#spec, after)) ?? 0;
+    const { endMs, touching } = this.#liveEnd(slot);
+    const nextPosition = this.#resumeAfter(slot, touching);
     const nextItem = t.itemAt(nextPosition);
     // Not an item of the list: a live entry's index is the first past the list's, so that none is taken for it.
     const refOf = (id: string): LiveRunPlan['ref'] => ({ index: t.itemCount, itemId: id });
-    this.#next = after;
     // Whole ms, as every time that goes into a tag (the next entry's start may be the slate's, at this time).
     const untilMs = Math.round(endMs - this.#deps.epochZeroMs());
     return {
@@ -263,12 +271,11 @@ export class ProgrammeClock {
       nextPosition,
       nextRef: touching?.live !== undefined ? refOf(touching.live.id) : nextItem === undefined ? null : { index: nextPosition, itemId: nextItem.id },
       then: () => {
-        // The programme now: the slot that follows this one, if it is live and starts where this one ends.
         if (this.#retired) return { nextPosition };
-        const { endMs: nowEndMs, nextSlot: n } = this.#liveEnd(slot);
-        if (n !== null && n.live !== undefined && nowEndMs >= n.startMs - marginMs) return { live: this.#livePlan(n, untilMs) };
-        // The run ends here: what follows it, by this programme.
-        return { nextPosition: this.#livePlan(slot, fromMs).nextPosition };
+        // The programme now: the slot that follows this one, if it is live and starts where this one ends.
+        const now = this.#liveEnd(slot).touching;
+        if (now?.live !== undefined) return { live: this.#livePlan(now, untilMs) };
+        return { nextPosition: this.#resumeAfter(slot, now) };
       },
     };
   }

@@ -101,7 +101,7 @@ export class VodCutIn {
         const outputMs = this.#deps.feeder()?.lastTimeMs ?? 0;
         this.#leftAt = { index: timeline.position, itemMs: timeline.itemTimeMs(outputMs), outputMs };
         // The source's keyframe (or first audio) was the last tag out.
-        const atMs = item.video !== null ? this.#lastOut.video : this.#lastOut.audio;
+        const atMs = this.#lastOutOf(item);
         send({ kind: 'cut-in', requestId, state: 'on-air', atMs: this.#deps.epochMs(atMs) });
         this.#deps.log.info('live cut-in on air', { channel: this.#deps.channelId, atMs, left: this.#leftAt });
       },
@@ -135,7 +135,7 @@ export class VodCutIn {
       },
       onJoined: (atMs) => {
         this.#leftAt = { index: timeline.position, itemMs: 0, outputMs: fromMs };
-        onStart(atMs ?? Math.max(fromMs, item.video !== null ? this.#lastOut.video : this.#lastOut.audio));
+        onStart(atMs ?? Math.max(fromMs, this.#lastOutOf(item)));
       },
       onRefused: () => undefined,
       onChange: (state) => {
@@ -164,7 +164,7 @@ export class VodCutIn {
     this.#cutIn?.handOver(
       source,
       fromMs,
-      (atMs) => onStart(atMs ?? Math.max(fromMs, item.video !== null ? this.#lastOut.video : this.#lastOut.audio)),
+      (atMs) => onStart(atMs ?? Math.max(fromMs, this.#lastOutOf(item))),
       (reason) => {
         this.#deps.log.warn('next live source passed over; the slate fills its time', { channel: this.#deps.channelId, reason: maskUrls(reason) });
         onWarn(maskUrls(reason));
@@ -197,6 +197,11 @@ export class VodCutIn {
     if (this.#cutIn === null || this.#draining !== null) return;
     if (!this.#cutIn.joined) this.#cutIn.standIn();
     this.returnToPlaylist(null, { index, itemMs: 0 });
+  }
+
+  /** The time of the last tag out on `item`'s leading track (video, else audio), ms. */
+  #lastOutOf(item: ItemMedia): number {
+    return item.video !== null ? this.#lastOut.video : this.#lastOut.audio;
   }
 
   /** A CutIn of `source` into this channel's output; `hooks` say what its joining means. */
