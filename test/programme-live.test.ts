@@ -294,12 +294,13 @@ describe('live-source entries of a programme', () => {
       const liveCues = cues.filter((c) => c.parameters['kind'] === 'ITEM' && c.parameters['itemId'] !== vod.F);
       // Each cue's duration is the entry's time left from its first tag: less a source's keyframe wait (a GOP,
       // after its playout delay), or for the slate, whose first tag is at the entry's time, the source's read batch
-      // at most (2.91–3.04 s of 3 seen; 1.13 of 1.5 when the cue followed the slate's first tags); the
-      // first entry's time begins at the filler's clean cut, up to a filler GOP (0.5 s) before T1.
+      // and a late tick at most (2.86–3.04 s of 3 in nine runs; 1.13 of 1.5, 0.37 short, when the cue followed the
+      // slate's first tags); the first entry's time begins at the filler's clean cut, up to a filler GOP (0.5 s)
+      // before T1.
       const lengths = liveCues.map((c) => Number(c.parameters['durationSeconds']));
       assert.equal(liveCues.length, 3, `one ITEM cue per entry: ${JSON.stringify(liveCues)}`);
       console.log(`live entries back to back: their cues say ${lengths.join(', ')} s of 2, 2 and 3 s`);
-      [[2, 0.7, 0.55], [2, 0.7, 0.05], [3, 0.2, 0.1]].forEach(([d = 0, less = 0, more = 0], i) =>
+      [[2, 0.7, 0.55], [2, 0.7, 0.05], [3, 0.25, 0.1]].forEach(([d = 0, less = 0, more = 0], i) =>
         assert.ok((lengths[i] ?? NaN) > d - less && (lengths[i] ?? NaN) <= d + more, `entry ${i}'s cue says ${lengths[i]} s of its ${d} s`),
       );
       assert.equal(new Set(liveCues.map((c) => c.parameters['itemId'])).size, 3, 'each names its own entry');
